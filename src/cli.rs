@@ -1,0 +1,106 @@
+//! Command-line arguments (clap). Each subcommand's work lives in `commands/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mailshot",
+    version,
+    about = "Send an MJML e-bulletin to a CSV member list over SMTP, rate-limited, with every delivery logged."
+)]
+pub struct Cli {
+    /// Configuration file; relative paths inside it are resolved against its folder.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        default_value = "config.toml"
+    )]
+    pub config: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render the bulletin for every member and send it (preflight first: nothing goes unless every member renders).
+    Send(SendArgs),
+    /// Show each campaign's members, accepted, deferred, failed and pending counts, and when it ran.
+    Status(StatusArgs),
+    /// Print one row per member of a campaign: status, attempts and the server's last reply.
+    Log(LogArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// Campaign ID, e.g. `2023-04`. Re-running a campaign never mails a member it already reached.
+    #[arg(long, value_name = "ID")]
+    pub campaign: String,
+    /// Subject line (a template: may use variables). Default: the template's `<mj-title>`.
+    #[arg(long, value_name = "TEXT")]
+    pub subject: Option<String>,
+    /// MJML template. Default: `template` in the config.
+    #[arg(long, value_name = "PATH")]
+    pub template: Option<PathBuf>,
+    /// Member list (CSV with an `email` column). Default: `list` in the config.
+    #[arg(long, value_name = "PATH")]
+    pub list: Option<PathBuf>,
+    /// A campaign variable, overriding `[vars]` in the config. Repeatable.
+    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
+    /// Render and check everything and say what would be sent; contact no server, record nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Send one rendering, subject prefixed `[TEST]`, to this address only; not recorded.
+    #[arg(long, value_name = "ADDRESS", conflicts_with = "dry_run")]
+    pub test_to: Option<String>,
+    /// With `--test-to`: render for this member instead of the first.
+    #[arg(long = "as", value_name = "EMAIL", requires = "test_to")]
+    pub as_member: Option<String>,
+    /// Send to at most N members in this run; the rest stay pending for the next run.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// Also re-attempt members that failed or ran out of attempts in earlier runs.
+    #[arg(long)]
+    pub retry_failed: bool,
+    /// Do not ask for confirmation (required when standard input is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+fn parse_var(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))?;
+    let k = k.trim();
+    if !crate::members::is_identifier(k) {
+        return Err(format!(
+            "`{k}` is not a usable variable name (letters, digits and `_`)"
+        ));
+    }
+    Ok((k.to_string(), v.to_string()))
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only this campaign.
+    #[arg(long, value_name = "ID")]
+    pub campaign: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    #[arg(long, value_name = "ID")]
+    pub campaign: String,
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: LogFormat,
+}

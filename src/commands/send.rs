@@ -1,0 +1,350 @@
+//! `mailshot send`: preflight, plan, confirm, deliver, summarise.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cli::SendArgs;
+use crate::config::{Config, Transport};
+use crate::error::{EXIT_FAILURES, EXIT_OK, Error, Result, show};
+use crate::members::MemberList;
+use crate::message::Sender;
+use crate::pacer::SharedPacer;
+use crate::progress::thousands;
+use crate::render::{Bulletin, Mode};
+use crate::send::{self, Campaign, Delivery, Selection};
+use crate::store::{CampaignInfo, Store, now};
+use crate::transport::{ReplyKind, TransportSpec};
+
+/// How many unfinished members the summary lists by name.
+const MAX_NAMED: usize = 20;
+
+pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
+    send::check_campaign_id(&args.campaign)?;
+    if let Some(t) = &args.template {
+        config.template = t.clone();
+    }
+    if let Some(l) = &args.list {
+        config.list = l.clone();
+    }
+    for (k, v) in &args.vars {
+        config.vars.insert(k.clone(), v.clone());
+    }
+    let bulletin = Bulletin::compile(
+        &config.template,
+        args.subject.as_deref(),
+        &config.unsubscribe_url,
+    )?;
+    for w in &bulletin.warnings {
+        eprintln!("warning: {w}");
+    }
+    let list = MemberList::open(&config.list)?;
+    let mut campaign = Campaign {
+        id: args.campaign.clone(),
+        bulletin,
+        vars: config.vars.clone(),
+        sender: Sender {
+            from: config.from.clone(),
+            reply_to: config.reply_to.clone(),
+        },
+        domain: config.from_domain(),
+    };
+    let spec = TransportSpec::from_config(&config, &args.campaign)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::runtime(format!("failed to start the async runtime: {e}")))?;
+
+    if let Some(to) = &args.test_to {
+        return runtime.block_on(test_send(
+            &campaign,
+            &list,
+            &spec,
+            &config,
+            to,
+            args.as_member.as_deref(),
+        ));
+    }
+
+    let pre = send::preflight(&mut campaign, &list)?;
+    let subject = pre.subject.clone().unwrap_or_default();
+    let selection = Selection {
+        retry_failed: args.retry_failed,
+        limit: args.limit,
+    };
+    let via = config.destination(&args.campaign);
+    let mode = match campaign.bulletin.mode() {
+        Mode::Precompiled => "MJML rendered once, variables per member",
+        Mode::Full => "MJML rendered per member",
+    };
+
+    if args.dry_run {
+        let skip = match Store::open_existing(&config.store)? {
+            Some(store) => {
+                send::skip_set(&store, &args.campaign, selection, config.rate.max_attempts)?
+            }
+            None => Default::default(),
+        };
+        let to_send = count_to_send(&list, &skip, args.limit)?;
+        println!(
+            "dry run: would send «{subject}» to {} of {} members via {via} ({} skipped as already done); {mode}",
+            thousands(to_send),
+            thousands(pre.members),
+            thousands(pre.members.saturating_sub(to_send).min(skip.len() as u64)),
+        );
+        println!("nothing was sent or recorded");
+        return Ok(EXIT_OK);
+    }
+
+    let mut store = Store::open(&config.store)?;
+    let rel = |p: &std::path::Path| show(p);
+    if let Some(existing) = store.campaign(&args.campaign)? {
+        for (what, was, now_) in [
+            ("template", &existing.template, rel(&config.template)),
+            ("list", &existing.list, rel(&config.list)),
+        ] {
+            if *was != now_ {
+                return Err(Error::input(format!(
+                    "campaign `{}` was started with {what} `{was}`, not `{now_}`: use the same {what}, or a new campaign ID",
+                    args.campaign
+                )));
+            }
+        }
+    }
+    let skip = send::skip_set(&store, &args.campaign, selection, config.rate.max_attempts)?;
+    let to_send = count_to_send(&list, &skip, args.limit)?;
+    if to_send == 0 {
+        let counts = store.counts(&args.campaign)?;
+        println!(
+            "nothing to send: campaign `{}` has {} accepted, {} failed, {} deferred of {} members",
+            args.campaign,
+            thousands(counts.accepted),
+            thousands(counts.failed),
+            thousands(counts.deferred),
+            thousands(counts.members.max(pre.members)),
+        );
+        if counts.failed + counts.deferred > 0 {
+            println!(
+                "to try the failed and deferred members again: mailshot send --campaign {} --retry-failed",
+                args.campaign
+            );
+            return Ok(EXIT_FAILURES);
+        }
+        return Ok(EXIT_OK);
+    }
+    if !args.yes {
+        confirm(&subject, to_send, &via)?;
+    }
+
+    let info = CampaignInfo {
+        id: args.campaign.clone(),
+        template: rel(&config.template),
+        list: rel(&config.list),
+        subject: subject.clone(),
+        transport: via.clone(),
+        started_at: now(),
+        finished_at: None,
+    };
+    let mut addresses = Vec::new();
+    for m in list.rows()?.flatten() {
+        addresses.push(m.email);
+    }
+    store.begin_campaign(&info, addresses.iter().map(String::as_str))?;
+    drop(addresses);
+
+    eprintln!(
+        "sending «{subject}» to {} members via {via}",
+        thousands(to_send)
+    );
+    let members = list
+        .rows()?
+        .flatten()
+        .filter(|m| !skip.contains(&m.email.to_lowercase()))
+        .take(args.limit.map_or(usize::MAX, |n| n as usize));
+    let connections = match config.transport {
+        Transport::File => 1,
+        Transport::Smtp => config.smtp.connections,
+    };
+    let delivery = Delivery {
+        connections,
+        max_attempts: config.rate.max_attempts,
+        retry_delay: Duration::from_secs_f64(config.rate.retry_delay_secs),
+    };
+    let pacer = Arc::new(SharedPacer::new(&config.rate));
+    let campaign = Arc::new(campaign);
+    let summary = runtime.block_on(send::deliver(
+        campaign, members, to_send, &mut store, &spec, pacer, &delivery,
+    ))?;
+
+    let counts = store.counts(&args.campaign)?;
+    if summary.stopped.is_none() && counts.pending == 0 {
+        store.finish_campaign(&args.campaign)?;
+    }
+    let t = summary.tally;
+    let secs = summary.elapsed.as_secs_f64();
+    println!(
+        "sent {} in {secs:.1} s ({:.1}/s): {} accepted, {} failed, {} deferred{}",
+        thousands(t.done()),
+        t.done() as f64 / secs.max(1e-9),
+        thousands(t.accepted),
+        thousands(t.failed),
+        thousands(t.deferred),
+        if t.retries > 0 {
+            format!(" ({} retries)", thousands(t.retries))
+        } else {
+            String::new()
+        },
+    );
+    println!(
+        "campaign `{}`: {} members, {} accepted, {} failed, {} deferred, {} pending",
+        args.campaign,
+        thousands(counts.members),
+        thousands(counts.accepted),
+        thousands(counts.failed),
+        thousands(counts.deferred),
+        thousands(counts.pending)
+    );
+    let unfinished: Vec<_> = store
+        .log(&args.campaign)?
+        .into_iter()
+        .filter(|r| r.status == "failed" || r.status == "deferred")
+        .collect();
+    for r in unfinished.iter().take(MAX_NAMED) {
+        println!(
+            "  {} {}: {}",
+            r.status,
+            r.email,
+            r.smtp_reply.as_deref().unwrap_or("")
+        );
+    }
+    if unfinished.len() > MAX_NAMED {
+        println!(
+            "  ... and {} more (mailshot log --campaign {})",
+            unfinished.len() - MAX_NAMED,
+            args.campaign
+        );
+    }
+    if let Some(why) = summary.stopped {
+        eprintln!("error: the campaign stopped early: {why}");
+        eprintln!(
+            "fix the cause, then resume with: mailshot send --campaign {}",
+            args.campaign
+        );
+        return Ok(EXIT_FAILURES);
+    }
+    if counts.pending > 0 {
+        println!(
+            "{} members still pending: run the same command again to continue",
+            thousands(counts.pending)
+        );
+    }
+    if !unfinished.is_empty() {
+        println!(
+            "to try them again: mailshot send --campaign {} --retry-failed",
+            args.campaign
+        );
+        return Ok(EXIT_FAILURES);
+    }
+    Ok(EXIT_OK)
+}
+
+fn count_to_send(
+    list: &MemberList,
+    skip: &std::collections::HashSet<String>,
+    limit: Option<u64>,
+) -> Result<u64> {
+    let n = list
+        .rows()?
+        .flatten()
+        .filter(|m| !skip.contains(&m.email.to_lowercase()))
+        .count() as u64;
+    Ok(limit.map_or(n, |l| n.min(l)))
+}
+
+/// Asks on the terminal; refuses when there is no terminal to ask on.
+fn confirm(subject: &str, n: u64, via: &str) -> Result<()> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::input(
+            "refusing to send without `--yes`: standard input is not a terminal, so nobody can confirm (check with `--dry-run`, then add `--yes`)",
+        ));
+    }
+    eprint!(
+        "Send «{subject}» to {} members via {via}? [y/N] ",
+        thousands(n)
+    );
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| Error::runtime(format!("failed to read the answer: {e}")))?;
+    if matches!(answer.trim().to_lowercase().as_str(), "y" | "yes") {
+        Ok(())
+    } else {
+        Err(Error::runtime("cancelled: nothing was sent"))
+    }
+}
+
+/// `--test-to`: one member's rendering to one address, not recorded.
+async fn test_send(
+    campaign: &Campaign,
+    list: &MemberList,
+    spec: &TransportSpec,
+    config: &Config,
+    to: &str,
+    as_member: Option<&str>,
+) -> Result<i32> {
+    let to =
+        crate::members::check_address(to).map_err(|e| Error::input(format!("--test-to: {e}")))?;
+    let list_name = show(&list.path);
+    let mut chosen = None;
+    for row in list.rows()? {
+        let m = row.map_err(|e| {
+            Error::input(format!(
+                "failed to read member list `{list_name}`: line {}: {}",
+                e.line, e.reason
+            ))
+        })?;
+        if as_member.is_none_or(|a| a.eq_ignore_ascii_case(&m.email)) {
+            chosen = Some(m);
+            break;
+        }
+    }
+    let member = chosen.ok_or_else(|| match as_member {
+        Some(a) => Error::input(format!("--as: `{a}` is not in `{list_name}`")),
+        None => Error::input(format!("member list `{list_name}` has no members")),
+    })?;
+    let msg = campaign
+        .build(&member, &campaign.new_message_id(), Some(&to))
+        .map_err(|e| {
+            Error::input(format!(
+                "{e} (member on `{list_name}` line {} (`{}`))",
+                member.line, member.email
+            ))
+        })?;
+    let spec = match spec {
+        TransportSpec::File { dir } => TransportSpec::File {
+            dir: dir.join("test"),
+        },
+        other => other.clone(),
+    };
+    let mut conn = spec.connect();
+    let reply = conn.send(&msg).await.map_err(|f| Error::runtime(f.0))?;
+    conn.close().await;
+    let via = config.destination(&campaign.id);
+    match reply.kind {
+        ReplyKind::Accepted => {
+            println!(
+                "test message (rendered for {}) sent to {to} via {via}: {}",
+                member.email, reply.text
+            );
+            println!("not recorded as a delivery of campaign `{}`", campaign.id);
+            Ok(EXIT_OK)
+        }
+        _ => {
+            eprintln!("error: test message to {to} was refused: {}", reply.text);
+            Ok(EXIT_FAILURES)
+        }
+    }
+}

@@ -1,0 +1,51 @@
+use crate::cli::StatusArgs;
+use crate::config::Config;
+use crate::error::{EXIT_OK, Error, Result, show};
+use crate::store::Store;
+
+pub fn exec(config: &Config, args: StatusArgs) -> Result<i32> {
+    let Some(store) = Store::open_existing(&config.store)? else {
+        return match args.campaign {
+            Some(id) => Err(Error::input(format!(
+                "no campaign `{id}` in `{}`",
+                show(&config.store)
+            ))),
+            None => {
+                println!(
+                    "no campaigns yet (delivery log `{}` does not exist)",
+                    show(&config.store)
+                );
+                Ok(EXIT_OK)
+            }
+        };
+    };
+    let campaigns = match &args.campaign {
+        Some(id) => vec![store.campaign(id)?.ok_or_else(|| {
+            Error::input(format!("no campaign `{id}` in `{}`", show(&config.store)))
+        })?],
+        None => store.campaigns()?,
+    };
+    if campaigns.is_empty() {
+        println!("no campaigns yet");
+        return Ok(EXIT_OK);
+    }
+    println!(
+        "{:<16} {:>8} {:>8} {:>8} {:>8} {:>8}  {:<24} {:<24}",
+        "campaign", "members", "accepted", "deferred", "failed", "pending", "started", "finished"
+    );
+    for c in campaigns {
+        let n = store.counts(&c.id)?;
+        println!(
+            "{:<16} {:>8} {:>8} {:>8} {:>8} {:>8}  {:<24} {:<24}",
+            c.id,
+            n.members,
+            n.accepted,
+            n.deferred,
+            n.failed,
+            n.pending,
+            c.started_at,
+            c.finished_at.as_deref().unwrap_or("-")
+        );
+    }
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,326 @@
+//! `config.toml`: parsed strictly (an unknown key is an error naming it), then checked into
+//! [`Config`], whose paths are resolved against the config file's folder.
+//!
+//! Every key, its default and its unit are shown in the shipped `config.toml`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use lettre::message::Mailbox;
+use serde::Deserialize;
+
+use crate::error::{Error, Result, resolve, show};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default = "default_store")]
+    store: PathBuf,
+    #[serde(default = "default_template")]
+    template: PathBuf,
+    #[serde(default = "default_list")]
+    list: PathBuf,
+    sender: RawSender,
+    #[serde(default)]
+    transport: Transport,
+    #[serde(default)]
+    file: FileConfig,
+    #[serde(default)]
+    smtp: SmtpConfig,
+    #[serde(default)]
+    rate: RateConfig,
+    #[serde(default)]
+    vars: BTreeMap<String, String>,
+}
+
+fn default_store() -> PathBuf {
+    "mailshot.db".into()
+}
+fn default_template() -> PathBuf {
+    "templates/bulletin.mjml".into()
+}
+fn default_list() -> PathBuf {
+    "lists/members.csv".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSender {
+    from: String,
+    #[serde(default)]
+    reply_to: Option<String>,
+    /// Template of the per-member unsubscribe URL; may use any member variable.
+    unsubscribe_url: String,
+}
+
+/// Which transport carries the messages.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// One `.eml` per member under `[file] outbox`/<campaign>/.
+    #[default]
+    File,
+    /// SMTP to `[smtp] host`.
+    Smtp,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Folder that receives `<campaign>/<member>.eml`. Default `outbox`.
+    #[serde(default = "default_outbox")]
+    pub outbox: PathBuf,
+}
+
+fn default_outbox() -> PathBuf {
+    "outbox".into()
+}
+
+impl Default for FileConfig {
+    fn default() -> Self {
+        FileConfig {
+            outbox: default_outbox(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    /// Plain connection upgraded with STARTTLS; refuses a server that does not offer it.
+    #[default]
+    Starttls,
+    /// Implicit TLS from the first byte (SMTPS, usually port 465).
+    Tls,
+    /// No encryption. Only for a relay on the same host or a test server.
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    #[serde(default = "default_host")]
+    pub host: String,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    #[serde(default)]
+    pub security: Security,
+    /// Login name; no authentication when absent.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Name of the environment variable holding the password (never the password itself).
+    #[serde(default = "default_password_env")]
+    pub password_env: String,
+    /// Connections used in parallel. Default 4.
+    #[serde(default = "default_connections")]
+    pub connections: usize,
+    /// Seconds to wait for the server at each step before giving up. Default 30.
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+    /// Name sent in EHLO; default the machine's hostname.
+    #[serde(default)]
+    pub hello_name: Option<String>,
+}
+
+fn default_host() -> String {
+    "localhost".into()
+}
+fn default_port() -> u16 {
+    587
+}
+fn default_password_env() -> String {
+    "MAILSHOT_SMTP_PASSWORD".into()
+}
+fn default_connections() -> usize {
+    4
+}
+fn default_timeout() -> u64 {
+    30
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            host: default_host(),
+            port: default_port(),
+            security: Security::default(),
+            username: None,
+            password_env: default_password_env(),
+            connections: default_connections(),
+            timeout_secs: default_timeout(),
+            hello_name: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateConfig {
+    /// Steady rate in messages per second; fractions allowed (0.5 = one every 2 s);
+    /// 0 means unlimited. Default 10.
+    #[serde(default = "default_mps")]
+    pub messages_per_second: f64,
+    /// Messages that may go at once above the steady rate. Default 1 (no burst).
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+    /// Messages per batch; 0 means one batch. Default 0.
+    #[serde(default)]
+    pub batch_size: u64,
+    /// Seconds to pause between batches. Default 0.
+    #[serde(default)]
+    pub batch_pause_secs: f64,
+    /// Attempts per member before a deferral counts as a failure. Default 3.
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+    /// Seconds before the first retry of a deferred member; doubles each retry. Default 30.
+    #[serde(default = "default_retry_delay")]
+    pub retry_delay_secs: f64,
+}
+
+fn default_mps() -> f64 {
+    10.0
+}
+fn default_burst() -> u32 {
+    1
+}
+fn default_attempts() -> u32 {
+    3
+}
+fn default_retry_delay() -> f64 {
+    30.0
+}
+
+impl Default for RateConfig {
+    fn default() -> Self {
+        RateConfig {
+            messages_per_second: default_mps(),
+            burst: default_burst(),
+            batch_size: 0,
+            batch_pause_secs: 0.0,
+            max_attempts: default_attempts(),
+            retry_delay_secs: default_retry_delay(),
+        }
+    }
+}
+
+/// The checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub store: PathBuf,
+    pub template: PathBuf,
+    pub list: PathBuf,
+    pub from: Mailbox,
+    pub reply_to: Option<Mailbox>,
+    pub unsubscribe_url: String,
+    pub transport: Transport,
+    pub file: FileConfig,
+    pub smtp: SmtpConfig,
+    pub rate: RateConfig,
+    pub vars: BTreeMap<String, String>,
+}
+
+impl Config {
+    /// Reads and checks the config file at `path`.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::input(format!("failed to read config `{}`: {e}", show(path))))?;
+        Config::parse(path, &text)
+    }
+
+    /// Checks config `text`; `path` names it in messages and anchors relative paths.
+    pub fn parse(path: &Path, text: &str) -> Result<Config> {
+        let bad = |msg: String| Error::input(format!("invalid config `{}`: {msg}", show(path)));
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            let msg = e.message().trim().to_string();
+            match line {
+                Some(l) => bad(format!("line {l}: {msg}")),
+                None => bad(msg),
+            }
+        })?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        let from: Mailbox = raw.sender.from.parse().map_err(|e| {
+            bad(format!(
+                "sender.from: `{}` is not a valid mailbox: {e}",
+                raw.sender.from
+            ))
+        })?;
+        let reply_to = match raw.sender.reply_to.as_deref() {
+            None | Some("") => None,
+            Some(r) => Some(r.parse().map_err(|e| {
+                bad(format!(
+                    "sender.reply_to: `{r}` is not a valid mailbox: {e}"
+                ))
+            })?),
+        };
+        let rate = raw.rate;
+        if !(rate.messages_per_second >= 0.0 && rate.messages_per_second.is_finite()) {
+            return Err(bad(format!(
+                "rate.messages_per_second: `{}` must be a number >= 0",
+                rate.messages_per_second
+            )));
+        }
+        if rate.burst == 0 {
+            return Err(bad("rate.burst: must be at least 1".into()));
+        }
+        if rate.max_attempts == 0 {
+            return Err(bad("rate.max_attempts: must be at least 1".into()));
+        }
+        for (key, v) in [
+            ("rate.batch_pause_secs", rate.batch_pause_secs),
+            ("rate.retry_delay_secs", rate.retry_delay_secs),
+        ] {
+            if !(v >= 0.0 && v.is_finite()) {
+                return Err(bad(format!("{key}: `{v}` must be a number >= 0")));
+            }
+        }
+        if raw.smtp.connections == 0 {
+            return Err(bad("smtp.connections: must be at least 1".into()));
+        }
+        if raw.smtp.timeout_secs == 0 {
+            return Err(bad("smtp.timeout_secs: must be at least 1".into()));
+        }
+        for key in raw.vars.keys() {
+            if !crate::members::is_identifier(key) {
+                return Err(bad(format!(
+                    "vars: `{key}` is not a usable variable name (letters, digits and `_`)"
+                )));
+            }
+        }
+        let mut file = raw.file;
+        file.outbox = resolve(base, &file.outbox);
+        Ok(Config {
+            path: path.to_path_buf(),
+            store: resolve(base, &raw.store),
+            template: resolve(base, &raw.template),
+            list: resolve(base, &raw.list),
+            from,
+            reply_to,
+            unsubscribe_url: raw.sender.unsubscribe_url,
+            transport: raw.transport,
+            file,
+            smtp: raw.smtp,
+            rate,
+            vars: raw.vars,
+        })
+    }
+
+    /// The From address's domain: Message-IDs are minted on it.
+    pub fn from_domain(&self) -> String {
+        self.from.email.domain().to_string()
+    }
+
+    /// A short description of where messages go, for prompts and summaries.
+    pub fn destination(&self, campaign: &str) -> String {
+        match self.transport {
+            Transport::File => format!(
+                "file transport `{}`",
+                show(&self.file.outbox.join(campaign))
+            ),
+            Transport::Smtp => format!("{}:{}", self.smtp.host, self.smtp.port),
+        }
+    }
+}

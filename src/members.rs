@@ -1,0 +1,392 @@
+//! The member list: a UTF-8 CSV file with a header row and one member per line.
+//!
+//! Headers become template variables (`First Name` -> `first_name`); an `email` column is
+//! required. Rows are checked once, at the edge, into [`Member`]: a valid address, no control
+//! characters (so no CR/LF can reach a header), no over-long field, no duplicate address.
+//! The list is streamed, never held whole, so a million-row list costs little memory.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use lettre::Address;
+
+use crate::error::{Error, Result, show};
+
+/// The longest field accepted, in characters.
+pub const MAX_FIELD_CHARS: usize = 1000;
+
+/// One checked member row.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// Line of the CSV file the row starts on (the header is line 1).
+    pub line: u64,
+    /// The address, trimmed, with its domain lowercased.
+    pub email: String,
+    /// Column names, shared by every member of the list.
+    pub columns: Arc<[String]>,
+    /// Values in column order; the `email` column holds the checked address.
+    pub values: Vec<String>,
+}
+
+impl Member {
+    pub fn get(&self, column: &str) -> Option<&str> {
+        let i = self.columns.iter().position(|c| c == column)?;
+        Some(self.values[i].as_str())
+    }
+
+    /// The display name for the `To` header: `name`, else `first_name last_name`.
+    pub fn display_name(&self) -> Option<String> {
+        if let Some(n) = self.get("name").filter(|n| !n.trim().is_empty()) {
+            return Some(n.trim().to_string());
+        }
+        let parts: Vec<&str> = ["first_name", "last_name"]
+            .iter()
+            .filter_map(|c| self.get(c))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        (!parts.is_empty()).then(|| parts.join(" "))
+    }
+}
+
+/// A bad row: where it is and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    pub line: u64,
+    pub reason: String,
+}
+
+/// Turns a header into a variable name: `E-mail Address` -> `e_mail_address`.
+pub fn normalize_header(h: &str) -> String {
+    let mut out = String::new();
+    for ch in h.trim().trim_start_matches('\u{feff}').chars() {
+        if ch.is_alphanumeric() {
+            out.extend(ch.to_lowercase());
+        } else if !out.is_empty() && !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    while out.ends_with('_') {
+        out.pop();
+    }
+    if out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    out
+}
+
+/// Whether `s` can be used as a template variable name.
+pub fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_alphabetic() || c == '_')
+        && chars.all(|c| c.is_alphanumeric() || c == '_')
+}
+
+/// Checks an address: trimmed, `Name <addr>` refused, domain lowercased.
+pub fn check_address(raw: &str) -> std::result::Result<String, String> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err("the address is empty".into());
+    }
+    if s.chars().any(char::is_control) {
+        return Err(format!(
+            "`{}` contains a control character",
+            s.escape_debug()
+        ));
+    }
+    let Some((user, domain)) = s.rsplit_once('@') else {
+        return Err(format!("`{s}` is not a valid address: no `@`"));
+    };
+    let normalized = format!("{user}@{}", domain.to_lowercase());
+    match normalized.parse::<Address>() {
+        Ok(_) if !domain.contains('.') && !domain.starts_with('[') => Err(format!(
+            "`{s}` is not a valid address: the domain has no dot"
+        )),
+        Ok(_) => Ok(normalized),
+        Err(e) => Err(format!("`{s}` is not a valid address: {e}")),
+    }
+}
+
+fn check_field(column: &str, value: &str) -> std::result::Result<(), String> {
+    if let Some(c) = value.chars().find(|&c| c.is_control() && c != '\t') {
+        let what = match c {
+            '\r' | '\n' => "a line break".to_string(),
+            c => format!("the control character U+{:04X}", c as u32),
+        };
+        return Err(format!("field `{column}` contains {what}"));
+    }
+    if value.chars().count() > MAX_FIELD_CHARS {
+        return Err(format!(
+            "field `{column}` is longer than {MAX_FIELD_CHARS} characters"
+        ));
+    }
+    Ok(())
+}
+
+/// A member list on disk, with its header checked.
+#[derive(Debug, Clone)]
+pub struct MemberList {
+    pub path: PathBuf,
+    pub columns: Arc<[String]>,
+}
+
+impl MemberList {
+    /// Opens `path` and checks its header row.
+    pub fn open(path: &Path) -> Result<MemberList> {
+        let (columns, _) = Self::reader(path)?;
+        Ok(MemberList {
+            path: path.to_path_buf(),
+            columns,
+        })
+    }
+
+    fn reader(path: &Path) -> Result<(Arc<[String]>, csv::Reader<BufReader<File>>)> {
+        let file = File::open(path).map_err(|e| {
+            Error::input(format!("failed to read member list `{}`: {e}", show(path)))
+        })?;
+        read_header(path, BufReader::new(file))
+    }
+
+    /// Streams the rows, checking each; the iterator yields one item per data row.
+    pub fn rows(&self) -> Result<Rows<BufReader<File>>> {
+        let (columns, reader) = Self::reader(&self.path)?;
+        Ok(Rows::new(columns, reader))
+    }
+}
+
+/// Reads and checks the header row of a member list.
+pub fn read_header<R: Read>(path: &Path, input: R) -> Result<(Arc<[String]>, csv::Reader<R>)> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(input);
+    let list = show(path);
+    let headers = reader.headers().map_err(|e| {
+        Error::input(format!(
+            "failed to read member list `{list}`: line 1: {}",
+            csv_reason(&e)
+        ))
+    })?;
+    let mut columns: Vec<String> = Vec::with_capacity(headers.len());
+    for (i, h) in headers.iter().enumerate() {
+        let name = normalize_header(h);
+        if name.is_empty() {
+            return Err(Error::input(format!(
+                "failed to read member list `{list}`: line 1: column {} has no usable name (`{h}`)",
+                i + 1
+            )));
+        }
+        if columns.contains(&name) {
+            return Err(Error::input(format!(
+                "failed to read member list `{list}`: line 1: two columns are both named `{name}`"
+            )));
+        }
+        columns.push(name);
+    }
+    if !columns.iter().any(|c| c == "email") {
+        return Err(Error::input(format!(
+            "failed to read member list `{list}`: line 1: no `email` column (found: {})",
+            headers
+                .iter()
+                .map(|h| format!("`{h}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok((columns.into(), reader))
+}
+
+fn csv_reason(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::Utf8 { err, .. } => {
+            format!(
+                "field {} is not valid UTF-8 (re-save the file as UTF-8, or use `mailshot import`)",
+                err.field() + 1
+            )
+        }
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => {
+            format!("found {len} fields, expected {expected_len}")
+        }
+        csv::ErrorKind::Io(e) => e.to_string(),
+        _ => e.to_string(),
+    }
+}
+
+/// Iterator over checked rows. Duplicate addresses (case-insensitive) are row errors.
+pub struct Rows<R: Read> {
+    columns: Arc<[String]>,
+    email_col: usize,
+    reader: csv::Reader<R>,
+    record: csv::StringRecord,
+    seen: HashSet<String>,
+    done: bool,
+}
+
+impl<R: Read> Rows<R> {
+    pub fn new(columns: Arc<[String]>, reader: csv::Reader<R>) -> Self {
+        let email_col = columns.iter().position(|c| c == "email").unwrap_or(0);
+        Rows {
+            columns,
+            email_col,
+            reader,
+            record: csv::StringRecord::new(),
+            seen: HashSet::new(),
+            done: false,
+        }
+    }
+}
+
+impl<R: Read> Iterator for Rows<R> {
+    type Item = std::result::Result<Member, RowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.done {
+                return None;
+            }
+            match self.reader.read_record(&mut self.record) {
+                Ok(false) => {
+                    self.done = true;
+                    return None;
+                }
+                Err(e) => {
+                    let line = e.position().map(|p| p.line()).unwrap_or(0);
+                    // A broken quote or I/O error leaves the reader lost: stop after it.
+                    if !matches!(
+                        e.kind(),
+                        csv::ErrorKind::Utf8 { .. } | csv::ErrorKind::UnequalLengths { .. }
+                    ) {
+                        self.done = true;
+                    }
+                    return Some(Err(RowError {
+                        line,
+                        reason: csv_reason(&e),
+                    }));
+                }
+                Ok(true) => {}
+            }
+            let line = self.record.position().map(|p| p.line()).unwrap_or(0);
+            if self.record.iter().all(|f| f.trim().is_empty()) {
+                continue;
+            }
+            return Some(self.check(line));
+        }
+    }
+}
+
+impl<R: Read> Rows<R> {
+    fn check(&mut self, line: u64) -> std::result::Result<Member, RowError> {
+        let err = |reason: String| RowError { line, reason };
+        let mut values: Vec<String> = Vec::with_capacity(self.columns.len());
+        for (col, value) in self.columns.iter().zip(self.record.iter()) {
+            check_field(col, value).map_err(err)?;
+            values.push(value.to_string());
+        }
+        let email = check_address(&values[self.email_col])
+            .map_err(|r| err(format!("field `email`: {r}")))?;
+        if !self.seen.insert(email.to_lowercase()) {
+            return Err(err(format!("`{email}` appears twice in the list")));
+        }
+        values[self.email_col] = email.clone();
+        Ok(Member {
+            line,
+            email,
+            columns: self.columns.clone(),
+            values,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(csv: &str) -> Vec<std::result::Result<Member, RowError>> {
+        let (cols, rdr) = read_header(Path::new("t.csv"), csv.as_bytes()).unwrap();
+        Rows::new(cols, rdr).collect()
+    }
+
+    #[test]
+    fn headers_become_variable_names() {
+        assert_eq!(normalize_header("\u{feff}First Name"), "first_name");
+        assert_eq!(normalize_header(" E-mail  Address "), "e_mail_address");
+        assert_eq!(normalize_header("2024 score"), "_2024_score");
+        assert_eq!(normalize_header("Zoë's"), "zoë_s");
+    }
+
+    #[test]
+    fn a_line_break_in_a_name_is_refused_with_its_line() {
+        let r = rows(
+            "email,first_name\na@example.org,\"Ann\r\nBcc: x@evil.example\"\nb@example.org,Bob\n",
+        );
+        assert_eq!(
+            r[0].as_ref().unwrap_err(),
+            &RowError {
+                line: 2,
+                reason: "field `first_name` contains a line break".into()
+            }
+        );
+        assert_eq!(r[1].as_ref().unwrap().line, 4);
+    }
+
+    #[test]
+    fn duplicates_are_case_insensitive() {
+        let r = rows("email\nAnn@Example.org\nann@EXAMPLE.ORG\n");
+        assert_eq!(r[0].as_ref().unwrap().email, "Ann@example.org");
+        assert_eq!(
+            r[1].as_ref().unwrap_err().reason,
+            "`ann@example.org` appears twice in the list"
+        );
+    }
+
+    #[test]
+    fn bad_addresses_are_named() {
+        let r = rows("email\nbob@@example.org\n\nnobody\ncarol@localhost\n");
+        let reasons: Vec<_> = r.iter().map(|x| x.as_ref().unwrap_err().clone()).collect();
+        assert_eq!(reasons[0].line, 2);
+        assert!(
+            reasons[0]
+                .reason
+                .starts_with("field `email`: `bob@@example.org` is not a valid address"),
+            "{:?}",
+            reasons[0]
+        );
+        assert_eq!(
+            reasons[1],
+            RowError {
+                line: 4,
+                reason: "field `email`: `nobody` is not a valid address: no `@`".into()
+            }
+        );
+        assert_eq!(
+            reasons[2].reason,
+            "field `email`: `carol@localhost` is not a valid address: the domain has no dot"
+        );
+    }
+
+    #[test]
+    fn missing_email_column_lists_headers() {
+        let e = read_header(Path::new("t.csv"), "Name,Mail\n".as_bytes()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "failed to read member list `t.csv`: line 1: no `email` column (found: `Name`, `Mail`)"
+        );
+    }
+
+    #[test]
+    fn short_rows_are_reported() {
+        let r = rows("email,first_name\na@example.org\n");
+        assert_eq!(
+            r[0].as_ref().unwrap_err(),
+            &RowError {
+                line: 2,
+                reason: "found 1 fields, expected 2".into()
+            }
+        );
+    }
+}

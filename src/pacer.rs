@@ -1,0 +1,187 @@
+//! Pacing: a steady rate with an optional burst (governor's GCRA), and batches separated by
+//! pauses for providers with hourly quotas.
+//!
+//! [`Pacer`] is plain, clock-injected logic ("how long until the next message may go?"), so
+//! tests drive it with governor's fake clock; [`SharedPacer`] is the async wrapper the send
+//! workers queue on.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
+
+use crate::config::RateConfig;
+
+type Limiter<C> = RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<<C as Clock>::Instant>>;
+
+pub struct Pacer<C: Clock + Clone = DefaultClock> {
+    limiter: Option<Limiter<C>>,
+    clock: C,
+    batch_size: u64,
+    batch_pause: Duration,
+    in_batch: u64,
+}
+
+impl<C: Clock + Clone> Pacer<C> {
+    /// A pacer for `rate`, timed by `clock`.
+    pub fn with_clock(rate: &RateConfig, clock: C) -> Pacer<C> {
+        let limiter = (rate.messages_per_second > 0.0).then(|| {
+            let period = Duration::from_secs_f64(1.0 / rate.messages_per_second)
+                .max(Duration::from_nanos(1));
+            let burst = NonZeroU32::new(rate.burst.max(1)).expect("burst is at least 1");
+            let quota = Quota::with_period(period)
+                .expect("period is positive")
+                .allow_burst(burst);
+            RateLimiter::direct_with_clock(quota, clock.clone())
+        });
+        Pacer {
+            limiter,
+            clock,
+            batch_size: rate.batch_size,
+            batch_pause: Duration::from_secs_f64(rate.batch_pause_secs),
+            in_batch: 0,
+        }
+    }
+
+    /// Zero when a message may go now (and counts it); otherwise how long to wait before
+    /// asking again.
+    pub fn next(&mut self) -> Duration {
+        if self.batch_size > 0 && self.in_batch >= self.batch_size {
+            self.in_batch = 0;
+            if !self.batch_pause.is_zero() {
+                return self.batch_pause;
+            }
+        }
+        if let Some(l) = &self.limiter
+            && let Err(not_until) = l.check()
+        {
+            return not_until
+                .wait_time_from(self.clock.now())
+                .max(Duration::from_micros(1));
+        }
+        self.in_batch += 1;
+        Duration::ZERO
+    }
+}
+
+impl Pacer<DefaultClock> {
+    pub fn new(rate: &RateConfig) -> Pacer {
+        Pacer::with_clock(rate, DefaultClock::default())
+    }
+}
+
+/// The pacer shared by all workers; waiting holds the queue so messages go in order.
+pub struct SharedPacer {
+    inner: tokio::sync::Mutex<Pacer>,
+    unlimited: bool,
+}
+
+impl SharedPacer {
+    pub fn new(rate: &RateConfig) -> SharedPacer {
+        SharedPacer {
+            unlimited: rate.messages_per_second <= 0.0 && rate.batch_size == 0,
+            inner: tokio::sync::Mutex::new(Pacer::new(rate)),
+        }
+    }
+
+    /// Waits until the next message may go.
+    pub async fn acquire(&self) {
+        if self.unlimited {
+            return;
+        }
+        let mut p = self.inner.lock().await;
+        loop {
+            let wait = p.next();
+            if wait.is_zero() {
+                return;
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use governor::clock::FakeRelativeClock;
+
+    fn rate(mps: f64, burst: u32, batch_size: u64, pause: f64) -> RateConfig {
+        RateConfig {
+            messages_per_second: mps,
+            burst,
+            batch_size,
+            batch_pause_secs: pause,
+            ..RateConfig::default()
+        }
+    }
+
+    /// Drives the pacer for `secs` of fake time and returns each send's time in seconds.
+    fn sends(cfg: &RateConfig, secs: f64) -> Vec<f64> {
+        let clock = FakeRelativeClock::default();
+        let mut p = Pacer::with_clock(cfg, clock.clone());
+        let mut out = Vec::new();
+        let t = |c: &FakeRelativeClock| c.now().as_u64() as f64 / 1e9;
+        while t(&clock) < secs {
+            let wait = p.next();
+            if wait.is_zero() {
+                out.push(t(&clock));
+            } else {
+                clock.advance(wait);
+            }
+        }
+        out
+    }
+
+    fn max_in_any_window(times: &[f64], window: f64) -> usize {
+        (0..times.len())
+            .map(|i| {
+                times[i..]
+                    .iter()
+                    .take_while(|&&t| t < times[i] + window)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn steady_rate_over_a_minute() {
+        let times = sends(&rate(10.0, 1, 0, 0.0), 60.0);
+        assert_eq!(times.len(), 600);
+        assert_eq!(max_in_any_window(&times, 1.0), 10);
+    }
+
+    #[test]
+    fn fractional_rate_sends_one_every_two_seconds() {
+        let times = sends(&rate(0.5, 1, 0, 0.0), 10.0);
+        assert_eq!(times, vec![0.0, 2.0, 4.0, 6.0, 8.0]);
+    }
+
+    #[test]
+    fn no_second_carries_more_than_rate_plus_burst() {
+        let times = sends(&rate(20.0, 5, 0, 0.0), 30.0);
+        assert!(
+            max_in_any_window(&times, 1.0) <= 25,
+            "{}",
+            max_in_any_window(&times, 1.0)
+        );
+        // Over the run the burst is a one-off: 20/s plus at most 5.
+        assert!((600..=605).contains(&times.len()), "{}", times.len());
+    }
+
+    #[test]
+    fn batches_are_separated_by_the_pause() {
+        let times = sends(&rate(100.0, 1, 50, 60.0), 125.0);
+        // 50 in the first half second, a minute's pause, 50 more, a minute's pause, then more.
+        assert_eq!(times.iter().filter(|&&t| t < 60.0).count(), 50);
+        let second: Vec<_> = times
+            .iter()
+            .filter(|&&t| (60.0..121.0).contains(&t))
+            .collect();
+        assert_eq!(second.len(), 50);
+        assert!(*second[0] >= 60.49 && *second[0] < 60.51, "{}", second[0]);
+    }
+}

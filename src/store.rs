@@ -1,0 +1,324 @@
+//! The delivery log: an embedded SQLite database (WAL) recording every campaign, every
+//! member's current state and every attempt, written as each reply arrives, so a crash loses
+//! nothing already recorded.
+//!
+//! Tables: `campaigns` (template, list, subject, transport, start and finish), `deliveries`
+//! (one row per member of a campaign: status, attempts, last reply) and `attempts` (one row per
+//! try). Addresses compare case-insensitively.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::error::{Error, Result, show};
+use crate::transport::{Reply, ReplyKind};
+
+/// A member's state in a campaign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Not attempted yet.
+    Pending,
+    /// The server accepted it (2xx). Never sent again.
+    Accepted,
+    /// The last attempt was refused temporarily (4xx, timeout, connection) and attempts ran out.
+    Deferred,
+    /// Refused permanently (5xx).
+    Failed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Accepted => "accepted",
+            Status::Deferred => "deferred",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS campaigns (
+    id TEXT PRIMARY KEY,
+    template TEXT NOT NULL,
+    list TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    transport TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    campaign TEXT NOT NULL REFERENCES campaigns(id),
+    email TEXT NOT NULL COLLATE NOCASE,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    smtp_code INTEGER,
+    enhanced_code TEXT,
+    smtp_reply TEXT,
+    message_id TEXT,
+    first_attempt_at TEXT,
+    last_attempt_at TEXT,
+    PRIMARY KEY (campaign, email)
+);
+CREATE TABLE IF NOT EXISTS attempts (
+    campaign TEXT NOT NULL,
+    email TEXT NOT NULL COLLATE NOCASE,
+    attempt INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    smtp_code INTEGER,
+    enhanced_code TEXT,
+    smtp_reply TEXT,
+    message_id TEXT
+);
+CREATE INDEX IF NOT EXISTS attempts_by_member ON attempts (campaign, email);
+";
+
+/// Now, as RFC 3339 UTC with milliseconds.
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+pub struct Store {
+    conn: Connection,
+}
+
+/// What a campaign remembers about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CampaignInfo {
+    pub id: String,
+    pub template: String,
+    pub list: String,
+    pub subject: String,
+    pub transport: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+}
+
+/// Per-campaign counts for `status`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counts {
+    pub members: u64,
+    pub accepted: u64,
+    pub deferred: u64,
+    pub failed: u64,
+    pub pending: u64,
+}
+
+/// One member's row in `log`.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogRow {
+    pub email: String,
+    pub status: String,
+    pub attempts: u32,
+    pub smtp_code: Option<u16>,
+    pub enhanced_code: Option<String>,
+    pub smtp_reply: Option<String>,
+    pub message_id: Option<String>,
+    pub first_attempt_at: Option<String>,
+    pub last_attempt_at: Option<String>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path`.
+    pub fn open(path: &Path) -> Result<Store> {
+        let ctx = |e: rusqlite::Error| {
+            Error::runtime(format!("failed to open delivery log `{}`: {e}", show(path)))
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io("create the folder of", path, e))?;
+        }
+        let conn = Connection::open(path).map_err(ctx)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(ctx)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(ctx)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(ctx)?;
+        conn.execute_batch(SCHEMA).map_err(ctx)?;
+        Ok(Store { conn })
+    }
+
+    /// Opens an existing store read-only; `None` if there is none yet.
+    pub fn open_existing(path: &Path) -> Result<Option<Store>> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        Store::open(path).map(Some)
+    }
+
+    pub fn campaign(&self, id: &str) -> Result<Option<CampaignInfo>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, template, list, subject, transport, started_at, finished_at FROM campaigns WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(CampaignInfo {
+                        id: r.get(0)?,
+                        template: r.get(1)?,
+                        list: r.get(2)?,
+                        subject: r.get(3)?,
+                        transport: r.get(4)?,
+                        started_at: r.get(5)?,
+                        finished_at: r.get(6)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    pub fn campaigns(&self) -> Result<Vec<CampaignInfo>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id FROM campaigns ORDER BY started_at, id")?;
+        let ids: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        ids.iter()
+            .map(|id| Ok(self.campaign(id)?.expect("listed just now")))
+            .collect()
+    }
+
+    /// Records the campaign (first run) and adds any member not yet in it as pending.
+    /// Runs in one transaction.
+    pub fn begin_campaign<'a>(
+        &mut self,
+        info: &CampaignInfo,
+        members: impl Iterator<Item = &'a str>,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO campaigns (id, template, list, subject, transport, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(id) DO UPDATE SET subject = excluded.subject, transport = excluded.transport, finished_at = NULL",
+            params![info.id, info.template, info.list, info.subject, info.transport, info.started_at],
+        )?;
+        {
+            let mut ins = tx.prepare(
+                "INSERT INTO deliveries (campaign, email, status) VALUES (?1, ?2, 'pending') ON CONFLICT DO NOTHING",
+            )?;
+            for m in members {
+                ins.execute(params![info.id, m])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn finish_campaign(&self, id: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE campaigns SET finished_at = ?2 WHERE id = ?1",
+            params![id, now()],
+        )?;
+        Ok(())
+    }
+
+    /// Addresses (lowercased) whose status is one of `statuses`.
+    pub fn with_status(
+        &self,
+        campaign: &str,
+        statuses: &[Status],
+    ) -> Result<std::collections::HashSet<String>> {
+        let mut out = std::collections::HashSet::new();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT lower(email), status FROM deliveries WHERE campaign = ?1")?;
+        let rows = stmt.query_map([campaign], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        for row in rows {
+            let (email, status) = row?;
+            if statuses.iter().any(|s| s.as_str() == status) {
+                out.insert(email);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deferred members (lowercased) that have had `max_attempts` tries or more.
+    pub fn exhausted(
+        &self,
+        campaign: &str,
+        max_attempts: u32,
+    ) -> Result<std::collections::HashSet<String>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT lower(email) FROM deliveries WHERE campaign = ?1 AND status = 'deferred' AND attempts >= ?2",
+        )?;
+        let rows = stmt.query_map(params![campaign, max_attempts], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Records one attempt's outcome and the member's new status.
+    pub fn record(
+        &mut self,
+        campaign: &str,
+        email: &str,
+        message_id: &str,
+        reply: &Reply,
+    ) -> Result<()> {
+        let at = now();
+        let status = match reply.kind {
+            ReplyKind::Accepted => Status::Accepted,
+            ReplyKind::Transient => Status::Deferred,
+            ReplyKind::Permanent => Status::Failed,
+        };
+        let tx = self.conn.transaction()?;
+        let attempt: u32 = tx.query_row(
+            "UPDATE deliveries SET status = ?3, attempts = attempts + 1, smtp_code = ?4, enhanced_code = ?5,
+                 smtp_reply = ?6, message_id = ?7, first_attempt_at = coalesce(first_attempt_at, ?8), last_attempt_at = ?8
+             WHERE campaign = ?1 AND email = ?2 RETURNING attempts",
+            params![campaign, email, status.as_str(), reply.code, reply.enhanced, reply.text, message_id, at],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "INSERT INTO attempts (campaign, email, attempt, at, outcome, smtp_code, enhanced_code, smtp_reply, message_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![campaign, email, attempt, at, status.as_str(), reply.code, reply.enhanced, reply.text, message_id],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn counts(&self, campaign: &str) -> Result<Counts> {
+        let mut c = Counts::default();
+        let mut stmt = self.conn.prepare(
+            "SELECT status, count(*) FROM deliveries WHERE campaign = ?1 GROUP BY status",
+        )?;
+        let rows = stmt.query_map([campaign], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?))
+        })?;
+        for row in rows {
+            let (status, n) = row?;
+            c.members += n;
+            match status.as_str() {
+                "accepted" => c.accepted += n,
+                "deferred" => c.deferred += n,
+                "failed" => c.failed += n,
+                _ => c.pending += n,
+            }
+        }
+        Ok(c)
+    }
+
+    pub fn log(&self, campaign: &str) -> Result<Vec<LogRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT email, status, attempts, smtp_code, enhanced_code, smtp_reply, message_id, first_attempt_at, last_attempt_at
+             FROM deliveries WHERE campaign = ?1 ORDER BY rowid",
+        )?;
+        let rows = stmt.query_map([campaign], |r| {
+            Ok(LogRow {
+                email: r.get(0)?,
+                status: r.get(1)?,
+                attempts: r.get(2)?,
+                smtp_code: r.get(3)?,
+                enhanced_code: r.get(4)?,
+                smtp_reply: r.get(5)?,
+                message_id: r.get(6)?,
+                first_attempt_at: r.get(7)?,
+                last_attempt_at: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}

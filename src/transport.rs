@@ -1,0 +1,421 @@
+//! Transports: where a built message goes, and the reply that decides its outcome.
+//!
+//! Each send worker owns one [`Connection`]. The SMTP connection is lettre's
+//! `AsyncSmtpConnection` over a TCP stream we open ourselves, so that `TCP_NODELAY` is set:
+//! lettre's pooled transport leaves Nagle on and stalls ~44 ms per message on a fast link.
+//! Any non-2xx reply makes lettre drop the connection; the next message reconnects.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+use crate::config::{Config, Security, Transport};
+use crate::error::{Error, Result, show};
+use crate::message::Outgoing;
+
+/// How a reply classifies the delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyKind {
+    /// 2xx: the server took responsibility for the message.
+    Accepted,
+    /// 4xx, a timeout or a connection problem: try again later.
+    Transient,
+    /// 5xx: this message to this member will not go.
+    Permanent,
+}
+
+/// The outcome of one attempt, as the server worded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub kind: ReplyKind,
+    /// Basic SMTP code (`250`, `451`, `550`), when a server answered.
+    pub code: Option<u16>,
+    /// Enhanced status code (`5.1.1`), when the reply carried one.
+    pub enhanced: Option<String>,
+    /// The whole reply text, or what went wrong.
+    pub text: String,
+}
+
+/// Finds an RFC 3463 enhanced status code (`4.7.28`) at the start of a reply text.
+pub fn enhanced_code(text: &str) -> Option<String> {
+    text.split(|c: char| c.is_whitespace() || c == '-')
+        .find_map(|w| {
+            let parts: Vec<&str> = w.split('.').collect();
+            let ok = parts.len() == 3
+                && matches!(parts[0], "2" | "4" | "5")
+                && parts[1..]
+                    .iter()
+                    .all(|p| (1..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()));
+            ok.then(|| w.to_string())
+        })
+}
+
+impl Reply {
+    pub fn accepted(code: Option<u16>, text: String) -> Reply {
+        Reply {
+            kind: ReplyKind::Accepted,
+            code,
+            enhanced: enhanced_code(&text),
+            text,
+        }
+    }
+
+    pub fn transient(text: String) -> Reply {
+        Reply {
+            kind: ReplyKind::Transient,
+            code: None,
+            enhanced: None,
+            text,
+        }
+    }
+
+    fn from_lettre(err: &lettre::transport::smtp::Error) -> Reply {
+        use std::error::Error as _;
+        let code = err.status().map(u16::from);
+        let text = match (code, err.source()) {
+            (Some(c), Some(src)) => format!("{c} {src}"),
+            (None, _) if err.is_timeout() => "timed out waiting for the server".to_string(),
+            _ => err.to_string(),
+        };
+        let kind = if err.is_permanent() {
+            ReplyKind::Permanent
+        } else {
+            ReplyKind::Transient
+        };
+        Reply {
+            kind,
+            code,
+            enhanced: enhanced_code(&text),
+            text,
+        }
+    }
+}
+
+/// Why a whole campaign must stop: retrying member after member would not help.
+#[derive(Debug, Clone)]
+pub struct Fatal(pub String);
+
+/// The transport settings a worker needs to open its connection.
+#[derive(Debug, Clone)]
+pub enum TransportSpec {
+    File { dir: PathBuf },
+    Smtp(Arc<SmtpSpec>),
+}
+
+#[derive(Debug)]
+pub struct SmtpSpec {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub credentials: Option<(String, Credentials)>,
+    pub timeout: Duration,
+    pub hello: ClientId,
+}
+
+impl TransportSpec {
+    /// Checks the transport settings; reads the SMTP password from its environment variable.
+    pub fn from_config(cfg: &Config, campaign_dir: &str) -> Result<TransportSpec> {
+        match cfg.transport {
+            Transport::File => Ok(TransportSpec::File {
+                dir: cfg.file.outbox.join(campaign_dir),
+            }),
+            Transport::Smtp => {
+                let s = &cfg.smtp;
+                let credentials = match &s.username {
+                    None => None,
+                    Some(user) => {
+                        let password = std::env::var(&s.password_env).map_err(|_| {
+                            Error::input(format!(
+                                "environment variable `{}` is not set: it must hold the SMTP password for `{user}` (see `smtp.password_env` in `{}`)",
+                                s.password_env,
+                                show(&cfg.path)
+                            ))
+                        })?;
+                        Some((user.clone(), Credentials::new(user.clone(), password)))
+                    }
+                };
+                let hello = match &s.hello_name {
+                    Some(h) => ClientId::Domain(h.clone()),
+                    None => ClientId::default(),
+                };
+                Ok(TransportSpec::Smtp(Arc::new(SmtpSpec {
+                    host: s.host.clone(),
+                    port: s.port,
+                    security: s.security,
+                    credentials,
+                    timeout: Duration::from_secs(s.timeout_secs),
+                    hello,
+                })))
+            }
+        }
+    }
+
+    pub fn connect(&self) -> Connection {
+        match self {
+            TransportSpec::File { dir } => Connection::File { dir: dir.clone() },
+            TransportSpec::Smtp(spec) => Connection::Smtp {
+                spec: spec.clone(),
+                conn: None,
+            },
+        }
+    }
+}
+
+/// One worker's link to the transport.
+pub enum Connection {
+    File {
+        dir: PathBuf,
+    },
+    Smtp {
+        spec: Arc<SmtpSpec>,
+        conn: Option<AsyncSmtpConnection>,
+    },
+}
+
+/// A file name a person can find a member by: the address, with path characters replaced.
+pub fn eml_name(address: &str) -> String {
+    let safe: String = address
+        .chars()
+        .map(|c| {
+            if c == '/' || c == '\\' || c.is_control() || c == ':' {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    format!("{safe}.eml")
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename: never half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("out")
+    ));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_data()?;
+    std::fs::rename(&tmp, path)
+}
+
+impl Connection {
+    /// Sends one message. `Err` means the whole campaign must stop.
+    pub async fn send(&mut self, msg: &Outgoing) -> std::result::Result<Reply, Fatal> {
+        match self {
+            Connection::File { dir } => {
+                let path = dir.join(eml_name(msg.to.as_ref()));
+                let bytes = msg.bytes.clone();
+                let p = path.clone();
+                match tokio::task::spawn_blocking(move || write_atomic(&p, &bytes)).await {
+                    Ok(Ok(())) => Ok(Reply::accepted(None, format!("written to {}", show(&path)))),
+                    Ok(Err(e)) => Err(Fatal(format!("failed to write `{}`: {e}", show(&path)))),
+                    Err(e) => Err(Fatal(format!("failed to write `{}`: {e}", show(&path)))),
+                }
+            }
+            Connection::Smtp { spec, conn } => {
+                let envelope = Envelope::new(Some(msg.from.clone()), vec![msg.to.clone()])
+                    .map_err(|e| Fatal(format!("invalid envelope: {e}")))?;
+                let timeout = spec.timeout;
+                match tokio::time::timeout(timeout, send_smtp(spec, conn, &envelope, &msg.bytes))
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(_) => {
+                        *conn = None;
+                        Ok(Reply::transient(format!(
+                            "timed out after {} s waiting for {}:{}",
+                            timeout.as_secs(),
+                            spec.host,
+                            spec.port
+                        )))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Says goodbye politely.
+    pub async fn close(&mut self) {
+        if let Connection::Smtp { conn, spec } = self
+            && let Some(mut c) = conn.take()
+        {
+            let _ = tokio::time::timeout(spec.timeout, c.quit()).await;
+        }
+    }
+}
+
+async fn send_smtp(
+    spec: &SmtpSpec,
+    conn: &mut Option<AsyncSmtpConnection>,
+    envelope: &Envelope,
+    bytes: &[u8],
+) -> std::result::Result<Reply, Fatal> {
+    if conn.as_ref().is_none_or(|c| c.has_broken()) {
+        *conn = None;
+        match open(spec).await {
+            Ok(c) => *conn = Some(c),
+            Err(Opened::Retry(reply)) => return Ok(reply),
+            Err(Opened::Fatal(f)) => return Err(f),
+        }
+    }
+    let c = conn.as_mut().expect("connected above");
+    match c.send(envelope, bytes).await {
+        Ok(resp) => {
+            let code = u16::from(resp.code());
+            let text = format!("{code} {}", resp.message().collect::<Vec<_>>().join(" "));
+            Ok(Reply::accepted(Some(code), text))
+        }
+        Err(e) => {
+            if c.has_broken() || !(e.is_transient() || e.is_permanent()) {
+                *conn = None;
+            }
+            Ok(Reply::from_lettre(&e))
+        }
+    }
+}
+
+enum Opened {
+    Retry(Reply),
+    Fatal(Fatal),
+}
+
+async fn open(spec: &SmtpSpec) -> std::result::Result<AsyncSmtpConnection, Opened> {
+    let where_ = format!("{}:{}", spec.host, spec.port);
+    let tcp = TcpStream::connect((spec.host.as_str(), spec.port))
+        .await
+        .map_err(|e| Opened::Retry(Reply::transient(format!("cannot connect to {where_}: {e}"))))?;
+    let _ = tcp.set_nodelay(true);
+    let stream: Box<dyn AsyncTokioStream> = match spec.security {
+        Security::Tls => Box::new(tls_wrap(tcp, &spec.host).await.map_err(|e| {
+            Opened::Retry(Reply::transient(format!(
+                "TLS handshake with {where_} failed: {e}"
+            )))
+        })?),
+        _ => Box::new(tcp),
+    };
+    let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &spec.hello)
+        .await
+        .map_err(|e| Opened::Retry(Reply::from_lettre(&e)))?;
+    if spec.security == Security::Starttls {
+        if !conn.can_starttls() {
+            return Err(Opened::Fatal(Fatal(format!(
+                "{where_} does not offer STARTTLS; set `smtp.security` to \"tls\" or (for a local relay only) \"none\""
+            ))));
+        }
+        let params = TlsParameters::new(spec.host.clone())
+            .map_err(|e| Opened::Fatal(Fatal(format!("TLS setup for {where_} failed: {e}"))))?;
+        conn.starttls(params, &spec.hello).await.map_err(|e| {
+            Opened::Retry(Reply::transient(format!(
+                "STARTTLS with {where_} failed: {e}"
+            )))
+        })?;
+    }
+    if let Some((user, creds)) = &spec.credentials {
+        conn.auth(&[Mechanism::Plain, Mechanism::Login], creds)
+            .await
+            .map_err(|e| {
+                let r = Reply::from_lettre(&e);
+                if r.kind == ReplyKind::Permanent {
+                    Opened::Fatal(Fatal(format!(
+                        "{where_} refused the login for `{user}`: {}",
+                        r.text
+                    )))
+                } else {
+                    Opened::Retry(r)
+                }
+            })?;
+    }
+    Ok(conn)
+}
+
+/// A TLS stream lettre can drive (implicit TLS, port 465).
+#[derive(Debug)]
+struct TlsStream(tokio_rustls::client::TlsStream<TcpStream>);
+
+async fn tls_wrap(tcp: TcpStream, host: &str) -> io::Result<TlsStream> {
+    let roots = tokio_rustls::rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(io::Error::other)?;
+    let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await?;
+    Ok(TlsStream(stream))
+}
+
+impl AsyncRead for TlsStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TlsStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+impl AsyncTokioStream for TlsStream {
+    fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.0.get_ref().0.peer_addr()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enhanced_codes_are_found() {
+        assert_eq!(
+            enhanced_code("550 5.1.1 <eve@example.org>: mailbox unknown").as_deref(),
+            Some("5.1.1")
+        );
+        assert_eq!(
+            enhanced_code("421-4.7.28 Our system has detected").as_deref(),
+            Some("4.7.28")
+        );
+        assert_eq!(enhanced_code("250 Ok: queued as 1.2"), None);
+    }
+
+    #[test]
+    fn file_names_keep_the_address_readable() {
+        assert_eq!(eml_name("zoë@example.org"), "zoë@example.org.eml");
+        assert_eq!(eml_name("a/b@example.org"), "a_b@example.org.eml");
+    }
+}

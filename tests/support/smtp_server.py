@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""Scriptable SMTP sink for mailshot's integration tests (built on aiosmtpd).
+
+Usage:
+    python3 tests/support/smtp_server.py --dump DIR [--script FILE]
+        [--host 127.0.0.1] [--port 0] [--delay-ms 0]
+
+Once listening it prints exactly ``READY <port>`` on stdout. It stops when its
+stdin reaches EOF (the test harness drops the pipe) or on SIGTERM/SIGINT.
+
+8BITMIME and SMTPUTF8 are supported; no AUTH, no TLS, no SIZE limit.
+
+Files written to DIR:
+  * ``<seq>.eml`` (seq zero-padded to 6 digits, starting at 1): the raw bytes
+    of each accepted message exactly as received (CRLF preserved,
+    dot-stuffing removed).
+  * ``received.jsonl``: one line per accepted message, written after its .eml:
+    {"seq": n, "mail_from": ..., "rcpt_tos": [...], "file": "000001.eml",
+     "size": bytes}
+  * ``attempts.jsonl``: one line per DATA attempt, accepted or not:
+    {"rcpt_tos": [...], "reply": "<reply line sent>"}
+
+``--script FILE`` is a JSON object mapping a lowercased recipient address to a
+list of replies. The n-th DATA attempt for that recipient gets the n-th reply
+(the last one repeats once the list is exhausted). If a message has several
+scripted recipients, the first one in RCPT order decides the reply and only
+its counter advances. A reply starting with "2" means accepted (dumped);
+anything else is not dumped. Unscripted messages get
+"250 2.0.0 Ok: queued as <seq>".
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from aiosmtpd.smtp import SMTP
+
+
+class Handler:
+    def __init__(self, dump_dir: Path, script: dict[str, list[str]], delay_ms: int):
+        self.dump_dir = dump_dir
+        self.script = script
+        self.delay_ms = delay_ms
+        self.attempts: dict[str, int] = {}  # per-address DATA attempt counter
+        self.seq = 0  # number of messages dumped so far
+        self.received = open(dump_dir / "received.jsonl", "a", encoding="utf-8")
+        self.attempts_log = open(dump_dir / "attempts.jsonl", "a", encoding="utf-8")
+
+    def close(self) -> None:
+        self.received.close()
+        self.attempts_log.close()
+
+    def scripted_reply(self, rcpt_tos: list[str]) -> str | None:
+        for rcpt in rcpt_tos:
+            replies = self.script.get(rcpt.lower())
+            if replies is not None:
+                n = self.attempts.get(rcpt.lower(), 0)
+                self.attempts[rcpt.lower()] = n + 1
+                return replies[min(n, len(replies) - 1)]
+        return None
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        if self.delay_ms > 0:
+            await asyncio.sleep(self.delay_ms / 1000)
+        # No awaits from here on: the decision and the dump are atomic.
+        rcpt_tos = list(envelope.rcpt_tos)
+        reply = self.scripted_reply(rcpt_tos)
+        if reply is None or reply.startswith("2"):
+            self.seq += 1
+            name = f"{self.seq:06d}.eml"
+            data = envelope.original_content
+            (self.dump_dir / name).write_bytes(data)
+            if reply is None:
+                reply = f"250 2.0.0 Ok: queued as {self.seq}"
+            record = {
+                "seq": self.seq,
+                "mail_from": envelope.mail_from,
+                "rcpt_tos": rcpt_tos,
+                "file": name,
+                "size": len(data),
+            }
+            self.received.write(json.dumps(record) + "\n")
+            self.received.flush()
+        self.attempts_log.write(json.dumps({"rcpt_tos": rcpt_tos, "reply": reply}) + "\n")
+        self.attempts_log.flush()
+        return reply
+
+
+def load_script(path: str | None) -> dict[str, list[str]]:
+    if path is None:
+        return {}
+    with open(path, encoding="utf-8") as f:
+        raw = json.load(f)
+    if not isinstance(raw, dict):
+        sys.exit(f"{path}: script must be a JSON object")
+    script = {}
+    for addr, replies in raw.items():
+        if (not isinstance(replies, list) or not replies
+                or not all(isinstance(r, str) and r for r in replies)):
+            sys.exit(f"{path}: {addr!r} must map to a non-empty list of reply strings")
+        script[addr.lower()] = replies
+    return script
+
+
+def watch_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+    # os.read (not sys.stdin) so this daemon thread cannot hold the stdin
+    # buffer lock at interpreter shutdown.
+    try:
+        while os.read(0, 65536):
+            pass
+    except OSError:
+        pass
+    loop.call_soon_threadsafe(stop.set)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    dump_dir = Path(args.dump)
+    dump_dir.mkdir(parents=True, exist_ok=True)
+    handler = Handler(dump_dir, load_script(args.script), args.delay_ms)
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    def factory() -> SMTP:
+        return SMTP(
+            handler,
+            hostname="mailshot-test",  # avoid a (possibly slow) getfqdn()
+            decode_data=False,
+            enable_SMTPUTF8=True,
+            data_size_limit=None,
+        )
+
+    server = await loop.create_server(factory, args.host, args.port)
+    port = server.sockets[0].getsockname()[1]
+    threading.Thread(target=watch_stdin, args=(loop, stop), daemon=True).start()
+    print(f"READY {port}", flush=True)
+
+    try:
+        await stop.wait()
+    finally:
+        server.close()
+        await server.wait_closed()
+        handler.close()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dump", required=True, metavar="DIR", help="directory for .eml and .jsonl files")
+    p.add_argument("--script", metavar="FILE", help="JSON object: recipient -> list of DATA replies")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="0 = pick a free port")
+    p.add_argument("--delay-ms", type=int, default=0, help="sleep before answering each DATA")
+    args = p.parse_args()
+    asyncio.run(serve(args))
+
+
+if __name__ == "__main__":
+    main()
