@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use lettre::message::Mailbox;
 use serde::Deserialize;
 
-use crate::error::{Error, Result, resolve, show};
+use crate::error::{Error, Result, line_of, resolve, show};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -232,9 +232,7 @@ impl Config {
     pub fn parse(path: &Path, text: &str) -> Result<Config> {
         let bad = |msg: String| Error::input(format!("invalid config `{}`: {msg}", show(path)));
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            let line = e.span().map(|s| line_of(text, s.start));
             let msg = e.message().trim().to_string();
             match line {
                 Some(l) => bad(format!("line {l}: {msg}")),

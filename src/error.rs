@@ -75,3 +75,12 @@ pub fn resolve(base: &Path, rel: &Path) -> PathBuf {
         base.join(rel)
     }
 }
+
+/// 1-based line of byte offset `pos` in `text`.
+pub fn line_of(text: &str, pos: usize) -> usize {
+    text.as_bytes()[..pos.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}

@@ -143,7 +143,7 @@ impl MemberList {
         })
     }
 
-    fn reader(path: &Path) -> Result<(Arc<[String]>, csv::Reader<BufReader<File>>)> {
+    fn reader(path: &Path) -> Result<(Arc<[String]>, CsvReader<BufReader<File>>)> {
         let file = File::open(path).map_err(|e| {
             Error::input(format!("failed to read member list `{}`: {e}", show(path)))
         })?;
@@ -157,11 +157,108 @@ impl MemberList {
     }
 }
 
+/// Where the CSV scanner is, for [`Lines`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scan {
+    LineStart,
+    FieldStart,
+    Unquoted,
+    Quoted,
+    /// A `"` inside a quoted field: either an escaped quote or the closing one.
+    QuotedQuote,
+}
+
+/// Keeps the csv crate's line numbers true to the file: it reports a row's position from
+/// before the blank lines it skips. Outside quoted fields this adapter turns CRLF into LF and
+/// puts a space on each blank line, so no line is skipped (a row of blanks is then dropped by
+/// [`Rows`]) and every row is counted from the line it starts on.
+#[derive(Debug)]
+pub struct Lines<R> {
+    inner: R,
+    state: Scan,
+    /// A CR outside quotes, held until we see whether LF follows.
+    cr: bool,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl<R: Read> Lines<R> {
+    fn new(inner: R) -> Self {
+        Lines {
+            inner,
+            state: Scan::LineStart,
+            cr: false,
+            buf: Vec::with_capacity(64 * 1024),
+            pos: 0,
+        }
+    }
+
+    fn push(&mut self, b: u8) {
+        use Scan::*;
+        if self.cr {
+            self.cr = false;
+            if b != b'\n' {
+                // A lone CR ends a line too (old Mac exports).
+                self.push(b'\n');
+            }
+        }
+        match (self.state, b) {
+            (Quoted, b'"') => self.state = QuotedQuote,
+            (Quoted, _) => {}
+            (QuotedQuote, b'"') => self.state = Quoted,
+            (LineStart | FieldStart | Unquoted | QuotedQuote, b'\r') => {
+                self.cr = true;
+                return;
+            }
+            (LineStart, b'\n') => {
+                self.buf.push(b' ');
+            }
+            (_, b'\n') => self.state = LineStart,
+            (_, b',') => self.state = FieldStart,
+            (LineStart | FieldStart, b'"') => self.state = Quoted,
+            _ => self.state = Unquoted,
+        }
+        if b == b'\n' && self.state != Quoted {
+            self.state = LineStart;
+        }
+        self.buf.push(b);
+    }
+}
+
+impl<R: Read> Read for Lines<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+            let mut chunk = [0u8; 32 * 1024];
+            let n = self.inner.read(&mut chunk)?;
+            if n == 0 {
+                if self.cr {
+                    self.cr = false;
+                    self.buf.push(b'\n');
+                    continue;
+                }
+                return Ok(0);
+            }
+            for &b in &chunk[..n] {
+                self.push(b);
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+pub type CsvReader<R> = csv::Reader<Lines<R>>;
+
 /// Reads and checks the header row of a member list.
-pub fn read_header<R: Read>(path: &Path, input: R) -> Result<(Arc<[String]>, csv::Reader<R>)> {
+pub fn read_header<R: Read>(path: &Path, input: R) -> Result<(Arc<[String]>, CsvReader<R>)> {
+    let input = Lines::new(input);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
-        .flexible(false)
+        .flexible(true)
         .from_reader(input);
     let list = show(path);
     let headers = reader.headers().map_err(|e| {
@@ -221,14 +318,14 @@ fn csv_reason(e: &csv::Error) -> String {
 pub struct Rows<R: Read> {
     columns: Arc<[String]>,
     email_col: usize,
-    reader: csv::Reader<R>,
+    reader: CsvReader<R>,
     record: csv::StringRecord,
     seen: HashSet<String>,
     done: bool,
 }
 
 impl<R: Read> Rows<R> {
-    pub fn new(columns: Arc<[String]>, reader: csv::Reader<R>) -> Self {
+    pub fn new(columns: Arc<[String]>, reader: CsvReader<R>) -> Self {
         let email_col = columns.iter().position(|c| c == "email").unwrap_or(0);
         Rows {
             columns,
@@ -270,7 +367,7 @@ impl<R: Read> Iterator for Rows<R> {
                 }
                 Ok(true) => {}
             }
-            let line = self.record.position().map(|p| p.line()).unwrap_or(0);
+            let line = self.record.position().map_or(0, |p| p.line());
             if self.record.iter().all(|f| f.trim().is_empty()) {
                 continue;
             }
@@ -282,6 +379,13 @@ impl<R: Read> Iterator for Rows<R> {
 impl<R: Read> Rows<R> {
     fn check(&mut self, line: u64) -> std::result::Result<Member, RowError> {
         let err = |reason: String| RowError { line, reason };
+        if self.record.len() != self.columns.len() {
+            return Err(err(format!(
+                "found {} fields, expected {}",
+                self.record.len(),
+                self.columns.len()
+            )));
+        }
         let mut values: Vec<String> = Vec::with_capacity(self.columns.len());
         for (col, value) in self.columns.iter().zip(self.record.iter()) {
             check_field(col, value).map_err(err)?;
@@ -367,6 +471,17 @@ mod tests {
             reasons[2].reason,
             "field `email`: `carol@localhost` is not a valid address: the domain has no dot"
         );
+    }
+
+    #[test]
+    fn lines_are_counted_across_blank_lines_and_quoted_breaks() {
+        let r = rows(
+            "email,first_name\r\n\r\na@example.org,\"A\nB\"\r\n\r\n\r\nbad,x\n\nlast@@example.org,y",
+        );
+        assert!(r[0].as_ref().unwrap_err().reason.contains("line break"));
+        assert_eq!(r[0].as_ref().unwrap_err().line, 3);
+        assert_eq!(r[1].as_ref().unwrap_err().line, 7);
+        assert_eq!(r[2].as_ref().unwrap_err().line, 9);
     }
 
     #[test]

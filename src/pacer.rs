@@ -179,9 +179,11 @@ mod tests {
         assert_eq!(times.iter().filter(|&&t| t < 60.0).count(), 50);
         let second: Vec<_> = times
             .iter()
-            .filter(|&&t| (60.0..121.0).contains(&t))
+            .filter(|&&t| (60.0..120.0).contains(&t))
             .collect();
         assert_eq!(second.len(), 50);
         assert!(*second[0] >= 60.49 && *second[0] < 60.51, "{}", second[0]);
+        let third = times.iter().find(|&&t| t >= 120.0).unwrap();
+        assert!(*third >= 120.98 && *third < 121.0, "{third}");
     }
 }

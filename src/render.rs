@@ -22,7 +22,7 @@ use mrml::prelude::parser::loader::{IncludeLoader, IncludeLoaderError};
 use mrml::prelude::parser::{Origin, ParserOptions};
 use mrml::prelude::render::RenderOptions;
 
-use crate::error::{Error, Result, show};
+use crate::error::{Error, Result, line_of, show};
 
 const HTML: &str = "(pre-rendered html).html";
 const TEXT: &str = "(pre-rendered text).txt";
@@ -155,11 +155,6 @@ impl IncludeLoader for Loader {
             }
         }
     }
-}
-
-/// 1-based line of byte offset `pos` in `text`.
-fn line_of(text: &str, pos: usize) -> usize {
-    text[..pos.min(text.len())].matches('\n').count() + 1
 }
 
 /// Describes a minijinja error as `template `x` line N: what`.

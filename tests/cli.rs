@@ -1,0 +1,600 @@
+//! End-to-end tests: the real binary, a scratch project, and a real SMTP server (aiosmtpd).
+
+mod support;
+
+use std::collections::HashMap;
+
+use mail_parser::{MessageParser, MimeHeaders};
+use serde_json::json;
+use support::{Project, SmtpServer};
+
+fn parse(bytes: &[u8]) -> mail_parser::Message<'_> {
+    MessageParser::default()
+        .parse(bytes)
+        .expect("an RFC 5322 message")
+}
+
+#[test]
+fn quickstart_writes_one_eml_per_member_and_logs_them() {
+    let p = Project::example();
+    let r = p.run(&["send", "--campaign", "2023-04", "--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stderr,
+        "sending «Cluster News – April 2023» to 12 members via file transport `outbox/2023-04`\n"
+    );
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert!(lines[0].starts_with("sent 12 in "), "{}", r.stdout);
+    assert!(
+        lines[0].ends_with(": 12 accepted, 0 failed, 0 deferred"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        lines[1],
+        "campaign `2023-04`: 12 members, 12 accepted, 0 failed, 0 deferred, 0 pending"
+    );
+    assert_eq!(lines.len(), 2);
+
+    let mut files: Vec<String> = std::fs::read_dir(p.path("outbox/2023-04"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 12);
+    assert!(
+        files.contains(&"zoe.hartley@medtech.example.org.eml".to_string()),
+        "{files:?}"
+    );
+
+    let eml = std::fs::read(p.path("outbox/2023-04/zoe.hartley@medtech.example.org.eml")).unwrap();
+    let m = parse(&eml);
+    assert_eq!(m.subject(), Some("Cluster News – April 2023"));
+    assert_eq!(m.to().unwrap().first().unwrap().name(), Some("Zoë Hartley"));
+    assert!(m.body_html(0).unwrap().contains("Dear Zoë,"));
+    assert!(m.body_text(0).unwrap().contains("Dear Zoë,"));
+
+    let log = p.log("2023-04");
+    assert_eq!(log.len(), 12);
+    for row in &log {
+        assert_eq!(row["status"], "accepted");
+        assert_eq!(row["attempts"], 1);
+        let file = format!("outbox/2023-04/{}.eml", row["email"].as_str().unwrap());
+        assert_eq!(row["smtp_reply"], format!("written to {file}"));
+        let m_id = parse(&std::fs::read(p.path(&file)).unwrap())
+            .message_id()
+            .unwrap()
+            .to_string();
+        assert_eq!(row["message_id"], format!("<{m_id}>"));
+    }
+
+    // Running it again sends nothing and changes no file.
+    let before = std::fs::metadata(p.path("outbox/2023-04/zoe.hartley@medtech.example.org.eml"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let r = p.run(&["send", "--campaign", "2023-04", "--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "nothing to send: campaign `2023-04` has 12 accepted, 0 failed, 0 deferred of 12 members\n"
+    );
+    let after = std::fs::metadata(p.path("outbox/2023-04/zoe.hartley@medtech.example.org.eml"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(before, after);
+}
+
+#[test]
+fn smtp_campaign_of_300_members_arrives_exactly_once_each() {
+    let server = SmtpServer::start(None);
+    let p = Project::smtp(server.port, "");
+    let emails = p.members("lists/members.csv", 300);
+    let r = p.run(&["send", "--campaign", "big", "--yes"]);
+    assert_eq!(r.code, 0, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("campaign `big`: 300 members, 300 accepted, 0 failed, 0 deferred, 0 pending"),
+        "{}",
+        r.stdout
+    );
+
+    let received = server.received();
+    assert_eq!(received.len(), 300);
+    let mut by_rcpt: HashMap<String, Vec<u8>> = HashMap::new();
+    for msg in received {
+        assert_eq!(msg.rcpt_tos.len(), 1);
+        assert_eq!(msg.mail_from, "news@example.org");
+        assert!(
+            by_rcpt.insert(msg.rcpt_tos[0].clone(), msg.bytes).is_none(),
+            "a member got two copies"
+        );
+    }
+    let log = p.log("big");
+    assert_eq!(log.len(), 300);
+    let log_by_email: HashMap<&str, &serde_json::Value> = log
+        .iter()
+        .map(|r| (r["email"].as_str().unwrap(), r))
+        .collect();
+    for (i, email) in emails.iter().enumerate() {
+        let bytes = by_rcpt
+            .get(email)
+            .unwrap_or_else(|| panic!("{email} got nothing"));
+        // Lines of at most 998 octets, CRLF endings.
+        for line in bytes.split(|&b| b == b'\n') {
+            assert!(line.len() <= 999, "a line of {} octets", line.len());
+        }
+        let m = parse(bytes);
+        assert_eq!(
+            m.from().unwrap().first().unwrap().address(),
+            Some("news@example.org")
+        );
+        assert_eq!(
+            m.to().unwrap().first().unwrap().address(),
+            Some(email.as_str())
+        );
+        assert_eq!(m.subject(), Some("Cluster News – April 2023"));
+        assert!(m.date().is_some());
+        let first = if i % 7 == 0 {
+            format!("Zoë{i}")
+        } else {
+            format!("Name{i}")
+        };
+        assert_eq!(
+            m.to().unwrap().first().unwrap().name(),
+            Some(format!("{first} Surname{i}").as_str())
+        );
+        // multipart/alternative: text/plain first, text/html last.
+        let root = &m.parts[0];
+        let ct = root.content_type().unwrap();
+        assert_eq!(
+            (ct.ctype(), ct.subtype()),
+            ("multipart", Some("alternative"))
+        );
+        let subs = root.sub_parts().unwrap();
+        assert_eq!(subs.len(), 2);
+        let kinds: Vec<(String, String)> = subs
+            .iter()
+            .map(|id| {
+                let ct = m.parts[*id as usize].content_type().unwrap();
+                (ct.ctype().to_string(), ct.subtype().unwrap().to_string())
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("text".into(), "plain".into()),
+                ("text".into(), "html".into())
+            ]
+        );
+        let html = m.body_html(0).unwrap();
+        assert!(html.contains(&format!("Dear {first},")));
+        assert!(html.contains(&format!("Org {i}, Ltd")));
+        assert!(html.contains(&format!(
+            "https://example.org/unsubscribe?email=member{i:04}%40example.org"
+        )));
+        assert!(m.body_text(0).unwrap().contains(&format!("Dear {first},")));
+        let row = log_by_email[email.as_str()];
+        assert_eq!(row["status"], "accepted");
+        assert_eq!(row["attempts"], 1);
+        assert_eq!(row["smtp_code"], 250);
+        assert_eq!(row["enhanced_code"], "2.0.0");
+        assert!(
+            row["smtp_reply"]
+                .as_str()
+                .unwrap()
+                .starts_with("250 2.0.0 Ok: queued as ")
+        );
+        assert_eq!(row["message_id"], format!("<{}>", m.message_id().unwrap()));
+        assert!(m.message_id().unwrap().ends_with("@example.org"));
+    }
+    let ids: std::collections::HashSet<_> = log
+        .iter()
+        .map(|r| r["message_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 300, "Message-IDs are unique");
+
+    // A re-run sends nothing more.
+    let r = p.run(&["send", "--campaign", "big", "--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "nothing to send: campaign `big` has 300 accepted, 0 failed, 0 deferred of 300 members\n"
+    );
+    assert_eq!(server.received().len(), 300);
+}
+
+#[test]
+fn transient_replies_are_retried_and_permanent_ones_fail() {
+    let server = SmtpServer::start(Some(json!({
+        "bob@example.org": ["451 4.3.0 Try again later", "250 2.0.0 Ok: queued at last"],
+        "eve@example.org": ["550 5.1.1 <eve@example.org>: Recipient address rejected: User unknown"],
+        "tim@example.org": ["421 4.7.0 Too busy"],
+    })));
+    let p = Project::smtp(server.port, "max_attempts = 3");
+    p.write(
+        "lists/members.csv",
+        "email,first_name,last_name,organisation\nann@example.org,Ann,A,Org\nbob@example.org,Bob,B,Org\neve@example.org,Eve,E,Org\ntim@example.org,Tim,T,Org\n",
+    );
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    assert_eq!(r.code, 1, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert!(
+        lines[0].ends_with(": 2 accepted, 1 failed, 1 deferred (3 retries)"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        &lines[1..],
+        &[
+            "campaign `c`: 4 members, 2 accepted, 1 failed, 1 deferred, 0 pending",
+            "  failed eve@example.org: 550 5.1.1 <eve@example.org>: Recipient address rejected: User unknown",
+            "  deferred tim@example.org: 421 4.7.0 Too busy",
+            "to try them again: mailshot send --campaign c --retry-failed",
+        ]
+    );
+    let mut tries: HashMap<String, Vec<String>> = HashMap::new();
+    for (rcpt, reply) in server.attempts() {
+        tries.entry(rcpt[0].clone()).or_default().push(reply);
+    }
+    assert_eq!(tries["ann@example.org"].len(), 1);
+    assert_eq!(
+        tries["bob@example.org"],
+        vec!["451 4.3.0 Try again later", "250 2.0.0 Ok: queued at last"]
+    );
+    assert_eq!(
+        tries["eve@example.org"].len(),
+        1,
+        "a permanent failure is not retried"
+    );
+    assert_eq!(tries["tim@example.org"].len(), 3, "max_attempts = 3");
+
+    let log = p.log("c");
+    let row = |e: &str| log.iter().find(|r| r["email"] == e).unwrap().clone();
+    assert_eq!(row("bob@example.org")["status"], "accepted");
+    assert_eq!(row("bob@example.org")["attempts"], 2);
+    assert_eq!(row("bob@example.org")["smtp_code"], 250);
+    assert_eq!(row("eve@example.org")["status"], "failed");
+    assert_eq!(row("eve@example.org")["attempts"], 1);
+    assert_eq!(row("eve@example.org")["smtp_code"], 550);
+    assert_eq!(row("eve@example.org")["enhanced_code"], "5.1.1");
+    assert_eq!(
+        row("eve@example.org")["smtp_reply"],
+        "550 5.1.1 <eve@example.org>: Recipient address rejected: User unknown"
+    );
+    assert_eq!(row("tim@example.org")["status"], "deferred");
+    assert_eq!(row("tim@example.org")["attempts"], 3);
+    assert_eq!(row("tim@example.org")["smtp_code"], 421);
+    assert_eq!(row("tim@example.org")["enhanced_code"], "4.7.0");
+    assert_ne!(
+        row("bob@example.org")["first_attempt_at"],
+        row("bob@example.org")["last_attempt_at"]
+    );
+
+    // The message that finally got through to bob is the one tried first: same Message-ID.
+    let bob = server
+        .received()
+        .into_iter()
+        .find(|m| m.rcpt_tos[0] == "bob@example.org")
+        .unwrap();
+    assert_eq!(
+        row("bob@example.org")["message_id"],
+        format!("<{}>", parse(&bob.bytes).message_id().unwrap())
+    );
+
+    // A plain re-run leaves the failed and the exhausted alone; --retry-failed tries them again.
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.stdout,
+        "nothing to send: campaign `c` has 2 accepted, 1 failed, 1 deferred of 4 members\n\
+         to try the failed and deferred members again: mailshot send --campaign c --retry-failed\n"
+    );
+    let before = server.attempts().len();
+    let r = p.run(&["send", "--campaign", "c", "--yes", "--retry-failed"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        server.attempts().len(),
+        before + 1 + 3,
+        "eve once more, tim three times more"
+    );
+}
+
+#[test]
+fn the_rate_limit_spaces_the_messages() {
+    let server = SmtpServer::start(None);
+    let p = Project::smtp(server.port, "");
+    // Overrides the unlimited rate of the test config.
+    let cfg = p.read("config.toml").replace(
+        "messages_per_second = 0",
+        "messages_per_second = 20\nburst = 1",
+    );
+    p.write("config.toml", &cfg);
+    p.members("lists/members.csv", 21);
+    let r = p.run(&["send", "--campaign", "paced", "--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut times: Vec<chrono::DateTime<chrono::Utc>> = p
+        .log("paced")
+        .iter()
+        .map(|r| r["first_attempt_at"].as_str().unwrap().parse().unwrap())
+        .collect();
+    times.sort();
+    // 21 messages at 20/s with no burst cannot take less than a second (20 intervals of 50 ms).
+    let span = (times[20] - times[0]).num_milliseconds();
+    assert!(span >= 950, "21 messages at 20/s went out in {span} ms");
+    // Nor may any one-second window hold more than rate + burst.
+    for i in 0..times.len() {
+        let n = times[i..]
+            .iter()
+            .take_while(|t| (**t - times[i]).num_milliseconds() < 1000)
+            .count();
+        assert!(n <= 21, "{n} messages in one second");
+    }
+}
+
+#[test]
+fn hostile_member_values_are_escaped_or_refused() {
+    let p = Project::example();
+    p.write(
+        "lists/members.csv",
+        "email,first_name,last_name,organisation\n\
+         mal@example.org,<script>alert(1)</script>,\"O'Brien \"\"Q\"\"\",A & B <b>Ltd</b>\n",
+    );
+    let r = p.run(&["send", "--campaign", "x", "--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let m = std::fs::read(p.path("outbox/x/mal@example.org.eml")).unwrap();
+    let m = parse(&m);
+    let html = m.body_html(0).unwrap();
+    assert!(!html.contains("<script>"));
+    assert!(
+        html.contains("Dear &lt;script&gt;alert(1)&lt;&#x2f;script&gt;,")
+            || html.contains("Dear &lt;script&gt;alert(1)&lt;/script&gt;,"),
+        "{}",
+        &html[..200]
+    );
+    assert!(html.contains("A &amp; B &lt;b&gt;Ltd&lt;/b&gt;"));
+    assert!(!html.contains("<b>Ltd</b>"));
+    // The text part carries the values as plain text.
+    assert!(
+        m.body_text(0)
+            .unwrap()
+            .contains("Dear <script>alert(1)</script>,")
+    );
+    assert_eq!(
+        m.to().unwrap().first().unwrap().name(),
+        Some("<script>alert(1)</script> O'Brien \"Q\"")
+    );
+
+    // A line break in a name would be a header injection: the whole send is refused.
+    p.write(
+        "lists/members.csv",
+        "email,first_name,last_name,organisation\nann@example.org,Ann,A,Org\nmal@example.org,\"Mal\r\nBcc: victim@example.net\",M,Org\n",
+    );
+    let r = p.run(&["send", "--campaign", "y", "--yes"]);
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        "error: failed to read member list `lists/members.csv`: line 3: field `first_name` contains a line break\n\
+         nothing was sent: 1 problem found\n"
+    );
+    assert!(!p.path("outbox/y").exists());
+    assert!(!p.path("mailshot.db").exists() || p.run(&["status", "--campaign", "y"]).code == 2);
+}
+
+#[test]
+fn an_undefined_variable_names_the_template_line_and_the_members() {
+    let p = Project::example();
+    let t = p
+        .read("templates/bulletin.mjml")
+        .replace("Dear {{ first_name }},", "Dear {{ frist_name }},");
+    p.write("templates/bulletin.mjml", &t);
+    let line = t.lines().position(|l| l.contains("frist_name")).unwrap() + 1;
+    let r = p.run(&["send", "--campaign", "x", "--yes"]);
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        format!(
+            "error: template `templates/bulletin.mjml` line {line}: undefined variable in `frist_name` \
+             (member on `lists/members.csv` line 2 (`zoe.hartley@medtech.example.org`), line 3 (`sian.pritchard@example.org`), \
+             line 4 (`jose.alvarez@biolabs.example.org`) and 9 more)\nnothing was sent: 1 problem found\n"
+        )
+    );
+    assert!(!p.path("outbox").exists());
+}
+
+#[test]
+fn an_undefined_variable_in_an_included_file_names_that_file() {
+    let p = Project::example();
+    let t = p
+        .read("templates/partials/footer.mjml")
+        .replace("{{ postal_address }}", "{{ postal_adress }}");
+    p.write("templates/partials/footer.mjml", &t);
+    let line = t.lines().position(|l| l.contains("postal_adress")).unwrap() + 1;
+    let r = p.run(&["send", "--campaign", "x", "--dry-run"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.starts_with(&format!(
+            "error: template `templates/partials/footer.mjml` line {line}: undefined variable in `postal_adress` (member on `lists/members.csv` line 2"
+        )),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn bad_rows_are_all_named_and_nothing_is_sent() {
+    let p = Project::example();
+    p.write(
+        "lists/members.csv",
+        "email,first_name\nann@example.org,Ann\nbob@@example.org,Bob\nANN@example.org,Ann again\nno-at-sign,X\n",
+    );
+    let r = p.run(&["send", "--campaign", "x", "--yes"]);
+    assert_eq!(r.code, 2);
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    // The template needs `organisation`, which this list lacks: found on the first member.
+    assert!(
+        lines[0].starts_with("error: template `templates/bulletin.mjml` line "),
+        "{}",
+        r.stderr
+    );
+    assert!(lines[0].ends_with(": undefined variable in `organisation` (member on `lists/members.csv` line 2 (`ann@example.org`))"), "{}", r.stderr);
+    assert_eq!(
+        lines[1],
+        "failed to read member list `lists/members.csv`: line 3: field `email`: `bob@@example.org` is not a valid address: Invalid email user"
+    );
+    assert_eq!(
+        lines[2],
+        "failed to read member list `lists/members.csv`: line 4: `ANN@example.org` appears twice in the list"
+    );
+    assert_eq!(
+        lines[3],
+        "failed to read member list `lists/members.csv`: line 5: field `email`: `no-at-sign` is not a valid address: no `@`"
+    );
+    assert_eq!(lines[4], "nothing was sent: 4 problems found");
+    assert!(!p.path("outbox").exists());
+}
+
+#[test]
+fn dry_run_contacts_no_server_and_records_nothing() {
+    // Port 9 (discard) on loopback: nothing listens there.
+    let p = Project::smtp(9, "");
+    let r = p.run(&["send", "--campaign", "2023-04", "--dry-run"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "dry run: would send «Cluster News – April 2023» to 12 of 12 members via 127.0.0.1:9 (0 skipped as already done); MJML rendered once, variables per member\n\
+         nothing was sent or recorded\n"
+    );
+    assert!(!p.path("mailshot.db").exists());
+}
+
+#[test]
+fn test_to_sends_one_marked_copy_and_records_no_delivery() {
+    let server = SmtpServer::start(None);
+    let p = Project::smtp(server.port, "");
+    let r = p.run(&[
+        "send",
+        "--campaign",
+        "2023-04",
+        "--test-to",
+        "chair@example.org",
+        "--as",
+        "jose.alvarez@biolabs.example.org",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with(&format!(
+        "test message (rendered for jose.alvarez@biolabs.example.org) sent to chair@example.org via 127.0.0.1:{}: 250 2.0.0 Ok: queued as 1\n",
+        server.port
+    )), "{}", r.stdout);
+    let got = server.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].rcpt_tos, vec!["chair@example.org"]);
+    let m = parse(&got[0].bytes);
+    assert_eq!(m.subject(), Some("[TEST] Cluster News – April 2023"));
+    assert_eq!(
+        m.to().unwrap().first().unwrap().address(),
+        Some("chair@example.org")
+    );
+    assert!(m.body_html(0).unwrap().contains("Dear José,"));
+    let status = p.run(&["status", "--campaign", "2023-04"]);
+    assert_eq!(status.code, 2);
+    assert_eq!(
+        status.stderr,
+        "error: no campaign `2023-04` in `mailshot.db`\n"
+    );
+}
+
+#[test]
+fn without_a_terminal_it_refuses_to_send_unless_told_yes() {
+    let p = Project::example();
+    let r = p.run(&["send", "--campaign", "2023-04"]);
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        "error: refusing to send without `--yes`: standard input is not a terminal, so nobody can confirm (check with `--dry-run`, then add `--yes`)\n"
+    );
+    assert!(!p.path("outbox").exists());
+}
+
+#[test]
+fn limit_sends_part_and_the_next_run_continues() {
+    let p = Project::example();
+    let r = p.run(&["send", "--campaign", "c", "--yes", "--limit", "5"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("campaign `c`: 12 members, 5 accepted, 0 failed, 0 deferred, 7 pending\n7 members still pending: run the same command again to continue\n"), "{}", r.stdout);
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    assert_eq!(r.code, 0);
+    assert!(
+        r.stdout
+            .contains("campaign `c`: 12 members, 12 accepted, 0 failed, 0 deferred, 0 pending"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(std::fs::read_dir(p.path("outbox/c")).unwrap().count(), 12);
+    let status = p.run(&["status"]);
+    let row = status.stdout.lines().nth(1).unwrap();
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(&cols[..6], &["c", "12", "12", "0", "0", "0"]);
+    assert_ne!(cols[7], "-", "finished");
+}
+
+#[test]
+fn an_unknown_config_key_is_named() {
+    let p = Project::example();
+    let cfg = p
+        .read("config.toml")
+        .replace("[rate]\n", "[rate]\nmessages_per_minute = 5\n");
+    p.write("config.toml", &cfg);
+    let line = cfg
+        .lines()
+        .position(|l| l.starts_with("messages_per_minute"))
+        .unwrap()
+        + 1;
+    let r = p.run(&["send", "--campaign", "c", "--dry-run"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.starts_with(&format!(
+            "error: invalid config `config.toml`: line {line}: unknown field `messages_per_minute`"
+        )),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn the_smtp_password_comes_from_the_environment_only() {
+    let p = Project::smtp(9, "");
+    let cfg = p.read("config.toml").replace(
+        "security = \"none\"",
+        "security = \"none\"\nusername = \"news\"\npassword_env = \"MAILSHOT_TEST_PW\"",
+    );
+    p.write("config.toml", &cfg);
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        "error: environment variable `MAILSHOT_TEST_PW` is not set: it must hold the SMTP password for `news` (see `smtp.password_env` in `config.toml`)\n"
+    );
+}
+
+#[test]
+fn log_csv_has_the_documented_columns() {
+    let p = Project::example();
+    assert_eq!(
+        p.run(&["send", "--campaign", "c", "--yes", "--limit", "1"])
+            .code,
+        0
+    );
+    let r = p.run(&["log", "--campaign", "c"]);
+    assert_eq!(r.code, 0);
+    let mut lines = r.stdout.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "email,status,attempts,smtp_code,enhanced_code,smtp_reply,message_id,first_attempt_at,last_attempt_at"
+    );
+    let first = lines.next().unwrap();
+    assert!(first.starts_with("zoe.hartley@medtech.example.org,accepted,1,,,written to outbox/c/zoe.hartley@medtech.example.org.eml,<c."), "{first}");
+    let second = lines.next().unwrap();
+    assert_eq!(second, "sian.pritchard@example.org,pending,0,,,,,,");
+}

@@ -1,0 +1,258 @@
+//! Test harness: a scratch project folder, the real `mailshot` binary, and a real SMTP server
+//! (aiosmtpd, via `smtp_server.py`) started per test on a free loopback port.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_mailshot");
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A scratch copy of the project: config, templates and list in a temporary folder.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+/// `[vars]` the example template needs.
+pub const VARS: &str = r#"
+[vars]
+month = "April 2023"
+cluster_name = "Northvale Health Technology Cluster"
+postal_address = "Northvale Innovation Centre, 12 Quayside Road, Northvale NV1 4AB"
+chair_name = "Dr Helen Marsh"
+chair_email = "chair@example.org"
+"#;
+
+impl Project {
+    /// The shipped config, templates and example list.
+    pub fn example() -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(&repo().join("templates"), &dir.path().join("templates"));
+        copy_dir(&repo().join("lists"), &dir.path().join("lists"));
+        std::fs::copy(repo().join("config.toml"), dir.path().join("config.toml")).unwrap();
+        Project { dir }
+    }
+
+    /// The example templates, a config pointing at an SMTP server on `port` with no rate
+    /// limit, plus `extra` TOML appended to `[rate]`.
+    pub fn smtp(port: u16, rate: &str) -> Project {
+        let p = Project::example();
+        p.write(
+            "config.toml",
+            &format!(
+                r#"transport = "smtp"
+[sender]
+from = "Northvale Cluster News <news@example.org>"
+unsubscribe_url = "https://example.org/unsubscribe?email={{{{ email | urlencode }}}}"
+[smtp]
+host = "127.0.0.1"
+port = {port}
+security = "none"
+connections = 4
+timeout_secs = 5
+[rate]
+messages_per_second = 0
+retry_delay_secs = 0.05
+{rate}
+{VARS}"#
+            ),
+        );
+        p
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn write(&self, rel: &str, content: &str) {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap()
+    }
+
+    /// Writes a member list of `n` generated members to `rel`.
+    pub fn members(&self, rel: &str, n: usize) -> Vec<String> {
+        let mut csv = String::from("email,first_name,last_name,organisation\n");
+        let mut emails = Vec::new();
+        for i in 0..n {
+            let email = format!("member{i:04}@example.org");
+            let first = if i % 7 == 0 {
+                format!("Zoë{i}")
+            } else {
+                format!("Name{i}")
+            };
+            csv.push_str(&format!("{email},{first},Surname{i},\"Org {i}, Ltd\"\n"));
+            emails.push(email);
+        }
+        self.write(rel, &csv);
+        emails
+    }
+
+    /// Runs mailshot in the project folder with standard input closed.
+    pub fn run(&self, args: &[&str]) -> Run {
+        Command::new(BIN)
+            .args(args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+            .into()
+    }
+
+    /// `log --format json` parsed.
+    pub fn log(&self, campaign: &str) -> Vec<serde_json::Value> {
+        let r = self.run(&["log", "--campaign", campaign, "--format", "json"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        serde_json::from_str::<serde_json::Value>(&r.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+}
+
+/// A real SMTP server (aiosmtpd) on a free loopback port, stopped when dropped.
+pub struct SmtpServer {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    pub port: u16,
+    pub dump: tempfile::TempDir,
+}
+
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub rcpt_tos: Vec<String>,
+    pub mail_from: String,
+    pub bytes: Vec<u8>,
+}
+
+impl SmtpServer {
+    /// Starts the server; `script` maps an address to the replies it gets, in order.
+    pub fn start(script: Option<serde_json::Value>) -> SmtpServer {
+        SmtpServer::start_with(script, &[])
+    }
+
+    pub fn start_with(script: Option<serde_json::Value>, extra: &[&str]) -> SmtpServer {
+        let dump = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new("python3");
+        cmd.arg(repo().join("tests/support/smtp_server.py"))
+            .arg("--dump")
+            .arg(dump.path())
+            .args(extra);
+        if let Some(s) = script {
+            let p = dump.path().join("script.json");
+            std::fs::write(&p, s.to_string()).unwrap();
+            cmd.arg("--script").arg(p);
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 must be installed (run tests/install-deps.sh)");
+        let stdin = child.stdin.take();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .strip_prefix("READY ")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("the SMTP server did not start (is aiosmtpd installed? run tests/install-deps.sh): {line:?}"));
+        SmtpServer {
+            child,
+            stdin,
+            port,
+            dump,
+        }
+    }
+
+    /// Messages the server accepted, in arrival order.
+    pub fn received(&self) -> Vec<Received> {
+        let Ok(text) = std::fs::read_to_string(self.dump.path().join("received.jsonl")) else {
+            return Vec::new();
+        };
+        text.lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                Received {
+                    rcpt_tos: v["rcpt_tos"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|x| x.as_str().unwrap().to_string())
+                        .collect(),
+                    mail_from: v["mail_from"].as_str().unwrap().to_string(),
+                    bytes: std::fs::read(self.dump.path().join(v["file"].as_str().unwrap()))
+                        .unwrap(),
+                }
+            })
+            .collect()
+    }
+
+    /// Every DATA attempt as (recipients, reply).
+    pub fn attempts(&self) -> Vec<(Vec<String>, String)> {
+        let Ok(text) = std::fs::read_to_string(self.dump.path().join("attempts.jsonl")) else {
+            return Vec::new();
+        };
+        text.lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (
+                    v["rcpt_tos"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|x| x.as_str().unwrap().to_string())
+                        .collect(),
+                    v["reply"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.wait();
+    }
+}
