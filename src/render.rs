@@ -24,7 +24,13 @@ use mrml::prelude::render::RenderOptions;
 
 use crate::error::{Error, Result, line_of, show};
 
+/// The pre-rendered HTML, values escaped as minijinja does (`& < > " '`): equal to a full
+/// render when mrml passes text through untouched.
 const HTML: &str = "(pre-rendered html).html";
+/// The same, values escaped as css-inline re-serializes a page (text: `& < >` and no-break
+/// space; attributes: `& "` and no-break space): equal to a full render when the template has
+/// `mj-style inline="inline"`, which makes mrml re-serialize the whole page.
+const HTML_CONTEXT: &str = "(pre-rendered html, escaped by context).html";
 const TEXT: &str = "(pre-rendered text).txt";
 const SUBJECT: &str = "(subject).txt";
 const UNSUBSCRIBE: &str = "(unsubscribe_url).txt";
@@ -52,6 +58,8 @@ pub struct Bulletin {
     name: String,
     root: PathBuf,
     mode: Mode,
+    /// Which pre-rendered HTML template the shortcut uses.
+    html: &'static str,
     text_precompiled: bool,
     /// Warnings from mrml, each naming file and line.
     pub warnings: Vec<String>,
@@ -98,6 +106,147 @@ fn html_formatter(
     out.write_str(&s[last..]).map_err(minijinja::Error::from)
 }
 
+/// Escapes like css-inline's serializer does in text nodes.
+fn escape_text(s: &str, out: &mut String) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\u{a0}' => out.push_str("&nbsp;"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Escapes like css-inline's serializer does in attribute values.
+fn escape_attr(s: &str, out: &mut String) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\u{a0}' => out.push_str("&nbsp;"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn escaping_filter(
+    escape: fn(&str, &mut String),
+) -> impl Fn(Value) -> Value + Send + Sync + 'static {
+    move |v: Value| {
+        if v.is_safe() || v.is_undefined() || v.is_none() {
+            return v;
+        }
+        let s = v.to_string();
+        let mut out = String::with_capacity(s.len() + 8);
+        escape(&s, &mut out);
+        Value::from_safe_string(out)
+    }
+}
+
+const TEXT_FILTER: &str = "__mailshot_text";
+const ATTR_FILTER: &str = "__mailshot_attr";
+
+/// Rewrites each `{{ expr }}` of pre-rendered HTML to escape by where it stands: in a tag
+/// (attribute) or in text. Expressions in comments, `<style>` and `<script>` are left alone.
+/// `None` when the HTML has an unterminated tag.
+fn escape_by_context(html: &str) -> Option<String> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum St {
+        Text,
+        Tag,
+        Dq,
+        Sq,
+        Comment,
+        Raw,
+    }
+    let mut out = String::with_capacity(html.len() + 1024);
+    let mut st = St::Text;
+    let mut raw_end = "";
+    let mut tag_is_raw = false;
+    let mut i = 0;
+    while i < html.len() {
+        let rest = &html[i..];
+        if rest.starts_with("{{") {
+            let end = rest.find("}}")?;
+            let inner = &rest[2..end];
+            let (lead, inner) = inner.strip_prefix('-').map_or(("", inner), |x| ("-", x));
+            let (trail, inner) = inner.strip_suffix('-').map_or(("", inner), |x| ("-", x));
+            match st {
+                St::Tag | St::Dq | St::Sq => out.push_str(&format!(
+                    "{{{{{lead} ({}) | {ATTR_FILTER} {trail}}}}}",
+                    inner.trim()
+                )),
+                St::Text => out.push_str(&format!(
+                    "{{{{{lead} ({}) | {TEXT_FILTER} {trail}}}}}",
+                    inner.trim()
+                )),
+                St::Comment | St::Raw => out.push_str(&rest[..end + 2]),
+            }
+            i += end + 2;
+            continue;
+        }
+        if rest.starts_with("{%") || rest.starts_with("{#") {
+            let close = if rest.starts_with("{%") { "%}" } else { "#}" };
+            let end = rest.find(close)? + 2;
+            out.push_str(&rest[..end]);
+            i += end;
+            continue;
+        }
+        let c = rest.chars().next()?;
+        match st {
+            St::Text => {
+                if rest.starts_with("<!--") {
+                    st = St::Comment;
+                } else if c == '<'
+                    && rest[1..].starts_with(|n: char| n.is_ascii_alphabetic() || n == '/')
+                {
+                    st = St::Tag;
+                    let name: String = rest[1..]
+                        .chars()
+                        .take_while(|n| n.is_ascii_alphanumeric())
+                        .collect();
+                    tag_is_raw =
+                        name.eq_ignore_ascii_case("style") || name.eq_ignore_ascii_case("script");
+                    if tag_is_raw {
+                        raw_end = if name.eq_ignore_ascii_case("style") {
+                            "</style"
+                        } else {
+                            "</script"
+                        };
+                    }
+                }
+            }
+            St::Tag => match c {
+                '"' => st = St::Dq,
+                '\'' => st = St::Sq,
+                '>' => st = if tag_is_raw { St::Raw } else { St::Text },
+                _ => {}
+            },
+            St::Dq if c == '"' => st = St::Tag,
+            St::Sq if c == '\'' => st = St::Tag,
+            St::Comment if rest.starts_with("-->") => {
+                out.push_str("-->");
+                i += 3;
+                st = St::Text;
+                continue;
+            }
+            St::Raw
+                if rest.len() >= raw_end.len()
+                    && rest[..raw_end.len()].eq_ignore_ascii_case(raw_end) =>
+            {
+                st = St::Tag;
+                tag_is_raw = false;
+            }
+            _ => {}
+        }
+        out.push(c);
+        i += c.len_utf8();
+    }
+    Some(out)
+}
+
 fn new_env() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
@@ -115,6 +264,8 @@ fn new_env() -> Environment<'static> {
         }
     });
     env.set_formatter(html_formatter);
+    env.add_filter(TEXT_FILTER, escaping_filter(escape_text));
+    env.add_filter(ATTR_FILTER, escaping_filter(escape_attr));
     env
 }
 
@@ -248,6 +399,17 @@ fn describe_mrml(
                 source.reason
             )
         }
+        E::ParserError { origin, source } => {
+            let row = source.pos().row as usize;
+            let at = match origin {
+                Origin::Root => format!("template `{root_name}` line {row}"),
+                Origin::Include { path } => format!(
+                    "template `{}` line {row}",
+                    show(&root.join(path.trim_start_matches("file://")))
+                ),
+            };
+            format!("{at}: {source}")
+        }
         other => format!("template `{root_name}`: {other}"),
     }
 }
@@ -360,21 +522,31 @@ impl Bulletin {
                         .is_ok()
                 {
                     mode = Mode::Precompiled;
+                    if let Some(by_context) = escape_by_context(&html) {
+                        let _ = env.add_template_owned(HTML_CONTEXT.to_string(), by_context);
+                    }
                     text_precompiled = env
                         .add_template_owned(TEXT.to_string(), html_to_text(&html))
                         .is_ok();
                 }
             }
-            Err(e) => {
-                // A bare `<` in a `{% if %}` and similar: full renders may still parse.
-                let _ = e;
-            }
+            // A bare `<` in a `{% if %}` and the like: full renders may still parse.
+            Err(_) => {}
         }
+        // Until `verify` says otherwise, assume the page is re-serialized when it has
+        // inline styles.
+        let html = if env.get_template(HTML_CONTEXT).is_ok() && source.contains("inline=\"inline\"")
+        {
+            HTML_CONTEXT
+        } else {
+            HTML
+        };
         Ok(Bulletin {
             env: Arc::new(env),
             name,
             root,
             mode,
+            html,
             text_precompiled,
             warnings,
         })
@@ -443,7 +615,8 @@ impl Bulletin {
     fn html(&self, ctx: &Value) -> std::result::Result<String, String> {
         match self.mode {
             Mode::Full => self.full_html(ctx),
-            Mode::Precompiled => match self.env.get_template(HTML).and_then(|t| t.render(ctx)) {
+            Mode::Precompiled => match self.env.get_template(self.html).and_then(|t| t.render(ctx))
+            {
                 Ok(html) => Ok(html),
                 // Line numbers of the pre-rendered HTML mean nothing to the user: find the
                 // error again on the MJML source.
@@ -488,23 +661,82 @@ impl Bulletin {
         })
     }
 
-    /// Renders `ctx` both ways; if the shortcut differs from the full render, switches this
-    /// campaign to full renders. Returns whether the shortcut is still in use.
+    /// Checks the shortcut against a full render for `ctx`, and for `ctx` with every value
+    /// laced with the characters escaping treats differently (`& < > " '`, no-break space).
+    /// Picks the pre-rendered HTML that matches, or switches this campaign to full renders.
+    /// Returns whether the shortcut is still in use.
     pub fn verify(&mut self, ctx: &Value) -> bool {
-        if self.mode == Mode::Precompiled {
-            let fast = self.render(ctx);
-            let mode = (self.mode, self.text_precompiled);
-            self.force_full();
-            let full = self.render(ctx);
-            if fast.is_ok() && fast == full {
-                (self.mode, self.text_precompiled) = mode;
-            } else if let (Ok(f), Ok(s)) = (&fast, &full) {
-                // The HTML may agree while the text wrapping does not.
-                if f.html == s.html {
-                    self.mode = Mode::Precompiled;
+        if self.mode == Mode::Full {
+            return false;
+        }
+        let probe = laced(ctx);
+        let text_was = self.text_precompiled;
+        self.force_full();
+        let full = self.render(ctx);
+        let full_probe = self.render(&probe);
+        let mut chosen = None;
+        for html in [self.html, HTML, HTML_CONTEXT] {
+            if self.env.get_template(html).is_err() {
+                continue;
+            }
+            self.mode = Mode::Precompiled;
+            self.html = html;
+            let html_ok = |b: &Bulletin,
+                           c: &Value,
+                           want: &std::result::Result<Rendered, String>| {
+                match want {
+                    Ok(w) => b.html(c).is_ok_and(|h| h == w.html),
+                    // A value the probe broke (a number filter, say) proves nothing.
+                    Err(_) => true,
                 }
+            };
+            if full.is_ok() && html_ok(self, ctx, &full) && html_ok(self, &probe, &full_probe) {
+                chosen = Some(html);
+                break;
             }
         }
-        self.mode == Mode::Precompiled
+        match chosen {
+            Some(html) => {
+                self.html = html;
+                self.mode = Mode::Precompiled;
+                self.text_precompiled = text_was;
+                let text_ok =
+                    |b: &Bulletin, c: &Value, want: &std::result::Result<Rendered, String>| {
+                        match want {
+                            Ok(w) => b.render(c).is_ok_and(|r| r == *w),
+                            Err(_) => true,
+                        }
+                    };
+                if self.text_precompiled
+                    && !(text_ok(self, ctx, &full) && text_ok(self, &probe, &full_probe))
+                {
+                    self.text_precompiled = false;
+                }
+                true
+            }
+            None => {
+                self.force_full();
+                false
+            }
+        }
     }
+}
+
+/// `ctx` with every string value suffixed by the characters escaping treats differently.
+///
+/// Not the no-break space or `\`: mrml writes attribute values with Rust's `{:?}`, which
+/// mangles them (`\u{a0}`, `\\`) in a full render; the shortcut leaves them intact.
+fn laced(ctx: &Value) -> Value {
+    let mut map: BTreeMap<String, Value> = BTreeMap::new();
+    if let Ok(keys) = ctx.try_iter() {
+        for k in keys {
+            let v = ctx.get_item(&k).unwrap_or_default();
+            let v = match v.as_str() {
+                Some(s) => Value::from(format!("{s}&<>\"'")),
+                None => v,
+            };
+            map.insert(k.to_string(), v);
+        }
+    }
+    Value::from(map)
 }

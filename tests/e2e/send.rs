@@ -1,12 +1,10 @@
-//! End-to-end tests: the real binary, a scratch project, and a real SMTP server (aiosmtpd).
-
-mod support;
+//! `mailshot send`, `status` and `log`: the real binary, a scratch project, a real SMTP server.
 
 use std::collections::HashMap;
 
+use crate::support::{Project, SmtpServer};
 use mail_parser::{MessageParser, MimeHeaders};
 use serde_json::json;
-use support::{Project, SmtpServer};
 
 fn parse(bytes: &[u8]) -> mail_parser::Message<'_> {
     MessageParser::default()

@@ -1,0 +1,7 @@
+//! The integration tests: one binary, one module per area.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod render;
+mod send;
