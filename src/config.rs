@@ -120,6 +120,9 @@ pub struct SmtpConfig {
     /// Name sent in EHLO; default the machine's hostname.
     #[serde(default)]
     pub hello_name: Option<String>,
+    /// Extra CA certificates (PEM) to trust, for a relay with a private CA.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 fn default_host() -> String {
@@ -149,6 +152,7 @@ impl Default for SmtpConfig {
             connections: default_connections(),
             timeout_secs: default_timeout(),
             hello_name: None,
+            ca_file: None,
         }
     }
 }
@@ -290,6 +294,8 @@ impl Config {
         }
         let mut file = raw.file;
         file.outbox = resolve(base, &file.outbox);
+        let mut smtp = raw.smtp;
+        smtp.ca_file = smtp.ca_file.map(|p| resolve(base, &p));
         Ok(Config {
             path: path.to_path_buf(),
             store: resolve(base, &raw.store),
@@ -300,7 +306,7 @@ impl Config {
             unsubscribe_url: raw.sender.unsubscribe_url,
             transport: raw.transport,
             file,
-            smtp: raw.smtp,
+            smtp,
             rate,
             vars: raw.vars,
         })

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// How often a plain progress line is printed when stderr is not a terminal.
+/// How often a plain progress line is printed when stderr is not a terminal. Tests shorten it
+/// with `MAILSHOT_PROGRESS_EVERY_MS`.
 const LINE_EVERY: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -26,6 +27,7 @@ pub struct Progress {
     total: u64,
     started: Instant,
     last_line: Instant,
+    every: Duration,
     bar: Option<ProgressBar>,
 }
 
@@ -47,32 +49,37 @@ impl Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new(total);
             bar.set_style(
-                ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} {per_sec} ETA {eta}")
+                ProgressStyle::with_template("{bar:25} {pos}/{len} {msg} ETA {eta}")
                     .expect("valid template"),
             );
             bar
         });
         let now = Instant::now();
+        let every = std::env::var("MAILSHOT_PROGRESS_EVERY_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map_or(LINE_EVERY, Duration::from_millis);
         Progress {
             total,
             started: now,
             last_line: now,
+            every,
             bar,
         }
     }
 
     pub fn update(&mut self, t: &Tally) {
-        let msg = format!(
+        let secs = self.started.elapsed().as_secs_f64();
+        let rate = t.done() as f64 / secs.max(1e-9);
+        let counts = format!(
             "accepted {}, failed {}, deferred {}",
             t.accepted, t.failed, t.deferred
         );
         if let Some(bar) = &self.bar {
             bar.set_position(t.done());
-            bar.set_message(msg);
-        } else if self.last_line.elapsed() >= LINE_EVERY {
+            bar.set_message(format!("{counts}, {rate:.1}/s"));
+        } else if self.last_line.elapsed() >= self.every {
             self.last_line = Instant::now();
-            let secs = self.started.elapsed().as_secs_f64();
-            let rate = t.done() as f64 / secs.max(1e-9);
             let left = self.total.saturating_sub(t.done());
             let eta = if rate > 0.0 {
                 format!("{:.0} s", left as f64 / rate)
@@ -80,7 +87,7 @@ impl Progress {
                 "unknown".into()
             };
             eprintln!(
-                "progress: {}/{} ({msg}), {rate:.1}/s, ETA {eta}",
+                "progress: {}/{} ({counts}), {rate:.1}/s, ETA {eta}",
                 thousands(t.done()),
                 thousands(self.total)
             );

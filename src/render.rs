@@ -681,15 +681,14 @@ impl Bulletin {
             }
             self.mode = Mode::Precompiled;
             self.html = html;
-            let html_ok = |b: &Bulletin,
-                           c: &Value,
-                           want: &std::result::Result<Rendered, String>| {
-                match want {
-                    Ok(w) => b.html(c).is_ok_and(|h| h == w.html),
-                    // A value the probe broke (a number filter, say) proves nothing.
-                    Err(_) => true,
-                }
-            };
+            let html_ok =
+                |b: &Bulletin, c: &Value, want: &std::result::Result<Rendered, String>| {
+                    match want {
+                        Ok(w) => b.html(c).is_ok_and(|h| h == w.html),
+                        // A value the probe broke (a number filter, say) proves nothing.
+                        Err(_) => true,
+                    }
+                };
             if full.is_ok() && html_ok(self, ctx, &full) && html_ok(self, &probe, &full_probe) {
                 chosen = Some(html);
                 break;

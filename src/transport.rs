@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
+};
 use lettre::transport::smtp::extension::ClientId;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -120,6 +122,36 @@ pub struct SmtpSpec {
     pub credentials: Option<(String, Credentials)>,
     pub timeout: Duration,
     pub hello: ClientId,
+    /// Extra trusted CA certificates (PEM), from `smtp.ca_file`.
+    pub ca_pem: Option<Vec<u8>>,
+    /// For implicit TLS: the public roots plus `ca_pem`.
+    pub tls: Arc<tokio_rustls::rustls::ClientConfig>,
+}
+
+/// The rustls client config for implicit TLS: webpki's public roots plus `ca_pem`'s.
+fn tls_config(
+    ca_pem: Option<&[u8]>,
+) -> std::result::Result<tokio_rustls::rustls::ClientConfig, String> {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::CertificateDer;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if let Some(pem) = ca_pem {
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| format!("not a PEM certificate: {e}"))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("unusable certificate: {e}"))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 impl TransportSpec {
@@ -148,6 +180,18 @@ impl TransportSpec {
                     Some(h) => ClientId::Domain(h.clone()),
                     None => ClientId::default(),
                 };
+                let ca_pem = match &s.ca_file {
+                    None => None,
+                    Some(p) => Some(std::fs::read(p).map_err(|e| {
+                        Error::input(format!("failed to read `smtp.ca_file` `{}`: {e}", show(p)))
+                    })?),
+                };
+                let tls = tls_config(ca_pem.as_deref()).map_err(|e| {
+                    Error::input(format!(
+                        "`smtp.ca_file` `{}`: {e}",
+                        s.ca_file.as_deref().map(show).unwrap_or_default()
+                    ))
+                })?;
                 Ok(TransportSpec::Smtp(Arc::new(SmtpSpec {
                     host: s.host.clone(),
                     port: s.port,
@@ -155,6 +199,8 @@ impl TransportSpec {
                     credentials,
                     timeout: Duration::from_secs(s.timeout_secs),
                     hello,
+                    ca_pem,
+                    tls: Arc::new(tls),
                 })))
             }
         }
@@ -300,7 +346,7 @@ async fn open(spec: &SmtpSpec) -> std::result::Result<AsyncSmtpConnection, Opene
         .map_err(|e| Opened::Retry(Reply::transient(format!("cannot connect to {where_}: {e}"))))?;
     let _ = tcp.set_nodelay(true);
     let stream: Box<dyn AsyncTokioStream> = match spec.security {
-        Security::Tls => Box::new(tls_wrap(tcp, &spec.host).await.map_err(|e| {
+        Security::Tls => Box::new(tls_wrap(tcp, spec).await.map_err(|e| {
             Opened::Retry(Reply::transient(format!(
                 "TLS handshake with {where_} failed: {e}"
             )))
@@ -316,7 +362,14 @@ async fn open(spec: &SmtpSpec) -> std::result::Result<AsyncSmtpConnection, Opene
                 "{where_} does not offer STARTTLS; set `smtp.security` to \"tls\" or (for a local relay only) \"none\""
             ))));
         }
-        let params = TlsParameters::new(spec.host.clone())
+        let mut params = TlsParameters::builder(spec.host.clone());
+        if let Some(pem) = &spec.ca_pem {
+            let cert = Certificate::from_pem(pem)
+                .map_err(|e| Opened::Fatal(Fatal(format!("`smtp.ca_file`: {e}"))))?;
+            params = params.add_root_certificate(cert);
+        }
+        let params = params
+            .build()
             .map_err(|e| Opened::Fatal(Fatal(format!("TLS setup for {where_} failed: {e}"))))?;
         conn.starttls(params, &spec.hello).await.map_err(|e| {
             Opened::Retry(Reply::transient(format!(
@@ -346,19 +399,10 @@ async fn open(spec: &SmtpSpec) -> std::result::Result<AsyncSmtpConnection, Opene
 #[derive(Debug)]
 struct TlsStream(tokio_rustls::client::TlsStream<TcpStream>);
 
-async fn tls_wrap(tcp: TcpStream, host: &str) -> io::Result<TlsStream> {
-    let roots = tokio_rustls::rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(io::Error::other)?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.to_string())
+async fn tls_wrap(tcp: TcpStream, spec: &SmtpSpec) -> io::Result<TlsStream> {
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from(spec.host.clone())
         .map_err(io::Error::other)?;
-    let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
+    let stream = tokio_rustls::TlsConnector::from(spec.tls.clone())
         .connect(name, tcp)
         .await?;
     Ok(TlsStream(stream))

@@ -5,3 +5,4 @@ mod support;
 
 mod render;
 mod send;
+mod smtp;

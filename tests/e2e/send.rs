@@ -596,3 +596,27 @@ fn log_csv_has_the_documented_columns() {
     let second = lines.next().unwrap();
     assert_eq!(second, "sian.pritchard@example.org,pending,0,,,,,,");
 }
+
+#[test]
+fn without_a_terminal_progress_is_printed_as_plain_lines() {
+    let p = Project::example();
+    let r = p.run_env(
+        &["send", "--campaign", "c", "--yes"],
+        &[("MAILSHOT_PROGRESS_EVERY_MS", "0")],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(lines.len(), 13, "{}", r.stderr);
+    assert!(
+        lines[1].starts_with("progress: 1/12 (accepted 1, failed 0, deferred 0), "),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[12].starts_with("progress: 12/12 (accepted 12, failed 0, deferred 0), "),
+        "{}",
+        lines[12]
+    );
+    assert!(lines[12].ends_with("/s, ETA 0 s"), "{}", lines[12]);
+    assert!(!r.stderr.contains('\u{1b}'), "no terminal control codes");
+}

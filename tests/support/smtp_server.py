@@ -8,7 +8,11 @@ Usage:
 Once listening it prints exactly ``READY <port>`` on stdout. It stops when its
 stdin reaches EOF (the test harness drops the pipe) or on SIGTERM/SIGINT.
 
-8BITMIME and SMTPUTF8 are supported; no AUTH, no TLS, no SIZE limit.
+8BITMIME and SMTPUTF8 are supported; no SIZE limit. Optional:
+  * ``--tls-cert PEM --tls-key PEM``: offer STARTTLS (and require it before MAIL),
+    or with ``--implicit-tls`` speak TLS from the first byte (SMTPS).
+  * ``--auth USER:PASS``: require AUTH PLAIN/LOGIN with these credentials; each
+    AUTH attempt is appended to ``auth.jsonl`` as {"user": ..., "ok": bool}.
 
 Files written to DIR:
   * ``<seq>.eml`` (seq zero-padded to 6 digits, starting at 1): the raw bytes
@@ -32,13 +36,16 @@ anything else is not dumped. Unscripted messages get
 import argparse
 import asyncio
 import json
+import logging
 import os
 import signal
+import ssl
 import sys
 import threading
+import warnings
 from pathlib import Path
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 class Handler:
@@ -128,6 +135,26 @@ async def serve(args: argparse.Namespace) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
+    tls = None
+    if args.tls_cert:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
+
+    auth_log = open(dump_dir / "auth.jsonl", "a", encoding="utf-8")
+    authenticator = None
+    if args.auth:
+        want_user, want_pass = args.auth.split(":", 1)
+
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            ok = (isinstance(auth_data, LoginPassword)
+                  and auth_data.login.decode() == want_user
+                  and auth_data.password.decode() == want_pass)
+            user = auth_data.login.decode() if isinstance(auth_data, LoginPassword) else None
+            auth_log.write(json.dumps({"user": user, "ok": ok}) + "\n")
+            auth_log.flush()
+            # handled=False: let aiosmtpd send the 535 itself.
+            return AuthResult(success=ok, handled=False)
+
     def factory() -> SMTP:
         return SMTP(
             handler,
@@ -135,9 +162,16 @@ async def serve(args: argparse.Namespace) -> None:
             decode_data=False,
             enable_SMTPUTF8=True,
             data_size_limit=None,
+            tls_context=tls if (tls and not args.implicit_tls) else None,
+            require_starttls=bool(tls and not args.implicit_tls),
+            authenticator=authenticator,
+            auth_required=bool(args.auth),
+            auth_require_tls=False,
         )
 
-    server = await loop.create_server(factory, args.host, args.port)
+    server = await loop.create_server(
+        factory, args.host, args.port, ssl=tls if args.implicit_tls else None
+    )
     port = server.sockets[0].getsockname()[1]
     threading.Thread(target=watch_stdin, args=(loop, stop), daemon=True).start()
     print(f"READY {port}", flush=True)
@@ -148,15 +182,25 @@ async def serve(args: argparse.Namespace) -> None:
         server.close()
         await server.wait_closed()
         handler.close()
+        auth_log.close()
 
 
 def main() -> None:
+    # AUTH without TLS is what the tests want on loopback.
+    warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
+    # aiosmtpd logs session errors (e.g. a client refusing our test certificate) with
+    # tracebacks; the tests judge by what was received, so keep stderr quiet.
+    logging.getLogger("mail.log").setLevel(logging.CRITICAL)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dump", required=True, metavar="DIR", help="directory for .eml and .jsonl files")
     p.add_argument("--script", metavar="FILE", help="JSON object: recipient -> list of DATA replies")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 = pick a free port")
     p.add_argument("--delay-ms", type=int, default=0, help="sleep before answering each DATA")
+    p.add_argument("--tls-cert", metavar="PEM", help="certificate: offer STARTTLS (or implicit TLS)")
+    p.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
+    p.add_argument("--implicit-tls", action="store_true", help="TLS from the first byte (SMTPS)")
+    p.add_argument("--auth", metavar="USER:PASS", help="require AUTH with these credentials")
     args = p.parse_args()
     asyncio.run(serve(args))
 

@@ -1,0 +1,198 @@
+//! The SMTP transport against a real server: TLS both ways, login, timeouts, refusals; and the
+//! confirmation prompt on a real terminal.
+
+use crate::support::{Project, SmtpServer, make_certs};
+
+fn set(p: &Project, key_line: &str, replacement: &str) {
+    let cfg = p.read("config.toml");
+    assert!(cfg.contains(key_line), "{key_line}");
+    p.write("config.toml", &cfg.replacen(key_line, replacement, 1));
+}
+
+fn one_member(p: &Project) {
+    p.write(
+        "lists/members.csv",
+        "email,first_name,last_name,organisation\nann@example.org,Ann,Lee,Org\n",
+    );
+}
+
+#[test]
+fn starttls_and_implicit_tls_deliver_with_a_private_ca() {
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = make_certs(certs.path());
+    for (mode, extra) in [("starttls", vec![]), ("tls", vec!["--implicit-tls"])] {
+        let mut args = vec![
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        let server = SmtpServer::start_with(None, &args);
+        let p = Project::smtp(server.port, "");
+        one_member(&p);
+        set(&p, "host = \"127.0.0.1\"", "host = \"localhost\"");
+        set(
+            &p,
+            "security = \"none\"",
+            &format!("security = \"{mode}\"\nca_file = \"{}\"", ca.display()),
+        );
+        let r = p.run(&["send", "--campaign", "c", "--yes"]);
+        assert_eq!(r.code, 0, "{mode}: {}{}", r.stdout, r.stderr);
+        assert_eq!(server.received().len(), 1, "{mode}");
+
+        // Without the private CA the certificate is not trusted: nothing is sent.
+        let p = Project::smtp(server.port, "max_attempts = 1");
+        one_member(&p);
+        set(&p, "host = \"127.0.0.1\"", "host = \"localhost\"");
+        set(&p, "security = \"none\"", &format!("security = \"{mode}\""));
+        let r = p.run(&["send", "--campaign", "c", "--yes"]);
+        assert_eq!(r.code, 1, "{mode}");
+        let log = p.log("c");
+        assert_eq!(log[0]["status"], "deferred");
+        assert!(
+            log[0]["smtp_reply"]
+                .as_str()
+                .unwrap()
+                .contains("certificate"),
+            "{mode}: {}",
+            log[0]["smtp_reply"]
+        );
+        assert_eq!(server.received().len(), 1, "{mode}");
+    }
+}
+
+#[test]
+fn starttls_is_required_by_default() {
+    let server = SmtpServer::start(None);
+    let p = Project::smtp(server.port, "");
+    set(&p, "security = \"none\"", "security = \"starttls\"");
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains(&format!(
+            "error: the campaign stopped early: 127.0.0.1:{} does not offer STARTTLS; set `smtp.security` to \"tls\" or (for a local relay only) \"none\"\n\
+             fix the cause, then resume with: mailshot send --campaign c\n",
+            server.port
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(server.attempts().is_empty());
+    assert!(
+        r.stdout
+            .contains("campaign `c`: 12 members, 0 accepted, 0 failed, 0 deferred, 12 pending"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn login_uses_the_password_from_the_environment_and_never_shows_it() {
+    let secret = "correct-horse-battery-staple";
+    let server = SmtpServer::start_with(None, &["--auth", &format!("news:{secret}")]);
+    let p = Project::smtp(server.port, "");
+    set(
+        &p,
+        "security = \"none\"",
+        "security = \"none\"\nusername = \"news\"\npassword_env = \"MAILSHOT_TEST_PASSWORD\"",
+    );
+    let r = p.run_env(
+        &["send", "--campaign", "c", "--yes"],
+        &[("MAILSHOT_TEST_PASSWORD", secret)],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(server.received().len(), 12);
+
+    // A wrong password stops the campaign at once; nobody is marked failed.
+    let p = Project::smtp(server.port, "");
+    set(
+        &p,
+        "security = \"none\"",
+        "security = \"none\"\nusername = \"news\"\npassword_env = \"MAILSHOT_TEST_PASSWORD\"",
+    );
+    let wrong = "wrong-password-123";
+    let r = p.run_env(
+        &["send", "--campaign", "c", "--yes"],
+        &[("MAILSHOT_TEST_PASSWORD", wrong)],
+    );
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains(&format!("error: the campaign stopped early: 127.0.0.1:{} refused the login for `news`: 535 5.7.8 Authentication credentials invalid", server.port)),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.contains("12 pending"), "{}", r.stdout);
+    for text in [&r.stdout, &r.stderr] {
+        assert!(!text.contains(wrong) && !text.contains(secret));
+    }
+    let db = std::fs::read(p.path("mailshot.db")).unwrap();
+    assert!(!db.windows(wrong.len()).any(|w| w == wrong.as_bytes()));
+    assert_eq!(server.received().len(), 12);
+}
+
+#[test]
+fn a_server_slower_than_the_timeout_defers_the_member() {
+    let server = SmtpServer::start_with(None, &["--delay-ms", "2500"]);
+    let p = Project::smtp(server.port, "max_attempts = 1");
+    one_member(&p);
+    set(&p, "timeout_secs = 5", "timeout_secs = 1");
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    assert_eq!(r.code, 1);
+    let log = p.log("c");
+    assert_eq!(log[0]["status"], "deferred");
+    assert_eq!(
+        log[0]["smtp_reply"],
+        format!("timed out after 1 s waiting for 127.0.0.1:{}", server.port)
+    );
+}
+
+#[test]
+fn a_refused_connection_is_retried_then_deferred() {
+    // Nothing listens on port 9 of loopback.
+    let p = Project::smtp(9, "max_attempts = 2");
+    one_member(&p);
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    assert_eq!(r.code, 1);
+    let log = p.log("c");
+    assert_eq!(log[0]["status"], "deferred");
+    assert_eq!(log[0]["attempts"], 2);
+    assert!(
+        log[0]["smtp_reply"]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot connect to 127.0.0.1:9: "),
+        "{}",
+        log[0]["smtp_reply"]
+    );
+    assert_eq!(log[0]["smtp_code"], serde_json::Value::Null);
+}
+
+#[test]
+fn on_a_terminal_it_asks_first() {
+    let p = Project::example();
+    let r = p.run_on_terminal(&["send", "--campaign", "c"], "n\n");
+    assert!(r.stdout.contains("Send «Cluster News – April 2023» to 12 members via file transport `outbox/c`? [y/N] n\n"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("error: cancelled: nothing was sent"),
+        "{}",
+        r.stdout
+    );
+    assert!(!p.path("outbox/c").exists());
+
+    let r = p.run_on_terminal(&["send", "--campaign", "c"], "y\n");
+    assert!(r.stdout.contains("? [y/N] y\n"), "{}", r.stdout);
+    // The progress bar is drawn on the terminal, then the summary.
+    assert!(
+        r.stdout.contains("accepted 12, failed 0, deferred 0"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("campaign `c`: 12 members, 12 accepted, 0 failed, 0 deferred, 0 pending"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(std::fs::read_dir(p.path("outbox/c")).unwrap().count(), 12);
+}
