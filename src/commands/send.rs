@@ -86,12 +86,13 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
             }
             None => Default::default(),
         };
-        let to_send = count_to_send(&list, &skip, args.limit)?;
+        let eligible = count_eligible(&list, &skip)?;
+        let to_send = args.limit.map_or(eligible, |l| eligible.min(l));
         println!(
             "dry run: would send «{subject}» to {} of {} members via {via} ({} skipped as already done); {mode}",
             thousands(to_send),
             thousands(pre.members),
-            thousands(pre.members.saturating_sub(to_send).min(skip.len() as u64)),
+            thousands(pre.members.saturating_sub(eligible)),
         );
         println!("nothing was sent or recorded");
         return Ok(EXIT_OK);
@@ -113,7 +114,8 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
         }
     }
     let skip = send::skip_set(&store, &args.campaign, selection, config.rate.max_attempts)?;
-    let to_send = count_to_send(&list, &skip, args.limit)?;
+    let eligible = count_eligible(&list, &skip)?;
+    let to_send = args.limit.map_or(eligible, |l| eligible.min(l));
     if to_send == 0 {
         let counts = store.counts(&args.campaign)?;
         println!(
@@ -249,17 +251,13 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
     Ok(EXIT_OK)
 }
 
-fn count_to_send(
-    list: &MemberList,
-    skip: &std::collections::HashSet<String>,
-    limit: Option<u64>,
-) -> Result<u64> {
-    let n = list
+/// Members of the list this run may send to.
+fn count_eligible(list: &MemberList, skip: &std::collections::HashSet<String>) -> Result<u64> {
+    Ok(list
         .rows()?
         .flatten()
         .filter(|m| !skip.contains(&m.email.to_lowercase()))
-        .count() as u64;
-    Ok(limit.map_or(n, |l| n.min(l)))
+        .count() as u64)
 }
 
 /// Asks on the terminal; refuses when there is no terminal to ask on.

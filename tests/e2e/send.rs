@@ -620,3 +620,53 @@ fn without_a_terminal_progress_is_printed_as_plain_lines() {
     assert!(lines[12].ends_with("/s, ETA 0 s"), "{}", lines[12]);
     assert!(!r.stderr.contains('\u{1b}'), "no terminal control codes");
 }
+
+#[test]
+fn test_to_with_the_file_transport_writes_beside_the_campaign() {
+    let p = Project::example();
+    let r = p.run(&[
+        "send",
+        "--campaign",
+        "2023-04",
+        "--test-to",
+        "chair@example.org",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "test message (rendered for zoe.hartley@medtech.example.org) sent to chair@example.org via file transport `outbox/2023-04`: written to outbox/2023-04/test/chair@example.org.eml\n\
+         not recorded as a delivery of campaign `2023-04`\n"
+    );
+    let m = std::fs::read(p.path("outbox/2023-04/test/chair@example.org.eml")).unwrap();
+    assert_eq!(
+        parse(&m).subject(),
+        Some("[TEST] Cluster News – April 2023")
+    );
+    // The real send afterwards still goes to all twelve.
+    let r = p.run(&["send", "--campaign", "2023-04", "--dry-run"]);
+    assert!(
+        r.stdout
+            .starts_with("dry run: would send «Cluster News – April 2023» to 12 of 12 members"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn dry_run_counts_what_a_resumed_campaign_would_skip() {
+    let p = Project::example();
+    assert_eq!(
+        p.run(&["send", "--campaign", "c", "--yes", "--limit", "5"])
+            .code,
+        0
+    );
+    let r = p.run(&["send", "--campaign", "c", "--dry-run", "--limit", "3"]);
+    assert_eq!(r.code, 0);
+    assert!(
+        r.stdout.starts_with(
+            "dry run: would send «Cluster News – April 2023» to 3 of 12 members via file transport `outbox/c` (5 skipped as already done);"
+        ),
+        "{}",
+        r.stdout
+    );
+}
