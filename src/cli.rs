@@ -32,6 +32,70 @@ pub enum Command {
     Status(StatusArgs),
     /// Print one row per member of a campaign: status, attempts and the server's last reply.
     Log(LogArgs),
+    /// Merge CRM/Excel exports into the member list: any encoding or delimiter, checked, deduplicated.
+    Import(ImportArgs),
+    /// Manage the suppression list: addresses that are never mailed again.
+    Suppress(SuppressArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Export files to import (CSV or tab-separated; UTF-8, UTF-16 or Windows-1252).
+    #[arg(required = true, value_name = "RAW.csv")]
+    pub inputs: Vec<PathBuf>,
+    /// The member list to merge into. Default: `list` in the config.
+    #[arg(long, value_name = "PATH")]
+    pub into: Option<PathBuf>,
+    /// Make the import the whole list: members not in it are dropped (and reported).
+    #[arg(long)]
+    pub replace: bool,
+    /// Check and count everything; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Write the rejected rows, with file, line and reason, to this CSV file.
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+    /// Field delimiter (`,` `;` or `tab`). Default: detected from the header line.
+    #[arg(long, value_name = "C", value_parser = crate::import::parse_delimiter)]
+    pub delimiter: Option<u8>,
+    /// Text encoding (`utf-8`, `utf-16le`, `utf-16be`, `windows-1252`). Default: detected.
+    #[arg(long, value_name = "NAME", value_parser = crate::import::parse_encoding)]
+    pub encoding: Option<&'static encoding_rs::Encoding>,
+}
+
+#[derive(Debug, Args)]
+pub struct SuppressArgs {
+    #[command(subcommand)]
+    pub action: SuppressAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SuppressAction {
+    /// Suppress addresses (e.g. an unsubscribe that arrived by reply).
+    Add {
+        #[arg(required = true, value_name = "EMAIL")]
+        emails: Vec<String>,
+        /// Why: `unsubscribed`, `hard-bounce`, `complaint` or `manual`.
+        #[arg(long, default_value = "manual")]
+        reason: String,
+    },
+    /// Lift suppressions (only on the member's own request).
+    Remove {
+        #[arg(required = true, value_name = "EMAIL")]
+        emails: Vec<String>,
+    },
+    /// List every suppressed address.
+    List {
+        #[arg(long, value_enum, default_value = "csv")]
+        format: LogFormat,
+    },
+    /// Suppress every address in a file (a CSV with an email column, or one address per line).
+    Import {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        #[arg(long, default_value = "unsubscribed")]
+        reason: String,
+    },
 }
 
 #[derive(Debug, Args)]

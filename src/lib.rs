@@ -19,15 +19,17 @@
 //!
 //! # Modules
 //! - [`cli`]: clap definitions; [`commands`]: one module per subcommand (`send`, `status`,
-//!   `log`) that calls into the library and prints.
+//!   `log`, `import`, `suppress`) that calls into the library and prints.
 //! - [`config`]: strict `config.toml` (unknown keys are errors) checked into [`config::Config`].
 //! - [`members`]: the CSV member list, streamed and checked row by row.
+//! - [`import`]: messy exports (any encoding, delimiter, header spelling) merged into the member
+//!   list in a scratch SQLite file, written atomically; suppressions honoured.
 //! - [`render`]: minijinja + mrml; the once-per-campaign MJML render and its equivalence check.
 //! - [`message`]: MIME building with lettre.
 //! - [`transport`]: the file and SMTP transports and reply classification.
 //! - [`pacer`]: rate (governor) and batch pauses.
 //! - [`send`]: preflight and the delivery engine.
-//! - [`store`]: the SQLite delivery log.
+//! - [`store`]: the SQLite store: delivery log and suppression list.
 //! - [`progress`]: progress bar / periodic lines.
 //! - [`error`]: the error type and exit codes.
 
@@ -35,6 +37,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod import;
 pub mod members;
 pub mod message;
 pub mod pacer;

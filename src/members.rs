@@ -110,7 +110,7 @@ pub fn check_address(raw: &str) -> std::result::Result<String, String> {
     }
 }
 
-fn check_field(column: &str, value: &str) -> std::result::Result<(), String> {
+pub fn check_field(column: &str, value: &str) -> std::result::Result<(), String> {
     if let Some(c) = value.chars().find(|&c| c.is_control() && c != '\t') {
         let what = match c {
             '\r' | '\n' => "a line break".to_string(),
@@ -175,6 +175,7 @@ enum Scan {
 #[derive(Debug)]
 pub struct Lines<R> {
     inner: R,
+    delimiter: u8,
     state: Scan,
     /// A CR outside quotes, held until we see whether LF follows.
     cr: bool,
@@ -183,9 +184,10 @@ pub struct Lines<R> {
 }
 
 impl<R: Read> Lines<R> {
-    fn new(inner: R) -> Self {
+    pub fn new(inner: R, delimiter: u8) -> Self {
         Lines {
             inner,
+            delimiter,
             state: Scan::LineStart,
             cr: false,
             buf: Vec::with_capacity(64 * 1024),
@@ -214,7 +216,7 @@ impl<R: Read> Lines<R> {
                 self.buf.push(b' ');
             }
             (_, b'\n') => self.state = LineStart,
-            (_, b',') => self.state = FieldStart,
+            (_, d) if d == self.delimiter => self.state = FieldStart,
             (LineStart | FieldStart, b'"') => self.state = Quoted,
             _ => self.state = Unquoted,
         }
@@ -255,7 +257,7 @@ pub type CsvReader<R> = csv::Reader<Lines<R>>;
 
 /// Reads and checks the header row of a member list.
 pub fn read_header<R: Read>(path: &Path, input: R) -> Result<(Arc<[String]>, CsvReader<R>)> {
-    let input = Lines::new(input);
+    let input = Lines::new(input, b',');
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)

@@ -73,7 +73,24 @@ CREATE TABLE IF NOT EXISTS attempts (
     message_id TEXT
 );
 CREATE INDEX IF NOT EXISTS attempts_by_member ON attempts (campaign, email);
+CREATE TABLE IF NOT EXISTS suppressions (
+    email TEXT PRIMARY KEY COLLATE NOCASE,
+    reason TEXT NOT NULL,
+    source TEXT,
+    at TEXT NOT NULL
+);
 ";
+
+/// An address that must never be mailed again, and why.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Suppression {
+    pub email: String,
+    /// `unsubscribed`, `hard-bounce`, `complaint` or `manual`.
+    pub reason: String,
+    /// Where it came from: a file, a campaign, the unsubscribe service.
+    pub source: Option<String>,
+    pub at: String,
+}
 
 /// Now, as RFC 3339 UTC with milliseconds.
 pub fn now() -> String {
@@ -278,6 +295,45 @@ impl Store {
         )?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Suppresses `email`; returns false if it already was (the first reason is kept).
+    pub fn suppress(&self, email: &str, reason: &str, source: Option<&str>) -> Result<bool> {
+        let n = self.conn.execute(
+            "INSERT INTO suppressions (email, reason, source, at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+            params![email, reason, source, now()],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Lifts a suppression; returns false if there was none.
+    pub fn unsuppress(&self, email: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM suppressions WHERE email = ?1", [email])?
+            == 1)
+    }
+
+    pub fn suppressions(&self) -> Result<Vec<Suppression>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT email, reason, source, at FROM suppressions ORDER BY rowid")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Suppression {
+                email: r.get(0)?,
+                reason: r.get(1)?,
+                source: r.get(2)?,
+                at: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Every suppressed address, lowercased.
+    pub fn suppressed_set(&self) -> Result<std::collections::HashSet<String>> {
+        let mut stmt = self.conn.prepare("SELECT lower(email) FROM suppressions")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     pub fn counts(&self, campaign: &str) -> Result<Counts> {

@@ -1,8 +1,10 @@
 //! One module per subcommand: each parses nothing itself, calls into the library and prints.
 
+pub mod import;
 pub mod log;
 pub mod send;
 pub mod status;
+pub mod suppress;
 
 use crate::cli::{Cli, Command};
 use crate::config::Config;
@@ -15,5 +17,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Send(args) => send::exec(config, args),
         Command::Status(args) => status::exec(&config, args),
         Command::Log(args) => log::exec(&config, args),
+        Command::Import(args) => import::exec(&config, args),
+        Command::Suppress(args) => suppress::exec(&config, args),
     }
 }

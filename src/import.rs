@@ -1,0 +1,819 @@
+//! `mailshot import`: messy exports (CRM, Excel, events platforms) in, a clean member list out.
+//!
+//! 1. **Decode** ([`sniff`]): a BOM says UTF-8 or UTF-16 LE/BE; otherwise a file that is valid
+//!    UTF-8 is UTF-8 and anything else is Windows-1252 (Excel's "CSV" on Windows). The delimiter
+//!    (`,` `;` or tab) is the one the header line uses most.
+//! 2. **Map headers** ([`canonical_column`]): `E-mail Address`, `Forename`, `Surname`,
+//!    `Company` and their kin become `email`, `first_name`, `last_name`, `organisation`; every
+//!    other column is kept under a snake_case name.
+//! 3. **Check rows** with the same rules `send` applies ([`crate::members`]); `Name <addr>`
+//!    cells are taken apart. A bad row is reported with its file, line and reason, never fatal.
+//! 4. **Merge** in a scratch SQLite file (so a million rows cost little memory): duplicates,
+//!    case-insensitive on the address, merge field by field with the later non-empty value
+//!    winning; suppressed addresses are never added.
+//! 5. **Write** the list atomically (temporary file, fsync, rename), UTF-8 with canonical headers.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE, WINDOWS_1252};
+use rusqlite::{OptionalExtension, params};
+
+use crate::error::{Error, Result, show};
+use crate::members::{Lines, check_address, check_field, normalize_header};
+
+/// The canonical columns, in the order they are written.
+pub const CANONICAL: [&str; 4] = ["email", "first_name", "last_name", "organisation"];
+
+/// How many rejected rows and dropped members the summary names.
+pub const MAX_NAMED: usize = 20;
+
+/// Maps a header to a canonical column, ignoring case, spaces and punctuation.
+pub fn canonical_column(header: &str) -> Option<&'static str> {
+    let key: String = header
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect();
+    Some(match key.as_str() {
+        "email" | "emailaddress" | "emailaddr" | "mail" | "mailaddress" | "emails"
+        | "primaryemail" | "workemail" | "businessemail" | "emailid" | "contactemail"
+        | "email1" | "emailaddress1" => "email",
+        "firstname" | "first" | "forename" | "forenames" | "givenname" | "fname"
+        | "christianname" => "first_name",
+        "lastname" | "last" | "surname" | "familyname" | "lname" | "secondname" => "last_name",
+        "organisation" | "organization" | "company" | "companyname" | "org"
+        | "organisationname" | "organizationname" | "employer" | "business" | "businessname"
+        | "accountname" | "institution" => "organisation",
+        _ => return None,
+    })
+}
+
+/// What the sniffing found out about one input file.
+#[derive(Debug, Clone, Copy)]
+pub struct Format {
+    pub encoding: &'static Encoding,
+    pub delimiter: u8,
+}
+
+/// Works out the encoding (unless given) and the delimiter (unless given) of `path`.
+pub fn sniff(
+    path: &Path,
+    encoding: Option<&'static Encoding>,
+    delimiter: Option<u8>,
+) -> std::io::Result<Format> {
+    let encoding = match encoding {
+        Some(e) => e,
+        None => detect_encoding(path)?,
+    };
+    let delimiter = match delimiter {
+        Some(d) => d,
+        None => {
+            let mut first = Vec::new();
+            decoded(path, encoding)?
+                .take(64 * 1024)
+                .read_to_end(&mut first)?;
+            detect_delimiter(&first)
+        }
+    };
+    Ok(Format {
+        encoding,
+        delimiter,
+    })
+}
+
+fn detect_encoding(path: &Path) -> std::io::Result<&'static Encoding> {
+    let mut f = BufReader::with_capacity(64 * 1024, File::open(path)?);
+    let mut head = [0u8; 3];
+    let n = read_up_to(&mut f, &mut head)?;
+    if let Some((enc, _)) = Encoding::for_bom(&head[..n]) {
+        return Ok(enc);
+    }
+    // Valid UTF-8 throughout (checked in chunks, carrying a split character over) or not.
+    let mut carry: Vec<u8> = head[..n].to_vec();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let read = f.read(&mut chunk)?;
+        carry.extend_from_slice(&chunk[..read]);
+        match std::str::from_utf8(&carry) {
+            Ok(_) => carry.clear(),
+            Err(e) if e.error_len().is_none() && read > 0 => {
+                let keep = carry.split_off(e.valid_up_to());
+                carry = keep;
+            }
+            Err(_) => return Ok(WINDOWS_1252),
+        }
+        if read == 0 {
+            return Ok(UTF_8);
+        }
+    }
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        let k = r.read(&mut buf[n..])?;
+        if k == 0 {
+            break;
+        }
+        n += k;
+    }
+    Ok(n)
+}
+
+/// The delimiter the first line uses most, outside quotes; `,` when there is no telling.
+fn detect_delimiter(text: &[u8]) -> u8 {
+    let mut counts = [0usize; 3];
+    let mut quoted = false;
+    for &b in text {
+        match b {
+            b'"' => quoted = !quoted,
+            b'\n' if !quoted => break,
+            b',' if !quoted => counts[0] += 1,
+            b';' if !quoted => counts[1] += 1,
+            b'\t' if !quoted => counts[2] += 1,
+            _ => {}
+        }
+    }
+    let best = (0..3).max_by_key(|&i| (counts[i], 3 - i)).unwrap_or(0);
+    if counts[best] == 0 {
+        b','
+    } else {
+        [b',', b';', b'\t'][best]
+    }
+}
+
+/// `path` decoded to UTF-8, its BOM removed.
+fn decoded(path: &Path, encoding: &'static Encoding) -> std::io::Result<impl Read> {
+    let f = File::open(path)?;
+    Ok(encoding_rs_io::DecodeReaderBytesBuilder::new()
+        .encoding(Some(encoding))
+        .bom_sniffing(encoding == UTF_8 || encoding == UTF_16LE || encoding == UTF_16BE)
+        .strip_bom(true)
+        .build(BufReader::with_capacity(64 * 1024, f)))
+}
+
+/// Parses an `--encoding` name (`utf-8`, `utf-16le`, `windows-1252`, `latin1`, ...).
+pub fn parse_encoding(name: &str) -> std::result::Result<&'static Encoding, String> {
+    match name.to_ascii_lowercase().as_str() {
+        "utf16" | "utf-16" => Ok(UTF_16LE),
+        "cp1252" => Ok(WINDOWS_1252),
+        _ => Encoding::for_label(name.as_bytes()).ok_or_else(|| {
+            format!("unknown encoding `{name}` (try utf-8, utf-16le, utf-16be or windows-1252)")
+        }),
+    }
+}
+
+/// Parses a `--delimiter`: one character, or `tab`.
+pub fn parse_delimiter(s: &str) -> std::result::Result<u8, String> {
+    match s {
+        "tab" | "\\t" | "\t" => Ok(b'\t'),
+        s if s.len() == 1 && s.is_ascii() && s != "\"" => Ok(s.as_bytes()[0]),
+        _ => Err(format!(
+            "`{s}` is not a delimiter: give one character such as `,` `;` or `tab`"
+        )),
+    }
+}
+
+/// A row that was not imported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    pub file: String,
+    pub line: u64,
+    pub reason: String,
+    /// The row as it was read, re-joined as CSV.
+    pub record: String,
+}
+
+/// What an import did.
+#[derive(Debug, Default, Clone)]
+pub struct Summary {
+    /// Data rows read from the import files.
+    pub read: u64,
+    pub added: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// Rows whose address appeared earlier in the import, merged into it.
+    pub duplicates: u64,
+    pub rejected: u64,
+    /// Rows (and existing members) left out because the address is suppressed.
+    pub suppressed: u64,
+    /// Members of the existing list not in the import: kept when merging, dropped by `--replace`.
+    pub not_in_import: u64,
+    /// Members in the list written.
+    pub members: u64,
+    /// The first few rejected rows.
+    pub rejected_rows: Vec<Rejected>,
+    /// With `--replace`: the first few addresses dropped.
+    pub dropped: Vec<String>,
+    /// Each input file with the encoding and delimiter it was read with.
+    pub formats: Vec<(PathBuf, Format)>,
+}
+
+pub struct Options {
+    pub inputs: Vec<PathBuf>,
+    pub into: PathBuf,
+    pub replace: bool,
+    pub dry_run: bool,
+    pub report: Option<PathBuf>,
+    pub delimiter: Option<u8>,
+    pub encoding: Option<&'static Encoding>,
+}
+
+/// One checked row: its address and its values by column name.
+struct Row {
+    key: String,
+    values: Vec<(String, String)>,
+}
+
+/// Splits a `Name <addr>` cell; a plain address comes back as is.
+fn split_mailbox(cell: &str) -> (Option<String>, String) {
+    let t = cell.trim();
+    if t.ends_with('>')
+        && let Some(open) = t.rfind('<')
+    {
+        let name = t[..open].trim().trim_matches('"').trim();
+        let addr = t[open + 1..t.len() - 1].trim();
+        return (
+            (!name.is_empty()).then(|| name.to_string()),
+            addr.to_string(),
+        );
+    }
+    (None, t.to_string())
+}
+
+/// Reads one file's rows, calling `row` for each good one and `reject` for each bad one.
+fn read_file(
+    path: &Path,
+    format: Format,
+    columns_out: &mut Vec<String>,
+    mut row: impl FnMut(Row) -> Result<()>,
+    mut reject: impl FnMut(Rejected) -> Result<()>,
+) -> Result<u64> {
+    let name = show(path);
+    let input = decoded(path, format.encoding)
+        .map_err(|e| Error::input(format!("failed to read `{name}`: {e}")))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(format.delimiter)
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(Lines::new(input, format.delimiter));
+    let headers = reader
+        .headers()
+        .map_err(|e| Error::input(format!("failed to read `{name}`: line 1: {e}")))?
+        .clone();
+    // Column names: canonical where recognised (first one wins), else snake_case; empty
+    // headers (Excel's trailing columns) become `column_N` and are dropped if always empty.
+    let mut names: Vec<String> = Vec::with_capacity(headers.len());
+    for (i, h) in headers.iter().enumerate() {
+        let mut n = match canonical_column(h) {
+            Some(c) if !names.iter().any(|x| x == c) => c.to_string(),
+            _ => normalize_header(h),
+        };
+        if n.is_empty() {
+            n = format!("column_{}", i + 1);
+        }
+        while names.contains(&n) {
+            n.push_str("_2");
+        }
+        names.push(n);
+    }
+    let Some(email_col) = names.iter().position(|n| n == "email") else {
+        return Err(Error::input(format!(
+            "`{name}` has no email column (headers found: {})",
+            headers
+                .iter()
+                .map(|h| format!("`{h}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    };
+    let blank_header: Vec<bool> = headers.iter().map(|h| h.trim().is_empty()).collect();
+    for (i, n) in names.iter().enumerate() {
+        if !blank_header[i] && !columns_out.contains(n) {
+            columns_out.push(n.clone());
+        }
+    }
+    let mut record = csv::StringRecord::new();
+    let mut read = 0u64;
+    loop {
+        let line = reader.position().line();
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                read += 1;
+                let line = e.position().map_or(line, |p| p.line());
+                let fatal = !matches!(e.kind(), csv::ErrorKind::Utf8 { .. });
+                reject(Rejected {
+                    file: name.clone(),
+                    line,
+                    reason: e.to_string(),
+                    record: String::new(),
+                })?;
+                if fatal {
+                    break;
+                }
+                continue;
+            }
+        }
+        if record.iter().all(|f| f.trim().is_empty()) {
+            continue;
+        }
+        read += 1;
+        let line = record.position().map_or(line, |p| p.line());
+        let raw = || {
+            let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
+            let _ = w.write_record(&record);
+            String::from_utf8_lossy(&w.into_inner().unwrap_or_default())
+                .trim_end()
+                .to_string()
+        };
+        let bad = |reason: String| Rejected {
+            file: name.clone(),
+            line,
+            reason,
+            record: raw(),
+        };
+        if record.len() > names.len()
+            && record
+                .iter()
+                .skip(names.len())
+                .any(|f| !f.trim().is_empty())
+        {
+            reject(bad(format!(
+                "found {} fields, the header has {}",
+                record.len(),
+                names.len()
+            )))?;
+            continue;
+        }
+        let mut values: Vec<(String, String)> = Vec::with_capacity(names.len());
+        let mut problem = None;
+        for (i, col) in names.iter().enumerate() {
+            let v = record.get(i).unwrap_or("").trim();
+            if blank_header[i] && v.is_empty() {
+                continue;
+            }
+            if let Err(r) = check_field(col, v) {
+                problem = Some(r);
+                break;
+            }
+            values.push((col.clone(), v.to_string()));
+        }
+        if let Some(r) = problem {
+            reject(bad(r))?;
+            continue;
+        }
+        let (display, addr) = split_mailbox(record.get(email_col).unwrap_or(""));
+        let email = match check_address(&addr) {
+            Ok(e) => e,
+            Err(r) => {
+                reject(bad(format!("field `email`: {r}")))?;
+                continue;
+            }
+        };
+        for (col, v) in values.iter_mut() {
+            if col == "email" {
+                *v = email.clone();
+            }
+        }
+        // A display name fills the name columns when the row has none.
+        if let Some(display) = display {
+            let has = |c: &str| values.iter().any(|(k, v)| k == c && !v.is_empty());
+            if !has("first_name") && !has("last_name") {
+                let (first, last) = display.rsplit_once(' ').unwrap_or((display.as_str(), ""));
+                for (col, val) in [("first_name", first.trim()), ("last_name", last.trim())] {
+                    values.retain(|(k, _)| k != col);
+                    values.push((col.to_string(), val.to_string()));
+                    if !columns_out.iter().any(|c| c == col) {
+                        columns_out.push(col.to_string());
+                    }
+                }
+            }
+        }
+        row(Row {
+            key: email.to_lowercase(),
+            values,
+        })?;
+    }
+    Ok(read)
+}
+
+/// The scratch store the merge happens in.
+struct Staging {
+    _dir: tempfile::TempDir,
+    db: rusqlite::Connection,
+}
+
+impl Staging {
+    fn new() -> Result<Staging> {
+        let dir = tempfile::tempdir()
+            .map_err(|e| Error::runtime(format!("failed to create a scratch folder: {e}")))?;
+        let db = rusqlite::Connection::open(dir.path().join("import.db"))?;
+        db.execute_batch(
+            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -16000;
+             CREATE TABLE rows (key TEXT PRIMARY KEY, ord INTEGER NOT NULL, existing INTEGER NOT NULL,
+                                imported INTEGER NOT NULL, original TEXT, data TEXT NOT NULL) WITHOUT ROWID;
+             BEGIN;",
+        )?;
+        Ok(Staging { _dir: dir, db })
+    }
+}
+
+fn encode(values: &[(String, String)]) -> String {
+    serde_json::to_string(values).expect("strings serialize")
+}
+
+fn decode(text: &str) -> Vec<(String, String)> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+/// Later non-empty values win; empty ones never erase; the address keeps its first spelling.
+fn merge(into: &mut Vec<(String, String)>, from: Vec<(String, String)>) {
+    for (k, v) in from {
+        match into.iter_mut().find(|(ik, _)| *ik == k) {
+            Some((ik, iv)) => {
+                if !v.is_empty() && ik != "email" {
+                    *iv = v;
+                }
+            }
+            None => into.push((k, v)),
+        }
+    }
+}
+
+/// Writes the rejected-rows report as CSV.
+struct Report {
+    writer: Option<csv::Writer<File>>,
+}
+
+impl Report {
+    fn create(path: Option<&Path>) -> Result<Report> {
+        let writer = match path {
+            None => None,
+            Some(p) => {
+                let mut w = csv::Writer::from_path(p).map_err(|e| {
+                    Error::input(format!("failed to create report `{}`: {e}", show(p)))
+                })?;
+                w.write_record(["file", "line", "reason", "record"])
+                    .map_err(|e| Error::runtime(e.to_string()))?;
+                Some(w)
+            }
+        };
+        Ok(Report { writer })
+    }
+
+    fn add(&mut self, r: &Rejected) -> Result<()> {
+        if let Some(w) = &mut self.writer {
+            w.write_record([r.file.as_str(), &r.line.to_string(), &r.reason, &r.record])
+                .map_err(|e| Error::runtime(format!("failed to write the report: {e}")))?;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<()> {
+        if let Some(mut w) = self.writer {
+            w.flush()
+                .map_err(|e| Error::runtime(format!("failed to write the report: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+/// Imports `opts.inputs` into `opts.into`, leaving out `suppressed` addresses (lowercased).
+pub fn import(opts: &Options, suppressed: &HashSet<String>) -> Result<Summary> {
+    let mut summary = Summary::default();
+    let mut report = Report::create(opts.report.as_deref())?;
+    let staging = Staging::new()?;
+    let mut columns: Vec<String> = Vec::new();
+    let mut ord: i64 = 0;
+
+    let on_reject = |summary: &mut Summary, report: &mut Report, r: Rejected| -> Result<()> {
+        summary.rejected += 1;
+        report.add(&r)?;
+        if summary.rejected_rows.len() < MAX_NAMED {
+            summary.rejected_rows.push(r);
+        }
+        Ok(())
+    };
+
+    // The current list, if there is one.
+    if opts.into.exists() {
+        let format = sniff(&opts.into, None, None)
+            .map_err(|e| Error::input(format!("failed to read `{}`: {e}", show(&opts.into))))?;
+        let summary_cell = std::cell::RefCell::new(&mut summary);
+        let report_cell = std::cell::RefCell::new(&mut report);
+        let db = &staging.db;
+        read_file(
+            &opts.into,
+            format,
+            &mut columns,
+            |row| {
+                ord += 1;
+                let data = encode(&row.values);
+                db.execute(
+                    "INSERT INTO rows (key, ord, existing, imported, original, data) VALUES (?1, ?2, 1, 0, ?3, ?3)
+                     ON CONFLICT(key) DO NOTHING",
+                    params![row.key, ord, data],
+                )?;
+                Ok(())
+            },
+            |r| {
+                on_reject(
+                    &mut summary_cell.borrow_mut(),
+                    &mut report_cell.borrow_mut(),
+                    r,
+                )
+            },
+        )?;
+    }
+
+    for input in &opts.inputs {
+        let format = sniff(input, opts.encoding, opts.delimiter)
+            .map_err(|e| Error::input(format!("failed to read `{}`: {e}", show(input))))?;
+        summary.formats.push((input.clone(), format));
+        let read = {
+            let summary_cell = std::cell::RefCell::new(&mut summary);
+            let report_cell = std::cell::RefCell::new(&mut report);
+            let db = &staging.db;
+            read_file(
+                input,
+                format,
+                &mut columns,
+                |row| {
+                    if suppressed.contains(&row.key) {
+                        summary_cell.borrow_mut().suppressed += 1;
+                        return Ok(());
+                    }
+                    let found: Option<(i64, String)> = db
+                        .query_row(
+                            "SELECT imported, data FROM rows WHERE key = ?1",
+                            [&row.key],
+                            |r| Ok((r.get(0)?, r.get(1)?)),
+                        )
+                        .optional()?;
+                    match found {
+                        Some((imported, data)) => {
+                            if imported == 1 {
+                                summary_cell.borrow_mut().duplicates += 1;
+                            }
+                            let mut values = decode(&data);
+                            merge(&mut values, row.values);
+                            db.execute(
+                                "UPDATE rows SET imported = 1, data = ?2 WHERE key = ?1",
+                                params![row.key, encode(&values)],
+                            )?;
+                        }
+                        None => {
+                            ord += 1;
+                            db.execute(
+                            "INSERT INTO rows (key, ord, existing, imported, data) VALUES (?1, ?2, 0, 1, ?3)",
+                            params![row.key, ord + (1 << 40), encode(&row.values)],
+                        )?;
+                        }
+                    }
+                    Ok(())
+                },
+                |r| {
+                    on_reject(
+                        &mut summary_cell.borrow_mut(),
+                        &mut report_cell.borrow_mut(),
+                        r,
+                    )
+                },
+            )?
+        };
+        summary.read += read;
+    }
+    report.finish()?;
+
+    // Canonical columns first, then the rest in order of first appearance.
+    let mut header: Vec<String> = CANONICAL
+        .iter()
+        .filter(|c| columns.iter().any(|x| x == *c))
+        .map(|c| c.to_string())
+        .collect();
+    header.extend(
+        columns
+            .iter()
+            .filter(|c| !CANONICAL.contains(&c.as_str()))
+            .cloned(),
+    );
+
+    let db = &staging.db;
+    let mut stmt =
+        db.prepare("SELECT key, existing, imported, original, data FROM rows ORDER BY ord")?;
+    let mut rows = stmt.query([])?;
+    let mut out = if opts.dry_run {
+        None
+    } else {
+        Some(AtomicCsv::create(&opts.into, &header)?)
+    };
+    while let Some(r) = rows.next()? {
+        let key: String = r.get(0)?;
+        let existing: bool = r.get(1)?;
+        let imported: bool = r.get(2)?;
+        let original: Option<String> = r.get(3)?;
+        let data: String = r.get(4)?;
+        if existing && suppressed.contains(&key) {
+            summary.suppressed += 1;
+            continue;
+        }
+        match (existing, imported) {
+            (true, false) => {
+                summary.not_in_import += 1;
+                if opts.replace {
+                    if summary.dropped.len() < MAX_NAMED {
+                        summary.dropped.push(
+                            decode(&data)
+                                .into_iter()
+                                .find(|(k, _)| k == "email")
+                                .map_or(key, |(_, v)| v),
+                        );
+                    }
+                    continue;
+                }
+            }
+            (true, true) if original.as_deref() == Some(data.as_str()) => summary.unchanged += 1,
+            (true, true) => summary.updated += 1,
+            (false, _) => summary.added += 1,
+        }
+        summary.members += 1;
+        if let Some(out) = &mut out {
+            let values = decode(&data);
+            let fields: Vec<&str> = header
+                .iter()
+                .map(|h| {
+                    values
+                        .iter()
+                        .find(|(k, _)| k == h)
+                        .map_or("", |(_, v)| v.as_str())
+                })
+                .collect();
+            out.write(&fields)?;
+        }
+    }
+    if let Some(out) = out {
+        out.commit()?;
+    }
+    Ok(summary)
+}
+
+const TMP_PREFIX: &str = ".mailshot-import-";
+
+/// A CSV file written beside its destination and renamed over it only when complete.
+pub struct AtomicCsv {
+    path: PathBuf,
+    writer: csv::Writer<tempfile::NamedTempFile>,
+}
+
+impl AtomicCsv {
+    pub fn create(path: &Path, header: &[String]) -> Result<AtomicCsv> {
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+        // A killed import leaves its temporary file behind; it was never the list.
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                let n = e.file_name();
+                let n = n.to_string_lossy();
+                if n.starts_with(TMP_PREFIX) && n.ends_with(".tmp") {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        let tmp = tempfile::Builder::new()
+            .prefix(TMP_PREFIX)
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .map_err(|e| Error::io("create a temporary file in", dir, e))?;
+        let mut writer = csv::WriterBuilder::new().from_writer(tmp);
+        writer
+            .write_record(header)
+            .map_err(|e| Error::runtime(format!("failed to write `{}`: {e}", show(path))))?;
+        Ok(AtomicCsv {
+            path: path.to_path_buf(),
+            writer,
+        })
+    }
+
+    pub fn write(&mut self, fields: &[&str]) -> Result<()> {
+        self.writer
+            .write_record(fields)
+            .map_err(|e| Error::runtime(format!("failed to write `{}`: {e}", show(&self.path))))
+    }
+
+    /// Flushes, syncs and renames into place. Dropped without this, the temporary file is
+    /// deleted and the destination is untouched.
+    pub fn commit(self) -> Result<()> {
+        let path = self.path;
+        let fail = |e: std::io::Error| Error::io("write", &path, e);
+        let mut tmp = self.writer.into_inner().map_err(|e| fail(e.into_error()))?;
+        tmp.flush().map_err(fail)?;
+        tmp.as_file().sync_all().map_err(fail)?;
+        tmp.persist(&path).map_err(|e| fail(e.error))?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && let Ok(d) = File::open(dir)
+        {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_recognised_whatever_their_spelling() {
+        for h in [
+            "Email",
+            "E-mail Address",
+            "email_address",
+            "EMAIL ADDRESS",
+            "E-Mail",
+            "Work Email",
+        ] {
+            assert_eq!(canonical_column(h), Some("email"), "{h}");
+        }
+        for h in ["First Name", "Forename", "first_name", "Given name"] {
+            assert_eq!(canonical_column(h), Some("first_name"), "{h}");
+        }
+        for h in ["Surname", "Last Name", "family_name"] {
+            assert_eq!(canonical_column(h), Some("last_name"), "{h}");
+        }
+        for h in ["Company", "Organization", "Organisation Name"] {
+            assert_eq!(canonical_column(h), Some("organisation"), "{h}");
+        }
+        assert_eq!(canonical_column("Job Title"), None);
+    }
+
+    #[test]
+    fn delimiters_are_detected_outside_quotes() {
+        assert_eq!(detect_delimiter(b"Email;Name;\"a,b,c,d\"\r\nx;y;z"), b';');
+        assert_eq!(detect_delimiter(b"Email\tName\n"), b'\t');
+        assert_eq!(detect_delimiter(b"Email,Name\n"), b',');
+        assert_eq!(detect_delimiter(b"Email\n"), b',');
+    }
+
+    #[test]
+    fn mailbox_cells_are_taken_apart() {
+        assert_eq!(
+            split_mailbox(" \"Ann Lee\" <Ann@Example.ORG> "),
+            (Some("Ann Lee".into()), "Ann@Example.ORG".into())
+        );
+        assert_eq!(
+            split_mailbox("ann@example.org"),
+            (None, "ann@example.org".into())
+        );
+    }
+
+    #[test]
+    fn an_unfinished_write_leaves_the_list_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = dir.path().join("members.csv");
+        std::fs::write(&list, "email\nold@example.org\n").unwrap();
+        let mut w = AtomicCsv::create(&list, &["email".to_string()]).unwrap();
+        w.write(&["new@example.org"]).unwrap();
+        drop(w); // an error midway: the write is abandoned
+        assert_eq!(
+            std::fs::read_to_string(&list).unwrap(),
+            "email\nold@example.org\n"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
+        let mut w = AtomicCsv::create(&list, &["email".to_string()]).unwrap();
+        w.write(&["new@example.org"]).unwrap();
+        w.commit().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&list).unwrap(),
+            "email\nnew@example.org\n"
+        );
+    }
+
+    #[test]
+    fn merging_keeps_earlier_values_that_later_rows_leave_empty() {
+        let mut a = vec![
+            ("email".into(), "a@x.org".into()),
+            ("first_name".into(), "Ann".into()),
+        ];
+        merge(
+            &mut a,
+            vec![
+                ("first_name".into(), "".into()),
+                ("organisation".into(), "Acme".into()),
+            ],
+        );
+        assert_eq!(a[1].1, "Ann");
+        assert_eq!(a[2], ("organisation".into(), "Acme".into()));
+    }
+}

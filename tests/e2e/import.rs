@@ -1,0 +1,529 @@
+//! `mailshot import`: every export format generated here, the report, duplicates,
+//! suppressions, `--replace`, atomicity, and arbitrary bytes.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use mailshot::import::{Options, import};
+use mailshot::members::MemberList;
+use proptest::prelude::*;
+
+use crate::support::Project;
+
+/// Windows-1252 bytes for text (the characters used here all exist in it).
+fn cp1252(s: &str) -> Vec<u8> {
+    let (bytes, _, bad) = encoding_rs::WINDOWS_1252.encode(s);
+    assert!(!bad);
+    bytes.into_owned()
+}
+
+fn utf16(s: &str, big_endian: bool) -> Vec<u8> {
+    let mut out = if big_endian {
+        vec![0xFE, 0xFF]
+    } else {
+        vec![0xFF, 0xFE]
+    };
+    for u in s.encode_utf16() {
+        out.extend(if big_endian {
+            u.to_be_bytes()
+        } else {
+            u.to_le_bytes()
+        });
+    }
+    out
+}
+
+/// An empty project: no member list yet.
+fn project() -> Project {
+    let p = Project::example();
+    std::fs::remove_file(p.path("lists/members.csv")).unwrap();
+    p
+}
+
+fn list_rows(p: &Project) -> Vec<Vec<String>> {
+    let mut r = csv::Reader::from_path(p.path("lists/members.csv")).unwrap();
+    let mut rows = vec![
+        r.headers()
+            .unwrap()
+            .iter()
+            .map(String::from)
+            .collect::<Vec<_>>(),
+    ];
+    rows.extend(
+        r.records()
+            .map(|x| x.unwrap().iter().map(String::from).collect()),
+    );
+    rows
+}
+
+const EXPORT: &str = "E-mail Address,Forename,Surname,Company,Job Title\r\n\
+    zoe@MedTech.Example.ORG,Zoë,Hartley,\"Hartley, Medical\",CEO\r\n\
+    \"\"\"Siân Pritchard\"\" <sian@example.org>\",,,\"Pritchard \"\"Digital\"\" Health\",\r\n";
+
+fn expected() -> Vec<Vec<String>> {
+    [
+        vec![
+            "email",
+            "first_name",
+            "last_name",
+            "organisation",
+            "job_title",
+        ],
+        vec![
+            "zoe@medtech.example.org",
+            "Zoë",
+            "Hartley",
+            "Hartley, Medical",
+            "CEO",
+        ],
+        vec![
+            "sian@example.org",
+            "Siân",
+            "Pritchard",
+            "Pritchard \"Digital\" Health",
+            "",
+        ],
+    ]
+    .iter()
+    .map(|r| r.iter().map(|s| s.to_string()).collect())
+    .collect()
+}
+
+#[test]
+fn every_export_format_gives_the_same_clean_list() {
+    let semicolons = EXPORT
+        .replace(',', ";")
+        .replace("Hartley; Medical", "Hartley, Medical");
+    let tabs = EXPORT
+        .replace(',', "\t")
+        .replace("Hartley\t Medical", "Hartley, Medical");
+    let formats: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "utf8.csv",
+            EXPORT.as_bytes().to_vec(),
+            "UTF-8, delimiter `,`",
+        ),
+        (
+            "utf8-bom.csv",
+            [&[0xEF, 0xBB, 0xBF][..], EXPORT.as_bytes()].concat(),
+            "UTF-8, delimiter `,`",
+        ),
+        (
+            "lf.csv",
+            EXPORT.replace("\r\n", "\n").into_bytes(),
+            "UTF-8, delimiter `,`",
+        ),
+        (
+            "semicolon-1252.csv",
+            cp1252(&semicolons),
+            "windows-1252, delimiter `;`",
+        ),
+        (
+            "excel-unicode.txt",
+            utf16(&tabs, false),
+            "UTF-16LE, delimiter tab",
+        ),
+        ("utf16be.txt", utf16(&tabs, true), "UTF-16BE, delimiter tab"),
+        (
+            "blank-lines.csv",
+            EXPORT.replace("\r\n", "\r\n\r\n,,,,\r\n").into_bytes(),
+            "UTF-8, delimiter `,`",
+        ),
+    ];
+    for (name, bytes, seen) in formats {
+        let p = project();
+        p.write(name, "");
+        std::fs::write(p.path(name), &bytes).unwrap();
+        let r = p.run(&["import", name]);
+        assert_eq!(r.code, 0, "{name}: {}{}", r.stdout, r.stderr);
+        assert_eq!(
+            r.stdout,
+            format!(
+                "read `{name}` as {seen}\n2 rows: 2 added, 0 updated, 0 unchanged, 0 duplicates, 0 rejected, 0 suppressed\n\
+                 wrote `lists/members.csv`: 2 members\n"
+            ),
+            "{name}"
+        );
+        assert_eq!(list_rows(&p), expected(), "{name}");
+    }
+}
+
+#[test]
+fn overrides_beat_detection() {
+    let p = project();
+    // Latin-1 bytes that happen to be valid UTF-8 would fool detection; --encoding decides.
+    std::fs::write(
+        p.path("x.csv"),
+        cp1252("email|first_name\nann@example.org|Ann\n"),
+    )
+    .unwrap();
+    let r = p.run(&[
+        "import",
+        "x.csv",
+        "--delimiter",
+        "|",
+        "--encoding",
+        "latin1",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .starts_with("read `x.csv` as windows-1252, delimiter `|`\n"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(list_rows(&p)[1], vec!["ann@example.org", "Ann"]);
+    let r = p.run(&["import", "x.csv", "--encoding", "klingon"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("unknown encoding `klingon`"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_file_without_an_email_column_is_refused_naming_its_headers() {
+    let p = project();
+    p.write("x.csv", "Name,Phone\nAnn,123\n");
+    let r = p.run(&["import", "x.csv"]);
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        "error: `x.csv` has no email column (headers found: `Name`, `Phone`)\n"
+    );
+    assert!(!p.path("lists/members.csv").exists());
+}
+
+#[test]
+fn bad_rows_are_reported_with_file_line_and_reason_and_the_rest_imported() {
+    let p = project();
+    let long = "x".repeat(1001);
+    p.write(
+        "raw.csv",
+        &format!(
+            "Email,First Name,Notes\n\
+             ok@example.org,Ok,\n\
+             bob@@example.org,Bob,\n\
+             ,Nobody,\n\
+             multi@example.org,Multi,\"two\nlines\"\n\
+             ctl@example.org,Ctl\u{7},\n\
+             long@example.org,{long},\n\
+             idn@bücher.example,Idn,\n\
+             extra@example.org,Extra,,surplus\n\
+             last@example.org,Last,\n"
+        ),
+    );
+    let r = p.run(&["import", "raw.csv", "--report", "rejected.csv"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stdout.contains(
+            "9 rows: 3 added, 0 updated, 0 unchanged, 0 duplicates, 6 rejected, 0 suppressed\n"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("every rejected row is in `rejected.csv`"),
+        "{}",
+        r.stdout
+    );
+    let mut report = csv::Reader::from_path(p.path("rejected.csv")).unwrap();
+    assert_eq!(
+        report.headers().unwrap(),
+        vec!["file", "line", "reason", "record"]
+    );
+    let rows: Vec<(String, String, String)> = report
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[0].to_string(), r[1].to_string(), r[2].to_string())
+        })
+        .collect();
+    let expect = [
+        (
+            "3",
+            "field `email`: `bob@@example.org` is not a valid address: Invalid email user",
+        ),
+        ("4", "field `email`: the address is empty"),
+        ("5", "field `notes` contains a line break"),
+        (
+            "7",
+            "field `first_name` contains the control character U+0007",
+        ),
+        ("8", "field `first_name` is longer than 1000 characters"),
+        ("10", "found 4 fields, the header has 3"),
+    ];
+    assert_eq!(rows.len(), expect.len(), "{rows:?}");
+    for ((file, line, reason), (eline, ereason)) in rows.iter().zip(expect) {
+        assert_eq!(
+            (file.as_str(), line.as_str(), reason.as_str()),
+            ("raw.csv", eline, ereason)
+        );
+    }
+    let emails: Vec<String> = list_rows(&p).iter().skip(1).map(|r| r[0].clone()).collect();
+    assert_eq!(
+        emails,
+        vec!["ok@example.org", "idn@bücher.example", "last@example.org"]
+    );
+    // And `send` accepts what import wrote (the list has no organisation column: give one).
+    let r = p.run(&[
+        "send",
+        "--campaign",
+        "c",
+        "--dry-run",
+        "--var",
+        "organisation=Member",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+#[test]
+fn duplicates_merge_later_non_empty_values_over_earlier_ones() {
+    let p = project();
+    p.write("lists/members.csv", "email,first_name,last_name,organisation\nann@example.org,Ann,Lee,Old Org\nkeep@example.org,Keep,Me,K\n");
+    p.write(
+        "a.csv",
+        "Email,First Name,Company,Phone\nANN@example.org,,New Org,111\nbob@example.org,Bob,B Ltd,\nbob@EXAMPLE.org,Robert,,222\n",
+    );
+    p.write(
+        "b.csv",
+        "email;surname\nbob@example.org;Brown\nkeep@example.org;Me\n",
+    );
+    let r = p.run(&["import", "a.csv", "b.csv"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains(
+            "5 rows: 1 added, 1 updated, 1 unchanged, 2 duplicates, 0 rejected, 0 suppressed\n"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("wrote `lists/members.csv`: 3 members\n"),
+        "{}",
+        r.stdout
+    );
+    let rows = list_rows(&p);
+    assert_eq!(
+        rows[0],
+        vec!["email", "first_name", "last_name", "organisation", "phone"]
+    );
+    assert_eq!(
+        rows[1],
+        vec!["ann@example.org", "Ann", "Lee", "New Org", "111"]
+    );
+    assert_eq!(rows[2], vec!["keep@example.org", "Keep", "Me", "K", ""]);
+    assert_eq!(
+        rows[3],
+        vec!["bob@example.org", "Robert", "Brown", "B Ltd", "222"]
+    );
+}
+
+#[test]
+fn suppressed_addresses_are_never_added_again() {
+    let p = project();
+    p.write(
+        "lists/members.csv",
+        "email,first_name\nann@example.org,Ann\ngone@example.org,Gone\n",
+    );
+    let r = p.run(&[
+        "suppress",
+        "add",
+        "Gone@Example.org",
+        "eve@example.org",
+        "--reason",
+        "unsubscribed",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "suppressed Gone@example.org (unsubscribed)\nsuppressed eve@example.org (unsubscribed)\n"
+    );
+    p.write(
+        "crm.csv",
+        "Email,First Name\neve@EXAMPLE.org,Eve\ngone@example.org,Gone\nnew@example.org,New\n",
+    );
+    // First: two import rows and the suppressed member already on the list; then the two rows.
+    for suppressed in [3, 2] {
+        let r = p.run(&["import", "crm.csv"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(
+            r.stdout.contains(&format!(", {suppressed} suppressed\n")),
+            "{}",
+            r.stdout
+        );
+        let emails: Vec<String> = list_rows(&p).iter().skip(1).map(|r| r[0].clone()).collect();
+        assert_eq!(emails, vec!["ann@example.org", "new@example.org"]);
+    }
+    let r = p.run(&["import", "crm.csv", "--replace"]);
+    assert_eq!(r.code, 0);
+    let emails: Vec<String> = list_rows(&p).iter().skip(1).map(|r| r[0].clone()).collect();
+    assert_eq!(emails, vec!["new@example.org"]);
+    let list = p.run(&["suppress", "list"]);
+    assert!(
+        list.stdout.starts_with(
+            "email,reason,source,at\nGone@example.org,unsubscribed,mailshot suppress add,"
+        ),
+        "{}",
+        list.stdout
+    );
+}
+
+#[test]
+fn replace_reports_who_dropped_out_and_dry_run_writes_nothing() {
+    let p = project();
+    let original =
+        "email,first_name\nann@example.org,Ann\nbob@example.org,Bob\ncy@example.org,Cy\n";
+    p.write("lists/members.csv", original);
+    p.write(
+        "new.csv",
+        "email,first_name\nbob@example.org,Bob\ndee@example.org,Dee\n",
+    );
+    let r = p.run(&["import", "new.csv", "--replace", "--dry-run"]);
+    assert_eq!(r.code, 0);
+    assert_eq!(
+        r.stdout,
+        "read `new.csv` as UTF-8, delimiter `,`\n2 rows: 1 added, 0 updated, 1 unchanged, 0 duplicates, 0 rejected, 0 suppressed\n\
+         dropped 2 members not in this import: ann@example.org, cy@example.org\n\
+         dry run: `lists/members.csv` would have 2 members; nothing was written\n"
+    );
+    assert_eq!(p.read("lists/members.csv"), original);
+    let r = p.run(&["import", "new.csv", "--replace"]);
+    assert_eq!(r.code, 0);
+    assert_eq!(
+        p.read("lists/members.csv"),
+        "email,first_name\nbob@example.org,Bob\ndee@example.org,Dee\n"
+    );
+}
+
+#[test]
+fn killing_an_import_midway_never_leaves_a_half_written_list() {
+    let p = project();
+    let original = "email,first_name\nann@example.org,Ann\n";
+    p.write("lists/members.csv", original);
+    let mut big = String::from("email,first_name,organisation\n");
+    for i in 0..150_000 {
+        big.push_str(&format!("member{i}@example.org,Name{i},Org {i}\n"));
+    }
+    p.write("big.csv", &big);
+    let mut saw_old = false;
+    let mut saw_new = false;
+    for delay_ms in [20u64, 300, 900, 1800, 5000] {
+        p.write("lists/members.csv", original);
+        let mut child = std::process::Command::new(crate::support::BIN)
+            .args(["import", "big.csv"])
+            .current_dir(p.dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let now = p.read("lists/members.csv");
+        if now == original {
+            saw_old = true;
+        } else {
+            // Complete: the old member plus all 150,000, each a valid row.
+            let rows: Vec<_> = MemberList::open(&p.path("lists/members.csv"))
+                .unwrap()
+                .rows()
+                .unwrap()
+                .collect();
+            assert_eq!(rows.len(), 150_001, "after {delay_ms} ms");
+            assert!(rows.iter().all(|r| r.is_ok()));
+            saw_new = true;
+        }
+    }
+    assert!(saw_old, "at least one kill landed before the rename");
+    let _ = saw_new;
+    // The next import cleans up what a killed one left and succeeds.
+    let r = p.run(&["import", "big.csv"]);
+    assert_eq!(r.code, 0);
+    let leftovers: Vec<_> = std::fs::read_dir(p.path("lists"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n != "members.csv")
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+fn import_bytes(bytes: &[u8]) -> (mailshot::import::Summary, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw.csv");
+    std::fs::write(&raw, bytes).unwrap();
+    let opts = Options {
+        inputs: vec![raw],
+        into: dir.path().join("members.csv"),
+        replace: false,
+        dry_run: false,
+        report: Some(dir.path().join("report.csv")),
+        delimiter: None,
+        encoding: None,
+    };
+    match import(&opts, &HashSet::new()) {
+        Ok(s) => (s, dir),
+        // Refusing a file (no email column) is fine: then no list may have been written.
+        Err(_) => {
+            assert!(!dir.path().join("members.csv").exists());
+            (Default::default(), dir)
+        }
+    }
+}
+
+fn assert_clean_list(dir: &Path) {
+    let path = dir.join("members.csv");
+    if !path.exists() {
+        return;
+    }
+    let list = MemberList::open(&path).expect("the written list has a valid header");
+    for row in list.rows().unwrap() {
+        let m = row.expect("every written row passes send's checks");
+        assert!(m.email.parse::<lettre::Address>().is_ok());
+    }
+}
+
+/// Bytes that look like a CSV export: headers, addresses, junk, quotes, delimiters, BOMs.
+fn csvish() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        Just(b"Email".to_vec()),
+        Just(b"E-mail Address".to_vec()),
+        Just(b"First Name".to_vec()),
+        Just(b"ann@example.org".to_vec()),
+        Just(b"ANN@Example.org".to_vec()),
+        Just(b"Bob <bob@example.org>".to_vec()),
+        Just(b"x@@y".to_vec()),
+        Just(b"@".to_vec()),
+        Just(b",".to_vec()),
+        Just(b";".to_vec()),
+        Just(b"\t".to_vec()),
+        Just(b"\"".to_vec()),
+        Just(b"\r\n".to_vec()),
+        Just(b"\n".to_vec()),
+        Just(b"\r".to_vec()),
+        Just(vec![0xEF, 0xBB, 0xBF]),
+        Just(vec![0xFF, 0xFE]),
+        Just(vec![0xE9]),
+        Just(vec![0]),
+        proptest::collection::vec(any::<u8>(), 0..8),
+    ];
+    proptest::collection::vec(piece, 0..60).prop_map(|v| v.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_bytes_never_panic_nor_write_an_invalid_address(bytes in proptest::collection::vec(any::<u8>(), 0..3000)) {
+        let (_, dir) = import_bytes(&bytes);
+        assert_clean_list(dir.path());
+    }
+
+    #[test]
+    fn csv_like_junk_never_panics_nor_writes_an_invalid_address(bytes in csvish()) {
+        let (s, dir) = import_bytes(&[b"email,first_name\n".as_slice(), &bytes].concat());
+        assert_clean_list(dir.path());
+        // Every row read is accounted for.
+        prop_assert!(s.added + s.duplicates + s.rejected + s.updated + s.unchanged >= s.read.min(s.added));
+    }
+}
