@@ -19,7 +19,7 @@ use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE, WINDOWS_1252};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 use crate::error::{Error, Result, show};
 use crate::members::{Lines, check_address, check_field, normalize_header};
@@ -415,8 +415,8 @@ impl Staging {
         let db = rusqlite::Connection::open(dir.path().join("import.db"))?;
         db.execute_batch(
             "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -16000;
-             CREATE TABLE rows (key TEXT PRIMARY KEY, ord INTEGER NOT NULL, existing INTEGER NOT NULL,
-                                imported INTEGER NOT NULL, original TEXT, data TEXT NOT NULL) WITHOUT ROWID;
+             CREATE TABLE rows (ord INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, existing INTEGER NOT NULL,
+                                imported INTEGER NOT NULL, original TEXT, data TEXT NOT NULL);
              BEGIN;",
         )?;
         Ok(Staging { _dir: dir, db })
@@ -514,11 +514,11 @@ pub fn import(opts: &Options, suppressed: &HashSet<String>) -> Result<Summary> {
             |row| {
                 ord += 1;
                 let data = encode(&row.values);
-                db.execute(
+                db.prepare_cached(
                     "INSERT INTO rows (key, ord, existing, imported, original, data) VALUES (?1, ?2, 1, 0, ?3, ?3)
-                     ON CONFLICT(key) DO NOTHING",
-                    params![row.key, ord, data],
-                )?;
+                     ON CONFLICT DO NOTHING",
+                )?
+                .execute(params![row.key, ord, data])?;
                 Ok(())
             },
             |r| {
@@ -548,32 +548,27 @@ pub fn import(opts: &Options, suppressed: &HashSet<String>) -> Result<Summary> {
                         summary_cell.borrow_mut().suppressed += 1;
                         return Ok(());
                     }
-                    let found: Option<(i64, String)> = db
-                        .query_row(
-                            "SELECT imported, data FROM rows WHERE key = ?1",
-                            [&row.key],
-                            |r| Ok((r.get(0)?, r.get(1)?)),
-                        )
-                        .optional()?;
-                    match found {
-                        Some((imported, data)) => {
-                            if imported == 1 {
-                                summary_cell.borrow_mut().duplicates += 1;
-                            }
-                            let mut values = decode(&data);
-                            merge(&mut values, row.values);
-                            db.execute(
-                                "UPDATE rows SET imported = 1, data = ?2 WHERE key = ?1",
-                                params![row.key, encode(&values)],
-                            )?;
+                    // Most rows are new: try the insert first, merge only on a conflict.
+                    ord += 1;
+                    let inserted = db
+                        .prepare_cached(
+                            "INSERT INTO rows (key, ord, existing, imported, data) VALUES (?1, ?2, 0, 1, ?3)
+                             ON CONFLICT DO NOTHING",
+                        )?
+                        .execute(params![row.key, ord + (1 << 40), encode(&row.values)])?;
+                    if inserted == 0 {
+                        let (imported, data): (i64, String) = db
+                            .prepare_cached("SELECT imported, data FROM rows WHERE key = ?1")?
+                            .query_row([&row.key], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                        if imported == 1 {
+                            summary_cell.borrow_mut().duplicates += 1;
                         }
-                        None => {
-                            ord += 1;
-                            db.execute(
-                            "INSERT INTO rows (key, ord, existing, imported, data) VALUES (?1, ?2, 0, 1, ?3)",
-                            params![row.key, ord + (1 << 40), encode(&row.values)],
-                        )?;
-                        }
+                        let mut values = decode(&data);
+                        merge(&mut values, row.values);
+                        db.prepare_cached(
+                            "UPDATE rows SET imported = 1, data = ?2 WHERE key = ?1",
+                        )?
+                        .execute(params![row.key, encode(&values)])?;
                     }
                     Ok(())
                 },
