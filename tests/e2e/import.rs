@@ -129,6 +129,12 @@ fn every_export_format_gives_the_same_clean_list() {
             EXPORT.replace("\r\n", "\r\n\r\n,,,,\r\n").into_bytes(),
             "UTF-8, delimiter `,`",
         ),
+        // Excel keeps formatted-but-empty columns: empty headers, empty cells.
+        (
+            "trailing-columns.csv",
+            EXPORT.replace("\r\n", ",,\r\n").into_bytes(),
+            "UTF-8, delimiter `,`",
+        ),
     ];
     for (name, bytes, seen) in formats {
         let p = project();
