@@ -21,6 +21,9 @@ struct RawConfig {
     #[serde(default = "default_list")]
     list: PathBuf,
     sender: RawSender,
+    unsubscribe: UnsubscribeConfig,
+    #[serde(default)]
+    dkim: Option<DkimConfig>,
     #[serde(default)]
     transport: Transport,
     #[serde(default)]
@@ -49,8 +52,54 @@ struct RawSender {
     from: String,
     #[serde(default)]
     reply_to: Option<String>,
-    /// Template of the per-member unsubscribe URL; may use any member variable.
-    unsubscribe_url: String,
+    /// `List-Id` identifier, e.g. `cluster-news.example.org`.
+    list_id: String,
+    /// `List-Id` display name.
+    #[serde(default)]
+    list_name: Option<String>,
+    /// `Feedback-ID` header; `{campaign}` is replaced by the campaign ID.
+    #[serde(default)]
+    feedback_id: Option<String>,
+    /// Per-member envelope sender; `{token}` is replaced by a token naming campaign and member.
+    #[serde(default)]
+    bounce_address: Option<String>,
+}
+
+/// `[unsubscribe]`: the one-click unsubscribe link.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnsubscribeConfig {
+    /// Template of the per-member URL; must use `{{ token }}` and `{{ email }}`.
+    pub url: String,
+    /// Optional address for `List-Unsubscribe: <mailto:...>`.
+    #[serde(default)]
+    pub mailto: Option<String>,
+    /// Environment variable holding the HMAC secret of the tokens.
+    #[serde(default = "default_secret_env")]
+    pub secret_env: String,
+}
+
+fn default_secret_env() -> String {
+    "MAILSHOT_UNSUBSCRIBE_SECRET".into()
+}
+
+/// `[dkim]`: signing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DkimConfig {
+    /// The signing domain (`d=`); should be the From domain or its parent.
+    pub domain: String,
+    /// The selector (`s=`): the key is published at `<selector>._domainkey.<domain>`.
+    pub selector: String,
+    /// The private key: PKCS#1 PEM for RSA, the base64 32-byte seed for Ed25519.
+    pub key_file: PathBuf,
+    /// `rsa-sha256` (default) or `ed25519-sha256`.
+    #[serde(default = "default_dkim_algorithm")]
+    pub algorithm: String,
+}
+
+fn default_dkim_algorithm() -> String {
+    "rsa-sha256".into()
 }
 
 /// Which transport carries the messages.
@@ -216,7 +265,12 @@ pub struct Config {
     pub list: PathBuf,
     pub from: Mailbox,
     pub reply_to: Option<Mailbox>,
-    pub unsubscribe_url: String,
+    pub list_id: String,
+    pub list_name: Option<String>,
+    pub feedback_id: Option<String>,
+    pub bounce_address: Option<String>,
+    pub unsubscribe: UnsubscribeConfig,
+    pub dkim: Option<DkimConfig>,
     pub transport: Transport,
     pub file: FileConfig,
     pub smtp: SmtpConfig,
@@ -294,6 +348,56 @@ impl Config {
         }
         let mut file = raw.file;
         file.outbox = resolve(base, &file.outbox);
+        let ascii_token = |key: &str, v: &str| -> Result<()> {
+            if v.is_empty() || !v.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
+                return Err(bad(format!("{key}: `{v}` must be printable ASCII")));
+            }
+            Ok(())
+        };
+        ascii_token("sender.list_id", &raw.sender.list_id)?;
+        if !raw.sender.list_id.contains('.') || raw.sender.list_id.contains(' ') {
+            return Err(bad(format!(
+                "sender.list_id: `{}` must look like a domain name, e.g. `news.example.org`",
+                raw.sender.list_id
+            )));
+        }
+        if let Some(f) = &raw.sender.feedback_id {
+            ascii_token("sender.feedback_id", f)?;
+        }
+        if let Some(b) = &raw.sender.bounce_address {
+            let sample = b.replace("{token}", "t0");
+            if !b.contains("{token}") || sample.parse::<lettre::Address>().is_err() {
+                return Err(bad(format!(
+                    "sender.bounce_address: `{b}` must be an address with `{{token}}` in it, e.g. `bounces+{{token}}@example.org`"
+                )));
+            }
+        }
+        if let Some(m) = &raw.unsubscribe.mailto
+            && m.parse::<lettre::Address>().is_err()
+        {
+            return Err(bad(format!(
+                "unsubscribe.mailto: `{m}` is not a valid address"
+            )));
+        }
+        if !raw.unsubscribe.url.contains("token") {
+            return Err(bad(format!(
+                "unsubscribe.url: `{}` must carry the token: add `{{{{ token }}}}`",
+                raw.unsubscribe.url
+            )));
+        }
+        let dkim = match raw.dkim {
+            None => None,
+            Some(mut d) => {
+                if !matches!(d.algorithm.as_str(), "rsa-sha256" | "ed25519-sha256") {
+                    return Err(bad(format!(
+                        "dkim.algorithm: `{}` is not `rsa-sha256` or `ed25519-sha256`",
+                        d.algorithm
+                    )));
+                }
+                d.key_file = resolve(base, &d.key_file);
+                Some(d)
+            }
+        };
         let mut smtp = raw.smtp;
         smtp.ca_file = smtp.ca_file.map(|p| resolve(base, &p));
         Ok(Config {
@@ -303,7 +407,12 @@ impl Config {
             list: resolve(base, &raw.list),
             from,
             reply_to,
-            unsubscribe_url: raw.sender.unsubscribe_url,
+            list_id: raw.sender.list_id,
+            list_name: raw.sender.list_name,
+            feedback_id: raw.sender.feedback_id,
+            bounce_address: raw.sender.bounce_address,
+            unsubscribe: raw.unsubscribe,
+            dkim,
             transport: raw.transport,
             file,
             smtp,

@@ -46,3 +46,4 @@ pub mod render;
 pub mod send;
 pub mod store;
 pub mod transport;
+pub mod unsubscribe;

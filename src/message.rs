@@ -2,20 +2,99 @@
 //!
 //! multipart/alternative with text/plain first and text/html last, UTF-8 (lettre picks
 //! 7bit, quoted-printable or base64 per part, so no line exceeds 998 octets); `From`, optional
-//! `Reply-To`, `To` with the member's name, `Subject` (RFC 2047 encoded when not ASCII), `Date`
-//! and a unique `Message-ID` on the sender's domain. Member data reaches headers only through
-//! lettre's encoders, after the list check has refused every control character.
+//! `Reply-To`, `To` with the member's name, `Subject` (RFC 2047 encoded when not ASCII), `Date`,
+//! a unique `Message-ID` on the sender's domain, and the bulk-mail headers mailbox providers
+//! require: `List-Unsubscribe` (+ `List-Unsubscribe-Post` for RFC 8058 one-click), `List-Id`
+//! and optionally `Feedback-ID`. A DKIM signature, when configured, is added last and covers
+//! all of them. Member data reaches headers only through lettre's encoders, after the list
+//! check has refused every control character.
 
+use std::sync::Arc;
+
+use lettre::message::dkim::{
+    DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm,
+    DkimSigningKey,
+};
+use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{Address, Message};
 
+use crate::error::{Error, Result, show};
 use crate::render::Rendered;
 
+/// Headers DKIM signs. RFC 8058 requires the List-Unsubscribe pair to be covered.
+pub const SIGNED_HEADERS: [&str; 11] = [
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "MIME-Version",
+    "Content-Type",
+    "Reply-To",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "List-Id",
+];
+
 /// What the message is sent as, shared by every member of a campaign.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Sender {
     pub from: Mailbox,
     pub reply_to: Option<Mailbox>,
+    /// `List-Id` value: `"Name" <id>` or `<id>`.
+    pub list_id: String,
+    /// `Feedback-ID` value, if any.
+    pub feedback_id: Option<String>,
+    /// `List-Unsubscribe` mailto address, if any.
+    pub unsubscribe_mailto: Option<String>,
+    pub dkim: Option<Arc<DkimConfig>>,
+}
+
+impl Sender {
+    /// The list identifier without display name or brackets.
+    pub fn list_id_bare(&self) -> &str {
+        let s = self.list_id.rsplit('<').next().unwrap_or(&self.list_id);
+        s.trim_end_matches('>')
+    }
+}
+
+/// Loads the DKIM key and builds a relaxed/relaxed config signing [`SIGNED_HEADERS`].
+pub fn dkim_config(cfg: &crate::config::DkimConfig) -> Result<DkimConfig> {
+    let key_text = std::fs::read_to_string(&cfg.key_file).map_err(|e| {
+        Error::input(format!(
+            "failed to read DKIM key `{}`: {e}",
+            show(&cfg.key_file)
+        ))
+    })?;
+    let algorithm = match cfg.algorithm.as_str() {
+        "ed25519-sha256" => DkimSigningAlgorithm::Ed25519,
+        _ => DkimSigningAlgorithm::Rsa,
+    };
+    let key_text = match algorithm {
+        DkimSigningAlgorithm::Ed25519 => key_text.trim().to_string(),
+        DkimSigningAlgorithm::Rsa => key_text,
+    };
+    let key = DkimSigningKey::new(&key_text, algorithm).map_err(|e| {
+        Error::input(format!(
+            "DKIM key `{}` is not a usable {} key ({e}): RSA needs PKCS#1 PEM (`BEGIN RSA PRIVATE KEY`), Ed25519 the base64 32-byte seed",
+            show(&cfg.key_file),
+            cfg.algorithm
+        ))
+    })?;
+    Ok(DkimConfig::new(
+        cfg.selector.clone(),
+        cfg.domain.clone(),
+        key,
+        SIGNED_HEADERS
+            .iter()
+            .map(|h| HeaderName::new_from_ascii_str(h))
+            .collect(),
+        DkimCanonicalization {
+            header: DkimCanonicalizationType::Relaxed,
+            body: DkimCanonicalizationType::Relaxed,
+        },
+    ))
 }
 
 /// A message ready for a transport.
@@ -23,20 +102,29 @@ pub struct Sender {
 pub struct Outgoing {
     /// Envelope recipient.
     pub to: Address,
-    /// Envelope sender.
+    /// Envelope sender: the From address, or the member's bounce address.
     pub from: Address,
     pub message_id: String,
     pub bytes: Vec<u8>,
+}
+
+/// What differs per member besides the rendering.
+pub struct PerMember<'a> {
+    pub to: &'a str,
+    pub name: Option<String>,
+    pub message_id: &'a str,
+    pub unsubscribe_url: &'a str,
+    /// Replaces the rendered subject (test sends).
+    pub subject: Option<&'a str>,
+    /// Envelope sender for bounce matching.
+    pub envelope_from: Option<Address>,
 }
 
 /// A fresh `<campaign.random@domain>` Message-ID.
 pub fn new_message_id(campaign: &str, domain: &str) -> String {
     let mut rnd = [0u8; 10];
     getrandom::fill(&mut rnd).expect("the OS random source failed");
-    let mut hex = String::with_capacity(20);
-    for b in rnd {
-        hex.push_str(&format!("{b:02x}"));
-    }
+    let hex: String = rnd.iter().map(|b| format!("{b:02x}")).collect();
     let tag: String = campaign
         .chars()
         .map(|c| {
@@ -50,38 +138,83 @@ pub fn new_message_id(campaign: &str, domain: &str) -> String {
     format!("<{tag}.{hex}@{domain}>")
 }
 
-/// Builds the message for `to` (with display `name`), with `subject` replacing the rendered one
-/// when given (test sends).
+macro_rules! raw_header {
+    ($ty:ident, $name:literal) => {
+        #[derive(Debug, Clone)]
+        struct $ty(String);
+
+        impl Header for $ty {
+            fn name() -> HeaderName {
+                HeaderName::new_from_ascii_str($name)
+            }
+            fn parse(
+                s: &str,
+            ) -> std::result::Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+                Ok($ty(s.to_string()))
+            }
+            fn display(&self) -> HeaderValue {
+                HeaderValue::new(Self::name(), self.0.clone())
+            }
+        }
+    };
+}
+
+raw_header!(ListUnsubscribe, "List-Unsubscribe");
+raw_header!(ListUnsubscribePost, "List-Unsubscribe-Post");
+raw_header!(ListId, "List-Id");
+raw_header!(FeedbackId, "Feedback-ID");
+
+/// Builds, and signs when configured, one member's message.
 pub fn build(
     sender: &Sender,
-    to: &str,
-    name: Option<String>,
+    m: &PerMember,
     rendered: &Rendered,
-    subject: Option<&str>,
-    message_id: &str,
-) -> Result<Outgoing, String> {
-    let to_addr: Address = to
-        .parse()
-        .map_err(|e| format!("`{to}` is not a valid address: {e}"))?;
+) -> std::result::Result<Outgoing, String> {
+    let to_addr: Address =
+        m.to.parse()
+            .map_err(|e| format!("`{}` is not a valid address: {e}", m.to))?;
+    // Only ASCII URLs go in the header; anything else would need encoding a client can't read.
+    if !m.unsubscribe_url.is_ascii() || m.unsubscribe_url.contains(['<', '>', ' ', ',']) {
+        return Err(format!(
+            "the unsubscribe URL `{}` must be ASCII with no spaces, commas or angle brackets (encode values with `urlencode`)",
+            m.unsubscribe_url
+        ));
+    }
+    let mut list_unsubscribe = format!("<{}>", m.unsubscribe_url);
+    if let Some(mailto) = &sender.unsubscribe_mailto {
+        list_unsubscribe.push_str(&format!(", <mailto:{mailto}?subject=unsubscribe>"));
+    }
     let mut builder = Message::builder()
         .from(sender.from.clone())
-        .to(Mailbox::new(name, to_addr.clone()))
-        .subject(subject.unwrap_or(&rendered.subject))
-        .message_id(Some(message_id.to_string()))
-        .date_now();
+        .to(Mailbox::new(m.name.clone(), to_addr.clone()))
+        .subject(m.subject.unwrap_or(&rendered.subject))
+        .message_id(Some(m.message_id.to_string()))
+        .date_now()
+        .header(ListUnsubscribe(list_unsubscribe))
+        .header(ListUnsubscribePost("List-Unsubscribe=One-Click".into()))
+        .header(ListId(sender.list_id.clone()));
     if let Some(r) = &sender.reply_to {
         builder = builder.reply_to(r.clone());
     }
-    let message = builder
+    if let Some(f) = &sender.feedback_id {
+        builder = builder.header(FeedbackId(f.clone()));
+    }
+    let mut message = builder
         .multipart(MultiPart::alternative_plain_html(
             rendered.text.clone(),
             rendered.html.clone(),
         ))
         .map_err(|e| format!("cannot build the message: {e}"))?;
+    if let Some(dkim) = &sender.dkim {
+        message.sign(dkim);
+    }
     Ok(Outgoing {
         to: to_addr,
-        from: sender.from.email.clone(),
-        message_id: message_id.to_string(),
+        from: m
+            .envelope_from
+            .clone()
+            .unwrap_or_else(|| sender.from.email.clone()),
+        message_id: m.message_id.to_string(),
         bytes: message.formatted(),
     })
 }

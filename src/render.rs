@@ -488,7 +488,7 @@ impl Bulletin {
         env.add_template_owned(UNSUBSCRIBE.to_string(), unsubscribe_url.to_string())
             .map_err(|e| {
                 Error::input(format!(
-                    "invalid config: sender.unsubscribe_url: {}",
+                    "invalid config: unsubscribe.url: {}",
                     describe_jinja(&e)
                 ))
             })?;
@@ -563,12 +563,14 @@ impl Bulletin {
     }
 
     /// The variables of one member: campaign `vars`, then the member's columns, then
-    /// `email`, `campaign` and `unsubscribe_url` (which nothing overrides).
+    /// `email`, `campaign`, `extra` (the unsubscribe `token` and `list`) and `unsubscribe_url`
+    /// (which nothing overrides).
     pub fn context(
         &self,
         vars: &BTreeMap<String, String>,
         member: &crate::members::Member,
         campaign: &str,
+        extra: &[(&str, &str)],
     ) -> std::result::Result<Value, String> {
         let mut map: BTreeMap<String, Value> = BTreeMap::new();
         for (k, v) in vars {
@@ -579,13 +581,16 @@ impl Bulletin {
         }
         map.insert("email".into(), Value::from(member.email.as_str()));
         map.insert("campaign".into(), Value::from(campaign));
+        for (k, v) in extra {
+            map.insert(k.to_string(), Value::from(*v));
+        }
         let url = self
             .env
             .get_template(UNSUBSCRIBE)
             .and_then(|t| t.render(Value::from(map.clone())))
-            .map_err(|e| format!("sender.unsubscribe_url: {}", describe_jinja(&e)))?;
+            .map_err(|e| format!("unsubscribe.url: {}", describe_jinja(&e)))?;
         if url.chars().any(char::is_control) {
-            return Err("sender.unsubscribe_url renders with a control character".into());
+            return Err("unsubscribe.url renders with a control character".into());
         }
         map.insert("unsubscribe_url".into(), Value::from(url));
         Ok(Value::from(map))

@@ -18,14 +18,20 @@ use std::time::Duration;
 use tokio::sync::{Mutex, mpsc};
 use tokio::time::Instant;
 
+use crate::config::Config;
 use crate::error::{Error, Result, show};
 use crate::members::{Member, MemberList};
-use crate::message::{self, Outgoing, Sender};
+use crate::message::{self, Outgoing, PerMember, Sender};
 use crate::pacer::SharedPacer;
 use crate::progress::{Progress, Tally};
 use crate::render::{Bulletin, Rendered};
 use crate::store::{Status, Store};
 use crate::transport::{Fatal, Reply, ReplyKind, TransportSpec};
+use crate::unsubscribe::Tokens;
+
+/// Policy rejections (5.7.x) in a row that stop a campaign: the sender, not the members,
+/// is being refused.
+pub const POLICY_STOP: u32 = 3;
 
 /// How many problems preflight lists before summarising the rest.
 const MAX_LISTED: usize = 20;
@@ -38,13 +44,81 @@ pub struct Campaign {
     pub sender: Sender,
     /// Domain of the Message-IDs: the From address's.
     pub domain: String,
+    /// Signs unsubscribe links and bounce addresses.
+    pub tokens: Tokens,
+    /// `bounces+{token}@domain`: the per-member envelope sender, if configured.
+    pub bounce_address: Option<String>,
 }
 
 impl Campaign {
+    /// Compiles the template and gathers sender, list headers, tokens and DKIM from `config`.
+    /// Returns the warnings to show.
+    pub fn from_config(
+        config: &Config,
+        id: &str,
+        subject: Option<&str>,
+    ) -> Result<(Campaign, Vec<String>)> {
+        check_campaign_id(id)?;
+        let bulletin = Bulletin::compile(&config.template, subject, &config.unsubscribe.url)?;
+        let mut warnings = bulletin.warnings.clone();
+        let (tokens, warning) = Tokens::from_config(config, true)?;
+        warnings.extend(warning);
+        let dkim = match &config.dkim {
+            Some(d) => Some(Arc::new(message::dkim_config(d)?)),
+            None => None,
+        };
+        let list_id = match &config.list_name {
+            Some(name) => format!("\"{}\" <{}>", name.replace(['"', '\\'], ""), config.list_id),
+            None => format!("<{}>", config.list_id),
+        };
+        let sender = Sender {
+            from: config.from.clone(),
+            reply_to: config.reply_to.clone(),
+            list_id,
+            feedback_id: config
+                .feedback_id
+                .as_ref()
+                .map(|f| f.replace("{campaign}", id)),
+            unsubscribe_mailto: config.unsubscribe.mailto.clone(),
+            dkim,
+        };
+        let campaign = Campaign {
+            id: id.to_string(),
+            bulletin,
+            vars: config.vars.clone(),
+            sender,
+            domain: config.from_domain(),
+            tokens,
+            bounce_address: config.bounce_address.clone(),
+        };
+        Ok((campaign, warnings))
+    }
+
+    /// The variables of one member, unsubscribe token and URL included.
+    pub fn context(&self, member: &Member) -> std::result::Result<minijinja::Value, String> {
+        let token = self.tokens.token(&member.email);
+        let extra = [
+            ("token", token.as_str()),
+            ("list", self.sender.list_id_bare()),
+        ];
+        self.bulletin.context(&self.vars, member, &self.id, &extra)
+    }
+
     /// Renders one member.
     pub fn render(&self, member: &Member) -> std::result::Result<Rendered, String> {
-        let ctx = self.bulletin.context(&self.vars, member, &self.id)?;
-        self.bulletin.render(&ctx)
+        self.bulletin.render(&self.context(member)?)
+    }
+
+    /// The envelope sender for `member`: the bounce address with its token, if configured.
+    pub fn envelope_from(&self, member: &Member) -> Option<lettre::Address> {
+        let template = self.bounce_address.as_ref()?;
+        template
+            .replace(
+                "{token}",
+                &self.tokens.bounce_token(&self.id, &member.email),
+            )
+            .parse()
+            .ok()
     }
 
     /// Renders and builds one member's message; `test_to` redirects it (and marks the subject).
@@ -54,28 +128,31 @@ impl Campaign {
         message_id: &str,
         test_to: Option<&str>,
     ) -> std::result::Result<Outgoing, String> {
-        let rendered = self.render(member)?;
-        match test_to {
-            None => message::build(
-                &self.sender,
-                &member.email,
-                member.display_name(),
-                &rendered,
-                None,
-                message_id,
-            ),
-            Some(to) => {
-                let subject = format!("[TEST] {}", rendered.subject);
-                message::build(
-                    &self.sender,
-                    to,
-                    None,
-                    &rendered,
-                    Some(&subject),
-                    message_id,
-                )
-            }
-        }
+        let ctx = self.context(member)?;
+        let rendered = self.bulletin.render(&ctx)?;
+        let url = ctx
+            .get_attr("unsubscribe_url")
+            .ok()
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        let test_subject = test_to.map(|_| format!("[TEST] {}", rendered.subject));
+        let per = PerMember {
+            to: test_to.unwrap_or(&member.email),
+            name: if test_to.is_some() {
+                None
+            } else {
+                member.display_name()
+            },
+            message_id,
+            unsubscribe_url: &url,
+            subject: test_subject.as_deref(),
+            envelope_from: if test_to.is_some() {
+                None
+            } else {
+                self.envelope_from(member)
+            },
+        };
+        message::build(&self.sender, &per, &rendered)
     }
 
     pub fn new_message_id(&self) -> String {
@@ -140,22 +217,14 @@ pub fn preflight(campaign: &mut Campaign, list: &MemberList) -> Result<Preflight
         };
         // The first few members decide whether pre-rendered HTML gives the same bytes.
         if verified < 3
-            && let Ok(ctx) = campaign.bulletin.context(&campaign.vars, &m, &campaign.id)
+            && let Ok(ctx) = campaign.context(&m)
         {
             campaign.bulletin.verify(&ctx);
             verified += 1;
         }
-        let built = campaign.render(&m).and_then(|r| {
-            message::build(
-                &campaign.sender,
-                &m.email,
-                m.display_name(),
-                &r,
-                None,
-                "<preflight@localhost>",
-            )?;
-            Ok(r.subject)
-        });
+        let built = campaign
+            .build(&m, "<preflight@localhost>", None)
+            .and_then(|_| campaign.render(&m).map(|r| r.subject));
         match built {
             Ok(s) => {
                 members += 1;
@@ -208,7 +277,8 @@ pub fn skip_set(
     sel: Selection,
     max_attempts: u32,
 ) -> Result<HashSet<String>> {
-    let mut skip = store.with_status(campaign, &[Status::Accepted])?;
+    let mut skip = store.with_status(campaign, &[Status::Accepted, Status::Suppressed])?;
+    skip.extend(store.suppressed_set()?);
     if !sel.retry_failed {
         skip.extend(store.with_status(campaign, &[Status::Failed])?);
         skip.extend(store.exhausted(campaign, max_attempts)?);
@@ -307,6 +377,7 @@ pub async fn deliver(
     let mut seq = 0u64;
     let mut in_flight = 0usize;
     let mut stopped: Option<String> = None;
+    let mut policy_streak = 0u32;
     let mut job_tx = Some(job_tx);
 
     loop {
@@ -332,6 +403,17 @@ pub async fn deliver(
                     Ok(reply) => {
                         job.tries += 1;
                         store.record(&campaign.id, &job.member.email, &job.message_id, &reply)?;
+                        match reply.reason() {
+                            "policy" => policy_streak += 1,
+                            "accepted" => policy_streak = 0,
+                            _ => {}
+                        }
+                        if policy_streak >= POLICY_STOP && stopped.is_none() {
+                            stopped = Some(format!(
+                                "the server refused {POLICY_STOP} messages in a row for policy reasons (5.7.x), last: `{}`; check SPF, DKIM and DMARC for the From domain and the sending IP's reputation",
+                                reply.text
+                            ));
+                        }
                         match reply.kind {
                             ReplyKind::Accepted => tally.accepted += 1,
                             ReplyKind::Permanent => tally.failed += 1,

@@ -25,6 +25,8 @@ pub enum Status {
     Deferred,
     /// Refused permanently (5xx).
     Failed,
+    /// On the suppression list: not sent.
+    Suppressed,
 }
 
 impl Status {
@@ -34,6 +36,7 @@ impl Status {
             Status::Accepted => "accepted",
             Status::Deferred => "deferred",
             Status::Failed => "failed",
+            Status::Suppressed => "suppressed",
         }
     }
 }
@@ -56,6 +59,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     smtp_code INTEGER,
     enhanced_code TEXT,
     smtp_reply TEXT,
+    reason TEXT,
     message_id TEXT,
     first_attempt_at TEXT,
     last_attempt_at TEXT,
@@ -70,6 +74,7 @@ CREATE TABLE IF NOT EXISTS attempts (
     smtp_code INTEGER,
     enhanced_code TEXT,
     smtp_reply TEXT,
+    reason TEXT,
     message_id TEXT
 );
 CREATE INDEX IF NOT EXISTS attempts_by_member ON attempts (campaign, email);
@@ -120,6 +125,7 @@ pub struct Counts {
     pub accepted: u64,
     pub deferred: u64,
     pub failed: u64,
+    pub suppressed: u64,
     pub pending: u64,
 }
 
@@ -135,6 +141,8 @@ pub struct LogRow {
     pub message_id: Option<String>,
     pub first_attempt_at: Option<String>,
     pub last_attempt_at: Option<String>,
+    /// What the outcome means: `hard-bounce`, `policy`, `transient`, `suppressed: unsubscribed`...
+    pub reason: Option<String>,
 }
 
 impl Store {
@@ -280,19 +288,28 @@ impl Store {
             ReplyKind::Transient => Status::Deferred,
             ReplyKind::Permanent => Status::Failed,
         };
+        let reason = reply.reason();
         let tx = self.conn.transaction()?;
         let attempt: u32 = tx.query_row(
             "UPDATE deliveries SET status = ?3, attempts = attempts + 1, smtp_code = ?4, enhanced_code = ?5,
-                 smtp_reply = ?6, message_id = ?7, first_attempt_at = coalesce(first_attempt_at, ?8), last_attempt_at = ?8
+                 smtp_reply = ?6, message_id = ?7, first_attempt_at = coalesce(first_attempt_at, ?8), last_attempt_at = ?8,
+                 reason = ?9
              WHERE campaign = ?1 AND email = ?2 RETURNING attempts",
-            params![campaign, email, status.as_str(), reply.code, reply.enhanced, reply.text, message_id, at],
+            params![campaign, email, status.as_str(), reply.code, reply.enhanced, reply.text, message_id, at, reason],
             |r| r.get(0),
         )?;
         tx.execute(
-            "INSERT INTO attempts (campaign, email, attempt, at, outcome, smtp_code, enhanced_code, smtp_reply, message_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![campaign, email, attempt, at, status.as_str(), reply.code, reply.enhanced, reply.text, message_id],
+            "INSERT INTO attempts (campaign, email, attempt, at, outcome, smtp_code, enhanced_code, smtp_reply, message_id, reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![campaign, email, attempt, at, status.as_str(), reply.code, reply.enhanced, reply.text, message_id, reason],
         )?;
+        // The mailbox does not exist: never mail it again, in any campaign.
+        if reason == "hard-bounce" {
+            tx.execute(
+                "INSERT INTO suppressions (email, reason, source, at) VALUES (?1, 'hard-bounce', ?2, ?3) ON CONFLICT DO NOTHING",
+                params![email, format!("campaign {campaign}: {}", reply.text), at],
+            )?;
+        }
         tx.commit()?;
         Ok(())
     }
@@ -329,6 +346,32 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Marks the campaign's pending and deferred members that are on the suppression list as
+    /// `suppressed` (a member that failed keeps its failure on record)
+    /// with the reason, and puts back to `pending` any whose suppression was lifted.
+    /// Returns how many are suppressed.
+    pub fn apply_suppressions(&mut self, campaign: &str) -> Result<u64> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE deliveries SET status = 'pending', reason = NULL WHERE campaign = ?1 AND status = 'suppressed'
+               AND email NOT IN (SELECT email FROM suppressions)",
+            [campaign],
+        )?;
+        tx.execute(
+            "UPDATE deliveries SET status = 'suppressed', reason = 'suppressed: ' || s.reason
+             FROM suppressions AS s
+             WHERE deliveries.campaign = ?1 AND deliveries.email = s.email AND deliveries.status IN ('pending', 'deferred')",
+            [campaign],
+        )?;
+        let n: u64 = tx.query_row(
+            "SELECT count(*) FROM deliveries WHERE campaign = ?1 AND status = 'suppressed'",
+            [campaign],
+            |r| r.get(0),
+        )?;
+        tx.commit()?;
+        Ok(n)
+    }
+
     /// Every suppressed address, lowercased.
     pub fn suppressed_set(&self) -> Result<std::collections::HashSet<String>> {
         let mut stmt = self.conn.prepare("SELECT lower(email) FROM suppressions")?;
@@ -351,6 +394,7 @@ impl Store {
                 "accepted" => c.accepted += n,
                 "deferred" => c.deferred += n,
                 "failed" => c.failed += n,
+                "suppressed" => c.suppressed += n,
                 _ => c.pending += n,
             }
         }
@@ -359,7 +403,7 @@ impl Store {
 
     pub fn log(&self, campaign: &str) -> Result<Vec<LogRow>> {
         let mut stmt = self.conn.prepare(
-            "SELECT email, status, attempts, smtp_code, enhanced_code, smtp_reply, message_id, first_attempt_at, last_attempt_at
+            "SELECT email, status, attempts, smtp_code, enhanced_code, smtp_reply, message_id, first_attempt_at, last_attempt_at, reason
              FROM deliveries WHERE campaign = ?1 ORDER BY rowid",
         )?;
         let rows = stmt.query_map([campaign], |r| {
@@ -373,6 +417,7 @@ impl Store {
                 message_id: r.get(6)?,
                 first_attempt_at: r.get(7)?,
                 last_attempt_at: r.get(8)?,
+                reason: r.get(9)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

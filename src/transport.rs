@@ -63,6 +63,25 @@ pub fn enhanced_code(text: &str) -> Option<String> {
 }
 
 impl Reply {
+    /// What the reply means for the member and the campaign (see the table in the README):
+    /// `accepted`; `hard-bounce` (5.1.x, 5.2.1: no such mailbox, suppressed); `policy` (5.7.x:
+    /// the sender's problem, not the member's); `message` (5.3.4, 5.6.x: fix the message);
+    /// `mailbox-full` (5.2.2); `permanent` (another 5xx); `throttled` (421 or 4.7.x);
+    /// `transient` (another 4xx, a timeout, a connection failure).
+    pub fn reason(&self) -> &'static str {
+        let e = self.enhanced.as_deref().unwrap_or("");
+        match self.kind {
+            ReplyKind::Accepted => "accepted",
+            ReplyKind::Transient if self.code == Some(421) || e.starts_with("4.7.") => "throttled",
+            ReplyKind::Transient => "transient",
+            ReplyKind::Permanent if e.starts_with("5.1.") || e == "5.2.1" => "hard-bounce",
+            ReplyKind::Permanent if e.starts_with("5.7.") => "policy",
+            ReplyKind::Permanent if e == "5.3.4" || e.starts_with("5.6.") => "message",
+            ReplyKind::Permanent if e == "5.2.2" => "mailbox-full",
+            ReplyKind::Permanent => "permanent",
+        }
+    }
+
     pub fn accepted(code: Option<u16>, text: String) -> Reply {
         Reply {
             kind: ReplyKind::Accepted,
@@ -455,6 +474,39 @@ mod tests {
             Some("4.7.28")
         );
         assert_eq!(enhanced_code("250 Ok: queued as 1.2"), None);
+    }
+
+    #[test]
+    fn replies_are_classified_as_the_providers_mean_them() {
+        let r = |code: u16, text: &str| {
+            let kind = match code / 100 {
+                2 => ReplyKind::Accepted,
+                4 => ReplyKind::Transient,
+                _ => ReplyKind::Permanent,
+            };
+            Reply {
+                kind,
+                code: Some(code),
+                enhanced: enhanced_code(text),
+                text: text.to_string(),
+            }
+            .reason()
+        };
+        assert_eq!(
+            r(550, "550 5.1.1 <x@example.org>: Recipient address rejected"),
+            "hard-bounce"
+        );
+        assert_eq!(r(553, "553 5.1.3 bad address syntax"), "hard-bounce");
+        assert_eq!(r(550, "550 5.2.1 mailbox disabled"), "hard-bounce");
+        assert_eq!(r(550, "550 5.7.1 rejected by DMARC policy"), "policy");
+        assert_eq!(r(552, "552 5.3.4 message too big"), "message");
+        assert_eq!(r(554, "554 5.6.0 malformed"), "message");
+        assert_eq!(r(552, "552 5.2.2 mailbox full"), "mailbox-full");
+        assert_eq!(r(550, "550 rejected"), "permanent");
+        assert_eq!(r(421, "421 4.7.28 rate limited"), "throttled");
+        assert_eq!(r(450, "450 4.7.1 try later"), "throttled");
+        assert_eq!(r(451, "451 4.3.0 local error"), "transient");
+        assert_eq!(r(250, "250 2.0.0 Ok"), "accepted");
     }
 
     #[test]

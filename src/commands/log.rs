@@ -34,6 +34,7 @@ pub fn exec(config: &Config, args: LogArgs) -> Result<i32> {
                 "message_id",
                 "first_attempt_at",
                 "last_attempt_at",
+                "reason",
             ])
             .map_err(|e| Error::runtime(e.to_string()))?;
             for r in &rows {

@@ -8,10 +8,9 @@ use crate::cli::SendArgs;
 use crate::config::{Config, Transport};
 use crate::error::{EXIT_FAILURES, EXIT_OK, Error, Result, show};
 use crate::members::MemberList;
-use crate::message::Sender;
 use crate::pacer::SharedPacer;
 use crate::progress::thousands;
-use crate::render::{Bulletin, Mode};
+use crate::render::Mode;
 use crate::send::{self, Campaign, Delivery, Selection};
 use crate::store::{CampaignInfo, Store, now};
 use crate::transport::{ReplyKind, TransportSpec};
@@ -20,7 +19,6 @@ use crate::transport::{ReplyKind, TransportSpec};
 const MAX_NAMED: usize = 20;
 
 pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
-    send::check_campaign_id(&args.campaign)?;
     if let Some(t) = &args.template {
         config.template = t.clone();
     }
@@ -30,25 +28,12 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
     for (k, v) in &args.vars {
         config.vars.insert(k.clone(), v.clone());
     }
-    let bulletin = Bulletin::compile(
-        &config.template,
-        args.subject.as_deref(),
-        &config.unsubscribe_url,
-    )?;
-    for w in &bulletin.warnings {
+    let (mut campaign, warnings) =
+        Campaign::from_config(&config, &args.campaign, args.subject.as_deref())?;
+    for w in &warnings {
         eprintln!("warning: {w}");
     }
     let list = MemberList::open(&config.list)?;
-    let mut campaign = Campaign {
-        id: args.campaign.clone(),
-        bulletin,
-        vars: config.vars.clone(),
-        sender: Sender {
-            from: config.from.clone(),
-            reply_to: config.reply_to.clone(),
-        },
-        domain: config.from_domain(),
-    };
     let spec = TransportSpec::from_config(&config, &args.campaign)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -89,7 +74,7 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
         let eligible = count_eligible(&list, &skip)?;
         let to_send = args.limit.map_or(eligible, |l| eligible.min(l));
         println!(
-            "dry run: would send «{subject}» to {} of {} members via {via} ({} skipped as already done); {mode}",
+            "dry run: would send «{subject}» to {} of {} members via {via} ({} skipped: already sent, failed or suppressed); {mode}",
             thousands(to_send),
             thousands(pre.members),
             thousands(pre.members.saturating_sub(eligible)),
@@ -117,13 +102,21 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
     let eligible = count_eligible(&list, &skip)?;
     let to_send = args.limit.map_or(eligible, |l| eligible.min(l));
     if to_send == 0 {
+        if store.campaign(&args.campaign)?.is_some() {
+            store.apply_suppressions(&args.campaign)?;
+        }
         let counts = store.counts(&args.campaign)?;
         println!(
-            "nothing to send: campaign `{}` has {} accepted, {} failed, {} deferred of {} members",
+            "nothing to send: campaign `{}` has {} accepted, {} failed, {} deferred{} of {} members",
             args.campaign,
             thousands(counts.accepted),
             thousands(counts.failed),
             thousands(counts.deferred),
+            if counts.suppressed > 0 {
+                format!(", {} suppressed", thousands(counts.suppressed))
+            } else {
+                String::new()
+            },
             thousands(counts.members.max(pre.members)),
         );
         if counts.failed + counts.deferred > 0 {
@@ -154,6 +147,7 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
     }
     store.begin_campaign(&info, addresses.iter().map(String::as_str))?;
     drop(addresses);
+    store.apply_suppressions(&args.campaign)?;
 
     eprintln!(
         "sending «{subject}» to {} members via {via}",
@@ -199,12 +193,13 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
         },
     );
     println!(
-        "campaign `{}`: {} members, {} accepted, {} failed, {} deferred, {} pending",
+        "campaign `{}`: {} members, {} accepted, {} failed, {} deferred, {}{} pending",
         args.campaign,
         thousands(counts.members),
         thousands(counts.accepted),
         thousands(counts.failed),
         thousands(counts.deferred),
+        suppressed_part(counts.suppressed),
         thousands(counts.pending)
     );
     let unfinished: Vec<_> = store
@@ -249,6 +244,15 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
         return Ok(EXIT_FAILURES);
     }
     Ok(EXIT_OK)
+}
+
+/// `", N suppressed, "` when some members are suppressed, else nothing.
+fn suppressed_part(n: u64) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!("{} suppressed, ", thousands(n))
+    }
 }
 
 /// Members of the list this run may send to.

@@ -30,18 +30,27 @@ pub fn exec(config: &Config, args: StatusArgs) -> Result<i32> {
         return Ok(EXIT_OK);
     }
     println!(
-        "{:<16} {:>8} {:>8} {:>8} {:>8} {:>8}  {:<24} {:<24}",
-        "campaign", "members", "accepted", "deferred", "failed", "pending", "started", "finished"
+        "{:<16} {:>8} {:>8} {:>8} {:>8} {:>10} {:>8}  {:<24} {:<24}",
+        "campaign",
+        "members",
+        "accepted",
+        "deferred",
+        "failed",
+        "suppressed",
+        "pending",
+        "started",
+        "finished"
     );
     for c in campaigns {
         let n = store.counts(&c.id)?;
         println!(
-            "{:<16} {:>8} {:>8} {:>8} {:>8} {:>8}  {:<24} {:<24}",
+            "{:<16} {:>8} {:>8} {:>8} {:>8} {:>10} {:>8}  {:<24} {:<24}",
             c.id,
             n.members,
             n.accepted,
             n.deferred,
             n.failed,
+            n.suppressed,
             n.pending,
             c.started_at,
             c.finished_at.as_deref().unwrap_or("-")

@@ -9,8 +9,7 @@ use mailshot::render::{Bulletin, Mode, Rendered};
 
 use crate::support::repo;
 
-const UNSUBSCRIBE: &str =
-    "https://example.org/unsubscribe?list=cluster-news&email={{ email | urlencode }}";
+const UNSUBSCRIBE: &str = "https://example.org/unsubscribe?list=cluster-news&email={{ email | urlencode }}&token={{ token }}";
 
 fn vars() -> BTreeMap<String, String> {
     [
@@ -49,7 +48,9 @@ fn bulletin() -> Bulletin {
 }
 
 fn render(b: &Bulletin, m: &mailshot::members::Member) -> Rendered {
-    let ctx = b.context(&vars(), m, "2023-04").unwrap();
+    let ctx = b
+        .context(&vars(), m, "2023-04", &[("token", "TOKEN")])
+        .unwrap();
     b.render(&ctx).unwrap()
 }
 
@@ -122,7 +123,7 @@ fn member_values_are_html_escaped_and_never_interpreted() {
     assert!(r.text.contains("Dear <script>alert('x')</script>,"));
     // The unsubscribe URL is percent-encoded in the URL and entity-escaped in the attribute.
     assert!(r.html.contains(
-        "href=\"https://example.org/unsubscribe?list=cluster-news&amp;email=mal%40example.org\""
+        "href=\"https://example.org/unsubscribe?list=cluster-news&amp;email=mal%40example.org&amp;token=TOKEN\""
     ));
 }
 
@@ -145,7 +146,9 @@ fn a_loop_around_columns_falls_back_to_full_renders_with_the_same_output() {
     );
     let mut b = Bulletin::compile(&path, None, UNSUBSCRIBE).unwrap();
     let m = &members_of("email,first_name\nann@example.org,Ann\n")[0];
-    let ctx = b.context(&BTreeMap::new(), m, "c").unwrap();
+    let ctx = b
+        .context(&BTreeMap::new(), m, "c", &[("token", "TOKEN")])
+        .unwrap();
     assert_eq!(b.mode(), Mode::Precompiled);
     assert!(!b.verify(&ctx), "the shortcut must be found unequal");
     assert_eq!(b.mode(), Mode::Full);
@@ -168,21 +171,31 @@ fn a_conditional_section_keeps_the_shortcut() {
     let members =
         members_of("email,first_name,vip\nann@example.org,Ann,yes\nbob@example.org,Bob,no\n");
     for m in &members {
-        let ctx = b.context(&BTreeMap::new(), m, "c").unwrap();
+        let ctx = b
+            .context(&BTreeMap::new(), m, "c", &[("token", "TOKEN")])
+            .unwrap();
         assert!(b.verify(&ctx));
     }
     let mut full = Bulletin::compile(&path, None, UNSUBSCRIBE).unwrap();
     full.force_full();
     for m in &members {
-        let ctx = b.context(&BTreeMap::new(), m, "c").unwrap();
+        let ctx = b
+            .context(&BTreeMap::new(), m, "c", &[("token", "TOKEN")])
+            .unwrap();
         assert_eq!(b.render(&ctx).unwrap(), full.render(&ctx).unwrap());
     }
     let ann = b
-        .render(&b.context(&BTreeMap::new(), &members[0], "c").unwrap())
+        .render(
+            &b.context(&BTreeMap::new(), &members[0], "c", &[("token", "TOKEN")])
+                .unwrap(),
+        )
         .unwrap();
     assert!(ann.html.contains("VIP Ann"));
     let bob = b
-        .render(&b.context(&BTreeMap::new(), &members[1], "c").unwrap())
+        .render(
+            &b.context(&BTreeMap::new(), &members[1], "c", &[("token", "TOKEN")])
+                .unwrap(),
+        )
         .unwrap();
     assert!(!bob.html.contains("VIP"));
 }
@@ -198,7 +211,7 @@ fn a_line_break_reaching_the_subject_is_refused() {
         "Acme\r\nBcc: victim@example.net".to_string(),
     );
     let m = &members_of("email,first_name\nann@example.org,Ann\n")[0];
-    let ctx = b.context(&vars, m, "c").unwrap();
+    let ctx = b.context(&vars, m, "c", &[("token", "TOKEN")]).unwrap();
     assert_eq!(
         b.render(&ctx).unwrap_err(),
         "subject `News for Acme\\r\\nBcc: victim@example.net` contains a control character"
@@ -213,7 +226,10 @@ fn an_mjml_error_names_the_line() {
     let b = Bulletin::compile(&path, None, UNSUBSCRIBE).unwrap();
     let m = &members_of("email,first_name\nann@example.org,Ann\n")[0];
     let err = b
-        .render(&b.context(&BTreeMap::new(), m, "c").unwrap())
+        .render(
+            &b.context(&BTreeMap::new(), m, "c", &[("token", "TOKEN")])
+                .unwrap(),
+        )
         .unwrap_err();
     assert!(
         err.starts_with(&format!("template `{}` line 3: ", path.display())),

@@ -292,11 +292,31 @@ fn transient_replies_are_retried_and_permanent_ones_fail() {
     let before = server.attempts().len();
     let r = p.run(&["send", "--campaign", "c", "--yes", "--retry-failed"]);
     assert_eq!(r.code, 1);
+    // eve's 5.1.1 put her on the suppression list (a hard bounce): never again.
     assert_eq!(
         server.attempts().len(),
-        before + 1 + 3,
-        "eve once more, tim three times more"
+        before + 3,
+        "tim three times more, eve not at all"
     );
+    let suppressed = p.run(&["suppress", "list"]);
+    assert!(
+        suppressed.stdout.contains(
+            "\neve@example.org,hard-bounce,campaign c: 550 5.1.1 <eve@example.org>: Recipient address rejected: User unknown,"
+        ),
+        "{}",
+        suppressed.stdout
+    );
+    let log = p.log("c");
+    let eve = log
+        .iter()
+        .find(|r| r["email"] == "eve@example.org")
+        .unwrap();
+    assert_eq!(eve["reason"], "hard-bounce");
+    let tim = log
+        .iter()
+        .find(|r| r["email"] == "tim@example.org")
+        .unwrap();
+    assert_eq!(tim["reason"], "throttled");
 }
 
 #[test]
@@ -461,7 +481,7 @@ fn dry_run_contacts_no_server_and_records_nothing() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(
         r.stdout,
-        "dry run: would send «Cluster News – April 2023» to 12 of 12 members via 127.0.0.1:9 (0 skipped as already done); MJML rendered once, variables per member\n\
+        "dry run: would send «Cluster News – April 2023» to 12 of 12 members via 127.0.0.1:9 (0 skipped: already sent, failed or suppressed); MJML rendered once, variables per member\n\
          nothing was sent or recorded\n"
     );
     assert!(!p.path("mailshot.db").exists());
@@ -533,8 +553,8 @@ fn limit_sends_part_and_the_next_run_continues() {
     let status = p.run(&["status"]);
     let row = status.stdout.lines().nth(1).unwrap();
     let cols: Vec<&str> = row.split_whitespace().collect();
-    assert_eq!(&cols[..6], &["c", "12", "12", "0", "0", "0"]);
-    assert_ne!(cols[7], "-", "finished");
+    assert_eq!(&cols[..7], &["c", "12", "12", "0", "0", "0", "0"]);
+    assert_ne!(cols[8], "-", "finished");
 }
 
 #[test]
@@ -589,12 +609,12 @@ fn log_csv_has_the_documented_columns() {
     let mut lines = r.stdout.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "email,status,attempts,smtp_code,enhanced_code,smtp_reply,message_id,first_attempt_at,last_attempt_at"
+        "email,status,attempts,smtp_code,enhanced_code,smtp_reply,message_id,first_attempt_at,last_attempt_at,reason"
     );
     let first = lines.next().unwrap();
     assert!(first.starts_with("zoe.hartley@medtech.example.org,accepted,1,,,written to outbox/c/zoe.hartley@medtech.example.org.eml,<c."), "{first}");
     let second = lines.next().unwrap();
-    assert_eq!(second, "sian.pritchard@example.org,pending,0,,,,,,");
+    assert_eq!(second, "sian.pritchard@example.org,pending,0,,,,,,,");
 }
 
 #[test]
@@ -664,7 +684,7 @@ fn dry_run_counts_what_a_resumed_campaign_would_skip() {
     assert_eq!(r.code, 0);
     assert!(
         r.stdout.starts_with(
-            "dry run: would send «Cluster News – April 2023» to 3 of 12 members via file transport `outbox/c` (5 skipped as already done);"
+            "dry run: would send «Cluster News – April 2023» to 3 of 12 members via file transport `outbox/c` (5 skipped: already sent, failed or suppressed);"
         ),
         "{}",
         r.stdout

@@ -9,6 +9,10 @@ use std::process::{Child, ChildStdin, Command, Output, Stdio};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mailshot");
 
+/// The unsubscribe secret the SMTP test configs read, and its variable.
+pub const SECRET_ENV: &str = "MAILSHOT_TEST_UNSUBSCRIBE_SECRET";
+pub const SECRET: &str = "test-secret-0123456789abcdef";
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -77,7 +81,10 @@ impl Project {
                 r#"transport = "smtp"
 [sender]
 from = "Northvale Cluster News <news@example.org>"
-unsubscribe_url = "https://example.org/unsubscribe?email={{{{ email | urlencode }}}}"
+list_id = "cluster-news.example.org"
+[unsubscribe]
+url = "https://example.org/unsubscribe?email={{{{ email | urlencode }}}}&token={{{{ token }}}}"
+secret_env = "MAILSHOT_TEST_UNSUBSCRIBE_SECRET"
 [smtp]
 host = "127.0.0.1"
 port = {port}
@@ -128,13 +135,7 @@ retry_delay_secs = 0.05
 
     /// Runs mailshot in the project folder with standard input closed.
     pub fn run(&self, args: &[&str]) -> Run {
-        Command::new(BIN)
-            .args(args)
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-            .into()
+        self.run_env(args, &[])
     }
 
     /// Runs mailshot with extra environment variables.
@@ -142,7 +143,9 @@ retry_delay_secs = 0.05
         let mut cmd = Command::new(BIN);
         cmd.args(args)
             .current_dir(self.dir.path())
-            .stdin(Stdio::null());
+            .stdin(Stdio::null())
+            .env(SECRET_ENV, SECRET)
+            .env("MAILSHOT_UNSUBSCRIBE_SECRET", SECRET);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -158,6 +161,8 @@ retry_delay_secs = 0.05
             .collect::<Vec<_>>()
             .join(" ");
         let mut child = Command::new("script")
+            .env(SECRET_ENV, SECRET)
+            .env("MAILSHOT_UNSUBSCRIBE_SECRET", SECRET)
             .args(["-qec", &line, "/dev/null"])
             .current_dir(self.dir.path())
             .stdin(Stdio::piped())

@@ -1,0 +1,134 @@
+//! Unsubscribe tokens: HMAC-SHA256 over the list and the address, so the link in a message
+//! (and its `List-Unsubscribe` header) identifies list and member and cannot be forged.
+//!
+//! The secret comes from an environment variable (`unsubscribe.secret_env`), never the config
+//! file. Tokens are compared in constant time.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{KeyInit, Mac};
+
+use crate::config::{Config, Transport};
+use crate::error::{Error, Result};
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+/// Bytes of the MAC kept in a token: 128 bits, 22 URL-safe characters.
+const TOKEN_BYTES: usize = 16;
+
+/// Used only when the secret is unset and nothing leaves the machine (the file transport).
+const DEVELOPMENT_SECRET: &str = "mailshot development secret: not for real mail";
+
+#[derive(Clone)]
+pub struct Tokens {
+    secret: Vec<u8>,
+    list_id: String,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokens")
+            .field("list_id", &self.list_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tokens {
+    pub fn new(secret: &[u8], list_id: &str) -> Tokens {
+        Tokens {
+            secret: secret.to_vec(),
+            list_id: list_id.to_string(),
+        }
+    }
+
+    /// The tokens of `config`'s list. Without the secret in the environment, `allow_dev`
+    /// permits a fixed development secret (with a warning for the caller to print).
+    pub fn from_config(config: &Config, allow_dev: bool) -> Result<(Tokens, Option<String>)> {
+        let var = &config.unsubscribe.secret_env;
+        match std::env::var(var) {
+            Ok(s) if s.len() >= 16 => Ok((Tokens::new(s.as_bytes(), &config.list_id), None)),
+            Ok(_) => Err(Error::input(format!(
+                "environment variable `{var}` is too short: the unsubscribe secret needs at least 16 characters"
+            ))),
+            Err(_) if allow_dev && config.transport == Transport::File => Ok((
+                Tokens::new(DEVELOPMENT_SECRET.as_bytes(), &config.list_id),
+                Some(format!(
+                    "`{var}` is not set: unsubscribe links use a development secret; set it before sending for real"
+                )),
+            )),
+            Err(_) => Err(Error::input(format!(
+                "environment variable `{var}` is not set: it must hold the secret that signs unsubscribe links (see `unsubscribe.secret_env` in `{}`)",
+                crate::error::show(&config.path)
+            ))),
+        }
+    }
+
+    fn mac(&self, parts: &[&str]) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(&self.secret).expect("HMAC takes any key length");
+        for p in parts {
+            mac.update(p.as_bytes());
+            mac.update(b"\n");
+        }
+        mac
+    }
+
+    /// The unsubscribe token of `email` on this list.
+    pub fn token(&self, email: &str) -> String {
+        let tag = self
+            .mac(&[&self.list_id, &email.to_lowercase()])
+            .finalize()
+            .into_bytes();
+        URL_SAFE_NO_PAD.encode(&tag[..TOKEN_BYTES])
+    }
+
+    /// Whether `token` is `email`'s, compared in constant time.
+    pub fn verify(&self, email: &str, token: &str) -> bool {
+        let Ok(bytes) = URL_SAFE_NO_PAD.decode(token.as_bytes()) else {
+            return false;
+        };
+        if bytes.len() != TOKEN_BYTES {
+            return false;
+        }
+        self.mac(&[&self.list_id, &email.to_lowercase()])
+            .verify_truncated_left(&bytes)
+            .is_ok()
+    }
+
+    /// A short token for the envelope sender (`bounces+{token}@...`), naming campaign and
+    /// member; the delivery log keeps it so a bounce can be matched.
+    pub fn bounce_token(&self, campaign: &str, email: &str) -> String {
+        let tag = self
+            .mac(&["bounce", campaign, &email.to_lowercase()])
+            .finalize()
+            .into_bytes();
+        tag[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_verify_only_for_their_address_and_list() {
+        let t = Tokens::new(b"0123456789abcdef-secret", "news.example.org");
+        let tok = t.token("Ann@Example.org");
+        assert_eq!(tok.len(), 22);
+        assert!(t.verify("ann@example.org", &tok));
+        assert!(!t.verify("bob@example.org", &tok));
+        assert!(
+            !Tokens::new(b"0123456789abcdef-secret", "other.example.org")
+                .verify("ann@example.org", &tok)
+        );
+        assert!(
+            !Tokens::new(b"another-secret-0123456", "news.example.org")
+                .verify("ann@example.org", &tok)
+        );
+        let mut tampered = tok.clone().into_bytes();
+        tampered[3] = if tampered[3] == b'A' { b'B' } else { b'A' };
+        assert!(!t.verify("ann@example.org", std::str::from_utf8(&tampered).unwrap()));
+        assert!(!t.verify("ann@example.org", ""));
+        assert!(!t.verify("ann@example.org", "not base64!"));
+        assert!(!t.verify("ann@example.org", &tok[..21]));
+    }
+}
