@@ -36,6 +36,15 @@ pub enum Command {
     Import(ImportArgs),
     /// Manage the suppression list: addresses that are never mailed again.
     Suppress(SuppressArgs),
+    /// Run the one-click unsubscribe service (RFC 8058) that the unsubscribe links point at.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on (put a TLS-terminating proxy in front of it).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+    pub listen: String,
 }
 
 #[derive(Debug, Args)]

@@ -44,6 +44,7 @@ pub mod pacer;
 pub mod progress;
 pub mod render;
 pub mod send;
+pub mod serve;
 pub mod store;
 pub mod transport;
 pub mod unsubscribe;

@@ -13,6 +13,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Mutex, mpsc};
@@ -296,7 +297,8 @@ struct Job {
 
 struct Done {
     job: Job,
-    result: std::result::Result<Reply, Fatal>,
+    /// `None`: not attempted, because the run was stopping.
+    result: Option<std::result::Result<Reply, Fatal>>,
 }
 
 /// What a run did.
@@ -339,21 +341,28 @@ pub async fn deliver(
     let job_rx = Arc::new(Mutex::new(job_rx));
     let (done_tx, mut done_rx) = mpsc::channel::<Done>(workers * 4);
     let mut handles = Vec::new();
+    let stopping = Arc::new(AtomicBool::new(false));
     for _ in 0..workers {
         let rx = job_rx.clone();
         let tx = done_tx.clone();
         let mut conn = spec.connect();
         let pacer = pacer.clone();
         let campaign = campaign.clone();
+        let stopping = stopping.clone();
         handles.push(tokio::spawn(async move {
             loop {
                 let job = { rx.lock().await.recv().await };
                 let Some(job) = job else { break };
                 pacer.acquire().await;
-                let result = match campaign.build(&job.member, &job.message_id, None) {
-                    Ok(msg) => conn.send(&msg).await,
-                    // Preflight rendered this member; a failure now is not the member's fault.
-                    Err(e) => Err(Fatal(format!("cannot render `{}`: {e}", job.member.email))),
+                // Jobs already queued when the run stops are handed back unsent.
+                let result = if stopping.load(Ordering::SeqCst) {
+                    None
+                } else {
+                    Some(match campaign.build(&job.member, &job.message_id, None) {
+                        Ok(msg) => conn.send(&msg).await,
+                        // Preflight rendered this member; a failure now is not the member's fault.
+                        Err(e) => Err(Fatal(format!("cannot render `{}`: {e}", job.member.email))),
+                    })
                 };
                 if tx.send(Done { job, result }).await.is_err() {
                     break;
@@ -381,6 +390,9 @@ pub async fn deliver(
     let mut job_tx = Some(job_tx);
 
     loop {
+        if stopped.is_some() {
+            stopping.store(true, Ordering::SeqCst);
+        }
         let now = Instant::now();
         let retry_ready = retries.peek().is_some_and(|Reverse((t, _))| *t <= now);
         let next_retry = retries.peek().map(|Reverse((t, _))| *t);
@@ -395,12 +407,13 @@ pub async fn deliver(
                 in_flight -= 1;
                 let Done { mut job, result } = done;
                 match result {
-                    Err(Fatal(why)) => {
+                    None => {}
+                    Some(Err(Fatal(why))) => {
                         if stopped.is_none() {
                             stopped = Some(why);
                         }
                     }
-                    Ok(reply) => {
+                    Some(Ok(reply)) => {
                         job.tries += 1;
                         store.record(&campaign.id, &job.member.email, &job.message_id, &reply)?;
                         match reply.reason() {

@@ -165,6 +165,13 @@ impl Store {
         Ok(Store { conn })
     }
 
+    /// Makes every commit survive a power cut too (for the unsubscribe service, where each
+    /// write is a person's objection).
+    pub fn durable(&self) -> Result<()> {
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        Ok(())
+    }
+
     /// Opens an existing store read-only; `None` if there is none yet.
     pub fn open_existing(path: &Path) -> Result<Option<Store>> {
         if !path.exists() {

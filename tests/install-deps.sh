@@ -1,17 +1,27 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond cargo: a real SMTP server we did not write
-# (aiosmtpd, a Python package), driven by tests/support/smtp_server.py; openssl, which makes
-# the test certificates for TLS; util-linux's `script`, which gives the prompt tests a terminal.
-# Idempotent.
+# (aiosmtpd, a Python package), driven by tests/support/smtp_server.py; dkimpy, an independent
+# DKIM verifier; openssl, which makes the test certificates for TLS; util-linux's `script`,
+# which gives the prompt tests a terminal; curl; Debian's Chromium with playwright-core (npm)
+# to click the unsubscribe page; SpamAssassin. Idempotent.
 set -euo pipefail
 missing=()
 command -v python3 >/dev/null || missing+=(python3 python3-pip)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v script >/dev/null || missing+=(bsdutils)
+command -v curl >/dev/null || missing+=(curl)
+command -v chromium >/dev/null || missing+=(chromium)
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+command -v spamassassin >/dev/null || missing+=(spamassassin)
 if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
-if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
-    python3 -m pip install --quiet --disable-pip-version-check 'aiosmtpd==1.4.6'
+here=$(dirname "$0")
+if ! python3 -c 'import aiosmtpd, dkim' 2>/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check -r "$here/support/requirements.txt"
 fi
 python3 -c 'import aiosmtpd; print("aiosmtpd", aiosmtpd.__version__)'
+if [ ! -d "$here/support/browser/node_modules/playwright-core" ]; then
+    (cd "$here/support/browser" && npm ci --no-audit --no-fund --loglevel=error)
+fi

@@ -19,5 +19,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Log(args) => log::exec(&config, args),
         Command::Import(args) => import::exec(&config, args),
         Command::Suppress(args) => suppress::exec(&config, args),
+        Command::Serve(args) => {
+            crate::serve::run(&config, &args.listen).map(|()| crate::error::EXIT_OK)
+        }
     }
 }

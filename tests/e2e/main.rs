@@ -7,3 +7,4 @@ mod import;
 mod render;
 mod send;
 mod smtp;
+mod unsubscribe;

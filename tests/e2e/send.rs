@@ -690,3 +690,55 @@ fn dry_run_counts_what_a_resumed_campaign_would_skip() {
         r.stdout
     );
 }
+
+#[test]
+fn repeated_policy_rejections_stop_the_campaign_without_blaming_members() {
+    let policy = "550 5.7.1 Message rejected: sender domain has no valid DMARC alignment";
+    let mut script = serde_json::Map::new();
+    for i in 0..6 {
+        script.insert(
+            format!("member{i:04}@example.org"),
+            serde_json::json!([policy]),
+        );
+    }
+    let server = SmtpServer::start(Some(serde_json::Value::Object(script)));
+    let p = Project::smtp(server.port, "");
+    let cfg = p
+        .read("config.toml")
+        .replace("connections = 4", "connections = 1");
+    p.write("config.toml", &cfg);
+    p.members("lists/members.csv", 6);
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains(&format!(
+            "error: the campaign stopped early: the server refused 3 messages in a row for policy reasons (5.7.x), last: `{policy}`; check SPF, DKIM and DMARC for the From domain and the sending IP's reputation\n\
+             fix the cause, then resume with: mailshot send --campaign c\n"
+        )),
+        "{}",
+        r.stderr
+    );
+    // The third refusal stops it; the one connection may already have the next message on
+    // the wire (at most one more), and nothing after that goes.
+    let sent = server.attempts().len();
+    assert!((3..=4).contains(&sent), "{sent} attempts");
+    assert!(
+        r.stdout.contains(&format!(
+            "campaign `c`: 6 members, 0 accepted, {sent} failed, 0 deferred, {} pending",
+            6 - sent
+        )),
+        "{}",
+        r.stdout
+    );
+    let log = p.log("c");
+    assert!(
+        log.iter()
+            .filter(|r| r["status"] == "failed")
+            .all(|r| r["reason"] == "policy" && r["enhanced_code"] == "5.7.1")
+    );
+    // Not the members' fault: nobody is suppressed.
+    assert_eq!(
+        p.run(&["suppress", "list"]).stdout,
+        "email,reason,source,at\n"
+    );
+}

@@ -1,0 +1,277 @@
+//! One-click unsubscribe: the headers every message carries, the service behind them (a real
+//! HTTP client and headless Chromium), and that an unsubscribed member is never mailed again.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use crate::support::{BIN, Project, SECRET};
+
+/// `mailshot serve` on a free port, killed when dropped.
+struct Service {
+    child: Child,
+    base: String,
+}
+
+impl Service {
+    fn start(p: &Project) -> Service {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .current_dir(p.dir.path())
+            .env("MAILSHOT_UNSUBSCRIBE_SECRET", SECRET)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .expect("serve prints its address")
+            .to_string();
+        Service { child, base }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// (status, headers and body) of a curl request.
+fn curl(args: &[&str]) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-i", "--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("curl must be installed");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+/// The https URL in a sent message's List-Unsubscribe header, pointed at the local service.
+fn link(p: &Project, email: &str, service: &Service) -> String {
+    let eml = p.read(&format!("outbox/c/{email}.eml"));
+    let header = eml.split("\r\n\r\n").next().unwrap().replace("\r\n ", " ");
+    let value = header
+        .lines()
+        .find_map(|l| l.strip_prefix("List-Unsubscribe: "))
+        .unwrap();
+    let url = value
+        .split(['<', '>'])
+        .find(|s| s.starts_with("https://"))
+        .unwrap();
+    url.replace("https://example.org", &service.base)
+}
+
+fn suppressed(p: &Project) -> Vec<String> {
+    let r = p.run(&["suppress", "list"]);
+    r.stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn every_message_carries_one_click_unsubscribe_headers() {
+    let p = Project::example();
+    assert_eq!(p.run(&["send", "--campaign", "c", "--yes"]).code, 0);
+    let eml = std::fs::read(p.path("outbox/c/zoe.hartley@medtech.example.org.eml")).unwrap();
+    let m = mail_parser::MessageParser::default().parse(&eml).unwrap();
+    let unsub = m
+        .header_raw("List-Unsubscribe")
+        .unwrap()
+        .replace("\r\n", "");
+    let token = mailshot::unsubscribe::Tokens::new(SECRET.as_bytes(), "cluster-news.example.org")
+        .token("zoe.hartley@medtech.example.org");
+    assert_eq!(
+        unsub.trim(),
+        format!(
+            "<https://example.org/unsubscribe?email=zoe.hartley%40medtech.example.org&token={token}>, <mailto:unsubscribe@example.org?subject=unsubscribe>"
+        )
+    );
+    assert_eq!(
+        m.header_raw("List-Unsubscribe-Post").unwrap().trim(),
+        "List-Unsubscribe=One-Click"
+    );
+    assert_eq!(
+        m.header_raw("List-Id").unwrap().trim(),
+        "\"Northvale Cluster News\" <cluster-news.example.org>"
+    );
+    // The body's link is the same URL.
+    let html = m.body_html(0).unwrap();
+    assert!(html.contains(&format!(
+        "https://example.org/unsubscribe?email=zoe.hartley%40medtech.example.org&amp;token={token}"
+    )));
+    assert!(m.header_raw("Return-Path").is_none());
+}
+
+#[test]
+fn the_service_confirms_on_get_and_unsubscribes_on_post_only() {
+    let p = Project::example();
+    assert_eq!(p.run(&["send", "--campaign", "c", "--yes"]).code, 0);
+    let s = Service::start(&p);
+    let zoe = link(&p, "zoe.hartley@medtech.example.org", &s);
+
+    // GET (what a link scanner does) shows a page with a button and changes nothing.
+    let (status, body) = curl(&[&zoe]);
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("<form method=\"post\">")
+            && body.contains("<button type=\"submit\">Unsubscribe</button>"),
+        "{body}"
+    );
+    assert!(body.contains("zoe.hartley@medtech.example.org"));
+    assert!(suppressed(&p).is_empty());
+
+    // RFC 8058 one-click POST, form-urlencoded: 200, no redirect, recorded.
+    let (status, body) = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/x-www-form-urlencoded",
+        "--data",
+        "List-Unsubscribe=One-Click",
+        &zoe,
+    ]);
+    assert_eq!(status, 200);
+    assert!(!body.to_lowercase().contains("\nlocation:"), "{body}");
+    assert!(body.contains("You are unsubscribed"), "{body}");
+    assert_eq!(suppressed(&p), vec!["zoe.hartley@medtech.example.org"]);
+    // Again: harmless.
+    let (status, _) = curl(&["-X", "POST", "--data", "List-Unsubscribe=One-Click", &zoe]);
+    assert_eq!(status, 200);
+    assert_eq!(suppressed(&p), vec!["zoe.hartley@medtech.example.org"]);
+
+    // multipart/form-data works too.
+    let sian = link(&p, "sian.pritchard@example.org", &s);
+    let (status, _) = curl(&["-X", "POST", "-F", "List-Unsubscribe=One-Click", &sian]);
+    assert_eq!(status, 200);
+    assert_eq!(
+        suppressed(&p),
+        vec![
+            "zoe.hartley@medtech.example.org",
+            "sian.pritchard@example.org"
+        ]
+    );
+
+    // Tampered, missing or malformed: a 4xx and nothing changes.
+    let jose = link(&p, "jose.alvarez@biolabs.example.org", &s);
+    let tampered = {
+        let (head, tok) = jose.rsplit_once("token=").unwrap();
+        let mut t: Vec<char> = tok.chars().collect();
+        t[0] = if t[0] == 'A' { 'B' } else { 'A' };
+        format!("{head}token={}", t.into_iter().collect::<String>())
+    };
+    let other_member = jose.replace(
+        "jose.alvarez%40biolabs.example.org",
+        "lukasz.nowak%40example.org",
+    );
+    let no_token = jose.split("&token=").next().unwrap().to_string();
+    let bad_email = jose.replace("jose.alvarez%40biolabs.example.org", "not-an-address");
+    for (url, want) in [
+        (&tampered, 403),
+        (&other_member, 403),
+        (&no_token, 400),
+        (&bad_email, 400),
+    ] {
+        assert_eq!(
+            curl(&["-X", "POST", "--data", "List-Unsubscribe=One-Click", url]).0,
+            want,
+            "{url}"
+        );
+        assert_eq!(curl(&[url]).0, want, "{url}");
+    }
+    assert_eq!(suppressed(&p).len(), 2);
+
+    // The next send skips them and says so.
+    let r = p.run(&["send", "--campaign", "next", "--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("campaign `next`: 12 members, 10 accepted, 0 failed, 0 deferred, 2 suppressed, 0 pending"), "{}", r.stdout);
+    assert!(
+        !p.path("outbox/next/zoe.hartley@medtech.example.org.eml")
+            .exists()
+    );
+    assert!(
+        !p.path("outbox/next/sian.pritchard@example.org.eml")
+            .exists()
+    );
+    let log = p.log("next");
+    let zoe_row = log
+        .iter()
+        .find(|r| r["email"] == "zoe.hartley@medtech.example.org")
+        .unwrap();
+    assert_eq!(zoe_row["status"], "suppressed");
+    assert_eq!(zoe_row["reason"], "suppressed: unsubscribed");
+
+    // A re-import takes them off the list and does not bring zoe back; nor does a send.
+    p.write("crm.csv", "Email,First Name,Surname,Company\nzoe.hartley@medtech.example.org,Zoë,Hartley,Hartley Medical\nnew@example.org,New,Member,Org\n");
+    let r = p.run(&["import", "crm.csv"]);
+    assert!(
+        r.stdout
+            .contains("1 added, 0 updated, 0 unchanged, 0 duplicates, 0 rejected, 3 suppressed\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(!p.read("lists/members.csv").contains("zoe.hartley"));
+    let r = p.run(&["send", "--campaign", "after-import", "--yes"]);
+    assert!(
+        r.stdout
+            .contains("campaign `after-import`: 11 members, 11 accepted"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !p.path("outbox/after-import/zoe.hartley@medtech.example.org.eml")
+            .exists()
+    );
+}
+
+#[test]
+fn the_confirmation_page_works_in_a_real_browser() {
+    let p = Project::example();
+    assert_eq!(
+        p.run(&["send", "--campaign", "c", "--yes", "--limit", "1"])
+            .code,
+        0
+    );
+    let s = Service::start(&p);
+    let url = link(&p, "zoe.hartley@medtech.example.org", &s);
+    let shot = p.path("confirm.png");
+    let out = Command::new("node")
+        .arg(crate::support::repo().join("tests/support/browser/click.mjs"))
+        .arg(&url)
+        .arg(&shot)
+        .output()
+        .expect("node must be installed (tests/install-deps.sh)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["before"],
+        "Unsubscribe?\n\nStop sending Northvale Cluster News to zoe.hartley@medtech.example.org?\n\nUnsubscribe"
+    );
+    assert_eq!(v["status"], 200);
+    assert_eq!(
+        v["after"],
+        "You are unsubscribed\n\nzoe.hartley@medtech.example.org will receive no more Northvale Cluster News."
+    );
+    assert!(
+        std::fs::metadata(&shot).unwrap().len() > 1000,
+        "a screenshot was taken"
+    );
+    assert_eq!(suppressed(&p), vec!["zoe.hartley@medtech.example.org"]);
+}
