@@ -38,6 +38,27 @@ pub enum Command {
     Suppress(SuppressArgs),
     /// Run the one-click unsubscribe service (RFC 8058) that the unsubscribe links point at.
     Serve(ServeArgs),
+    /// Lint a campaign before it goes: every member rendered, plus what mailbox providers require.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Campaign ID (used in the variables and Feedback-ID).
+    #[arg(long, value_name = "ID", default_value = "check")]
+    pub campaign: String,
+    /// Subject line. Default: the template's `<mj-title>`.
+    #[arg(long, value_name = "TEXT")]
+    pub subject: Option<String>,
+    /// MJML template. Default: `template` in the config.
+    #[arg(long, value_name = "PATH")]
+    pub template: Option<PathBuf>,
+    /// Member list. Default: `list` in the config.
+    #[arg(long, value_name = "PATH")]
+    pub list: Option<PathBuf>,
+    /// A campaign variable, overriding `[vars]`. Repeatable.
+    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
 }
 
 #[derive(Debug, Args)]

@@ -25,7 +25,10 @@
 //! - [`import`]: messy exports (any encoding, delimiter, header spelling) merged into the member
 //!   list in a scratch SQLite file, written atomically; suppressions honoured.
 //! - [`render`]: minijinja + mrml; the once-per-campaign MJML render and its equivalence check.
-//! - [`message`]: MIME building with lettre.
+//! - [`message`]: MIME building with lettre: list headers, Message-ID, DKIM signature.
+//! - [`lint`]: `mailshot check`'s rules (also run by `send`).
+//! - [`unsubscribe`]: HMAC tokens for unsubscribe links and bounce addresses.
+//! - [`serve`]: the one-click unsubscribe HTTP service (axum).
 //! - [`transport`]: the file and SMTP transports and reply classification.
 //! - [`pacer`]: rate (governor) and batch pauses.
 //! - [`send`]: preflight and the delivery engine.
@@ -38,6 +41,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod import;
+pub mod lint;
 pub mod members;
 pub mod message;
 pub mod pacer;

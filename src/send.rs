@@ -184,6 +184,8 @@ pub struct Preflight {
     pub members: u64,
     /// The first member's subject, for the prompt.
     pub subject: Option<String>,
+    /// The first member's rendering, for the checks.
+    pub first: Option<Rendered>,
 }
 
 /// Renders and builds every member; returns the count, or every problem found.
@@ -202,6 +204,7 @@ pub fn preflight(campaign: &mut Campaign, list: &MemberList) -> Result<Preflight
     let mut members = 0u64;
     let mut verified = 0;
     let mut subject = None;
+    let mut first = None;
     for row in list.rows()? {
         let m = match row {
             Ok(m) => m,
@@ -223,19 +226,23 @@ pub fn preflight(campaign: &mut Campaign, list: &MemberList) -> Result<Preflight
             campaign.bulletin.verify(&ctx);
             verified += 1;
         }
-        let built = campaign
-            .build(&m, "<preflight@localhost>", None)
-            .and_then(|_| campaign.render(&m).map(|r| r.subject));
-        match built {
-            Ok(s) => {
+        match campaign.build(&m, "<preflight@localhost>", None) {
+            Ok(_) => {
                 members += 1;
-                subject.get_or_insert(s);
+                if first.is_none() {
+                    first = campaign.render(&m).ok();
+                    subject = first.as_ref().map(|r| r.subject.clone());
+                }
             }
             Err(e) => add(e, format!("line {} (`{}`)", m.line, m.email)),
         }
     }
     if problems.is_empty() {
-        return Ok(Preflight { members, subject });
+        return Ok(Preflight {
+            members,
+            subject,
+            first,
+        });
     }
     let total: usize = problems.len();
     let mut msg = String::new();

@@ -1,5 +1,6 @@
 //! One module per subcommand: each parses nothing itself, calls into the library and prints.
 
+pub mod check;
 pub mod import;
 pub mod log;
 pub mod send;
@@ -19,6 +20,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Log(args) => log::exec(&config, args),
         Command::Import(args) => import::exec(&config, args),
         Command::Suppress(args) => suppress::exec(&config, args),
+        Command::Check(args) => check::exec(config, args),
         Command::Serve(args) => {
             crate::serve::run(&config, &args.listen).map(|()| crate::error::EXIT_OK)
         }

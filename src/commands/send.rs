@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::cli::SendArgs;
 use crate::config::{Config, Transport};
 use crate::error::{EXIT_FAILURES, EXIT_OK, Error, Result, show};
+use crate::lint::Severity;
 use crate::members::MemberList;
 use crate::pacer::SharedPacer;
 use crate::progress::thousands;
@@ -19,15 +20,7 @@ use crate::transport::{ReplyKind, TransportSpec};
 const MAX_NAMED: usize = 20;
 
 pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
-    if let Some(t) = &args.template {
-        config.template = t.clone();
-    }
-    if let Some(l) = &args.list {
-        config.list = l.clone();
-    }
-    for (k, v) in &args.vars {
-        config.vars.insert(k.clone(), v.clone());
-    }
+    super::check::apply_overrides(&mut config, &args.template, &args.list, &args.vars);
     let (mut campaign, warnings) =
         Campaign::from_config(&config, &args.campaign, args.subject.as_deref())?;
     for w in &warnings {
@@ -52,7 +45,24 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
         ));
     }
 
-    let pre = send::preflight(&mut campaign, &list)?;
+    let (pre, found) = super::check::findings(&config, &mut campaign, &list);
+    let errors: Vec<_> = found
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .collect();
+    if !errors.is_empty() {
+        let mut msg: Vec<String> = errors.iter().map(|f| f.message.clone()).collect();
+        msg.push(format!(
+            "nothing was sent: {} problem{} found (`mailshot check` lists them too)",
+            errors.len(),
+            if errors.len() == 1 { "" } else { "s" }
+        ));
+        return Err(Error::input(msg.join("\n")));
+    }
+    for f in &found {
+        eprintln!("{f}");
+    }
+    let pre = pre.expect("no errors means preflight passed");
     let subject = pre.subject.clone().unwrap_or_default();
     let selection = Selection {
         retry_failed: args.retry_failed,

@@ -1,0 +1,293 @@
+//! `mailshot check`: what mailbox providers and the law want of a bulletin, checked before it
+//! goes. `send` runs the same checks and refuses on an error.
+//!
+//! Source checks read the MJML (and every `mj-include`d file) and name file and line: unknown or
+//! misspelt MJML tags (mrml passes them silently), images without alt text, `http://` links,
+//! no unsubscribe link. Rendered checks look at one member's output: HTML of 100 KB or more
+//! (Gmail clips it), no postal address near the end, an empty or overlong subject. Config checks:
+//! a From domain that does not align with the DKIM domain, no DKIM for an SMTP transport.
+
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::config::{Config, Transport};
+use crate::error::{line_of, show};
+use crate::render::Rendered;
+
+/// Decoded HTML at or above this many bytes is an error: Gmail clips messages around 102 KB.
+pub const MAX_HTML_BYTES: usize = 100 * 1024;
+/// Subjects longer than this many characters are an error (inboxes show ~60-80).
+pub const MAX_SUBJECT_CHARS: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub severity: Severity,
+    pub message: String,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, "{s}: {}", self.message)
+    }
+}
+
+/// Every tag MJML 4 defines.
+const MJML_TAGS: &[&str] = &[
+    "mjml",
+    "mj-head",
+    "mj-body",
+    "mj-attributes",
+    "mj-all",
+    "mj-class",
+    "mj-breakpoint",
+    "mj-font",
+    "mj-html-attributes",
+    "mj-html-attribute",
+    "mj-selector",
+    "mj-preview",
+    "mj-style",
+    "mj-title",
+    "mj-include",
+    "mj-accordion",
+    "mj-accordion-element",
+    "mj-accordion-title",
+    "mj-accordion-text",
+    "mj-button",
+    "mj-carousel",
+    "mj-carousel-image",
+    "mj-column",
+    "mj-divider",
+    "mj-group",
+    "mj-hero",
+    "mj-image",
+    "mj-navbar",
+    "mj-navbar-link",
+    "mj-raw",
+    "mj-section",
+    "mj-social",
+    "mj-social-element",
+    "mj-spacer",
+    "mj-table",
+    "mj-text",
+    "mj-wrapper",
+];
+
+static TAG: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"</?(mj[a-z0-9-]*)\b").expect("valid"));
+static INCLUDE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"<mj-include[^>]*\bpath\s*=\s*"([^"]+)""#).expect("valid"));
+static IMAGE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?s)<(mj-image|img)\b([^>]*)>").expect("valid"));
+static ATTRIBUTES: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?s)<mj-attributes>.*?</mj-attributes>").expect("valid"));
+static ALT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"\balt\s*=\s*"\s*[^"\s]"#).expect("valid"));
+static HTTP: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"\b(href|src|background|background-url)\s*=\s*"(http://[^"]*)""#).expect("valid")
+});
+static UNSUBSCRIBE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"href\s*=\s*"\{\{-?\s*unsubscribe_url\s*-?\}\}""#).expect("valid")
+});
+static FOOTNOTE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\[\d+\]: ").expect("valid"));
+/// Lines of text at the end of a message that count as its footer.
+const FOOTER_LINES: usize = 12;
+/// A UK postcode, a US ZIP code, or a European postcode before a town.
+static POSTAL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}\b|\b[A-Z]{2} \d{5}(-\d{4})?\b|\b\d{4,5} [A-Z][a-z]+")
+        .expect("valid")
+});
+
+/// The template and its includes, each with its text.
+fn sources(template: &Path) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    let mut todo = vec![template.to_path_buf()];
+    let root = template.parent().map(Path::to_path_buf).unwrap_or_default();
+    while let Some(p) = todo.pop() {
+        if out.iter().any(|(q, _)| *q == p) || out.len() > 50 {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&p) else {
+            continue;
+        };
+        for c in INCLUDE.captures_iter(&text) {
+            todo.push(root.join(c[1].trim_start_matches("file://")));
+        }
+        out.push((p, text));
+    }
+    out
+}
+
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push(
+                (prev[j] + usize::from(ca != *cb))
+                    .min(prev[j + 1] + 1)
+                    .min(cur[j] + 1),
+            );
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Checks the template source, one member's rendering and the config.
+pub fn lint(config: &Config, rendered: Option<&Rendered>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut err = |message: String| {
+        out.push(Finding {
+            severity: Severity::Error,
+            message,
+        })
+    };
+    let files = sources(&config.template);
+    let mut has_unsubscribe = false;
+    for (path, text) in &files {
+        let at = |pos: usize| format!("template `{}` line {}", show(path), line_of(text, pos));
+        for c in TAG.captures_iter(text) {
+            let tag = &c[1];
+            if !MJML_TAGS.contains(&tag) {
+                let m = c.get(1).expect("group 1");
+                let best = MJML_TAGS
+                    .iter()
+                    .min_by_key(|t| distance(tag, t))
+                    .expect("non-empty");
+                let hint = if distance(tag, best) <= 3 {
+                    format!(" (did you mean `<{best}>`?)")
+                } else {
+                    String::new()
+                };
+                err(format!(
+                    "{}: unknown MJML tag `<{tag}>`{hint}; mrml would drop it silently",
+                    at(m.start())
+                ));
+            }
+        }
+        // `<mj-image>` inside `<mj-attributes>` sets defaults; it is not an image.
+        let defaults: Vec<(usize, usize)> = ATTRIBUTES
+            .find_iter(text)
+            .map(|m| (m.start(), m.end()))
+            .collect();
+        for c in IMAGE.captures_iter(text) {
+            let start = c.get(0).expect("match").start();
+            if defaults.iter().any(|(a, b)| (*a..*b).contains(&start)) {
+                continue;
+            }
+            if !ALT.is_match(&c[2]) {
+                let m = c.get(0).expect("match");
+                err(format!(
+                    "{}: `<{}>` has no alt text (Outlook blocks images by default)",
+                    at(m.start()),
+                    &c[1]
+                ));
+            }
+        }
+        for c in HTTP.captures_iter(text) {
+            let m = c.get(2).expect("group 2");
+            err(format!("{}: `{}` is not https", at(m.start()), &c[2]));
+        }
+        has_unsubscribe |= UNSUBSCRIBE.is_match(text);
+    }
+    if !has_unsubscribe {
+        err(format!(
+            "template `{}`: no unsubscribe link in the body: add `<a href=\"{{{{ unsubscribe_url }}}}\">Unsubscribe</a>` to the footer",
+            show(&config.template)
+        ));
+    }
+    if let Some(r) = rendered {
+        let name = show(&config.template);
+        if r.html.len() >= MAX_HTML_BYTES {
+            err(format!(
+                "template `{name}`: the HTML is {} KB; Gmail clips messages over ~102 KB: keep it under {} KB",
+                r.html.len() / 1024,
+                MAX_HTML_BYTES / 1024
+            ));
+        }
+        // The footer is the end of the text, before the link footnotes (`[1]: https://...`).
+        let lines: Vec<&str> = r
+            .text
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !FOOTNOTE.is_match(l))
+            .collect();
+        let tail = lines[lines.len().saturating_sub(FOOTER_LINES)..].join("\n");
+        if !POSTAL.is_match(&tail) {
+            err(format!(
+                "template `{name}`: no postal address in the footer (UK law wants the sender's postal address in every message)"
+            ));
+        }
+        let n = r.subject.chars().count();
+        if n == 0 {
+            err("the subject is empty".into());
+        } else if n > MAX_SUBJECT_CHARS {
+            err(format!(
+                "the subject is {n} characters long; keep it under {MAX_SUBJECT_CHARS} (inboxes show ~60-80)"
+            ));
+        }
+    }
+    let from_domain = config.from_domain().to_lowercase();
+    match &config.dkim {
+        Some(d) => {
+            let d_domain = d.domain.to_lowercase();
+            let aligned = from_domain == d_domain
+                || from_domain.ends_with(&format!(".{d_domain}"))
+                || d_domain.ends_with(&format!(".{from_domain}"));
+            if !aligned {
+                err(format!(
+                    "config `{}`: the From domain `{from_domain}` does not align with the DKIM domain `{d_domain}`: DMARC will fail",
+                    show(&config.path)
+                ));
+            }
+        }
+        None if config.transport == Transport::Smtp => out.push(Finding {
+            severity: Severity::Warning,
+            message: format!(
+                "config `{}`: no [dkim] for an SMTP transport: Gmail, Yahoo and Outlook.com junk or reject unsigned bulk mail",
+                show(&config.path)
+            ),
+        }),
+        None => {}
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn misspelt_tags_get_a_suggestion() {
+        assert_eq!(distance("mj-txt", "mj-text"), 1);
+        let best = MJML_TAGS
+            .iter()
+            .min_by_key(|t| distance("mj-colum", t))
+            .unwrap();
+        assert_eq!(*best, "mj-column");
+    }
+
+    #[test]
+    fn postal_addresses_are_recognised() {
+        for a in [
+            "12 Quayside Road, Northvale NV1 4AB",
+            "London SW1A 1AA",
+            "Springfield, IL 62704",
+            "75001 Paris",
+        ] {
+            assert!(POSTAL.is_match(a), "{a}");
+        }
+        assert!(!POSTAL.is_match("Unsubscribe · Privacy notice"));
+    }
+}

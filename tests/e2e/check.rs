@@ -1,0 +1,120 @@
+//! `mailshot check`, and `send` refusing what it finds.
+
+use crate::support::Project;
+
+#[test]
+fn the_example_campaign_passes() {
+    let p = Project::example();
+    let r = p.run(&["check", "--campaign", "2023-04"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stdout, "check: no problems found (12 members rendered)\n");
+}
+
+#[test]
+fn every_problem_is_named_with_file_and_line_and_send_refuses() {
+    let p = Project::example();
+    let t = p.read("templates/bulletin.mjml").replace(
+        "  </mj-body>",
+        "    <mj-section>\n      <mj-column>\n        <mj-txt>Hi</mj-txt>\n        <mj-image src=\"https://example.org/x.png\" />\n        <mj-text><a href=\"http://example.org/old\">old</a></mj-text>\n      </mj-column>\n    </mj-section>\n  </mj-body>",
+    );
+    p.write("templates/bulletin.mjml", &t);
+    let line = |needle: &str| t.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    // A footer with neither an unsubscribe link nor a postal address.
+    p.write(
+        "templates/partials/footer.mjml",
+        "<mj-section>\n  <mj-column>\n    <mj-text>{{ cluster_name }}</mj-text>\n  </mj-column>\n</mj-section>\n",
+    );
+    let cfg = p
+        .read("config.toml")
+        .replace("transport = \"file\"", "transport = \"smtp\"");
+    p.write("config.toml", &cfg);
+    let r = p.run(&["check", "--subject", &"Long ".repeat(25)]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    let expected = [
+        format!("error: template `templates/bulletin.mjml` line {}: unknown MJML tag `<mj-txt>` (did you mean `<mj-text>`?); mrml would drop it silently", line("<mj-txt>")),
+        format!("error: template `templates/bulletin.mjml` line {}: unknown MJML tag `<mj-txt>` (did you mean `<mj-text>`?); mrml would drop it silently", line("<mj-txt>")),
+        format!("error: template `templates/bulletin.mjml` line {}: `<mj-image>` has no alt text (Outlook blocks images by default)", line("x.png")),
+        format!("error: template `templates/bulletin.mjml` line {}: `http://example.org/old` is not https", line("http://")),
+        "error: template `templates/bulletin.mjml`: no unsubscribe link in the body: add `<a href=\"{{ unsubscribe_url }}\">Unsubscribe</a>` to the footer".to_string(),
+        "error: template `templates/bulletin.mjml`: no postal address in the footer (UK law wants the sender's postal address in every message)".to_string(),
+        "error: the subject is 124 characters long; keep it under 100 (inboxes show ~60-80)".to_string(),
+        "warning: config `config.toml`: no [dkim] for an SMTP transport: Gmail, Yahoo and Outlook.com junk or reject unsigned bulk mail".to_string(),
+        "check: 7 errors, 1 warning".to_string(),
+    ];
+    assert_eq!(
+        r.stdout.lines().collect::<Vec<_>>(),
+        expected,
+        "{}",
+        r.stdout
+    );
+
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("unknown MJML tag `<mj-txt>`"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .ends_with("nothing was sent: 6 problems found (`mailshot check` lists them too)\n"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn an_undefined_variable_and_a_misaligned_dkim_domain_are_errors() {
+    let p = Project::example();
+    let t = p
+        .read("templates/bulletin.mjml")
+        .replace("Dear {{ first_name }},", "Dear {{ first_nam }},");
+    p.write("templates/bulletin.mjml", &t);
+    let key = p.path("dkim.pem");
+    let out = std::process::Command::new("openssl")
+        .args(["genrsa", "-traditional", "-out"])
+        .arg(&key)
+        .arg("2048")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let cfg = p.read("config.toml").replace(
+        "\n[file]\n",
+        "\n[dkim]\ndomain = \"other.example.net\"\nselector = \"s1\"\nkey_file = \"dkim.pem\"\n\n[file]\n",
+    );
+    p.write("config.toml", &cfg);
+    let r = p.run(&["check"]);
+    assert_eq!(r.code, 2);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert!(lines[0].starts_with(&format!("error: template `templates/bulletin.mjml` line {}: undefined variable in `first_nam` (member on `lists/members.csv` line 2", t.lines().position(|l| l.contains("first_nam")).unwrap() + 1)), "{}", r.stdout);
+    assert_eq!(
+        lines[1],
+        "error: config `config.toml`: the From domain `example.org` does not align with the DKIM domain `other.example.net`: DMARC will fail"
+    );
+    assert_eq!(lines[2], "check: 2 errors, 0 warnings");
+}
+
+#[test]
+fn html_gmail_would_clip_is_an_error() {
+    let p = Project::example();
+    let filler = "Lorem ipsum dolor sit amet. ".repeat(4000);
+    let t = p.read("templates/bulletin.mjml").replace(
+        "  </mj-body>",
+        &format!("    <mj-section><mj-column><mj-text>{filler}</mj-text></mj-column></mj-section>\n  </mj-body>"),
+    );
+    p.write("templates/bulletin.mjml", &t);
+    let r = p.run(&["check"]);
+    assert_eq!(r.code, 2);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("error: template `templates/bulletin.mjml`: the HTML is 15"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        lines[0].ends_with(" KB; Gmail clips messages over ~102 KB: keep it under 100 KB"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(lines[1], "check: 1 error, 0 warnings");
+}
