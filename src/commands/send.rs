@@ -53,7 +53,7 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
     if !errors.is_empty() {
         let mut msg: Vec<String> = errors.iter().map(|f| f.message.clone()).collect();
         msg.push(format!(
-            "nothing was sent: {} problem{} found (`mailshot check` lists them too)",
+            "nothing was sent: {} problem{} found",
             errors.len(),
             if errors.len() == 1 { "" } else { "s" }
         ));
