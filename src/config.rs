@@ -69,7 +69,7 @@ struct RawSender {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UnsubscribeConfig {
-    /// Template of the per-member URL; must use `{{ token }}` and `{{ email }}`.
+    /// Template of the per-member URL; must use `{{ token }}`.
     pub url: String,
     /// Optional address for `List-Unsubscribe: <mailto:...>`.
     #[serde(default)]

@@ -11,13 +11,12 @@
 
 use std::sync::Arc;
 
-use lettre::message::dkim::{
-    DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm,
-    DkimSigningKey,
-};
 use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{Address, Message};
+use mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256};
+use mail_auth::common::headers::HeaderWriter;
+use mail_auth::dkim::{Canonicalization, DkimSigner, Done};
 
 use crate::error::{Error, Result, show};
 use crate::render::Rendered;
@@ -48,7 +47,7 @@ pub struct Sender {
     pub feedback_id: Option<String>,
     /// `List-Unsubscribe` mailto address, if any.
     pub unsubscribe_mailto: Option<String>,
-    pub dkim: Option<Arc<DkimConfig>>,
+    pub dkim: Option<Arc<Dkim>>,
 }
 
 impl Sender {
@@ -59,42 +58,74 @@ impl Sender {
     }
 }
 
-/// Loads the DKIM key and builds a relaxed/relaxed config signing [`SIGNED_HEADERS`].
-pub fn dkim_config(cfg: &crate::config::DkimConfig) -> Result<DkimConfig> {
+/// A loaded DKIM key and its signature template.
+///
+/// Signs the finished bytes (mail-auth): lettre's own signer hashes the headers before the
+/// multipart `Content-Type` is written, so its signatures over `Content-Type` never verify.
+pub enum Dkim {
+    Rsa(DkimSigner<RsaKey<Sha256>, Done>),
+    Ed25519(DkimSigner<Ed25519Key, Done>),
+}
+
+impl Dkim {
+    /// Signs `message` and returns it with the `DKIM-Signature` header in front.
+    pub fn sign(&self, message: Vec<u8>) -> std::result::Result<Vec<u8>, String> {
+        let signature = match self {
+            Dkim::Rsa(s) => s.sign(&message),
+            Dkim::Ed25519(s) => s.sign(&message),
+        }
+        .map_err(|e| format!("DKIM signing failed: {e}"))?;
+        let mut out = signature.to_header().into_bytes();
+        out.extend_from_slice(&message);
+        Ok(out)
+    }
+}
+
+/// Loads the DKIM key and prepares a relaxed/relaxed signer over [`SIGNED_HEADERS`].
+pub fn dkim_config(cfg: &crate::config::DkimConfig) -> Result<Dkim> {
     let key_text = std::fs::read_to_string(&cfg.key_file).map_err(|e| {
         Error::input(format!(
             "failed to read DKIM key `{}`: {e}",
             show(&cfg.key_file)
         ))
     })?;
-    let algorithm = match cfg.algorithm.as_str() {
-        "ed25519-sha256" => DkimSigningAlgorithm::Ed25519,
-        _ => DkimSigningAlgorithm::Rsa,
-    };
-    let key_text = match algorithm {
-        DkimSigningAlgorithm::Ed25519 => key_text.trim().to_string(),
-        DkimSigningAlgorithm::Rsa => key_text,
-    };
-    let key = DkimSigningKey::new(&key_text, algorithm).map_err(|e| {
+    let unusable = |e: String| {
         Error::input(format!(
             "DKIM key `{}` is not a usable {} key ({e}): RSA needs PKCS#1 PEM (`BEGIN RSA PRIVATE KEY`), Ed25519 the base64 32-byte seed",
             show(&cfg.key_file),
             cfg.algorithm
         ))
-    })?;
-    Ok(DkimConfig::new(
-        cfg.selector.clone(),
-        cfg.domain.clone(),
-        key,
-        SIGNED_HEADERS
-            .iter()
-            .map(|h| HeaderName::new_from_ascii_str(h))
-            .collect(),
-        DkimCanonicalization {
-            header: DkimCanonicalizationType::Relaxed,
-            body: DkimCanonicalizationType::Relaxed,
-        },
-    ))
+    };
+    let relaxed = Canonicalization::Relaxed;
+    Ok(match cfg.algorithm.as_str() {
+        "ed25519-sha256" => {
+            use base64::Engine;
+            let seed = base64::engine::general_purpose::STANDARD
+                .decode(key_text.trim())
+                .map_err(|e| unusable(e.to_string()))?;
+            let key = Ed25519Key::from_bytes(&seed).map_err(|e| unusable(e.to_string()))?;
+            Dkim::Ed25519(
+                DkimSigner::from_key(key)
+                    .domain(&cfg.domain)
+                    .selector(&cfg.selector)
+                    .headers(SIGNED_HEADERS)
+                    .header_canonicalization(relaxed)
+                    .body_canonicalization(relaxed),
+            )
+        }
+        _ => {
+            let key =
+                RsaKey::<Sha256>::from_pkcs1_pem(&key_text).map_err(|e| unusable(e.to_string()))?;
+            Dkim::Rsa(
+                DkimSigner::from_key(key)
+                    .domain(&cfg.domain)
+                    .selector(&cfg.selector)
+                    .headers(SIGNED_HEADERS)
+                    .header_canonicalization(relaxed)
+                    .body_canonicalization(relaxed),
+            )
+        }
+    })
 }
 
 /// A message ready for a transport.
@@ -199,14 +230,15 @@ pub fn build(
     if let Some(f) = &sender.feedback_id {
         builder = builder.header(FeedbackId(f.clone()));
     }
-    let mut message = builder
+    let message = builder
         .multipart(MultiPart::alternative_plain_html(
             rendered.text.clone(),
             rendered.html.clone(),
         ))
         .map_err(|e| format!("cannot build the message: {e}"))?;
+    let mut bytes = message.formatted();
     if let Some(dkim) = &sender.dkim {
-        message.sign(dkim);
+        bytes = dkim.sign(bytes)?;
     }
     Ok(Outgoing {
         to: to_addr,
@@ -215,6 +247,6 @@ pub fn build(
             .clone()
             .unwrap_or_else(|| sender.from.email.clone()),
         message_id: m.message_id.to_string(),
-        bytes: message.formatted(),
+        bytes,
     })
 }

@@ -1,13 +1,13 @@
 //! `mailshot serve`: the one-click unsubscribe service (RFC 8058) on axum.
 //!
-//! - `GET <any path>?email=...&token=...` shows a confirmation page with a button. It never
+//! - `GET /<anything>/<token>` (or `?token=<token>`) shows a confirmation page with a button. It never
 //!   unsubscribes: mail scanners fetch links.
 //! - `POST` to the same URL (the button, or a mailbox provider's one-click POST with
 //!   `List-Unsubscribe=One-Click` as `application/x-www-form-urlencoded` or
 //!   `multipart/form-data`) records the suppression durably and answers 200, no redirect.
 //!   Repeating it is harmless.
-//! - A missing or malformed address or token gets 400, a token that does not match 403; neither
-//!   changes anything. Tokens are compared in constant time.
+//! - A missing token gets 400, a forged, altered or truncated one 403; neither changes anything.
+//!   Tokens are compared in constant time.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -65,37 +65,41 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
     r
 }
 
-/// Checks the link's address and token; `Err` is the response to give.
-fn check(app: &App, q: &HashMap<String, String>) -> std::result::Result<String, Response> {
-    let bad = |why: &str| {
-        page(
+/// Checks the link's token (the `token` query parameter, or the last path segment) and
+/// returns the address it stands for; `Err` is the response to give.
+fn check(
+    app: &App,
+    path: &str,
+    q: &HashMap<String, String>,
+) -> std::result::Result<String, Response> {
+    let token = q
+        .get("token")
+        .map(String::as_str)
+        .unwrap_or_else(|| path.rsplit('/').next().unwrap_or(""));
+    if token.is_empty() || !token.contains('.') {
+        return Err(page(
             StatusCode::BAD_REQUEST,
             "This unsubscribe link is not valid",
-            &format!("<p>{}</p>", escape(why)),
-        )
-    };
-    let (Some(email), Some(token)) = (q.get("email"), q.get("token")) else {
-        return Err(bad(
-            "The link is missing part of its address: please use the whole link from the email.",
-        ));
-    };
-    let email = check_address(email).map_err(|_| bad("The address in the link is not valid."))?;
-    if !app.tokens.verify(&email, token) {
-        return Err(page(
-            StatusCode::FORBIDDEN,
-            "This unsubscribe link is not valid",
-            "<p>The link does not match this address: please use the whole link from the email.</p>",
+            "<p>The link is missing part of its address: please use the whole link from the email.</p>",
         ));
     }
-    Ok(email)
+    match app.tokens.verify(token) {
+        Some(email) if check_address(&email).is_ok() => Ok(email),
+        _ => Err(page(
+            StatusCode::FORBIDDEN,
+            "This unsubscribe link is not valid",
+            "<p>The link has been changed or cut short: please use the whole link from the email.</p>",
+        )),
+    }
 }
 
 async fn handle(
     State(app): State<Arc<App>>,
     method: Method,
+    uri: axum::http::Uri,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let email = match check(&app, &q) {
+    let email = match check(&app, uri.path(), &q) {
         Ok(e) => e,
         Err(r) => return r,
     };

@@ -1,5 +1,6 @@
-//! Unsubscribe tokens: HMAC-SHA256 over the list and the address, so the link in a message
-//! (and its `List-Unsubscribe` header) identifies list and member and cannot be forged.
+//! Unsubscribe tokens: the address plus HMAC-SHA256 over the list and the address, so the link
+//! in a message (and its `List-Unsubscribe` header) identifies list and member and cannot be
+//! forged, without showing the address in the URL.
 //!
 //! The secret comes from an environment variable (`unsubscribe.secret_env`), never the config
 //! file. Tokens are compared in constant time.
@@ -72,8 +73,7 @@ impl Tokens {
         mac
     }
 
-    /// The unsubscribe token of `email` on this list.
-    pub fn token(&self, email: &str) -> String {
+    fn tag(&self, email: &str) -> String {
         let tag = self
             .mac(&[&self.list_id, &email.to_lowercase()])
             .finalize()
@@ -81,17 +81,28 @@ impl Tokens {
         URL_SAFE_NO_PAD.encode(&tag[..TOKEN_BYTES])
     }
 
-    /// Whether `token` is `email`'s, compared in constant time.
-    pub fn verify(&self, email: &str, token: &str) -> bool {
-        let Ok(bytes) = URL_SAFE_NO_PAD.decode(token.as_bytes()) else {
-            return false;
-        };
+    /// The unsubscribe token of `email` on this list: the address (base64url, so no address
+    /// appears in the link for spam filters to flag) and its MAC, `<address>.<mac>`.
+    pub fn token(&self, email: &str) -> String {
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(email.to_lowercase().as_bytes()),
+            self.tag(email)
+        )
+    }
+
+    /// The address a token stands for, if the token is genuine (compared in constant time).
+    pub fn verify(&self, token: &str) -> Option<String> {
+        let (addr, tag) = token.split_once('.')?;
+        let email = String::from_utf8(URL_SAFE_NO_PAD.decode(addr.as_bytes()).ok()?).ok()?;
+        let bytes = URL_SAFE_NO_PAD.decode(tag.as_bytes()).ok()?;
         if bytes.len() != TOKEN_BYTES {
-            return false;
+            return None;
         }
         self.mac(&[&self.list_id, &email.to_lowercase()])
             .verify_truncated_left(&bytes)
-            .is_ok()
+            .ok()?;
+        Some(email)
     }
 
     /// A short token for the envelope sender (`bounces+{token}@...`), naming campaign and
@@ -113,22 +124,26 @@ mod tests {
     fn tokens_verify_only_for_their_address_and_list() {
         let t = Tokens::new(b"0123456789abcdef-secret", "news.example.org");
         let tok = t.token("Ann@Example.org");
-        assert_eq!(tok.len(), 22);
-        assert!(t.verify("ann@example.org", &tok));
-        assert!(!t.verify("bob@example.org", &tok));
-        assert!(
-            !Tokens::new(b"0123456789abcdef-secret", "other.example.org")
-                .verify("ann@example.org", &tok)
+        assert!(!tok.contains('@') && !tok.contains("ann"));
+        assert_eq!(t.verify(&tok).as_deref(), Some("ann@example.org"));
+        assert_eq!(
+            Tokens::new(b"0123456789abcdef-secret", "other.example.org").verify(&tok),
+            None
         );
-        assert!(
-            !Tokens::new(b"another-secret-0123456", "news.example.org")
-                .verify("ann@example.org", &tok)
+        assert_eq!(
+            Tokens::new(b"another-secret-0123456", "news.example.org").verify(&tok),
+            None
         );
+        // Another member's address with this member's MAC.
+        let (_, tag) = tok.split_once('.').unwrap();
+        let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode(b"bob@example.org"));
+        assert_eq!(t.verify(&forged), None);
         let mut tampered = tok.clone().into_bytes();
-        tampered[3] = if tampered[3] == b'A' { b'B' } else { b'A' };
-        assert!(!t.verify("ann@example.org", std::str::from_utf8(&tampered).unwrap()));
-        assert!(!t.verify("ann@example.org", ""));
-        assert!(!t.verify("ann@example.org", "not base64!"));
-        assert!(!t.verify("ann@example.org", &tok[..21]));
+        let last = tampered.len() - 2;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        assert_eq!(t.verify(std::str::from_utf8(&tampered).unwrap()), None);
+        for bad in ["", ".", "abc", "not base64!.x", &tok[..tok.len() - 1]] {
+            assert_eq!(t.verify(bad), None, "{bad}");
+        }
     }
 }

@@ -18,7 +18,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 here=$(dirname "$0")
-if ! python3 -c 'import aiosmtpd, dkim' 2>/dev/null; then
+if ! python3 -c 'import aiosmtpd, dkim, nacl' 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check -r "$here/support/requirements.txt"
 fi
 python3 -c 'import aiosmtpd; print("aiosmtpd", aiosmtpd.__version__)'

@@ -56,8 +56,7 @@ fn every_problem_is_named_with_file_and_line_and_send_refuses() {
         r.stderr
     );
     assert!(
-        r.stderr
-            .ends_with("nothing was sent: 6 problems found\n"),
+        r.stderr.ends_with("nothing was sent: 6 problems found\n"),
         "{}",
         r.stderr
     );

@@ -5,6 +5,7 @@ mod support;
 
 mod check;
 mod import;
+mod inbox;
 mod render;
 mod send;
 mod smtp;

@@ -1,0 +1,211 @@
+//! What mailbox providers check, verified by code we did not write: Python's email package for
+//! MIME defects and RFC 2047, dkimpy for DKIM (tests/support/check_message.py), SpamAssassin.
+
+use std::path::Path;
+use std::process::Command;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::support::{Project, repo};
+
+fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl must be installed");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Checks every `.eml` in `dir` with check_message.py; one JSON value per message.
+fn check_all(dir: &Path, dns: &[String]) -> Vec<serde_json::Value> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .collect();
+    files.sort();
+    let mut cmd = Command::new("python3");
+    cmd.arg(repo().join("tests/support/check_message.py"));
+    for d in dns {
+        cmd.arg("--dkim-dns").arg(d);
+    }
+    let out = cmd.args(&files).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(v.len(), files.len());
+    v
+}
+
+fn with_dkim(p: &Project, algorithm: &str, key_file: &str) {
+    let cfg = p.read("config.toml").replace(
+        "\n[file]\n",
+        &format!("\n[dkim]\ndomain = \"example.org\"\nselector = \"s1\"\nkey_file = \"{key_file}\"\nalgorithm = \"{algorithm}\"\n\n[file]\n"),
+    );
+    p.write("config.toml", &cfg);
+}
+
+fn assert_clean_and_signed(results: &[serde_json::Value], algorithm: &str) {
+    for r in results {
+        assert_eq!(r["defects"], serde_json::json!([]), "{r}");
+        assert_eq!(r["long_lines"], 0, "{r}");
+        assert_eq!(
+            r["parts"],
+            serde_json::json!(["multipart/alternative", "text/plain", "text/html"]),
+            "{r}"
+        );
+        let dkim = &r["dkim"];
+        assert_eq!(dkim["valid"], true, "{r}");
+        assert_eq!(dkim["a"], algorithm);
+        assert_eq!(dkim["c"], "relaxed/relaxed");
+        assert_eq!(dkim["d"], "example.org");
+        let signed: Vec<&str> = dkim["signed_headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h.as_str().unwrap())
+            .collect();
+        for h in [
+            "from",
+            "to",
+            "subject",
+            "date",
+            "message-id",
+            "mime-version",
+            "content-type",
+            "list-unsubscribe",
+            "list-unsubscribe-post",
+            "list-id",
+        ] {
+            assert!(signed.contains(&h), "{h} not signed: {signed:?}");
+        }
+    }
+}
+
+#[test]
+fn rsa_signatures_verify_and_cover_the_list_headers() {
+    let p = Project::example();
+    openssl(
+        p.dir.path(),
+        &["genrsa", "-traditional", "-out", "dkim.pem", "2048"],
+    );
+    let public = openssl(
+        p.dir.path(),
+        &["rsa", "-in", "dkim.pem", "-pubout", "-outform", "DER"],
+    );
+    with_dkim(&p, "rsa-sha256", "dkim.pem");
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let dns = format!(
+        "s1._domainkey.example.org=v=DKIM1; k=rsa; p={}",
+        STANDARD.encode(&public)
+    );
+    let results = check_all(&p.path("outbox/c"), &[dns]);
+    assert_eq!(results.len(), 12);
+    assert_clean_and_signed(&results, "rsa-sha256");
+
+    // A signature from another key does not verify: the check can fail.
+    openssl(
+        p.dir.path(),
+        &["genrsa", "-traditional", "-out", "other.pem", "2048"],
+    );
+    let other = openssl(
+        p.dir.path(),
+        &["rsa", "-in", "other.pem", "-pubout", "-outform", "DER"],
+    );
+    let wrong = format!(
+        "s1._domainkey.example.org=v=DKIM1; k=rsa; p={}",
+        STANDARD.encode(&other)
+    );
+    assert!(
+        check_all(&p.path("outbox/c"), &[wrong])
+            .iter()
+            .all(|r| r["dkim"]["valid"] == false)
+    );
+}
+
+#[test]
+fn ed25519_signatures_verify() {
+    let p = Project::example();
+    openssl(
+        p.dir.path(),
+        &[
+            "genpkey",
+            "-algorithm",
+            "ed25519",
+            "-outform",
+            "DER",
+            "-out",
+            "ed.der",
+        ],
+    );
+    let private = std::fs::read(p.path("ed.der")).unwrap();
+    let public = openssl(
+        p.dir.path(),
+        &[
+            "pkey", "-inform", "DER", "-in", "ed.der", "-pubout", "-outform", "DER",
+        ],
+    );
+    // The last 32 bytes of each DER are the seed and the public key.
+    p.write(
+        "ed25519.key",
+        &STANDARD.encode(&private[private.len() - 32..]),
+    );
+    with_dkim(&p, "ed25519-sha256", "ed25519.key");
+    let r = p.run(&["send", "--campaign", "c", "--yes", "--limit", "3"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let dns = format!(
+        "s1._domainkey.example.org=v=DKIM1; k=ed25519; p={}",
+        STANDARD.encode(&public[public.len() - 32..])
+    );
+    let results = check_all(&p.path("outbox/c"), &[dns]);
+    assert_eq!(results.len(), 3);
+    assert_clean_and_signed(&results, "ed25519-sha256");
+}
+
+#[test]
+fn non_ascii_names_and_subjects_survive_rfc_2047() {
+    let p = Project::example();
+    let subject = "Nouvelles – l'été de Zoë, Łukasz & Siân ✓";
+    let r = p.run(&["send", "--campaign", "c", "--yes", "--subject", subject]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let results = check_all(&p.path("outbox/c"), &[]);
+    for r in &results {
+        assert_eq!(r["defects"], serde_json::json!([]), "{r}");
+        assert_eq!(r["headers"]["subject"], subject);
+        assert_eq!(
+            r["headers"]["from"],
+            "Northvale Health Technology Cluster <news@example.org>"
+        );
+        assert!(r["dkim"].is_null());
+    }
+    let to: Vec<&str> = results
+        .iter()
+        .map(|r| r["headers"]["to"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "Zoë Hartley <zoe.hartley@medtech.example.org>",
+        "Łukasz Nowak <lukasz.nowak@example.org>",
+        "Siân Pritchard <sian.pritchard@example.org>",
+    ] {
+        assert!(to.contains(&expected), "{expected} not in {to:?}");
+    }
+    // The raw header lines are ASCII: the names went through encoded words.
+    let raw = std::fs::read(p.path("outbox/c/zoe.hartley@medtech.example.org.eml")).unwrap();
+    let head = &raw[..raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap()];
+    assert!(head.is_ascii());
+}
