@@ -284,3 +284,42 @@ fn the_confirmation_page_works_in_a_real_browser() {
     );
     assert_eq!(suppressed(&p), vec!["zoe.hartley@medtech.example.org"]);
 }
+
+#[test]
+fn bounce_address_and_feedback_id_are_per_campaign_and_member() {
+    let server = crate::support::SmtpServer::start(None);
+    let p = Project::smtp(server.port, "");
+    let cfg = p.read("config.toml").replace(
+        "list_id = \"cluster-news.example.org\"",
+        "list_id = \"cluster-news.example.org\"\nbounce_address = \"bounces+{token}@example.org\"\nfeedback_id = \"{campaign}:bulletin:northvale:mailshot\"",
+    );
+    p.write("config.toml", &cfg);
+    p.members("lists/members.csv", 3);
+    assert_eq!(p.run(&["send", "--campaign", "c", "--yes"]).code, 0);
+    let tokens = mailshot::unsubscribe::Tokens::new(
+        crate::support::SECRET.as_bytes(),
+        "cluster-news.example.org",
+    );
+    let got = server.received();
+    assert_eq!(got.len(), 3);
+    for m in got {
+        let to = &m.rcpt_tos[0];
+        assert_eq!(
+            m.mail_from,
+            format!("bounces+{}@example.org", tokens.bounce_token("c", to))
+        );
+        let parsed = mail_parser::MessageParser::default()
+            .parse(&m.bytes)
+            .unwrap();
+        assert_eq!(
+            parsed.header_raw("Feedback-ID").unwrap().trim(),
+            "c:bulletin:northvale:mailshot"
+        );
+        assert!(parsed.header_raw("Return-Path").is_none());
+        // From stays the sender's own address.
+        assert_eq!(
+            parsed.from().unwrap().first().unwrap().address(),
+            Some("news@example.org")
+        );
+    }
+}
