@@ -157,9 +157,13 @@ pub struct SendArgs {
     /// Send to at most N members in this run; the rest stay pending for the next run.
     #[arg(long, value_name = "N")]
     pub limit: Option<u64>,
-    /// Also re-attempt members that failed or ran out of attempts in earlier runs.
+    /// Also re-attempt members that failed or ran out of attempts in earlier runs (never the
+    /// suppressed or hard-bounced).
     #[arg(long)]
     pub retry_failed: bool,
+    /// Also send to members left `uncertain` by an interrupted run (they may get two copies).
+    #[arg(long)]
+    pub resend_uncertain: bool,
     /// Do not ask for confirmation (required when standard input is not a terminal).
     #[arg(long, short = 'y')]
     pub yes: bool,

@@ -169,6 +169,9 @@ pub struct SmtpConfig {
     /// Name sent in EHLO; default the machine's hostname.
     #[serde(default)]
     pub hello_name: Option<String>,
+    /// Messages per connection before reconnecting; 0 = no limit. Default 0.
+    #[serde(default)]
+    pub messages_per_connection: u32,
     /// Extra CA certificates (PEM) to trust, for a relay with a private CA.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
@@ -201,6 +204,7 @@ impl Default for SmtpConfig {
             connections: default_connections(),
             timeout_secs: default_timeout(),
             hello_name: None,
+            messages_per_connection: 0,
             ca_file: None,
         }
     }
@@ -228,6 +232,27 @@ pub struct RateConfig {
     /// Seconds before the first retry of a deferred member; doubles each retry. Default 30.
     #[serde(default = "default_retry_delay")]
     pub retry_delay_secs: f64,
+    /// Messages in any rolling hour, across campaigns (kept in the store); 0 = no limit.
+    #[serde(default)]
+    pub max_per_hour: u64,
+    /// Messages in any rolling 24 hours, across campaigns (kept in the store); 0 = no limit.
+    #[serde(default)]
+    pub max_per_day: u64,
+    /// Longest wait for a quota window to reopen before the run stops and says when to
+    /// resume, in seconds. Default 900.
+    #[serde(default = "default_quota_wait")]
+    pub max_quota_wait_secs: u64,
+    /// Connection failures in a row (refused, timed out, greeting or login refused) that stop
+    /// the campaign. Default 10.
+    #[serde(default = "default_connection_failures")]
+    pub max_connection_failures: u32,
+}
+
+fn default_quota_wait() -> u64 {
+    900
+}
+fn default_connection_failures() -> u32 {
+    10
 }
 
 fn default_mps() -> f64 {
@@ -252,6 +277,10 @@ impl Default for RateConfig {
             batch_pause_secs: 0.0,
             max_attempts: default_attempts(),
             retry_delay_secs: default_retry_delay(),
+            max_per_hour: 0,
+            max_per_day: 0,
+            max_quota_wait_secs: default_quota_wait(),
+            max_connection_failures: default_connection_failures(),
         }
     }
 }

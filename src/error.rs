@@ -13,6 +13,8 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILURES: i32 = 1;
 /// Exit status for usage, config, template or member-list errors: nothing was sent.
 pub const EXIT_USAGE: i32 = 2;
+/// Exit status when Ctrl-C or SIGTERM stopped a send.
+pub const EXIT_INTERRUPTED: i32 = 130;
 
 #[derive(Debug)]
 pub enum Error {

@@ -35,8 +35,10 @@
 //! - [`store`]: the SQLite store: delivery log and suppression list.
 //! - [`progress`]: progress bar / periodic lines.
 //! - [`error`]: the error type and exit codes.
+//! - [`clock`]: wall-clock time (with a test hook for quota tests).
 
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod error;
@@ -46,6 +48,7 @@ pub mod members;
 pub mod message;
 pub mod pacer;
 pub mod progress;
+pub mod quota;
 pub mod render;
 pub mod send;
 pub mod serve;

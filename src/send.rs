@@ -13,10 +13,10 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::config::Config;
@@ -25,6 +25,7 @@ use crate::members::{Member, MemberList};
 use crate::message::{self, Outgoing, PerMember, Sender};
 use crate::pacer::SharedPacer;
 use crate::progress::{Progress, Tally};
+use crate::quota::Quota;
 use crate::render::{Bulletin, Rendered};
 use crate::store::{Status, Store};
 use crate::transport::{Fatal, Reply, ReplyKind, TransportSpec};
@@ -274,6 +275,8 @@ pub fn preflight(campaign: &mut Campaign, list: &MemberList) -> Result<Preflight
 pub struct Selection {
     /// Also re-attempt failed members and those whose attempts ran out.
     pub retry_failed: bool,
+    /// Also send to members whose last attempt was interrupted (`uncertain`).
+    pub resend_uncertain: bool,
     /// Send to at most this many members in this run.
     pub limit: Option<u64>,
 }
@@ -291,21 +294,36 @@ pub fn skip_set(
         skip.extend(store.with_status(campaign, &[Status::Failed])?);
         skip.extend(store.exhausted(campaign, max_attempts)?);
     }
+    if !sel.resend_uncertain {
+        skip.extend(store.with_status(campaign, &[Status::Uncertain, Status::Sending])?);
+    }
     Ok(skip)
 }
 
 /// One member on its way.
 struct Job {
     member: Member,
-    /// Tries so far in this run.
+    /// Tries so far in this run (throttled replies do not count until there are many).
     tries: u32,
+    /// Throttled replies (421, 4.7.x) so far in this run.
+    throttles: u32,
     message_id: String,
 }
 
-struct Done {
-    job: Job,
-    /// `None`: not attempted, because the run was stopping.
-    result: Option<std::result::Result<Reply, Fatal>>,
+/// What a worker tells the coordinator, in order, on one channel.
+enum Event {
+    /// About to hand `job` to the server: may it go? The coordinator records the attempt
+    /// durably first and answers `true`, or answers `false` when the run is stopping.
+    Starting {
+        email: String,
+        message_id: String,
+        go: oneshot::Sender<bool>,
+    },
+    /// The outcome; `None` if the job was not attempted.
+    Done {
+        job: Job,
+        result: Option<std::result::Result<Reply, Fatal>>,
+    },
 }
 
 /// What a run did.
@@ -313,8 +331,10 @@ struct Done {
 pub struct RunSummary {
     pub tally: Tally,
     pub elapsed: Duration,
-    /// Set when a systemic failure stopped the run early.
+    /// Set when a systemic failure or a signal stopped the run early.
     pub stopped: Option<String>,
+    /// Stopped by Ctrl-C or SIGTERM.
+    pub interrupted: bool,
 }
 
 /// Delivery settings for one run.
@@ -322,7 +342,14 @@ pub struct Delivery {
     pub connections: usize,
     pub max_attempts: u32,
     pub retry_delay: Duration,
+    /// Connection failures in a row that stop the run.
+    pub max_connection_failures: u32,
+    /// Longest wait for a quota window to reopen before stopping.
+    pub max_quota_wait: Duration,
 }
+
+/// Throttled replies a member may get in one run before they count as tries.
+const MAX_THROTTLES: u32 = 5;
 
 /// Backoff before retry number `tries` (1-based): `base * 2^(tries-1)`, +-20% jitter.
 pub fn backoff(base: Duration, tries: u32) -> Duration {
@@ -333,7 +360,10 @@ pub fn backoff(base: Duration, tries: u32) -> Duration {
     exp.mul_f64(jitter)
 }
 
-/// Delivers to `members` (already filtered), recording each reply in `store` as it arrives.
+/// Delivers to `members` (already filtered), recording each attempt before it goes and each
+/// reply as it arrives. Stops early on a systemic failure, a quota it cannot wait for, or a
+/// signal: the first Ctrl-C or SIGTERM lets messages in flight finish, a second exits at once.
+#[allow(clippy::too_many_arguments)]
 pub async fn deliver(
     campaign: Arc<Campaign>,
     members: impl Iterator<Item = Member>,
@@ -341,44 +371,67 @@ pub async fn deliver(
     store: &mut Store,
     spec: &TransportSpec,
     pacer: Arc<SharedPacer>,
+    quota: &mut Quota,
     settings: &Delivery,
 ) -> Result<RunSummary> {
     let workers = settings.connections.max(1);
-    let (job_tx, job_rx) = mpsc::channel::<Job>(workers * 2);
+    let (job_tx, job_rx) = mpsc::channel::<Job>(workers);
     let job_rx = Arc::new(Mutex::new(job_rx));
-    let (done_tx, mut done_rx) = mpsc::channel::<Done>(workers * 4);
+    let (event_tx, mut events) = mpsc::channel::<Event>(workers * 4);
+    // Extra pause before each message while the server is throttling us, in milliseconds.
+    let slowdown = Arc::new(AtomicU64::new(0));
     let mut handles = Vec::new();
-    let stopping = Arc::new(AtomicBool::new(false));
     for _ in 0..workers {
         let rx = job_rx.clone();
-        let tx = done_tx.clone();
+        let tx = event_tx.clone();
         let mut conn = spec.connect();
         let pacer = pacer.clone();
         let campaign = campaign.clone();
-        let stopping = stopping.clone();
+        let slowdown = slowdown.clone();
         handles.push(tokio::spawn(async move {
             loop {
                 let job = { rx.lock().await.recv().await };
                 let Some(job) = job else { break };
                 pacer.acquire().await;
-                // Jobs already queued when the run stops are handed back unsent.
-                let result = if stopping.load(Ordering::SeqCst) {
-                    None
-                } else {
-                    Some(match campaign.build(&job.member, &job.message_id, None) {
-                        Ok(msg) => conn.send(&msg).await,
+                let pause = slowdown.load(Ordering::Relaxed);
+                if pause > 0 {
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
+                let msg = match campaign.build(&job.member, &job.message_id, None) {
+                    Ok(m) => m,
+                    Err(e) => {
                         // Preflight rendered this member; a failure now is not the member's fault.
-                        Err(e) => Err(Fatal(format!("cannot render `{}`: {e}", job.member.email))),
-                    })
+                        let result = Some(Err(Fatal(format!(
+                            "cannot render `{}`: {e}",
+                            job.member.email
+                        ))));
+                        if tx.send(Event::Done { job, result }).await.is_err() {
+                            break;
+                        }
+                        continue;
+                    }
                 };
-                if tx.send(Done { job, result }).await.is_err() {
+                let (go_tx, go_rx) = oneshot::channel();
+                let starting = Event::Starting {
+                    email: job.member.email.clone(),
+                    message_id: job.message_id.clone(),
+                    go: go_tx,
+                };
+                if tx.send(starting).await.is_err() {
+                    break;
+                }
+                let result = match go_rx.await {
+                    Ok(true) => Some(conn.send(&msg).await),
+                    _ => None,
+                };
+                if tx.send(Event::Done { job, result }).await.is_err() {
                     break;
                 }
             }
             conn.close().await;
         }));
     }
-    drop(done_tx);
+    drop(event_tx);
 
     let mut progress = Progress::new(total);
     let mut tally = Tally::default();
@@ -386,6 +439,7 @@ pub async fn deliver(
         message_id: campaign.new_message_id(),
         member,
         tries: 0,
+        throttles: 0,
     });
     let mut fresh_done = false;
     let mut retries: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
@@ -393,63 +447,128 @@ pub async fn deliver(
     let mut seq = 0u64;
     let mut in_flight = 0usize;
     let mut stopped: Option<String> = None;
+    let mut interrupted = false;
     let mut policy_streak = 0u32;
+    let mut connection_streak = 0u32;
+    let mut quota_until: Option<Instant> = None;
     let mut job_tx = Some(job_tx);
+    let mut signals = Signals::new();
 
     loop {
-        if stopped.is_some() {
-            stopping.store(true, Ordering::SeqCst);
-        }
         let now = Instant::now();
+        if quota_until.is_some_and(|t| t <= now) {
+            quota_until = None;
+        }
+        // A quota window that is full: wait for it if not too long, else stop and say when.
+        if stopped.is_none()
+            && quota_until.is_none()
+            && quota.is_limited()
+            && (!fresh_done || !retries.is_empty())
+        {
+            let wall = crate::clock::now();
+            if let Some(until) = quota.next_allowed(wall) {
+                let wait = (until - wall).to_std().unwrap_or_default();
+                if wait <= settings.max_quota_wait {
+                    quota_until = Some(now + wait);
+                } else {
+                    stopped = Some(format!(
+                        "the sending quota is used up (`max_per_hour`/`max_per_day`): resume after {} UTC",
+                        until.format("%Y-%m-%d %H:%M")
+                    ));
+                }
+            }
+        }
         let retry_ready = retries.peek().is_some_and(|Reverse((t, _))| *t <= now);
         let next_retry = retries.peek().map(|Reverse((t, _))| *t);
-        let want_feed = stopped.is_none() && (retry_ready || !fresh_done);
-        if in_flight == 0 && !want_feed && (stopped.is_some() || next_retry.is_none()) {
+        let want_feed = stopped.is_none() && quota_until.is_none() && (retry_ready || !fresh_done);
+        if in_flight == 0
+            && !want_feed
+            && (stopped.is_some() || (next_retry.is_none() && quota_until.is_none()))
+        {
             break;
         }
+        let wake = match (next_retry.filter(|_| !retry_ready), quota_until) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
         let tx = job_tx.as_ref().expect("open until the end");
         tokio::select! {
             biased;
-            Some(done) = done_rx.recv(), if in_flight > 0 => {
-                in_flight -= 1;
-                let Done { mut job, result } = done;
-                match result {
-                    None => {}
-                    Some(Err(Fatal(why))) => {
-                        if stopped.is_none() {
-                            stopped = Some(why);
-                        }
+            _ = signals.recv() => {
+                if interrupted {
+                    eprintln!("\nstopping at once: members being sent now will be `uncertain`; resume with: mailshot send --campaign {}", campaign.id);
+                    std::process::exit(crate::error::EXIT_INTERRUPTED);
+                }
+                interrupted = true;
+                eprintln!("\ninterrupted: finishing the {in_flight} messages in flight (Ctrl-C again to stop at once)");
+                stopped.get_or_insert_with(|| "interrupted".to_string());
+            }
+            Some(event) = events.recv(), if in_flight > 0 => match event {
+                Event::Starting { email, message_id, go } => {
+                    let ok = stopped.is_none();
+                    if ok {
+                        store.start_attempt(&campaign.id, &email, &message_id)?;
+                        quota.record(crate::clock::now());
                     }
-                    Some(Ok(reply)) => {
-                        job.tries += 1;
-                        store.record(&campaign.id, &job.member.email, &job.message_id, &reply)?;
-                        match reply.reason() {
-                            "policy" => policy_streak += 1,
-                            "accepted" => policy_streak = 0,
-                            _ => {}
+                    let _ = go.send(ok);
+                }
+                Event::Done { mut job, result } => {
+                    in_flight -= 1;
+                    match result {
+                        None => {}
+                        Some(Err(Fatal(why))) => {
+                            // Fatal means the message was never offered.
+                            store.unstart(&campaign.id, &job.member.email)?;
+                            stopped.get_or_insert(why);
                         }
-                        if policy_streak >= POLICY_STOP && stopped.is_none() {
-                            stopped = Some(format!(
-                                "the server refused {POLICY_STOP} messages in a row for policy reasons (5.7.x), last: `{}`; check SPF, DKIM and DMARC for the From domain and the sending IP's reputation",
-                                reply.text
-                            ));
-                        }
-                        match reply.kind {
-                            ReplyKind::Accepted => tally.accepted += 1,
-                            ReplyKind::Permanent => tally.failed += 1,
-                            ReplyKind::Transient if job.tries < settings.max_attempts && stopped.is_none() => {
-                                tally.retries += 1;
-                                seq += 1;
-                                let at = Instant::now() + backoff(settings.retry_delay, job.tries);
-                                retries.push(Reverse((at, seq)));
-                                waiting.insert(seq, job);
+                        Some(Ok(reply)) => {
+                            store.record(&campaign.id, &job.member.email, &job.message_id, &reply)?;
+                            let reason = reply.reason();
+                            policy_streak = if reason == "policy" { policy_streak + 1 } else if reason == "accepted" { 0 } else { policy_streak };
+                            connection_streak = if reply.connecting { connection_streak + 1 } else { 0 };
+                            if policy_streak >= POLICY_STOP && stopped.is_none() {
+                                stopped = Some(format!(
+                                    "the server refused {POLICY_STOP} messages in a row for policy reasons (5.7.x), last: `{}`; check SPF, DKIM and DMARC for the From domain and the sending IP's reputation",
+                                    reply.text
+                                ));
                             }
-                            ReplyKind::Transient => tally.deferred += 1,
+                            if connection_streak >= settings.max_connection_failures && stopped.is_none() {
+                                stopped = Some(format!(
+                                    "{connection_streak} connection failures in a row, last: `{}`",
+                                    reply.text
+                                ));
+                            }
+                            // Throttling slows the whole run down, and recovers gradually.
+                            let pause = slowdown.load(Ordering::Relaxed);
+                            if reason == "throttled" {
+                                slowdown.store((pause * 2).clamp(500, 60_000), Ordering::Relaxed);
+                            } else if reason == "accepted" && pause > 0 {
+                                slowdown.store(if pause < 50 { 0 } else { pause * 9 / 10 }, Ordering::Relaxed);
+                            }
+                            let counts_as_try = reason != "throttled" || job.throttles >= MAX_THROTTLES;
+                            if reason == "throttled" {
+                                job.throttles += 1;
+                            }
+                            if counts_as_try {
+                                job.tries += 1;
+                            }
+                            match reply.kind {
+                                ReplyKind::Accepted => tally.accepted += 1,
+                                ReplyKind::Permanent => tally.failed += 1,
+                                ReplyKind::Transient if job.tries < settings.max_attempts && stopped.is_none() => {
+                                    tally.retries += 1;
+                                    seq += 1;
+                                    let at = Instant::now() + backoff(settings.retry_delay, job.tries.max(job.throttles).max(1));
+                                    retries.push(Reverse((at, seq)));
+                                    waiting.insert(seq, job);
+                                }
+                                ReplyKind::Transient => tally.deferred += 1,
+                            }
+                            progress.update(&tally);
                         }
-                        progress.update(&tally);
                     }
                 }
-            }
+            },
             permit = tx.reserve(), if want_feed => {
                 let Ok(permit) = permit else { break };
                 let job = if retry_ready {
@@ -466,7 +585,7 @@ pub async fn deliver(
                     None => fresh_done = true,
                 }
             }
-            _ = tokio::time::sleep_until(next_retry.unwrap_or(now)), if next_retry.is_some() && !retry_ready && stopped.is_none() => {}
+            _ = tokio::time::sleep_until(wake.unwrap_or(now)), if wake.is_some() && stopped.is_none() => {}
         }
     }
     // Members still waiting for a retry when the run stopped stay `deferred` in the store.
@@ -480,5 +599,41 @@ pub async fn deliver(
         tally,
         elapsed: progress.elapsed(),
         stopped,
+        interrupted,
     })
+}
+
+/// Ctrl-C and SIGTERM, as one stream.
+struct Signals {
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Signals {
+        Signals {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
+        }
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        {
+            let term = async {
+                match &mut self.term {
+                    Some(t) => {
+                        t.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

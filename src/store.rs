@@ -27,6 +27,11 @@ pub enum Status {
     Failed,
     /// On the suppression list: not sent.
     Suppressed,
+    /// Handed to the server; no reply recorded yet.
+    Sending,
+    /// Was `sending` when a run died: it may or may not have been delivered. Not sent again
+    /// unless `--resend-uncertain`.
+    Uncertain,
 }
 
 impl Status {
@@ -37,6 +42,8 @@ impl Status {
             Status::Deferred => "deferred",
             Status::Failed => "failed",
             Status::Suppressed => "suppressed",
+            Status::Sending => "sending",
+            Status::Uncertain => "uncertain",
         }
     }
 }
@@ -78,6 +85,7 @@ CREATE TABLE IF NOT EXISTS attempts (
     message_id TEXT
 );
 CREATE INDEX IF NOT EXISTS attempts_by_member ON attempts (campaign, email);
+CREATE INDEX IF NOT EXISTS attempts_by_time ON attempts (at);
 CREATE TABLE IF NOT EXISTS suppressions (
     email TEXT PRIMARY KEY COLLATE NOCASE,
     reason TEXT NOT NULL,
@@ -99,11 +107,53 @@ pub struct Suppression {
 
 /// Now, as RFC 3339 UTC with milliseconds.
 pub fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    crate::clock::format(crate::clock::now())
 }
 
 pub struct Store {
     conn: Connection,
+}
+
+/// An exclusive lock on sending one campaign: a second `send` of the same campaign refuses.
+/// The OS releases it when the process ends, however it ends.
+#[derive(Debug)]
+pub struct CampaignLock {
+    _file: std::fs::File,
+}
+
+impl CampaignLock {
+    pub fn acquire(store: &Path, campaign: &str) -> Result<CampaignLock> {
+        use std::io::{Read, Seek, Write};
+        let name = store
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let path = store.with_file_name(format!("{name}.{campaign}.lock"));
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io("create the lock file", &path, e))?;
+        match file.try_lock() {
+            Ok(()) => {
+                let _ = file.set_len(0);
+                let _ = file.rewind();
+                let _ = write!(file, "{}", std::process::id());
+                Ok(CampaignLock { _file: file })
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut pid = String::new();
+                let _ = file.read_to_string(&mut pid);
+                Err(Error::input(format!(
+                    "campaign `{campaign}` is already being sent by another mailshot (process {}); wait for it to finish",
+                    pid.trim()
+                )))
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::io("lock", &path, e)),
+        }
+    }
 }
 
 /// What a campaign remembers about itself.
@@ -126,6 +176,7 @@ pub struct Counts {
     pub deferred: u64,
     pub failed: u64,
     pub suppressed: u64,
+    pub uncertain: u64,
     pub pending: u64,
 }
 
@@ -268,6 +319,48 @@ impl Store {
         Ok(out)
     }
 
+    /// Records that `email`'s message is about to be handed to the server: if the run dies
+    /// before the reply is recorded, the member is `uncertain`, never silently resent.
+    pub fn start_attempt(&mut self, campaign: &str, email: &str, message_id: &str) -> Result<()> {
+        let at = now();
+        self.conn
+            .prepare_cached(
+                "UPDATE deliveries SET status = 'sending', message_id = ?3,
+                     first_attempt_at = coalesce(first_attempt_at, ?4), last_attempt_at = ?4
+                 WHERE campaign = ?1 AND email = ?2",
+            )?
+            .execute(params![campaign, email, message_id, at])?;
+        Ok(())
+    }
+
+    /// The attempt recorded by [`Store::start_attempt`] never reached the server (the
+    /// connection or login failed first): the member is pending again.
+    pub fn unstart(&mut self, campaign: &str, email: &str) -> Result<()> {
+        self.conn
+            .prepare_cached("UPDATE deliveries SET status = 'pending' WHERE campaign = ?1 AND email = ?2 AND status = 'sending'")?
+            .execute(params![campaign, email])?;
+        Ok(())
+    }
+
+    /// After a crash: members left `sending` become `uncertain`. Returns how many.
+    pub fn recover(&mut self, campaign: &str) -> Result<u64> {
+        Ok(self.conn.execute(
+            "UPDATE deliveries SET status = 'uncertain', reason = 'uncertain: the run stopped before the reply was recorded'
+             WHERE campaign = ?1 AND status = 'sending'",
+            [campaign],
+        )? as u64)
+    }
+
+    /// Times (RFC 3339) of the messages handed to any server since `since`, oldest first:
+    /// the quota windows are the relay's, across campaigns.
+    pub fn sent_since(&self, since: &str) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT at FROM attempts WHERE at >= ?1 ORDER BY at")?;
+        let rows = stmt.query_map([since], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Deferred members (lowercased) that have had `max_attempts` tries or more.
     pub fn exhausted(
         &self,
@@ -402,6 +495,7 @@ impl Store {
                 "deferred" => c.deferred += n,
                 "failed" => c.failed += n,
                 "suppressed" => c.suppressed += n,
+                "uncertain" | "sending" => c.uncertain += n,
                 _ => c.pending += n,
             }
         }

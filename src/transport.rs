@@ -46,6 +46,9 @@ pub struct Reply {
     pub enhanced: Option<String>,
     /// The whole reply text, or what went wrong.
     pub text: String,
+    /// The failure came before the message was offered (connect, greeting, TLS, login, or a
+    /// timeout): counts towards the circuit breaker.
+    pub connecting: bool,
 }
 
 /// Finds an RFC 3463 enhanced status code (`4.7.28`) at the start of a reply text.
@@ -88,16 +91,24 @@ impl Reply {
             code,
             enhanced: enhanced_code(&text),
             text,
+            connecting: false,
         }
     }
 
+    /// A failure with no SMTP reply: refused, reset or timed out.
     pub fn transient(text: String) -> Reply {
         Reply {
             kind: ReplyKind::Transient,
             code: None,
             enhanced: None,
             text,
+            connecting: true,
         }
+    }
+
+    fn while_connecting(mut self) -> Reply {
+        self.connecting = true;
+        self
     }
 
     fn from_lettre(err: &lettre::transport::smtp::Error) -> Reply {
@@ -118,6 +129,7 @@ impl Reply {
             code,
             enhanced: enhanced_code(&text),
             text,
+            connecting: false,
         }
     }
 }
@@ -141,6 +153,8 @@ pub struct SmtpSpec {
     pub credentials: Option<(String, Credentials)>,
     pub timeout: Duration,
     pub hello: ClientId,
+    /// Messages per connection before a polite QUIT and a new connection; 0 = no limit.
+    pub messages_per_connection: u32,
     /// Extra trusted CA certificates (PEM), from `smtp.ca_file`.
     pub ca_pem: Option<Vec<u8>>,
     /// For implicit TLS: the public roots plus `ca_pem`.
@@ -218,6 +232,7 @@ impl TransportSpec {
                     credentials,
                     timeout: Duration::from_secs(s.timeout_secs),
                     hello,
+                    messages_per_connection: s.messages_per_connection,
                     ca_pem,
                     tls: Arc::new(tls),
                 })))
@@ -231,6 +246,7 @@ impl TransportSpec {
             TransportSpec::Smtp(spec) => Connection::Smtp {
                 spec: spec.clone(),
                 conn: None,
+                sent: 0,
             },
         }
     }
@@ -244,6 +260,8 @@ pub enum Connection {
     Smtp {
         spec: Arc<SmtpSpec>,
         conn: Option<AsyncSmtpConnection>,
+        /// Messages sent on `conn` so far.
+        sent: u32,
     },
 }
 
@@ -291,31 +309,45 @@ impl Connection {
                     Err(e) => Err(Fatal(format!("failed to write `{}`: {e}", show(&path)))),
                 }
             }
-            Connection::Smtp { spec, conn } => {
+            Connection::Smtp { spec, conn, sent } => {
                 let envelope = Envelope::new(Some(msg.from.clone()), vec![msg.to.clone()])
                     .map_err(|e| Fatal(format!("invalid envelope: {e}")))?;
                 let timeout = spec.timeout;
-                match tokio::time::timeout(timeout, send_smtp(spec, conn, &envelope, &msg.bytes))
-                    .await
+                if conn.is_none() {
+                    *sent = 0;
+                }
+                let reply = match tokio::time::timeout(
+                    timeout,
+                    send_smtp(spec, conn, &envelope, &msg.bytes),
+                )
+                .await
                 {
-                    Ok(r) => r,
+                    Ok(r) => r?,
                     Err(_) => {
                         *conn = None;
-                        Ok(Reply::transient(format!(
+                        Reply::transient(format!(
                             "timed out after {} s waiting for {}:{}",
                             timeout.as_secs(),
                             spec.host,
                             spec.port
-                        )))
+                        ))
                     }
+                };
+                *sent += 1;
+                if spec.messages_per_connection > 0
+                    && *sent >= spec.messages_per_connection
+                    && let Some(mut c) = conn.take()
+                {
+                    let _ = tokio::time::timeout(timeout, c.quit()).await;
                 }
+                Ok(reply)
             }
         }
     }
 
     /// Says goodbye politely.
     pub async fn close(&mut self) {
-        if let Connection::Smtp { conn, spec } = self
+        if let Connection::Smtp { conn, spec, .. } = self
             && let Some(mut c) = conn.take()
         {
             let _ = tokio::time::timeout(spec.timeout, c.quit()).await;
@@ -374,7 +406,7 @@ async fn open(spec: &SmtpSpec) -> std::result::Result<AsyncSmtpConnection, Opene
     };
     let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &spec.hello)
         .await
-        .map_err(|e| Opened::Retry(Reply::from_lettre(&e)))?;
+        .map_err(|e| Opened::Retry(Reply::from_lettre(&e).while_connecting()))?;
     if spec.security == Security::Starttls {
         if !conn.can_starttls() {
             return Err(Opened::Fatal(Fatal(format!(
@@ -407,7 +439,7 @@ async fn open(spec: &SmtpSpec) -> std::result::Result<AsyncSmtpConnection, Opene
                         r.text
                     )))
                 } else {
-                    Opened::Retry(r)
+                    Opened::Retry(r.while_connecting())
                 }
             })?;
     }
@@ -489,6 +521,7 @@ mod tests {
                 code: Some(code),
                 enhanced: enhanced_code(text),
                 text: text.to_string(),
+                connecting: false,
             }
             .reason()
         };

@@ -11,9 +11,10 @@ use crate::lint::Severity;
 use crate::members::MemberList;
 use crate::pacer::SharedPacer;
 use crate::progress::thousands;
+use crate::quota::Quota;
 use crate::render::Mode;
 use crate::send::{self, Campaign, Delivery, Selection};
-use crate::store::{CampaignInfo, Store, now};
+use crate::store::{CampaignInfo, CampaignLock, Store, now};
 use crate::transport::{ReplyKind, TransportSpec};
 
 /// How many unfinished members the summary lists by name.
@@ -66,6 +67,7 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
     let subject = pre.subject.clone().unwrap_or_default();
     let selection = Selection {
         retry_failed: args.retry_failed,
+        resend_uncertain: args.resend_uncertain,
         limit: args.limit,
     };
     let via = config.destination(&args.campaign);
@@ -94,6 +96,16 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
     }
 
     let mut store = Store::open(&config.store)?;
+    // One sender per campaign at a time; held until this process exits.
+    let _lock = CampaignLock::acquire(&config.store, &args.campaign)?;
+    if store.campaign(&args.campaign)?.is_some() {
+        let n = store.recover(&args.campaign)?;
+        if n > 0 {
+            eprintln!(
+                "warning: {n} members were being sent when the last run stopped: they are `uncertain` (they may have received it) and are not sent again unless `--resend-uncertain`"
+            );
+        }
+    }
     let rel = |p: &std::path::Path| show(p);
     if let Some(existing) = store.campaign(&args.campaign)? {
         for (what, was, now_) in [
@@ -176,11 +188,23 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
         connections,
         max_attempts: config.rate.max_attempts,
         retry_delay: Duration::from_secs_f64(config.rate.retry_delay_secs),
+        max_connection_failures: config.rate.max_connection_failures.max(1),
+        max_quota_wait: Duration::from_secs(config.rate.max_quota_wait_secs),
     };
+    let mut quota = Quota::new(config.rate.max_per_hour, config.rate.max_per_day, []);
+    if quota.is_limited() {
+        let since = crate::clock::format(crate::clock::now() - quota.horizon());
+        let history = store.sent_since(&since)?;
+        let parsed = history
+            .iter()
+            .filter_map(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.to_utc());
+        quota = Quota::new(config.rate.max_per_hour, config.rate.max_per_day, parsed);
+    }
     let pacer = Arc::new(SharedPacer::new(&config.rate));
     let campaign = Arc::new(campaign);
     let summary = runtime.block_on(send::deliver(
-        campaign, members, to_send, &mut store, &spec, pacer, &delivery,
+        campaign, members, to_send, &mut store, &spec, pacer, &mut quota, &delivery,
     ))?;
 
     let counts = store.counts(&args.campaign)?;
@@ -209,13 +233,13 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
         thousands(counts.accepted),
         thousands(counts.failed),
         thousands(counts.deferred),
-        suppressed_part(counts.suppressed),
+        suppressed_part(counts.suppressed, counts.uncertain),
         thousands(counts.pending)
     );
     let unfinished: Vec<_> = store
         .log(&args.campaign)?
         .into_iter()
-        .filter(|r| r.status == "failed" || r.status == "deferred")
+        .filter(|r| matches!(r.status.as_str(), "failed" | "deferred" | "uncertain"))
         .collect();
     for r in unfinished.iter().take(MAX_NAMED) {
         println!(
@@ -231,6 +255,13 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
             unfinished.len() - MAX_NAMED,
             args.campaign
         );
+    }
+    if summary.interrupted {
+        eprintln!(
+            "interrupted: every reply received was recorded; resume with: mailshot send --campaign {}",
+            args.campaign
+        );
+        return Ok(crate::error::EXIT_INTERRUPTED);
     }
     if let Some(why) = summary.stopped {
         eprintln!("error: the campaign stopped early: {why}");
@@ -256,13 +287,16 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
     Ok(EXIT_OK)
 }
 
-/// `", N suppressed, "` when some members are suppressed, else nothing.
-fn suppressed_part(n: u64) -> String {
-    if n == 0 {
-        String::new()
-    } else {
-        format!("{} suppressed, ", thousands(n))
+/// `"N suppressed, M uncertain, "` for the counts that are not zero.
+fn suppressed_part(suppressed: u64, uncertain: u64) -> String {
+    let mut out = String::new();
+    if suppressed > 0 {
+        out.push_str(&format!("{} suppressed, ", thousands(suppressed)));
     }
+    if uncertain > 0 {
+        out.push_str(&format!("{} uncertain, ", thousands(uncertain)));
+    }
+    out
 }
 
 /// Members of the list this run may send to.

@@ -208,7 +208,7 @@ fn transient_replies_are_retried_and_permanent_ones_fail() {
     let server = SmtpServer::start(Some(json!({
         "bob@example.org": ["451 4.3.0 Try again later", "250 2.0.0 Ok: queued at last"],
         "eve@example.org": ["550 5.1.1 <eve@example.org>: Recipient address rejected: User unknown"],
-        "tim@example.org": ["421 4.7.0 Too busy"],
+        "tim@example.org": ["451 4.3.0 Local problem"],
     })));
     let p = Project::smtp(server.port, "max_attempts = 3");
     p.write(
@@ -228,7 +228,7 @@ fn transient_replies_are_retried_and_permanent_ones_fail() {
         &[
             "campaign `c`: 4 members, 2 accepted, 1 failed, 1 deferred, 0 pending",
             "  failed eve@example.org: 550 5.1.1 <eve@example.org>: Recipient address rejected: User unknown",
-            "  deferred tim@example.org: 421 4.7.0 Too busy",
+            "  deferred tim@example.org: 451 4.3.0 Local problem",
             "to try them again: mailshot send --campaign c --retry-failed",
         ]
     );
@@ -263,8 +263,8 @@ fn transient_replies_are_retried_and_permanent_ones_fail() {
     );
     assert_eq!(row("tim@example.org")["status"], "deferred");
     assert_eq!(row("tim@example.org")["attempts"], 3);
-    assert_eq!(row("tim@example.org")["smtp_code"], 421);
-    assert_eq!(row("tim@example.org")["enhanced_code"], "4.7.0");
+    assert_eq!(row("tim@example.org")["smtp_code"], 451);
+    assert_eq!(row("tim@example.org")["enhanced_code"], "4.3.0");
     assert_ne!(
         row("bob@example.org")["first_attempt_at"],
         row("bob@example.org")["last_attempt_at"]
@@ -316,7 +316,7 @@ fn transient_replies_are_retried_and_permanent_ones_fail() {
         .iter()
         .find(|r| r["email"] == "tim@example.org")
         .unwrap();
-    assert_eq!(tim["reason"], "throttled");
+    assert_eq!(tim["reason"], "transient");
 }
 
 #[test]
