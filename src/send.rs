@@ -459,24 +459,14 @@ pub async fn deliver(
         if quota_until.is_some_and(|t| t <= now) {
             quota_until = None;
         }
-        // A quota window that is full: wait for it if not too long, else stop and say when.
-        if stopped.is_none()
-            && quota_until.is_none()
-            && quota.is_limited()
-            && (!fresh_done || !retries.is_empty())
-        {
-            let wall = crate::clock::now();
-            if let Some(until) = quota.next_allowed(wall) {
-                let wait = (until - wall).to_std().unwrap_or_default();
-                if wait <= settings.max_quota_wait {
-                    quota_until = Some(now + wait);
-                } else {
-                    stopped = Some(format!(
-                        "the sending quota is used up (`max_per_hour`/`max_per_day`): resume after {} UTC",
-                        until.format("%Y-%m-%d %H:%M")
-                    ));
-                }
-            }
+        if stopped.is_none() && quota_until.is_none() && (!fresh_done || !retries.is_empty()) {
+            check_quota(
+                quota,
+                settings.max_quota_wait,
+                now,
+                &mut quota_until,
+                &mut stopped,
+            );
         }
         let retry_ready = retries.peek().is_some_and(|Reverse((t, _))| *t <= now);
         let next_retry = retries.peek().map(|Reverse((t, _))| *t);
@@ -504,8 +494,12 @@ pub async fn deliver(
                 stopped.get_or_insert_with(|| "interrupted".to_string());
             }
             Some(event) = events.recv(), if in_flight > 0 => match event {
-                Event::Starting { email, message_id, go } => {
-                    let ok = stopped.is_none();
+                                Event::Starting { email, message_id, go } => {
+                    // The quota is checked here too: jobs already queued must not overrun it.
+                    if stopped.is_none() && quota_until.is_none() {
+                        check_quota(quota, settings.max_quota_wait, Instant::now(), &mut quota_until, &mut stopped);
+                    }
+                    let ok = stopped.is_none() && quota_until.is_none();
                     if ok {
                         store.start_attempt(&campaign.id, &email, &message_id)?;
                         quota.record(crate::clock::now());
@@ -514,7 +508,14 @@ pub async fn deliver(
                 }
                 Event::Done { mut job, result } => {
                     in_flight -= 1;
-                    match result {
+                                        match result {
+                        // Not sent: the run is stopping (it stays pending), or a quota window
+                        // is full (it waits for the window).
+                        None if stopped.is_none() => {
+                            seq += 1;
+                            retries.push(Reverse((quota_until.unwrap_or_else(Instant::now), seq)));
+                            waiting.insert(seq, job);
+                        }
                         None => {}
                         Some(Err(Fatal(why))) => {
                             // Fatal means the message was never offered.
@@ -601,6 +602,32 @@ pub async fn deliver(
         stopped,
         interrupted,
     })
+}
+
+/// A full quota window: wait for it (set `until`) if not longer than `max_wait`, else stop
+/// and say when to resume.
+fn check_quota(
+    quota: &mut Quota,
+    max_wait: Duration,
+    now: Instant,
+    until: &mut Option<Instant>,
+    stopped: &mut Option<String>,
+) {
+    if !quota.is_limited() {
+        return;
+    }
+    let wall = crate::clock::now();
+    if let Some(free) = quota.next_allowed(wall) {
+        let wait = (free - wall).to_std().unwrap_or_default();
+        if wait <= max_wait {
+            *until = Some(now + wait);
+        } else {
+            *stopped = Some(format!(
+                "the sending quota is used up (`max_per_hour`/`max_per_day`): resume after {} UTC",
+                free.format("%Y-%m-%d %H:%M")
+            ));
+        }
+    }
 }
 
 /// Ctrl-C and SIGTERM, as one stream.

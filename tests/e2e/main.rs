@@ -7,6 +7,7 @@ mod check;
 mod import;
 mod inbox;
 mod render;
+mod resume;
 mod send;
 mod smtp;
 mod unsubscribe;

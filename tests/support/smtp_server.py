@@ -24,6 +24,10 @@ Files written to DIR:
   * ``attempts.jsonl``: one line per DATA attempt, accepted or not:
     {"rcpt_tos": [...], "reply": "<reply line sent>"}
 
+A scripted reply of ``HANGUP`` closes the connection once the message has been received,
+instead of answering it (a disconnect in the middle of DATA, as the client sees it).
+``sessions.log`` gets one line per EHLO, so tests can count connections.
+
 ``--script FILE`` is a JSON object mapping a lowercased recipient address to a
 list of replies. The n-th DATA attempt for that recipient gets the n-th reply
 (the last one repeats once the list is exhausted). If a message has several
@@ -71,12 +75,25 @@ class Handler:
                 return replies[min(n, len(replies) - 1)]
         return None
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        # One line per session, so tests can count connections.
+        with open(self.dump_dir / "sessions.log", "a", encoding="utf-8") as f:
+            f.write(hostname + "\n")
+        session.host_name = hostname
+        return responses
+
     async def handle_DATA(self, server, session, envelope) -> str:
         if self.delay_ms > 0:
             await asyncio.sleep(self.delay_ms / 1000)
         # No awaits from here on: the decision and the dump are atomic.
         rcpt_tos = list(envelope.rcpt_tos)
         reply = self.scripted_reply(rcpt_tos)
+        if reply == "HANGUP":
+            # The client sent the whole message and waits for the reply: hang up instead.
+            self.attempts_log.write(json.dumps({"rcpt_tos": rcpt_tos, "reply": reply}) + "\n")
+            self.attempts_log.flush()
+            server.transport.close()
+            return "451 4.3.0 closing"
         if reply is None or reply.startswith("2"):
             self.seq += 1
             name = f"{self.seq:06d}.eml"
@@ -155,8 +172,17 @@ async def serve(args: argparse.Namespace) -> None:
             # handled=False: let aiosmtpd send the 535 itself.
             return AuthResult(success=ok, handled=False)
 
+    class Server(SMTP):
+        def connection_made(self, transport):
+            if args.greeting:
+                # Refuse at the greeting, as a busy or throttling server does.
+                transport.write(args.greeting.encode() + b"\r\n")
+                transport.close()
+                return
+            super().connection_made(transport)
+
     def factory() -> SMTP:
-        return SMTP(
+        return Server(
             handler,
             hostname="mailshot-test",  # avoid a (possibly slow) getfqdn()
             decode_data=False,
@@ -191,6 +217,7 @@ def main() -> None:
     # aiosmtpd logs session errors (e.g. a client refusing our test certificate) with
     # tracebacks; the tests judge by what was received, so keep stderr quiet.
     logging.getLogger("mail.log").setLevel(logging.CRITICAL)
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dump", required=True, metavar="DIR", help="directory for .eml and .jsonl files")
     p.add_argument("--script", metavar="FILE", help="JSON object: recipient -> list of DATA replies")
@@ -201,6 +228,7 @@ def main() -> None:
     p.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
     p.add_argument("--implicit-tls", action="store_true", help="TLS from the first byte (SMTPS)")
     p.add_argument("--auth", metavar="USER:PASS", help="require AUTH with these credentials")
+    p.add_argument("--greeting", metavar="REPLY", help="answer every connection with this reply and hang up, e.g. '421 4.3.2 busy'")
     args = p.parse_args()
     asyncio.run(serve(args))
 

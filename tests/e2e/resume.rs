@@ -1,0 +1,397 @@
+//! Never twice, never lost: kills, signals, server faults, quotas, locks and a broken store.
+
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::{BIN, Project, SECRET, SECRET_ENV, SmtpServer};
+
+fn spawn_send(p: &Project, extra: &[&str]) -> std::process::Child {
+    Command::new(BIN)
+        .args(["send", "--campaign", "c", "--yes"])
+        .args(extra)
+        .current_dir(p.dir.path())
+        .env(SECRET_ENV, SECRET)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn statuses(p: &Project) -> HashMap<String, String> {
+    // Before the first run has recorded the campaign there is nothing to show.
+    if p.run(&["status", "--campaign", "c"]).code != 0 {
+        return HashMap::new();
+    }
+    p.log("c")
+        .iter()
+        .map(|r| {
+            (
+                r["email"].as_str().unwrap().to_string(),
+                r["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn copies(server: &SmtpServer) -> HashMap<String, usize> {
+    let mut n = HashMap::new();
+    for m in server.received() {
+        *n.entry(m.rcpt_tos[0].clone()).or_insert(0) += 1;
+    }
+    n
+}
+
+/// A cheap pseudo-random sequence, fixed per test run so a failure can be replayed.
+fn delays(seed: u64, n: usize, lo: u64, hi: u64) -> Vec<u64> {
+    let mut x = seed;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            lo + x % (hi - lo)
+        })
+        .collect()
+}
+
+#[test]
+fn killed_ten_times_no_member_gets_two_copies_and_every_member_is_accounted_for() {
+    let server = SmtpServer::start(None);
+    let p = Project::smtp(server.port, "");
+    let emails = p.members("lists/members.csv", 2000);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    let kills = delays(seed, 10, 300, 1500);
+    let mut uncertain_before = 0;
+    for (i, ms) in kills.iter().enumerate() {
+        let mut child = spawn_send(&p, &[]);
+        std::thread::sleep(Duration::from_millis(*ms));
+        // SIGKILL: no chance to clean up.
+        let _ = child.kill();
+        let _ = child.wait();
+        // The next run's recovery turns `sending` into `uncertain`; count them via a dry look.
+        let r = p.run(&["send", "--campaign", "c", "--dry-run"]);
+        assert_eq!(r.code, 0, "seed {seed} kill {i}: {}", r.stderr);
+        let s = statuses(&p);
+        let uncertain = s
+            .values()
+            .filter(|v| *v == "uncertain" || *v == "sending")
+            .count();
+        // At most the 4 connections' messages were in flight at each kill.
+        assert!(
+            uncertain - uncertain_before <= 4,
+            "seed {seed} kill {i}: {uncertain} uncertain (was {uncertain_before})"
+        );
+        uncertain_before = uncertain;
+    }
+    // Resume to the end.
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    assert!(
+        r.code == 0 || r.code == 1,
+        "seed {seed}: {}{}",
+        r.stdout,
+        r.stderr
+    );
+    let s = statuses(&p);
+    let got = copies(&server);
+    assert_eq!(s.len(), 2000);
+    for e in &emails {
+        let status = s[e].as_str();
+        let n = got.get(e).copied().unwrap_or(0);
+        match status {
+            "accepted" => assert_eq!(n, 1, "seed {seed}: {e} accepted but received {n} times"),
+            // Maybe received, maybe not: never twice, and not sent again.
+            "uncertain" => assert!(n <= 1, "seed {seed}: {e} uncertain and received {n} times"),
+            other => panic!("seed {seed}: {e} ended {other}"),
+        }
+    }
+    let uncertain = s.values().filter(|v| *v == "uncertain").count();
+    assert!(
+        uncertain <= 4 * kills.len(),
+        "seed {seed}: {uncertain} uncertain"
+    );
+    assert!(
+        r.stdout.contains(&format!("{uncertain} uncertain")) || uncertain == 0,
+        "{}",
+        r.stdout
+    );
+
+    // On request, the uncertain are sent again: they may then have two copies, and no one else.
+    let r = p.run(&["send", "--campaign", "c", "--yes", "--resend-uncertain"]);
+    assert_eq!(r.code, 0, "seed {seed}: {}{}", r.stdout, r.stderr);
+    let got = copies(&server);
+    let s = statuses(&p);
+    assert!(s.values().all(|v| v == "accepted"));
+    for e in &emails {
+        assert!(
+            got[e] == 1 || (got[e] == 2),
+            "seed {seed}: {e} received {}",
+            got[e]
+        );
+    }
+    assert!(got.values().filter(|n| **n == 2).count() <= uncertain);
+}
+
+#[test]
+fn sigterm_finishes_what_is_in_flight_exits_130_and_resume_completes() {
+    let server = SmtpServer::start(None);
+    let p = Project::smtp(server.port, "");
+    let cfg = p
+        .read("config.toml")
+        .replace("messages_per_second = 0", "messages_per_second = 50");
+    p.write("config.toml", &cfg);
+    p.members("lists/members.csv", 150);
+    let child = spawn_send(&p, &[]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted: finishing the "), "{stderr}");
+    assert!(stderr.contains("interrupted: every reply received was recorded; resume with: mailshot send --campaign c"), "{stderr}");
+    let s = statuses(&p);
+    assert!(
+        !s.values().any(|v| v == "sending" || v == "uncertain"),
+        "in-flight messages completed and were recorded"
+    );
+    let sent = s.values().filter(|v| *v == "accepted").count();
+    assert!(sent > 0 && sent < 150, "{sent}");
+    assert_eq!(server.received().len(), sent);
+
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(server.received().len(), 150);
+    assert!(copies(&server).values().all(|n| *n == 1));
+}
+
+#[test]
+fn a_second_send_of_the_same_campaign_refuses() {
+    let server = SmtpServer::start(None);
+    let p = Project::smtp(server.port, "");
+    let cfg = p
+        .read("config.toml")
+        .replace("messages_per_second = 0", "messages_per_second = 20");
+    p.write("config.toml", &cfg);
+    p.members("lists/members.csv", 40);
+    let mut first = spawn_send(&p, &[]);
+    std::thread::sleep(Duration::from_millis(700));
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.ends_with(&format!(
+            "error: campaign `c` is already being sent by another mailshot (process {}); wait for it to finish\n",
+            first.id()
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(first.wait().unwrap().success());
+    assert!(copies(&server).values().all(|n| *n == 1));
+    assert_eq!(server.received().len(), 40);
+}
+
+#[test]
+fn a_disconnect_in_the_middle_of_data_is_retried() {
+    let server = SmtpServer::start(Some(
+        json!({"member0001@example.org": ["HANGUP", "250 2.0.0 Ok: second time"]}),
+    ));
+    let p = Project::smtp(server.port, "");
+    p.members("lists/members.csv", 3);
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let row = p
+        .log("c")
+        .into_iter()
+        .find(|r| r["email"] == "member0001@example.org")
+        .unwrap();
+    assert_eq!(row["attempts"], 2);
+    assert_eq!(row["status"], "accepted");
+    assert_eq!(copies(&server)["member0001@example.org"], 1);
+}
+
+#[test]
+fn four_fifty_one_three_times_then_accepted() {
+    let t = "451 4.3.0 Temporary local problem";
+    let server = SmtpServer::start(Some(
+        json!({"member0000@example.org": [t, t, t, "250 2.0.0 Ok"]}),
+    ));
+    let p = Project::smtp(server.port, "max_attempts = 4");
+    p.members("lists/members.csv", 2);
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let row = p
+        .log("c")
+        .into_iter()
+        .find(|r| r["email"] == "member0000@example.org")
+        .unwrap();
+    assert_eq!(
+        (row["attempts"].as_u64(), row["status"].as_str()),
+        (Some(4), Some("accepted"))
+    );
+}
+
+#[test]
+fn throttling_slows_down_without_burning_attempts() {
+    let busy = "421 4.7.28 Too many messages, slow down";
+    let server = SmtpServer::start(Some(
+        json!({"member0000@example.org": [busy, busy, busy, "250 2.0.0 Ok"]}),
+    ));
+    // Three 421s against max_attempts = 2: throttling is not the member's fault.
+    let p = Project::smtp(server.port, "max_attempts = 2");
+    p.members("lists/members.csv", 1);
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let row = &p.log("c")[0];
+    assert_eq!(
+        (row["attempts"].as_u64(), row["status"].as_str()),
+        (Some(4), Some("accepted"))
+    );
+}
+
+#[test]
+fn a_server_refusing_at_the_greeting_trips_the_circuit_breaker() {
+    let server = SmtpServer::start_with(None, &["--greeting", "421 4.3.2 Service not available"]);
+    let p = Project::smtp(server.port, "max_connection_failures = 3\nmax_attempts = 5");
+    let cfg = p
+        .read("config.toml")
+        .replace("connections = 4", "connections = 1");
+    p.write("config.toml", &cfg);
+    p.members("lists/members.csv", 10);
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains(
+            "error: the campaign stopped early: 3 connection failures in a row, last: `421 "
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("fix the cause, then resume with: mailshot send --campaign c"),
+        "{}",
+        r.stderr
+    );
+    assert!(server.received().is_empty());
+    // Nobody was marked failed; the untried are still pending.
+    let s = statuses(&p);
+    assert!(
+        s.values().all(|v| v == "pending" || v == "deferred"),
+        "{s:?}"
+    );
+}
+
+#[test]
+fn messages_per_connection_reconnects() {
+    let server = SmtpServer::start(None);
+    let p = Project::smtp(server.port, "");
+    let cfg = p.read("config.toml").replace(
+        "connections = 4",
+        "connections = 1\nmessages_per_connection = 2",
+    );
+    p.write("config.toml", &cfg);
+    p.members("lists/members.csv", 6);
+    assert_eq!(p.run(&["send", "--campaign", "c", "--yes"]).code, 0);
+    let sessions = std::fs::read_to_string(server.dump.path().join("sessions.log")).unwrap();
+    assert_eq!(sessions.lines().count(), 3);
+    assert_eq!(server.received().len(), 6);
+}
+
+#[test]
+fn a_daily_quota_spans_two_runs_on_a_fake_clock() {
+    let server = SmtpServer::start(None);
+    let p = Project::smtp(server.port, "max_per_day = 5\nmax_quota_wait_secs = 60");
+    p.members("lists/members.csv", 8);
+    let at = |t: &str| {
+        p.run_env(
+            &["send", "--campaign", "c", "--yes"],
+            &[("MAILSHOT_FAKE_NOW", t)],
+        )
+    };
+    let r = at("2026-11-23T09:14:00Z");
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("error: the campaign stopped early: the sending quota is used up (`max_per_hour`/`max_per_day`): resume after 2026-11-24 09:14 UTC"), "{}", r.stderr);
+    assert_eq!(server.received().len(), 5);
+    // Later the same day: still used up, nothing goes.
+    let r = at("2026-11-23T18:00:00Z");
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("resume after 2026-11-24 09:14 UTC"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(server.received().len(), 5);
+    // The next day the window has moved on: the rest go.
+    let r = at("2026-11-24T09:15:00Z");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(server.received().len(), 8);
+}
+
+#[test]
+fn a_corrupt_store_is_a_clear_error_and_is_left_alone() {
+    let p = Project::example();
+    p.write(
+        "mailshot.db",
+        "this is not a database, but somebody's notes\n",
+    );
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.starts_with(
+            "error: failed to open delivery log `mailshot.db`: file is not a database"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        p.read("mailshot.db"),
+        "this is not a database, but somebody's notes\n"
+    );
+    assert!(!p.path("outbox").exists());
+}
+
+#[test]
+fn a_store_locked_by_another_program_is_a_clear_error_and_nothing_is_sent() {
+    let p = Project::example();
+    assert_eq!(
+        p.run(&["send", "--campaign", "first", "--yes", "--limit", "1"])
+            .code,
+        0
+    );
+    // Another program (Python's sqlite3) holds an exclusive lock longer than mailshot waits.
+    let mut holder = Command::new("python3")
+        .args(["-c", "import sqlite3,time; c=sqlite3.connect('mailshot.db'); c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(9)"])
+        .current_dir(p.dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "locked");
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("database is locked"), "{}", r.stderr);
+    assert!(!p.path("outbox/c").exists());
+    // Once the other program is done, the same command works.
+    assert_eq!(p.run(&["send", "--campaign", "c", "--yes"]).code, 0);
+}
