@@ -5,34 +5,43 @@
 //!
 //! ```text
 //! lists/members.csv --members--> Member (checked: address, no CR/LF, no duplicates)
-//!        |
+//!        |                        (suppressed addresses: skipped, logged `suppressed`)
 //! templates/*.mjml --render--> Bulletin (MJML -> HTML once per campaign; per member only
 //!        |                      the variables: subject, HTML, text part)
 //!        v
-//!   message::build --> Outgoing (multipart/alternative bytes, Message-ID, envelope)
+//!   commands::check + lint: preflight every member, then the inbox rules; errors stop here
 //!        |
-//!   send::deliver: coordinator -> bounded channel -> N workers
-//!        |            each worker: pacer.acquire() -> transport::Connection::send -> Reply
+//!   message::build --> Outgoing (multipart/alternative, List-* headers, Message-ID, DKIM)
+//!        |
+//!   send::deliver: coordinator -> bounded channel -> N workers (one connection each)
+//!        |   worker: pacer.acquire() -> Event::Starting -> coordinator records `sending`
+//!        |           (store::start_attempt, quota checked) -> transport::Connection::send
+//!        |           -> Event::Done(Reply)
 //!        v
-//!   store::Store::record --> deliveries + attempts rows (SQLite, WAL)
+//!   store::Store::record --> deliveries + attempts rows (SQLite, WAL); a 5.1.x reply
+//!                            also suppresses the address. A run that dies leaves `sending`
+//!                            rows, which the next run (store::recover) marks `uncertain`.
 //! ```
 //!
 //! # Modules
 //! - [`cli`]: clap definitions; [`commands`]: one module per subcommand (`send`, `status`,
-//!   `log`, `import`, `suppress`) that calls into the library and prints.
+//!   `log`, `import`, `suppress`, `check`; `serve` runs [`serve`]) that calls into the library
+//!   and prints.
 //! - [`config`]: strict `config.toml` (unknown keys are errors) checked into [`config::Config`].
 //! - [`members`]: the CSV member list, streamed and checked row by row.
 //! - [`import`]: messy exports (any encoding, delimiter, header spelling) merged into the member
 //!   list in a scratch SQLite file, written atomically; suppressions honoured.
 //! - [`render`]: minijinja + mrml; the once-per-campaign MJML render and its equivalence check.
-//! - [`message`]: MIME building with lettre: list headers, Message-ID, DKIM signature.
+//! - [`message`]: MIME building with lettre; list headers, Message-ID; DKIM with mail-auth.
 //! - [`lint`]: `mailshot check`'s rules (also run by `send`).
 //! - [`unsubscribe`]: HMAC tokens for unsubscribe links and bounce addresses.
 //! - [`serve`]: the one-click unsubscribe HTTP service (axum).
 //! - [`transport`]: the file and SMTP transports and reply classification.
-//! - [`pacer`]: rate (governor) and batch pauses.
-//! - [`send`]: preflight and the delivery engine.
-//! - [`store`]: the SQLite store: delivery log and suppression list.
+//! - [`pacer`]: rate (governor) and batch pauses; [`quota`]: rolling hourly/daily windows.
+//! - [`send`]: preflight and the delivery engine (journal, retries, throttling, circuit
+//!   breakers, signals).
+//! - [`store`]: the SQLite store: campaigns, deliveries, attempts, suppressions; the campaign
+//!   lock.
 //! - [`progress`]: progress bar / periodic lines.
 //! - [`error`]: the error type and exit codes.
 //! - [`clock`]: wall-clock time (with a test hook for quota tests).
