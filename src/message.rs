@@ -195,6 +195,16 @@ raw_header!(ListUnsubscribePost, "List-Unsubscribe-Post");
 raw_header!(ListId, "List-Id");
 raw_header!(FeedbackId, "Feedback-ID");
 
+/// Only ASCII URLs go in `List-Unsubscribe`; anything else would need encoding no client reads.
+pub fn check_unsubscribe_url(url: &str) -> std::result::Result<(), String> {
+    if !url.is_ascii() || url.contains(['<', '>', ' ', ',']) {
+        return Err(format!(
+            "the unsubscribe URL `{url}` must be ASCII with no spaces, commas or angle brackets (encode values with `urlencode`)"
+        ));
+    }
+    Ok(())
+}
+
 /// Builds, and signs when configured, one member's message.
 pub fn build(
     sender: &Sender,
@@ -204,13 +214,7 @@ pub fn build(
     let to_addr: Address =
         m.to.parse()
             .map_err(|e| format!("`{}` is not a valid address: {e}", m.to))?;
-    // Only ASCII URLs go in the header; anything else would need encoding a client can't read.
-    if !m.unsubscribe_url.is_ascii() || m.unsubscribe_url.contains(['<', '>', ' ', ',']) {
-        return Err(format!(
-            "the unsubscribe URL `{}` must be ASCII with no spaces, commas or angle brackets (encode values with `urlencode`)",
-            m.unsubscribe_url
-        ));
-    }
+    check_unsubscribe_url(m.unsubscribe_url)?;
     let mut list_unsubscribe = format!("<{}>", m.unsubscribe_url);
     if let Some(mailto) = &sender.unsubscribe_mailto {
         list_unsubscribe.push_str(&format!(", <mailto:{mailto}?subject=unsubscribe>"));

@@ -111,6 +111,19 @@ impl Campaign {
         self.bulletin.render(&self.context(member)?)
     }
 
+    /// Renders one member and checks what would go into its headers, without building MIME.
+    pub fn check(&self, member: &Member) -> std::result::Result<Rendered, String> {
+        let ctx = self.context(member)?;
+        let rendered = self.bulletin.render(&ctx)?;
+        let url = ctx
+            .get_attr("unsubscribe_url")
+            .ok()
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        message::check_unsubscribe_url(&url)?;
+        Ok(rendered)
+    }
+
     /// The envelope sender for `member`: the bounce address with its token, if configured.
     pub fn envelope_from(&self, member: &Member) -> Option<lettre::Address> {
         let template = self.bounce_address.as_ref()?;
@@ -227,12 +240,22 @@ pub fn preflight(campaign: &mut Campaign, list: &MemberList) -> Result<Preflight
             campaign.bulletin.verify(&ctx);
             verified += 1;
         }
-        match campaign.build(&m, "<preflight@localhost>", None) {
-            Ok(_) => {
+        // Every member is rendered and its headers' inputs checked; the first few are also
+        // built into whole messages (MIME encoding is the same for every member and costs
+        // far more than rendering).
+        let checked = if members < 3 {
+            campaign
+                .build(&m, "<preflight@localhost>", None)
+                .and_then(|_| campaign.check(&m))
+        } else {
+            campaign.check(&m)
+        };
+        match checked {
+            Ok(r) => {
                 members += 1;
                 if first.is_none() {
-                    first = campaign.render(&m).ok();
-                    subject = first.as_ref().map(|r| r.subject.clone());
+                    subject = Some(r.subject.clone());
+                    first = Some(r);
                 }
             }
             Err(e) => add(e, format!("line {} (`{}`)", m.line, m.email)),
@@ -493,7 +516,20 @@ pub async fn deliver(
                 eprintln!("\ninterrupted: finishing the {in_flight} messages in flight (Ctrl-C again to stop at once)");
                 stopped.get_or_insert_with(|| "interrupted".to_string());
             }
-            Some(event) = events.recv(), if in_flight > 0 => match event {
+            Some(first) = events.recv(), if in_flight > 0 => {
+                // Group commit: every event waiting now goes into one transaction, and the
+                // workers hear "go" only once their `sending` rows are committed.
+                let mut batch = vec![first];
+                while batch.len() < 512 {
+                    match events.try_recv() {
+                        Ok(e) => batch.push(e),
+                        Err(_) => break,
+                    }
+                }
+                let mut acks = Vec::new();
+                store.begin_batch()?;
+                for event in batch {
+                    match event {
                                 Event::Starting { email, message_id, go } => {
                     // The quota is checked here too: jobs already queued must not overrun it.
                     if stopped.is_none() && quota_until.is_none() {
@@ -504,7 +540,7 @@ pub async fn deliver(
                         store.start_attempt(&campaign.id, &email, &message_id)?;
                         quota.record(crate::clock::now());
                     }
-                    let _ = go.send(ok);
+                    acks.push((go, ok));
                 }
                 Event::Done { mut job, result } => {
                     in_flight -= 1;
@@ -569,7 +605,13 @@ pub async fn deliver(
                         }
                     }
                 }
-            },
+                    }
+                }
+                store.end_batch()?;
+                for (go, ok) in acks {
+                    let _ = go.send(ok);
+                }
+            }
             permit = tx.reserve(), if want_feed => {
                 let Ok(permit) = permit else { break };
                 let job = if retry_ready {

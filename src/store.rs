@@ -319,6 +319,18 @@ impl Store {
         Ok(out)
     }
 
+    /// Opens a transaction that groups the writes until [`Store::end_batch`] (group commit).
+    pub fn begin_batch(&mut self) -> Result<()> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(())
+    }
+
+    /// Commits the batch: everything in it is on disk (in the WAL) before this returns.
+    pub fn end_batch(&mut self) -> Result<()> {
+        self.conn.execute_batch("COMMIT")?;
+        Ok(())
+    }
+
     /// Records that `email`'s message is about to be handed to the server: if the run dies
     /// before the reply is recorded, the member is `uncertain`, never silently resent.
     pub fn start_attempt(&mut self, campaign: &str, email: &str, message_id: &str) -> Result<()> {
@@ -389,7 +401,8 @@ impl Store {
             ReplyKind::Permanent => Status::Failed,
         };
         let reason = reply.reason();
-        let tx = self.conn.transaction()?;
+        // A savepoint: its own transaction alone, or part of a batch.
+        let tx = self.conn.savepoint()?;
         let attempt: u32 = tx.query_row(
             "UPDATE deliveries SET status = ?3, attempts = attempts + 1, smtp_code = ?4, enhanced_code = ?5,
                  smtp_reply = ?6, message_id = ?7, first_attempt_at = coalesce(first_attempt_at, ?8), last_attempt_at = ?8,

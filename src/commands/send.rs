@@ -134,21 +134,33 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
             thousands(counts.accepted),
             thousands(counts.failed),
             thousands(counts.deferred),
-            if counts.suppressed > 0 {
-                format!(", {} suppressed", thousands(counts.suppressed))
-            } else {
-                String::new()
+            {
+                let extra = suppressed_part(counts.suppressed, counts.uncertain);
+                if extra.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {}", extra.trim_end_matches(", "))
+                }
             },
             thousands(counts.members.max(pre.members)),
         );
+        if counts.uncertain > 0 {
+            println!(
+                "to send the uncertain again (they may get a second copy): mailshot send --campaign {} --resend-uncertain",
+                args.campaign
+            );
+        }
         if counts.failed + counts.deferred > 0 {
             println!(
                 "to try the failed and deferred members again: mailshot send --campaign {} --retry-failed",
                 args.campaign
             );
-            return Ok(EXIT_FAILURES);
         }
-        return Ok(EXIT_OK);
+        return Ok(if counts.failed + counts.deferred + counts.uncertain > 0 {
+            EXIT_FAILURES
+        } else {
+            EXIT_OK
+        });
     }
     if !args.yes {
         confirm(&subject, to_send, &via)?;
@@ -277,11 +289,19 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
             thousands(counts.pending)
         );
     }
-    if !unfinished.is_empty() {
+    if unfinished.iter().any(|r| r.status == "uncertain") {
+        println!(
+            "to send the uncertain again (they may get a second copy): mailshot send --campaign {} --resend-uncertain",
+            args.campaign
+        );
+    }
+    if unfinished.iter().any(|r| r.status != "uncertain") {
         println!(
             "to try them again: mailshot send --campaign {} --retry-failed",
             args.campaign
         );
+    }
+    if !unfinished.is_empty() {
         return Ok(EXIT_FAILURES);
     }
     Ok(EXIT_OK)

@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""End-to-end send benchmark: mailshot against Postfix's own smtp-source, in one run.
+
+    python3 bench/send.py [--members 20000] [--connections 4] [--dkim] [--no-journal-compare]
+
+1. Builds mailshot (release) and generates a member list of N members.
+2. Starts Postfix's `smtp-sink` on a loopback port (it accepts and discards everything).
+3. Runs `mailshot send` of the example bulletin with no rate limit, measuring wall time, CPU
+   (user + system) and peak memory (max RSS); with --dkim, RSA-2048 signing is on.
+4. In the same run measures the ceiling: `smtp-source` sending N messages of the same size into
+   the same sink over the same number of connections.
+5. Where Node is available, times the JavaScript mjml rendering the same template per member
+   against mailshot's per-member render (examples/render_bench.rs).
+Prints the figures and the ratios. Nothing is asserted: timings vary with the machine.
+Needs: postfix (smtp-sink, smtp-source), optionally node + npm.
+"""
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
+SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def measure(cmd, cwd, env=None):
+    """Wall seconds, CPU seconds (user+sys) and peak RSS (MiB) of one child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    out, err = proc.stdout.read().decode(), proc.stderr.read().decode()
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        sys.exit(f"{' '.join(cmd[:3])} failed ({code}):\n{out}\n{err}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out
+
+
+def write_project(tmp, members, connections, port, dkim):
+    shutil.copytree(os.path.join(ROOT, "templates"), os.path.join(tmp, "templates"))
+    os.makedirs(os.path.join(tmp, "lists"))
+    with open(os.path.join(tmp, "lists", "members.csv"), "w") as f:
+        f.write("email,first_name,last_name,organisation\n")
+        for i in range(members):
+            f.write(f"member{i}@example.org,First{i},Last{i},Organisation {i} Ltd\n")
+    dkim_section = ""
+    if dkim:
+        subprocess.run(["openssl", "genrsa", "-traditional", "-out", "dkim.pem", "2048"], cwd=tmp, check=True, capture_output=True)
+        dkim_section = '[dkim]\ndomain = "example.org"\nselector = "bench"\nkey_file = "dkim.pem"\n'
+    with open(os.path.join(tmp, "config.toml"), "w") as f:
+        f.write(f'''transport = "smtp"
+[sender]
+from = "Cluster News <news@example.org>"
+list_id = "cluster-news.example.org"
+[unsubscribe]
+url = "https://example.org/unsubscribe/{{{{ token }}}}"
+{dkim_section}
+[smtp]
+host = "127.0.0.1"
+port = {port}
+security = "none"
+connections = {connections}
+[rate]
+messages_per_second = 0
+[vars]
+month = "April 2023"
+cluster_name = "Northvale Health Technology Cluster"
+postal_address = "Northvale Innovation Centre, 12 Quayside Road, Northvale NV1 4AB"
+chair_name = "Dr Helen Marsh"
+chair_email = "chair@example.org"
+''')
+
+
+def message_size(tmp, env):
+    """Bytes of one member's message, from a file-transport test send."""
+    cfg = open(os.path.join(tmp, "config.toml")).read().replace('transport = "smtp"', 'transport = "file"')
+    with open(os.path.join(tmp, "size.toml"), "w") as f:
+        f.write(cfg)
+    binary = os.path.join(ROOT, "target", "release", "mailshot")
+    subprocess.run([binary, "--config", "size.toml", "send", "--campaign", "size", "--test-to", "size@example.org"],
+                   cwd=tmp, env=env, check=True, capture_output=True)
+    return os.path.getsize(os.path.join(tmp, "outbox", "size", "test", "size@example.org.eml"))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--members", type=int, default=20000)
+    p.add_argument("--connections", type=int, default=4)
+    p.add_argument("--dkim", action="store_true")
+    args = p.parse_args()
+    for tool in (SINK, SOURCE):
+        if not os.path.exists(tool):
+            sys.exit(f"{tool} not found: apt-get install postfix")
+    subprocess.run(["cargo", "build", "--release", "-q", "--bins", "--examples"], cwd=ROOT, check=True)
+    binary = os.path.join(ROOT, "target", "release", "mailshot")
+    env = dict(os.environ, MAILSHOT_UNSUBSCRIBE_SECRET="benchmark-secret-0123456789")
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        write_project(tmp, args.members, args.connections, port, args.dkim)
+        size = message_size(tmp, env)
+        user = ["-u", "nobody"] if os.geteuid() == 0 else []
+        sink = subprocess.Popen([SINK, *user, f"127.0.0.1:{port}", "1024"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        try:
+            wall, cpu, rss, out = measure([binary, "send", "--campaign", "bench", "--yes"], tmp, env)
+            src_wall, _, _, _ = measure([SOURCE, "-d", "-s", str(args.connections), "-l", str(size), "-m", str(args.members),
+                                         "-f", "news@example.org", "-t", "member@example.org", f"127.0.0.1:{port}"], tmp)
+        finally:
+            sink.terminate()
+            sink.wait()
+        rate = args.members / wall
+        ceiling = args.members / src_wall
+        print(f"members: {args.members:,}, connections: {args.connections}, message: {size / 1024:.1f} KiB, DKIM: {'RSA-2048' if args.dkim else 'off'}")
+        print(f"mailshot send:     {wall:7.2f} s  {rate:9,.0f} msg/s  CPU {cpu:6.2f} s ({cpu / wall * 100:.0f}% of one core)  peak {rss:6.1f} MiB")
+        print(f"smtp-source:       {src_wall:7.2f} s  {ceiling:9,.0f} msg/s")
+        print(f"ratio mailshot / smtp-source: {rate / ceiling:.2f}")
+        summary = [l for l in out.splitlines() if l.startswith("sent ")]
+        if summary:
+            print(f"mailshot says: {summary[0]}")
+
+    # Per-member rendering: mailshot's against the JavaScript mjml's, same template.
+    render = subprocess.run(["cargo", "run", "--release", "-q", "--example", "render_bench"], cwd=ROOT, capture_output=True, text=True)
+    if render.returncode != 0:
+        sys.exit(render.stderr)
+    ours_us = float(render.stdout.split()[0])
+    print(f"mailshot per-member render (HTML + text): {ours_us:.2f} us")
+    node = shutil.which("node")
+    js_dir = os.path.join(ROOT, "bench", "mjml-js")
+    if node and shutil.which("npm"):
+        if not os.path.isdir(os.path.join(js_dir, "node_modules", "mjml")):
+            subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=js_dir, check=True)
+        js = subprocess.run([node, "render.mjs", os.path.join(ROOT, "templates", "bulletin.mjml")], cwd=js_dir, capture_output=True, text=True)
+        if js.returncode == 0:
+            js_us = float(js.stdout.split()[0])
+            print(f"JavaScript mjml per-member render: {js_us:.0f} us")
+            print(f"ratio JavaScript mjml / mailshot per member: {js_us / ours_us:,.0f}x")
+        else:
+            print(f"JavaScript mjml could not run: {js.stderr.strip()[:200]}")
+    else:
+        print("node not found: JavaScript mjml comparison skipped")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+//! Times mailshot's per-member render of the example bulletin (variables into the
+//! pre-rendered HTML, plus the text part): prints microseconds per member.
+//! Run by `bench/send.py`; `cargo run --release --example render_bench`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use mailshot::members::{Rows, read_header};
+use mailshot::render::Bulletin;
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut b = Bulletin::compile(
+        &root.join("templates/bulletin.mjml"),
+        None,
+        "https://example.org/unsubscribe/{{ token }}",
+    )
+    .expect("the example template compiles");
+    let vars: BTreeMap<String, String> = [
+        ("month", "April 2023"),
+        ("cluster_name", "Northvale Health Technology Cluster"),
+        (
+            "postal_address",
+            "Northvale Innovation Centre, 12 Quayside Road, Northvale NV1 4AB",
+        ),
+        ("chair_name", "Dr Helen Marsh"),
+        ("chair_email", "chair@example.org"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let n = 20_000;
+    let mut csv = String::from("email,first_name,last_name,organisation\n");
+    for i in 0..n {
+        csv.push_str(&format!(
+            "member{i}@example.org,First{i},Last{i},Organisation {i} Ltd\n"
+        ));
+    }
+    let (cols, rdr) = read_header(Path::new("bench.csv"), csv.as_bytes()).unwrap();
+    let members: Vec<_> = Rows::new(cols, rdr).map(|r| r.unwrap()).collect();
+    let contexts: Vec<_> = members
+        .iter()
+        .map(|m| b.context(&vars, m, "bench", &[("token", "TOKEN")]).unwrap())
+        .collect();
+    assert!(
+        b.verify(&contexts[0]),
+        "the shortcut applies to the example template"
+    );
+    let start = Instant::now();
+    let mut bytes = 0usize;
+    for ctx in &contexts {
+        let r = b.render(ctx).unwrap();
+        bytes += r.html.len() + r.text.len();
+    }
+    let per = start.elapsed().as_secs_f64() * 1e6 / n as f64;
+    println!(
+        "{per:.2} us per member ({} KiB of HTML and text each)",
+        bytes / n / 1024
+    );
+}
