@@ -99,7 +99,11 @@ def main():
     p.add_argument("--members", type=int, default=20000)
     p.add_argument("--connections", type=int, default=4)
     p.add_argument("--dkim", action="store_true")
+    p.add_argument("--rate", type=float, help="instead: send at this rate for --seconds and report the achieved rate")
+    p.add_argument("--seconds", type=int, default=60)
     args = p.parse_args()
+    if args.rate:
+        return rate_run(args)
     for tool in (SINK, SOURCE):
         if not os.path.exists(tool):
             sys.exit(f"{tool} not found: apt-get install postfix")
@@ -115,6 +119,9 @@ def main():
         time.sleep(0.5)
         try:
             wall, cpu, rss, out = measure([binary, "send", "--campaign", "bench", "--yes"], tmp, env)
+            # The same run with the journal off (a benchmark-only switch), to price it.
+            nj_env = dict(env, MAILSHOT_BENCH_JOURNAL="off")
+            nj_wall, _, _, _ = measure([binary, "send", "--campaign", "bench-nojournal", "--yes"], tmp, nj_env)
             src_wall, _, _, _ = measure([SOURCE, "-d", "-s", str(args.connections), "-l", str(size), "-m", str(args.members),
                                          "-f", "news@example.org", "-t", "member@example.org", f"127.0.0.1:{port}"], tmp)
         finally:
@@ -126,6 +133,7 @@ def main():
         print(f"mailshot send:     {wall:7.2f} s  {rate:9,.0f} msg/s  CPU {cpu:6.2f} s ({cpu / wall * 100:.0f}% of one core)  peak {rss:6.1f} MiB")
         print(f"smtp-source:       {src_wall:7.2f} s  {ceiling:9,.0f} msg/s")
         print(f"ratio mailshot / smtp-source: {rate / ceiling:.2f}")
+        print(f"journal off:       {nj_wall:7.2f} s  {args.members / nj_wall:9,.0f} msg/s  -> the journal costs {(1 - nj_wall / wall) * 100:.0f}% of throughput")
         summary = [l for l in out.splitlines() if l.startswith("sent ")]
         if summary:
             print(f"mailshot says: {summary[0]}")
@@ -150,6 +158,38 @@ def main():
             print(f"JavaScript mjml could not run: {js.stderr.strip()[:200]}")
     else:
         print("node not found: JavaScript mjml comparison skipped")
+
+
+def rate_run(args):
+    """Sends rate x seconds messages at `messages_per_second = rate` and reports the rate achieved
+    between the first and the last attempt, from the delivery log."""
+    import json
+    from datetime import datetime
+    for tool in (SINK,):
+        if not os.path.exists(tool):
+            sys.exit(f"{tool} not found: apt-get install postfix")
+    subprocess.run(["cargo", "build", "--release", "-q", "--bins"], cwd=ROOT, check=True)
+    binary = os.path.join(ROOT, "target", "release", "mailshot")
+    env = dict(os.environ, MAILSHOT_UNSUBSCRIBE_SECRET="benchmark-secret-0123456789")
+    n = int(args.rate * args.seconds)
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        write_project(tmp, n, args.connections, port, False)
+        cfg = open(os.path.join(tmp, "config.toml")).read().replace("messages_per_second = 0", f"messages_per_second = {args.rate}\nburst = 1")
+        open(os.path.join(tmp, "config.toml"), "w").write(cfg)
+        user = ["-u", "nobody"] if os.geteuid() == 0 else []
+        sink = subprocess.Popen([SINK, *user, f"127.0.0.1:{port}", "1024"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        try:
+            measure([binary, "send", "--campaign", "rate", "--yes"], tmp, env)
+        finally:
+            sink.terminate()
+            sink.wait()
+        log = json.loads(subprocess.run([binary, "log", "--campaign", "rate", "--format", "json"], cwd=tmp, env=env, capture_output=True, text=True, check=True).stdout)
+        times = sorted(datetime.fromisoformat(r["first_attempt_at"].replace("Z", "+00:00")) for r in log)
+        span = (times[-1] - times[0]).total_seconds()
+        achieved = (len(times) - 1) / span
+        print(f"configured {args.rate:g}/s for {args.seconds} s ({n:,} messages): achieved {achieved:.3f}/s over {span:.1f} s, {(achieved / args.rate - 1) * 100:+.2f}%")
 
 
 if __name__ == "__main__":

@@ -60,7 +60,8 @@ impl Sender {
 
 /// A loaded DKIM key and its signature template.
 ///
-/// Signs the finished bytes (mail-auth): lettre's own signer hashes the headers before the
+/// Signs the finished bytes (mail-auth, with ring's RSA: ~4x the pure-Rust `rsa` crate's
+/// speed, which matters at thousands of messages a second). lettre's own signer hashes the headers before the
 /// multipart `Content-Type` is written, so its signatures over `Content-Type` never verify.
 pub enum Dkim {
     Rsa(DkimSigner<RsaKey<Sha256>, Done>),
@@ -91,7 +92,7 @@ pub fn dkim_config(cfg: &crate::config::DkimConfig) -> Result<Dkim> {
     })?;
     let unusable = |e: String| {
         Error::input(format!(
-            "DKIM key `{}` is not a usable {} key ({e}): RSA needs PKCS#1 PEM (`BEGIN RSA PRIVATE KEY`), Ed25519 the base64 32-byte seed",
+            "DKIM key `{}` is not a usable {} key ({e}): RSA needs PEM (PKCS#1 or PKCS#8), Ed25519 the base64 32-byte seed",
             show(&cfg.key_file),
             cfg.algorithm
         ))
@@ -103,7 +104,13 @@ pub fn dkim_config(cfg: &crate::config::DkimConfig) -> Result<Dkim> {
             let seed = base64::engine::general_purpose::STANDARD
                 .decode(key_text.trim())
                 .map_err(|e| unusable(e.to_string()))?;
-            let key = Ed25519Key::from_bytes(&seed).map_err(|e| unusable(e.to_string()))?;
+            let pair = ring::signature::Ed25519KeyPair::from_seed_unchecked(&seed)
+                .map_err(|e| unusable(e.to_string()))?;
+            let public = ring::signature::KeyPair::public_key(&pair)
+                .as_ref()
+                .to_vec();
+            let key = Ed25519Key::from_seed_and_public_key(&seed, &public)
+                .map_err(|e| unusable(e.to_string()))?;
             Dkim::Ed25519(
                 DkimSigner::from_key(key)
                     .domain(&cfg.domain)
@@ -114,8 +121,12 @@ pub fn dkim_config(cfg: &crate::config::DkimConfig) -> Result<Dkim> {
             )
         }
         _ => {
-            let key =
-                RsaKey::<Sha256>::from_pkcs1_pem(&key_text).map_err(|e| unusable(e.to_string()))?;
+            use tokio_rustls::rustls::pki_types::PrivateKeyDer;
+            use tokio_rustls::rustls::pki_types::pem::PemObject;
+            // PKCS#1 (`BEGIN RSA PRIVATE KEY`) or PKCS#8 (`BEGIN PRIVATE KEY`).
+            let der = PrivateKeyDer::from_pem_slice(key_text.as_bytes())
+                .map_err(|e| unusable(e.to_string()))?;
+            let key = RsaKey::<Sha256>::from_key_der(der).map_err(|e| unusable(e.to_string()))?;
             Dkim::Rsa(
                 DkimSigner::from_key(key)
                     .domain(&cfg.domain)

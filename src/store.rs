@@ -266,10 +266,10 @@ impl Store {
 
     /// Records the campaign (first run) and adds any member not yet in it as pending.
     /// Runs in one transaction.
-    pub fn begin_campaign<'a>(
+    pub fn begin_campaign(
         &mut self,
         info: &CampaignInfo,
-        members: impl Iterator<Item = &'a str>,
+        members: impl Iterator<Item = String>,
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
         tx.execute(

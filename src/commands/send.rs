@@ -175,12 +175,8 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
         started_at: now(),
         finished_at: None,
     };
-    let mut addresses = Vec::new();
-    for m in list.rows()?.flatten() {
-        addresses.push(m.email);
-    }
-    store.begin_campaign(&info, addresses.iter().map(String::as_str))?;
-    drop(addresses);
+    // Streamed from the file: a million members need no list in memory.
+    store.begin_campaign(&info, list.rows()?.flatten().map(|m| m.email))?;
     store.apply_suppressions(&args.campaign)?;
 
     eprintln!(
@@ -202,6 +198,7 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
         retry_delay: Duration::from_secs_f64(config.rate.retry_delay_secs),
         max_connection_failures: config.rate.max_connection_failures.max(1),
         max_quota_wait: Duration::from_secs(config.rate.max_quota_wait_secs),
+        journal: std::env::var("MAILSHOT_BENCH_JOURNAL").as_deref() != Ok("off"),
     };
     let mut quota = Quota::new(config.rate.max_per_hour, config.rate.max_per_day, []);
     if quota.is_limited() {

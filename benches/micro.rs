@@ -1,0 +1,222 @@
+//! Micro-benchmarks of the send path's parts: `cargo bench --bench micro`.
+//!
+//! - render: one member's HTML + text + subject, pre-rendered (the default) against a full
+//!   MJML render per member (the reference the shortcut must equal).
+//! - mime: building one member's multipart/alternative message.
+//! - dkim: signing one message, RSA-2048 and Ed25519.
+//! - journal: recording one attempt and its reply in the store, alone and grouped.
+//! - csv: reading and checking member rows.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use mailshot::members::{Member, Rows, read_header};
+use mailshot::message::{self, PerMember, Sender};
+use mailshot::render::Bulletin;
+use mailshot::store::{CampaignInfo, Store};
+use mailshot::transport::Reply;
+
+fn vars() -> BTreeMap<String, String> {
+    [
+        ("month", "April 2023"),
+        ("cluster_name", "Northvale Health Technology Cluster"),
+        (
+            "postal_address",
+            "Northvale Innovation Centre, 12 Quayside Road, Northvale NV1 4AB",
+        ),
+        ("chair_name", "Dr Helen Marsh"),
+        ("chair_email", "chair@example.org"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+fn csv(n: usize) -> String {
+    let mut s = String::from("email,first_name,last_name,organisation\n");
+    for i in 0..n {
+        s.push_str(&format!(
+            "member{i}@example.org,First{i},Last{i},\"Organisation {i}, Ltd\"\n"
+        ));
+    }
+    s
+}
+
+fn members(n: usize) -> Vec<Member> {
+    let text = csv(n);
+    let (cols, rdr) = read_header(Path::new("bench.csv"), text.as_bytes()).unwrap();
+    Rows::new(cols, rdr).map(|r| r.unwrap()).collect()
+}
+
+fn bulletin() -> Bulletin {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    Bulletin::compile(
+        &root.join("templates/bulletin.mjml"),
+        None,
+        "https://example.org/unsubscribe/{{ token }}",
+    )
+    .unwrap()
+}
+
+fn render(c: &mut Criterion) {
+    let m = &members(1)[0];
+    let vars = vars();
+    let fast = bulletin();
+    let mut full = bulletin();
+    full.force_full();
+    let ctx = fast
+        .context(&vars, m, "bench", &[("token", "TOKEN")])
+        .unwrap();
+    let mut g = c.benchmark_group("render");
+    g.bench_function("pre-rendered (per member)", |b| {
+        b.iter(|| black_box(fast.render(black_box(&ctx)).unwrap()))
+    });
+    g.bench_function("full MJML (per member)", |b| {
+        b.iter(|| black_box(full.render(black_box(&ctx)).unwrap()))
+    });
+    g.finish();
+}
+
+fn sender(dkim: Option<message::Dkim>) -> Sender {
+    Sender {
+        from: "Cluster News <news@example.org>".parse().unwrap(),
+        reply_to: None,
+        list_id: "<cluster-news.example.org>".into(),
+        feedback_id: None,
+        unsubscribe_mailto: Some("unsubscribe@example.org".into()),
+        dkim: dkim.map(std::sync::Arc::new),
+    }
+}
+
+fn mime_and_dkim(c: &mut Criterion) {
+    let m = &members(1)[0];
+    let b = bulletin();
+    let rendered = b
+        .render(
+            &b.context(&vars(), m, "bench", &[("token", "TOKEN")])
+                .unwrap(),
+        )
+        .unwrap();
+    let per = PerMember {
+        to: &m.email,
+        name: m.display_name(),
+        message_id: "<bench.0@example.org>",
+        unsubscribe_url: "https://example.org/unsubscribe/TOKEN",
+        subject: None,
+        envelope_from: None,
+    };
+    let plain = sender(None);
+    let mut g = c.benchmark_group("message");
+    g.bench_function("mime (per member)", |bch| {
+        bch.iter(|| black_box(message::build(&plain, &per, &rendered).unwrap()))
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let rsa = dir.path().join("rsa.pem");
+    let ok = std::process::Command::new("openssl")
+        .args(["genrsa", "-traditional", "-out"])
+        .arg(&rsa)
+        .arg("2048")
+        .output();
+    if ok.is_ok_and(|o| o.status.success()) {
+        let cfg = mailshot::config::DkimConfig {
+            domain: "example.org".into(),
+            selector: "bench".into(),
+            key_file: rsa,
+            algorithm: "rsa-sha256".into(),
+        };
+        let signed = sender(Some(message::dkim_config(&cfg).unwrap()));
+        g.bench_function("mime + DKIM RSA-2048 (per member)", |bch| {
+            bch.iter(|| black_box(message::build(&signed, &per, &rendered).unwrap()))
+        });
+    }
+    let seed = dir.path().join("ed.key");
+    std::fs::write(&seed, "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=").unwrap();
+    let cfg = mailshot::config::DkimConfig {
+        domain: "example.org".into(),
+        selector: "bench".into(),
+        key_file: seed,
+        algorithm: "ed25519-sha256".into(),
+    };
+    let signed = sender(Some(message::dkim_config(&cfg).unwrap()));
+    g.bench_function("mime + DKIM Ed25519 (per member)", |bch| {
+        bch.iter(|| black_box(message::build(&signed, &per, &rendered).unwrap()))
+    });
+    g.finish();
+}
+
+fn journal(c: &mut Criterion) {
+    let n = 1000;
+    let ms = members(n);
+    let reply = Reply::accepted(Some(250), "250 2.0.0 Ok: queued as 1".into());
+    let mut g = c.benchmark_group("journal");
+    g.throughput(Throughput::Elements(n as u64));
+    for batch in [1usize, 32] {
+        g.bench_function(
+            format!("start + reply, {n} messages, {batch} per commit"),
+            |b| {
+                b.iter_batched(
+                    || {
+                        let dir = tempfile::tempdir().unwrap();
+                        let mut store = Store::open(&dir.path().join("bench.db")).unwrap();
+                        let info = CampaignInfo {
+                            id: "bench".into(),
+                            template: "t".into(),
+                            list: "l".into(),
+                            subject: "s".into(),
+                            transport: "x".into(),
+                            started_at: "2026-01-01T00:00:00.000Z".into(),
+                            finished_at: None,
+                        };
+                        store
+                            .begin_campaign(&info, ms.iter().map(|m| m.email.clone()))
+                            .unwrap();
+                        (dir, store)
+                    },
+                    |(_dir, mut store)| {
+                        for chunk in ms.chunks(batch) {
+                            store.begin_batch().unwrap();
+                            for m in chunk {
+                                store
+                                    .start_attempt("bench", &m.email, "<id@example.org>")
+                                    .unwrap();
+                            }
+                            store.end_batch().unwrap();
+                            store.begin_batch().unwrap();
+                            for m in chunk {
+                                store
+                                    .record("bench", &m.email, "<id@example.org>", &reply)
+                                    .unwrap();
+                            }
+                            store.end_batch().unwrap();
+                        }
+                    },
+                    BatchSize::PerIteration,
+                )
+            },
+        );
+    }
+    g.finish();
+}
+
+fn csv_reading(c: &mut Criterion) {
+    let n = 100_000;
+    let text = csv(n);
+    let mut g = c.benchmark_group("csv");
+    g.throughput(Throughput::Elements(n as u64));
+    g.bench_function("read and check 100,000 rows", |b| {
+        b.iter(|| {
+            let (cols, rdr) = read_header(Path::new("bench.csv"), text.as_bytes()).unwrap();
+            black_box(Rows::new(cols, rdr).filter(|r| r.is_ok()).count())
+        })
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(3));
+    targets = render, mime_and_dkim, journal, csv_reading
+}
+criterion_main!(benches);
