@@ -217,7 +217,8 @@ pub struct RateConfig {
     /// 0 means unlimited. Default 10.
     #[serde(default = "default_mps")]
     pub messages_per_second: f64,
-    /// Messages that may go at once above the steady rate. Default 1 (no burst).
+    /// Messages that may go at once above the steady rate: no one-second window carries more
+    /// than `messages_per_second + burst`. Default 1.
     #[serde(default = "default_burst")]
     pub burst: u32,
     /// Messages per batch; 0 means one batch. Default 0.

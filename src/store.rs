@@ -515,25 +515,41 @@ impl Store {
         Ok(c)
     }
 
+    /// The first `limit` failed, deferred or uncertain members, in list order.
+    pub fn unfinished(&self, campaign: &str, limit: usize) -> Result<Vec<LogRow>> {
+        self.log_where(
+            campaign,
+            "AND status IN ('failed', 'deferred', 'uncertain', 'sending')",
+            limit,
+        )
+    }
+
     pub fn log(&self, campaign: &str) -> Result<Vec<LogRow>> {
-        let mut stmt = self.conn.prepare(
+        self.log_where(campaign, "", usize::MAX)
+    }
+
+    fn log_where(&self, campaign: &str, filter: &str, limit: usize) -> Result<Vec<LogRow>> {
+        let mut stmt = self.conn.prepare(&format!(
             "SELECT email, status, attempts, smtp_code, enhanced_code, smtp_reply, message_id, first_attempt_at, last_attempt_at, reason
-             FROM deliveries WHERE campaign = ?1 ORDER BY rowid",
+             FROM deliveries WHERE campaign = ?1 {filter} ORDER BY rowid LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(
+            params![campaign, limit.min(i64::MAX as usize) as i64],
+            |r| {
+                Ok(LogRow {
+                    email: r.get(0)?,
+                    status: r.get(1)?,
+                    attempts: r.get(2)?,
+                    smtp_code: r.get(3)?,
+                    enhanced_code: r.get(4)?,
+                    smtp_reply: r.get(5)?,
+                    message_id: r.get(6)?,
+                    first_attempt_at: r.get(7)?,
+                    last_attempt_at: r.get(8)?,
+                    reason: r.get(9)?,
+                })
+            },
         )?;
-        let rows = stmt.query_map([campaign], |r| {
-            Ok(LogRow {
-                email: r.get(0)?,
-                status: r.get(1)?,
-                attempts: r.get(2)?,
-                smtp_code: r.get(3)?,
-                enhanced_code: r.get(4)?,
-                smtp_reply: r.get(5)?,
-                message_id: r.get(6)?,
-                first_attempt_at: r.get(7)?,
-                last_attempt_at: r.get(8)?,
-                reason: r.get(9)?,
-            })
-        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }

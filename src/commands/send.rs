@@ -245,12 +245,10 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
         suppressed_part(counts.suppressed, counts.uncertain),
         thousands(counts.pending)
     );
-    let unfinished: Vec<_> = store
-        .log(&args.campaign)?
-        .into_iter()
-        .filter(|r| matches!(r.status.as_str(), "failed" | "deferred" | "uncertain"))
-        .collect();
-    for r in unfinished.iter().take(MAX_NAMED) {
+    // Named from the store, a page at a time: a million-member campaign is never loaded whole.
+    let unfinished = store.unfinished(&args.campaign, MAX_NAMED)?;
+    let unfinished_total = counts.failed + counts.deferred + counts.uncertain;
+    for r in &unfinished {
         println!(
             "  {} {}: {}",
             r.status,
@@ -258,10 +256,10 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
             r.smtp_reply.as_deref().unwrap_or("")
         );
     }
-    if unfinished.len() > MAX_NAMED {
+    if unfinished_total > unfinished.len() as u64 {
         println!(
             "  ... and {} more (mailshot log --campaign {})",
-            unfinished.len() - MAX_NAMED,
+            thousands(unfinished_total - unfinished.len() as u64),
             args.campaign
         );
     }
@@ -286,19 +284,19 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
             thousands(counts.pending)
         );
     }
-    if unfinished.iter().any(|r| r.status == "uncertain") {
+    if counts.uncertain > 0 {
         println!(
             "to send the uncertain again (they may get a second copy): mailshot send --campaign {} --resend-uncertain",
             args.campaign
         );
     }
-    if unfinished.iter().any(|r| r.status != "uncertain") {
+    if counts.failed + counts.deferred > 0 {
         println!(
             "to try them again: mailshot send --campaign {} --retry-failed",
             args.campaign
         );
     }
-    if !unfinished.is_empty() {
+    if unfinished_total > 0 {
         return Ok(EXIT_FAILURES);
     }
     Ok(EXIT_OK)
