@@ -47,18 +47,8 @@ pub struct CheckArgs {
     /// Campaign ID (used in the variables and Feedback-ID).
     #[arg(long, value_name = "ID", default_value = "check")]
     pub campaign: String,
-    /// Subject line. Default: the template's `<mj-title>`.
-    #[arg(long, value_name = "TEXT")]
-    pub subject: Option<String>,
-    /// MJML template. Default: `template` in the config.
-    #[arg(long, value_name = "PATH")]
-    pub template: Option<PathBuf>,
-    /// Member list. Default: `list` in the config.
-    #[arg(long, value_name = "PATH")]
-    pub list: Option<PathBuf>,
-    /// A campaign variable, overriding `[vars]`. Repeatable.
-    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
-    pub vars: Vec<(String, String)>,
+    #[command(flatten)]
+    pub render: RenderArgs,
 }
 
 #[derive(Debug, Args)]
@@ -133,18 +123,8 @@ pub struct SendArgs {
     /// Campaign ID, e.g. `2023-04`. Re-running a campaign never mails a member it already reached.
     #[arg(long, value_name = "ID")]
     pub campaign: String,
-    /// Subject line (a template: may use variables). Default: the template's `<mj-title>`.
-    #[arg(long, value_name = "TEXT")]
-    pub subject: Option<String>,
-    /// MJML template. Default: `template` in the config.
-    #[arg(long, value_name = "PATH")]
-    pub template: Option<PathBuf>,
-    /// Member list (CSV with an `email` column). Default: `list` in the config.
-    #[arg(long, value_name = "PATH")]
-    pub list: Option<PathBuf>,
-    /// A campaign variable, overriding `[vars]` in the config. Repeatable.
-    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
-    pub vars: Vec<(String, String)>,
+    #[command(flatten)]
+    pub render: RenderArgs,
     /// Render and check everything and say what would be sent; contact no server, record nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -167,6 +147,23 @@ pub struct SendArgs {
     /// Do not ask for confirmation (required when standard input is not a terminal).
     #[arg(long, short = 'y')]
     pub yes: bool,
+}
+
+/// What to render: shared by `send` and `check`.
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Subject line (a template: may use variables). Default: the template's `<mj-title>`.
+    #[arg(long, value_name = "TEXT")]
+    pub subject: Option<String>,
+    /// MJML template. Default: `template` in the config.
+    #[arg(long, value_name = "PATH")]
+    pub template: Option<PathBuf>,
+    /// Member list (CSV with an `email` column). Default: `list` in the config.
+    #[arg(long, value_name = "PATH")]
+    pub list: Option<PathBuf>,
+    /// A campaign variable, overriding `[vars]` in the config. Repeatable.
+    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {

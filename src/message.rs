@@ -82,6 +82,19 @@ impl Dkim {
     }
 }
 
+/// A relaxed/relaxed signer of [`SIGNED_HEADERS`] for `key`.
+fn signer<K: mail_auth::common::crypto::SigningKey>(
+    key: K,
+    cfg: &crate::config::DkimConfig,
+) -> DkimSigner<K, Done> {
+    DkimSigner::from_key(key)
+        .domain(&cfg.domain)
+        .selector(&cfg.selector)
+        .headers(SIGNED_HEADERS)
+        .header_canonicalization(Canonicalization::Relaxed)
+        .body_canonicalization(Canonicalization::Relaxed)
+}
+
 /// Loads the DKIM key and prepares a relaxed/relaxed signer over [`SIGNED_HEADERS`].
 pub fn dkim_config(cfg: &crate::config::DkimConfig) -> Result<Dkim> {
     let key_text = std::fs::read_to_string(&cfg.key_file).map_err(|e| {
@@ -97,7 +110,6 @@ pub fn dkim_config(cfg: &crate::config::DkimConfig) -> Result<Dkim> {
             cfg.algorithm
         ))
     };
-    let relaxed = Canonicalization::Relaxed;
     Ok(match cfg.algorithm.as_str() {
         "ed25519-sha256" => {
             use base64::Engine;
@@ -111,14 +123,7 @@ pub fn dkim_config(cfg: &crate::config::DkimConfig) -> Result<Dkim> {
                 .to_vec();
             let key = Ed25519Key::from_seed_and_public_key(&seed, &public)
                 .map_err(|e| unusable(e.to_string()))?;
-            Dkim::Ed25519(
-                DkimSigner::from_key(key)
-                    .domain(&cfg.domain)
-                    .selector(&cfg.selector)
-                    .headers(SIGNED_HEADERS)
-                    .header_canonicalization(relaxed)
-                    .body_canonicalization(relaxed),
-            )
+            Dkim::Ed25519(signer(key, cfg))
         }
         _ => {
             use tokio_rustls::rustls::pki_types::PrivateKeyDer;
@@ -127,14 +132,7 @@ pub fn dkim_config(cfg: &crate::config::DkimConfig) -> Result<Dkim> {
             let der = PrivateKeyDer::from_pem_slice(key_text.as_bytes())
                 .map_err(|e| unusable(e.to_string()))?;
             let key = RsaKey::<Sha256>::from_key_der(der).map_err(|e| unusable(e.to_string()))?;
-            Dkim::Rsa(
-                DkimSigner::from_key(key)
-                    .domain(&cfg.domain)
-                    .selector(&cfg.selector)
-                    .headers(SIGNED_HEADERS)
-                    .header_canonicalization(relaxed)
-                    .body_canonicalization(relaxed),
-            )
+            Dkim::Rsa(signer(key, cfg))
         }
     })
 }

@@ -111,8 +111,8 @@ impl Campaign {
         self.bulletin.render(&self.context(member)?)
     }
 
-    /// Renders one member and checks what would go into its headers, without building MIME.
-    pub fn check(&self, member: &Member) -> std::result::Result<Rendered, String> {
+    /// Renders one member; also returns the member's unsubscribe URL (for the headers).
+    fn render_with_url(&self, member: &Member) -> std::result::Result<(Rendered, String), String> {
         let ctx = self.context(member)?;
         let rendered = self.bulletin.render(&ctx)?;
         let url = ctx
@@ -120,6 +120,12 @@ impl Campaign {
             .ok()
             .map(|v| v.to_string())
             .unwrap_or_default();
+        Ok((rendered, url))
+    }
+
+    /// Renders one member and checks what would go into its headers, without building MIME.
+    pub fn check(&self, member: &Member) -> std::result::Result<Rendered, String> {
+        let (rendered, url) = self.render_with_url(member)?;
         message::check_unsubscribe_url(&url)?;
         Ok(rendered)
     }
@@ -143,13 +149,7 @@ impl Campaign {
         message_id: &str,
         test_to: Option<&str>,
     ) -> std::result::Result<Outgoing, String> {
-        let ctx = self.context(member)?;
-        let rendered = self.bulletin.render(&ctx)?;
-        let url = ctx
-            .get_attr("unsubscribe_url")
-            .ok()
-            .map(|v| v.to_string())
-            .unwrap_or_default();
+        let (rendered, url) = self.render_with_url(member)?;
         let test_subject = test_to.map(|_| format!("[TEST] {}", rendered.subject));
         let per = PerMember {
             to: test_to.unwrap_or(&member.email),

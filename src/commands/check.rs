@@ -38,27 +38,22 @@ pub fn findings(
 }
 
 /// Applies `--template`, `--list` and `--var` to the config.
-pub fn apply_overrides(
-    config: &mut Config,
-    template: &Option<std::path::PathBuf>,
-    list: &Option<std::path::PathBuf>,
-    vars: &[(String, String)],
-) {
-    if let Some(t) = template {
+pub fn apply_overrides(config: &mut Config, render: &crate::cli::RenderArgs) {
+    if let Some(t) = &render.template {
         config.template = t.clone();
     }
-    if let Some(l) = list {
+    if let Some(l) = &render.list {
         config.list = l.clone();
     }
-    for (k, v) in vars {
+    for (k, v) in &render.vars {
         config.vars.insert(k.clone(), v.clone());
     }
 }
 
 pub fn exec(mut config: Config, args: CheckArgs) -> Result<i32> {
-    apply_overrides(&mut config, &args.template, &args.list, &args.vars);
+    apply_overrides(&mut config, &args.render);
     let (mut campaign, warnings) =
-        Campaign::from_config(&config, &args.campaign, args.subject.as_deref())?;
+        Campaign::from_config(&config, &args.campaign, args.render.subject.as_deref())?;
     let list = MemberList::open(&config.list)?;
     let (pre, mut found) = findings(&config, &mut campaign, &list);
     found.extend(warnings.into_iter().map(|message| Finding {

@@ -21,9 +21,9 @@ use crate::transport::{ReplyKind, TransportSpec};
 const MAX_NAMED: usize = 20;
 
 pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
-    super::check::apply_overrides(&mut config, &args.template, &args.list, &args.vars);
+    super::check::apply_overrides(&mut config, &args.render);
     let (mut campaign, warnings) =
-        Campaign::from_config(&config, &args.campaign, args.subject.as_deref())?;
+        Campaign::from_config(&config, &args.campaign, args.render.subject.as_deref())?;
     for w in &warnings {
         eprintln!("warning: {w}");
     }
