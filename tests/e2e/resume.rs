@@ -395,3 +395,48 @@ fn a_store_locked_by_another_program_is_a_clear_error_and_nothing_is_sent() {
     // Once the other program is done, the same command works.
     assert_eq!(p.run(&["send", "--campaign", "c", "--yes"]).code, 0);
 }
+
+#[test]
+fn a_second_signal_stops_at_once_and_the_next_run_marks_the_in_flight_uncertain() {
+    // A slow server keeps messages in flight when the signals come.
+    let server = SmtpServer::start_with(None, &["--delay-ms", "1500"]);
+    let p = Project::smtp(server.port, "");
+    p.members("lists/members.csv", 40);
+    let child = spawn_send(&p, &[]);
+    std::thread::sleep(Duration::from_millis(2500));
+    let pid = child.id().to_string();
+    for _ in 0..2 {
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("stopping at once: members being sent now will be `uncertain`; resume with: mailshot send --campaign c"), "{stderr}");
+    // The journal is consistent: the next run finds the ones that were in flight.
+    let r = p.run(&["send", "--campaign", "c", "--dry-run"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let s = statuses(&p);
+    let in_flight = s.values().filter(|v| *v == "sending").count();
+    assert!((1..=4).contains(&in_flight), "{in_flight} in flight: {s:?}");
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    assert!(
+        r.stderr.contains(&format!(
+            "warning: {in_flight} members were being sent when the last run stopped"
+        )),
+        "{}",
+        r.stderr
+    );
+    let s = statuses(&p);
+    assert_eq!(s.values().filter(|v| *v == "uncertain").count(), in_flight);
+    assert_eq!(
+        s.values().filter(|v| *v == "accepted").count(),
+        40 - in_flight
+    );
+}
