@@ -7,21 +7,7 @@ use std::process::Command;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::support::{Project, repo};
-
-fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl must be installed");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
+use crate::support::{Project, openssl, repo};
 
 /// Checks every `.eml` in `dir` with check_message.py; one JSON value per message.
 fn check_all(dir: &Path, dns: &[String]) -> Vec<serde_json::Value> {

@@ -299,20 +299,26 @@ impl Drop for SmtpServer {
     }
 }
 
+/// Runs the openssl command in `dir`; its standard output.
+pub fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl must be installed");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// A throwaway CA and a certificate for `localhost` / 127.0.0.1 signed by it, made with
 /// the openssl command: (ca.pem, cert.pem, key.pem).
 pub fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl must be installed");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        openssl(dir, args);
     };
     std::fs::write(
         dir.join("leaf.ext"),
