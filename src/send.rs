@@ -35,9 +35,6 @@ use crate::unsubscribe::Tokens;
 /// is being refused.
 pub const POLICY_STOP: u32 = 3;
 
-/// How many problems preflight lists before summarising the rest.
-const MAX_LISTED: usize = 20;
-
 /// Everything a member needs to become a message, shared by the workers.
 pub struct Campaign {
     pub id: String,
@@ -104,11 +101,6 @@ impl Campaign {
             ("list", self.sender.list_id_bare()),
         ];
         self.bulletin.context(&self.vars, member, &self.id, &extra)
-    }
-
-    /// Renders one member.
-    pub fn render(&self, member: &Member) -> std::result::Result<Rendered, String> {
-        self.bulletin.render(&self.context(member)?)
     }
 
     /// Renders one member; also returns the member's unsubscribe URL (for the headers).
@@ -200,9 +192,11 @@ pub struct Preflight {
     pub subject: Option<String>,
     /// The first member's rendering, for the checks.
     pub first: Option<Rendered>,
+    /// Every problem found, each naming its file and line; nothing may be sent unless empty.
+    pub problems: Vec<String>,
 }
 
-/// Renders and builds every member; returns the count, or every problem found.
+/// Renders every member and checks its message's inputs; counts them and lists every problem.
 pub fn preflight(campaign: &mut Campaign, list: &MemberList) -> Result<Preflight> {
     let list_name = show(&list.path);
     // Problems grouped by their text, so one template error is reported once, with its members.
@@ -261,36 +255,35 @@ pub fn preflight(campaign: &mut Campaign, list: &MemberList) -> Result<Preflight
             Err(e) => add(e, format!("line {} (`{}`)", m.line, m.email)),
         }
     }
-    if problems.is_empty() {
-        return Ok(Preflight {
-            members,
-            subject,
-            first,
-        });
-    }
-    let total: usize = problems.len();
-    let mut msg = String::new();
-    for (problem, who) in problems.iter().take(MAX_LISTED) {
-        msg.push_str(problem);
-        let who: Vec<&String> = who.iter().filter(|w| !w.is_empty()).collect();
-        if !who.is_empty() {
-            let shown: Vec<&str> = who.iter().take(3).map(|s| s.as_str()).collect();
-            msg.push_str(&format!(" (member on `{list_name}` {}", shown.join(", ")));
-            if who.len() > 3 {
-                msg.push_str(&format!(" and {} more", who.len() - 3));
+    // Each problem once, with the members it hit (a few by name).
+    let problems = problems
+        .into_iter()
+        .map(|(problem, who)| {
+            let who: Vec<&str> = who
+                .iter()
+                .filter(|w| !w.is_empty())
+                .map(String::as_str)
+                .collect();
+            if who.is_empty() {
+                return problem;
             }
-            msg.push(')');
-        }
-        msg.push('\n');
-    }
-    if total > MAX_LISTED {
-        msg.push_str(&format!("... and {} more problems\n", total - MAX_LISTED));
-    }
-    msg.push_str(&format!(
-        "nothing was sent: {total} problem{} found",
-        if total == 1 { "" } else { "s" }
-    ));
-    Err(Error::input(msg))
+            let more = if who.len() > 3 {
+                format!(" and {} more", who.len() - 3)
+            } else {
+                String::new()
+            };
+            format!(
+                "{problem} (member on `{list_name}` {}{more})",
+                who[..who.len().min(3)].join(", ")
+            )
+        })
+        .collect();
+    Ok(Preflight {
+        members,
+        subject,
+        first,
+        problems,
+    })
 }
 
 /// Which members a run sends to.

@@ -13,28 +13,25 @@ pub fn findings(
     config: &Config,
     campaign: &mut Campaign,
     list: &MemberList,
-) -> (Option<send::Preflight>, Vec<Finding>) {
-    let mut out = Vec::new();
-    let pre = match send::preflight(campaign, list) {
-        Ok(p) => Some(p),
-        Err(e) => {
-            let text = e.to_string();
-            // The last line is preflight's own tally; the rest are its problems.
-            for line in text.lines().filter(|l| !l.starts_with("nothing was sent:")) {
-                out.push(Finding {
-                    severity: Severity::Error,
-                    message: line.to_string(),
-                });
-            }
-            None
-        }
+) -> Result<(send::Preflight, Vec<Finding>)> {
+    let pre = send::preflight(campaign, list)?;
+    let mut out: Vec<Finding> = pre
+        .problems
+        .iter()
+        .map(|p| Finding {
+            severity: Severity::Error,
+            message: p.clone(),
+        })
+        .collect();
+    // The rendered checks need a rendering that preflight found sound.
+    let rendered = if pre.problems.is_empty() {
+        pre.first.as_ref()
+    } else {
+        None
     };
-    out.extend(lint::lint(
-        config,
-        pre.as_ref().and_then(|p| p.first.as_ref()),
-    ));
+    out.extend(lint::lint(config, rendered));
     out.sort_by_key(|f| f.severity);
-    (pre, out)
+    Ok((pre, out))
 }
 
 /// Applies `--template`, `--list` and `--var` to the config.
@@ -55,7 +52,7 @@ pub fn exec(mut config: Config, args: CheckArgs) -> Result<i32> {
     let (mut campaign, warnings) =
         Campaign::from_config(&config, &args.campaign, args.render.subject.as_deref())?;
     let list = MemberList::open(&config.list)?;
-    let (pre, mut found) = findings(&config, &mut campaign, &list);
+    let (pre, mut found) = findings(&config, &mut campaign, &list)?;
     found.extend(warnings.into_iter().map(|message| Finding {
         severity: Severity::Warning,
         message,
@@ -69,8 +66,10 @@ pub fn exec(mut config: Config, args: CheckArgs) -> Result<i32> {
         .count();
     let warnings = found.len() - errors;
     if found.is_empty() {
-        let members = pre.map_or(0, |p| p.members);
-        println!("check: no problems found ({members} members rendered)");
+        println!(
+            "check: no problems found ({} members rendered)",
+            pre.members
+        );
     } else {
         let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
         println!(

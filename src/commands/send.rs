@@ -17,7 +17,7 @@ use crate::send::{self, Campaign, Delivery, Selection};
 use crate::store::{CampaignInfo, CampaignLock, Store, now};
 use crate::transport::{ReplyKind, TransportSpec};
 
-/// How many unfinished members the summary lists by name.
+/// How many problems, or unfinished members, a summary lists by name.
 const MAX_NAMED: usize = 20;
 
 pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
@@ -46,13 +46,23 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
         ));
     }
 
-    let (pre, found) = super::check::findings(&config, &mut campaign, &list);
+    let (pre, found) = super::check::findings(&config, &mut campaign, &list)?;
     let errors: Vec<_> = found
         .iter()
         .filter(|f| f.severity == Severity::Error)
         .collect();
     if !errors.is_empty() {
-        let mut msg: Vec<String> = errors.iter().map(|f| f.message.clone()).collect();
+        let mut msg: Vec<String> = errors
+            .iter()
+            .take(MAX_NAMED)
+            .map(|f| f.message.clone())
+            .collect();
+        if errors.len() > MAX_NAMED {
+            msg.push(format!(
+                "... and {} more problems",
+                errors.len() - MAX_NAMED
+            ));
+        }
         msg.push(format!(
             "nothing was sent: {} problem{} found",
             errors.len(),
@@ -63,7 +73,7 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
     for f in &found {
         eprintln!("{f}");
     }
-    let pre = pre.expect("no errors means preflight passed");
+
     let subject = pre.subject.clone().unwrap_or_default();
     let selection = Selection {
         retry_failed: args.retry_failed,
