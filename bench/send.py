@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """End-to-end send benchmark: mailshot against Postfix's own smtp-source, in one run.
 
-    python3 bench/send.py [--members 20000] [--connections 4] [--dkim] [--no-journal-compare]
+    python3 bench/send.py [--members 20000] [--connections 4] [--dkim]
+    python3 bench/send.py --rate 100 --seconds 60       # achieved rate against the configured one
+    python3 bench/send.py --scale --members 1000000     # preflight time and peak memory at scale
 
 1. Builds mailshot (release) and generates a member list of N members.
 2. Starts Postfix's `smtp-sink` on a loopback port (it accepts and discards everything).
@@ -101,9 +103,12 @@ def main():
     p.add_argument("--dkim", action="store_true")
     p.add_argument("--rate", type=float, help="instead: send at this rate for --seconds and report the achieved rate")
     p.add_argument("--seconds", type=int, default=60)
+    p.add_argument("--scale", action="store_true", help="instead: time the preflight (--dry-run) and the send of --members, with peak memory")
     args = p.parse_args()
     if args.rate:
         return rate_run(args)
+    if args.scale:
+        return scale_run(args)
     for tool in (SINK, SOURCE):
         if not os.path.exists(tool):
             sys.exit(f"{tool} not found: apt-get install postfix")
@@ -158,6 +163,27 @@ def main():
             print(f"JavaScript mjml could not run: {js.stderr.strip()[:200]}")
     else:
         print("node not found: JavaScript mjml comparison skipped")
+
+
+def scale_run(args):
+    """Preflight time and peak memory (`send --dry-run`), then the send itself, for --members."""
+    subprocess.run(["cargo", "build", "--release", "-q", "--bins"], cwd=ROOT, check=True)
+    binary = os.path.join(ROOT, "target", "release", "mailshot")
+    env = dict(os.environ, MAILSHOT_UNSUBSCRIBE_SECRET="benchmark-secret-0123456789")
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        write_project(tmp, args.members, args.connections, port, False)
+        wall, _, rss, _ = measure([binary, "send", "--campaign", "scale", "--dry-run"], tmp, env)
+        print(f"dry run (the whole preflight) of {args.members:,}: {wall:.2f} s, peak {rss:.1f} MiB", flush=True)
+        user = ["-u", "nobody"] if os.geteuid() == 0 else []
+        sink = subprocess.Popen([SINK, *user, f"127.0.0.1:{port}", "1024"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        try:
+            wall, cpu, rss, _ = measure([binary, "send", "--campaign", "scale", "--yes"], tmp, env)
+        finally:
+            sink.terminate()
+            sink.wait()
+        print(f"send of {args.members:,}: {wall:.1f} s, {args.members / wall:,.0f} msg/s, CPU {cpu:.1f} s, peak {rss:.1f} MiB")
 
 
 def rate_run(args):
