@@ -3,7 +3,7 @@
 //! - render: one member's HTML + text + subject, pre-rendered (the default) against a full
 //!   MJML render per member (the reference the shortcut must equal).
 //! - mime: building one member's multipart/alternative message.
-//! - dkim: signing one message, RSA-2048 and Ed25519.
+//! - dkim: signing one finished message, RSA-2048 and Ed25519, against mail-auth's signer.
 //! - journal: recording one attempt and its reply in the store, alone and grouped.
 //! - csv: reading and checking member rows.
 
@@ -12,6 +12,7 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use mailshot::dkim::Signer;
 use mailshot::members::{Member, Rows, read_header};
 use mailshot::message::{self, PerMember, Sender};
 use mailshot::render::Bulletin;
@@ -79,14 +80,14 @@ fn render(c: &mut Criterion) {
     g.finish();
 }
 
-fn sender(dkim: Option<message::Dkim>) -> Sender {
+fn sender() -> Sender {
     Sender {
         from: "Cluster News <news@example.org>".parse().unwrap(),
         reply_to: None,
         list_id: "<cluster-news.example.org>".into(),
         feedback_id: None,
         unsubscribe_mailto: Some("unsubscribe@example.org".into()),
-        dkim: dkim.map(std::sync::Arc::new),
+        dkim: None,
     }
 }
 
@@ -107,41 +108,84 @@ fn mime_and_dkim(c: &mut Criterion) {
         subject: None,
         envelope_from: None,
     };
-    let plain = sender(None);
+    let plain = sender();
     let mut g = c.benchmark_group("message");
     g.bench_function("mime (per member)", |bch| {
         bch.iter(|| black_box(message::build(&plain, &per, &rendered).unwrap()))
     });
+    g.finish();
+
+    // Signing the same finished message: ours against mail-auth's, side by side.
+    let bytes = message::build(&plain, &per, &rendered).unwrap().bytes;
     let dir = tempfile::tempdir().unwrap();
     let rsa = dir.path().join("rsa.pem");
-    let ok = std::process::Command::new("openssl")
+    let made = std::process::Command::new("openssl")
         .args(["genrsa", "-traditional", "-out"])
         .arg(&rsa)
         .arg("2048")
-        .output();
-    if ok.is_ok_and(|o| o.status.success()) {
-        let cfg = mailshot::config::DkimConfig {
-            domain: "example.org".into(),
-            selector: "bench".into(),
-            key_file: rsa,
-            algorithm: "rsa-sha256".into(),
-        };
-        let signed = sender(Some(message::dkim_config(&cfg).unwrap()));
-        g.bench_function("mime + DKIM RSA-2048 (per member)", |bch| {
-            bch.iter(|| black_box(message::build(&signed, &per, &rendered).unwrap()))
-        });
-    }
+        .output()
+        .expect("openssl is needed for the RSA key");
+    assert!(made.status.success());
     let seed = dir.path().join("ed.key");
     std::fs::write(&seed, "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=").unwrap();
-    let cfg = mailshot::config::DkimConfig {
+    let config = |key_file: &Path, algorithm: &str| mailshot::config::DkimConfig {
         domain: "example.org".into(),
         selector: "bench".into(),
-        key_file: seed,
-        algorithm: "ed25519-sha256".into(),
+        key_file: key_file.to_path_buf(),
+        algorithm: algorithm.into(),
     };
-    let signed = sender(Some(message::dkim_config(&cfg).unwrap()));
-    g.bench_function("mime + DKIM Ed25519 (per member)", |bch| {
-        bch.iter(|| black_box(message::build(&signed, &per, &rendered).unwrap()))
+    let ours_rsa = Signer::load(&config(&rsa, "rsa-sha256")).unwrap();
+    let ours_ed = Signer::load(&config(&seed, "ed25519-sha256")).unwrap();
+    fn reference<K: mail_auth::common::crypto::SigningKey>(
+        key: K,
+    ) -> mail_auth::dkim::DkimSigner<K, mail_auth::dkim::Done> {
+        mail_auth::dkim::DkimSigner::from_key(key)
+            .domain("example.org")
+            .selector("bench")
+            .headers(mailshot::dkim::SIGNED_HEADERS)
+            .header_canonicalization(mail_auth::dkim::Canonicalization::Relaxed)
+            .body_canonicalization(mail_auth::dkim::Canonicalization::Relaxed)
+    }
+    use mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256};
+    use mail_auth::common::headers::HeaderWriter;
+    use tokio_rustls::rustls::pki_types::PrivateKeyDer;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    let der = PrivateKeyDer::from_pem_file(&rsa).unwrap();
+    let ref_rsa = reference(RsaKey::<Sha256>::from_key_der(der).unwrap());
+    let ed_seed = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=",
+    )
+    .unwrap();
+    let ed_pair = ring::signature::Ed25519KeyPair::from_seed_unchecked(&ed_seed).unwrap();
+    let ed_public = ring::signature::KeyPair::public_key(&ed_pair)
+        .as_ref()
+        .to_vec();
+    let ref_ed = reference(Ed25519Key::from_seed_and_public_key(&ed_seed, &ed_public).unwrap());
+
+    let mut g = c.benchmark_group("dkim");
+    g.bench_function("RSA-2048, mailshot", |bch| {
+        bch.iter(|| black_box(ours_rsa.sign(&bytes, 1_700_000_000).unwrap()))
+    });
+    g.bench_function("RSA-2048, mail-auth (reference)", |bch| {
+        bch.iter(|| {
+            let mut out = ref_rsa.sign(&bytes).unwrap().to_header().into_bytes();
+            out.extend_from_slice(&bytes);
+            black_box(out)
+        })
+    });
+    g.bench_function("Ed25519, mailshot", |bch| {
+        bch.iter(|| black_box(ours_ed.sign(&bytes, 1_700_000_000).unwrap()))
+    });
+    g.bench_function("Ed25519, mail-auth (reference)", |bch| {
+        bch.iter(|| {
+            let mut out = ref_ed.sign(&bytes).unwrap().to_header().into_bytes();
+            out.extend_from_slice(&bytes);
+            black_box(out)
+        })
+    });
+    g.bench_function("relaxed body hash, mailshot", |bch| {
+        bch.iter(|| black_box(mailshot::dkim::relaxed_body_hash(&bytes)))
     });
     g.finish();
 }

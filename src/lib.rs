@@ -32,7 +32,8 @@
 //! - [`import`]: messy exports (any encoding, delimiter, header spelling) merged into the member
 //!   list in a scratch SQLite file, written atomically; suppressions honoured.
 //! - [`render`]: minijinja + mrml; the once-per-campaign MJML render and its equivalence check.
-//! - [`message`]: MIME building with lettre; list headers, Message-ID; DKIM with mail-auth.
+//! - [`message`]: MIME building with lettre; list headers, Message-ID.
+//! - [`dkim`]: DKIM signing of the finished bytes (relaxed/relaxed, RSA or Ed25519 by aws-lc).
 //! - [`lint`]: `mailshot check`'s rules (also run by `send`).
 //! - [`unsubscribe`]: HMAC tokens for unsubscribe links and bounce addresses.
 //! - [`serve`]: the one-click unsubscribe HTTP service (axum).
@@ -50,6 +51,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod dkim;
 pub mod error;
 pub mod import;
 pub mod lint;

@@ -5,8 +5,8 @@
 //! `Reply-To`, `To` with the member's name, `Subject` (RFC 2047 encoded when not ASCII), `Date`,
 //! a unique `Message-ID` on the sender's domain, and the bulk-mail headers mailbox providers
 //! require: `List-Unsubscribe` (+ `List-Unsubscribe-Post` for RFC 8058 one-click), `List-Id`
-//! and optionally `Feedback-ID`. A DKIM signature, when configured, is added last and covers
-//! all of them. Member data reaches headers only through lettre's encoders, after the list
+//! and optionally `Feedback-ID`. A DKIM signature ([`crate::dkim`]), when configured, is added
+//! last and covers all of them. Member data reaches headers only through lettre's encoders, after the list
 //! check has refused every control character.
 
 use std::sync::Arc;
@@ -14,27 +14,9 @@ use std::sync::Arc;
 use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{Address, Message};
-use mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256};
-use mail_auth::common::headers::HeaderWriter;
-use mail_auth::dkim::{Canonicalization, DkimSigner, Done};
 
-use crate::error::{Error, Result, show};
+use crate::dkim;
 use crate::render::Rendered;
-
-/// Headers DKIM signs. RFC 8058 requires the List-Unsubscribe pair to be covered.
-pub const SIGNED_HEADERS: [&str; 11] = [
-    "From",
-    "To",
-    "Subject",
-    "Date",
-    "Message-ID",
-    "MIME-Version",
-    "Content-Type",
-    "Reply-To",
-    "List-Unsubscribe",
-    "List-Unsubscribe-Post",
-    "List-Id",
-];
 
 /// What the message is sent as, shared by every member of a campaign.
 #[derive(Clone)]
@@ -47,7 +29,7 @@ pub struct Sender {
     pub feedback_id: Option<String>,
     /// `List-Unsubscribe` mailto address, if any.
     pub unsubscribe_mailto: Option<String>,
-    pub dkim: Option<Arc<Dkim>>,
+    pub dkim: Option<Arc<dkim::Signer>>,
 }
 
 impl Sender {
@@ -56,85 +38,6 @@ impl Sender {
         let s = self.list_id.rsplit('<').next().unwrap_or(&self.list_id);
         s.trim_end_matches('>')
     }
-}
-
-/// A loaded DKIM key and its signature template.
-///
-/// Signs the finished bytes (mail-auth, with ring's RSA: ~4x the pure-Rust `rsa` crate's
-/// speed, which matters at thousands of messages a second). lettre's own signer hashes the headers before the
-/// multipart `Content-Type` is written, so its signatures over `Content-Type` never verify.
-pub enum Dkim {
-    Rsa(DkimSigner<RsaKey<Sha256>, Done>),
-    Ed25519(DkimSigner<Ed25519Key, Done>),
-}
-
-impl Dkim {
-    /// Signs `message` and returns it with the `DKIM-Signature` header in front.
-    pub fn sign(&self, message: Vec<u8>) -> std::result::Result<Vec<u8>, String> {
-        let signature = match self {
-            Dkim::Rsa(s) => s.sign(&message),
-            Dkim::Ed25519(s) => s.sign(&message),
-        }
-        .map_err(|e| format!("DKIM signing failed: {e}"))?;
-        let mut out = signature.to_header().into_bytes();
-        out.extend_from_slice(&message);
-        Ok(out)
-    }
-}
-
-/// A relaxed/relaxed signer of [`SIGNED_HEADERS`] for `key`.
-fn signer<K: mail_auth::common::crypto::SigningKey>(
-    key: K,
-    cfg: &crate::config::DkimConfig,
-) -> DkimSigner<K, Done> {
-    DkimSigner::from_key(key)
-        .domain(&cfg.domain)
-        .selector(&cfg.selector)
-        .headers(SIGNED_HEADERS)
-        .header_canonicalization(Canonicalization::Relaxed)
-        .body_canonicalization(Canonicalization::Relaxed)
-}
-
-/// Loads the DKIM key and prepares a relaxed/relaxed signer over [`SIGNED_HEADERS`].
-pub fn dkim_config(cfg: &crate::config::DkimConfig) -> Result<Dkim> {
-    let key_text = std::fs::read_to_string(&cfg.key_file).map_err(|e| {
-        Error::input(format!(
-            "failed to read DKIM key `{}`: {e}",
-            show(&cfg.key_file)
-        ))
-    })?;
-    let unusable = |e: String| {
-        Error::input(format!(
-            "DKIM key `{}` is not a usable {} key ({e}): RSA needs PEM (PKCS#1 or PKCS#8), Ed25519 the base64 32-byte seed",
-            show(&cfg.key_file),
-            cfg.algorithm
-        ))
-    };
-    Ok(match cfg.algorithm.as_str() {
-        "ed25519-sha256" => {
-            use base64::Engine;
-            let seed = base64::engine::general_purpose::STANDARD
-                .decode(key_text.trim())
-                .map_err(|e| unusable(e.to_string()))?;
-            let pair = ring::signature::Ed25519KeyPair::from_seed_unchecked(&seed)
-                .map_err(|e| unusable(e.to_string()))?;
-            let public = ring::signature::KeyPair::public_key(&pair)
-                .as_ref()
-                .to_vec();
-            let key = Ed25519Key::from_seed_and_public_key(&seed, &public)
-                .map_err(|e| unusable(e.to_string()))?;
-            Dkim::Ed25519(signer(key, cfg))
-        }
-        _ => {
-            use tokio_rustls::rustls::pki_types::PrivateKeyDer;
-            use tokio_rustls::rustls::pki_types::pem::PemObject;
-            // PKCS#1 (`BEGIN RSA PRIVATE KEY`) or PKCS#8 (`BEGIN PRIVATE KEY`).
-            let der = PrivateKeyDer::from_pem_slice(key_text.as_bytes())
-                .map_err(|e| unusable(e.to_string()))?;
-            let key = RsaKey::<Sha256>::from_key_der(der).map_err(|e| unusable(e.to_string()))?;
-            Dkim::Rsa(signer(key, cfg))
-        }
-    })
 }
 
 /// A message ready for a transport.
@@ -214,6 +117,13 @@ pub fn check_unsubscribe_url(url: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// Seconds since 1970, as the `Date` header is written (the real clock).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// Builds, and signs when configured, one member's message.
 pub fn build(
     sender: &Sender,
@@ -251,7 +161,7 @@ pub fn build(
         .map_err(|e| format!("cannot build the message: {e}"))?;
     let mut bytes = message.formatted();
     if let Some(dkim) = &sender.dkim {
-        bytes = dkim.sign(bytes)?;
+        bytes = dkim.sign(&bytes, unix_now())?;
     }
     Ok(Outgoing {
         to: to_addr,

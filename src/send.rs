@@ -63,7 +63,7 @@ impl Campaign {
         let (tokens, warning) = Tokens::from_config(config, true)?;
         warnings.extend(warning);
         let dkim = match &config.dkim {
-            Some(d) => Some(Arc::new(message::dkim_config(d)?)),
+            Some(d) => Some(Arc::new(crate::dkim::Signer::load(d)?)),
             None => None,
         };
         let list_id = match &config.list_name {
