@@ -258,7 +258,7 @@ pub fn relaxed_body_hash(body: &[u8]) -> [u8; 32] {
 
 /// Whether every line of `body` ends in CRLF, with no bare CR or LF: true of every message
 /// we build.
-fn crlf_only(body: &[u8]) -> bool {
+pub(crate) fn crlf_only(body: &[u8]) -> bool {
     let crlf = memchr::memmem::find_iter(body, b"\r\n").count();
     memchr::memchr_iter(b'\n', body).count() == crlf
         && memchr::memchr_iter(b'\r', body).count() == crlf

@@ -1,7 +1,8 @@
 //! MIME: one member's rendering becomes the bytes that go on the wire.
 //!
-//! multipart/alternative with text/plain first and text/html last, UTF-8 (lettre picks
-//! 7bit, quoted-printable or base64 per part, so no line exceeds 998 octets); `From`, optional
+//! multipart/alternative with text/plain first and text/html last, UTF-8 (the HTML goes 7bit
+//! as rendered when it can, see [`html_part`]; otherwise lettre picks quoted-printable or
+//! base64, so no line exceeds 998 octets); `From`, optional
 //! `Reply-To`, `To` with the member's name, `Subject` (RFC 2047 encoded when not ASCII), `Date`,
 //! a unique `Message-ID` on the sender's domain, and the bulk-mail headers mailbox providers
 //! require: `List-Unsubscribe` (+ `List-Unsubscribe-Post` for RFC 8058 one-click), `List-Id`
@@ -11,8 +12,9 @@
 
 use std::sync::Arc;
 
+use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::header::{Header, HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::{Address, Message};
 
 use crate::dkim;
@@ -117,6 +119,39 @@ pub fn check_unsubscribe_url(url: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// The text/html part: as it is, 7bit, when it is ASCII with CRLF line ends and no line over
+/// 998 octets, which [`crate::render::wire_html`] makes of every rendering unless a value
+/// stands in `<style>` or has a stray CR; otherwise quoted-printable, chosen by lettre.
+/// Encoding ~40 KB of quoted-printable per member cost more than everything else in the
+/// message put together.
+fn html_part(html: &str) -> SinglePart {
+    let part = SinglePart::builder().header(ContentType::TEXT_HTML);
+    if seven_bit(html.as_bytes()) {
+        part.body(Body::dangerous_pre_encoded(
+            html.as_bytes().to_vec(),
+            ContentTransferEncoding::SevenBit,
+        ))
+    } else {
+        part.body(html.to_string())
+    }
+}
+
+/// Whether `b` may go as 7bit (RFC 2045 section 2.7) as it is.
+fn seven_bit(b: &[u8]) -> bool {
+    if !b.is_ascii() || memchr::memchr(0, b).is_some() || !crate::dkim::crlf_only(b) {
+        return false;
+    }
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', b) {
+        // The line without its CRLF.
+        if end - 1 - start > 998 {
+            return false;
+        }
+        start = end + 1;
+    }
+    b.len() - start <= 998
+}
+
 /// Seconds since 1970, as the `Date` header is written (the real clock).
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
@@ -154,10 +189,11 @@ pub fn build(
         builder = builder.header(FeedbackId(f.clone()));
     }
     let message = builder
-        .multipart(MultiPart::alternative_plain_html(
-            rendered.text.clone(),
-            rendered.html.clone(),
-        ))
+        .multipart(
+            MultiPart::alternative()
+                .singlepart(SinglePart::plain(rendered.text.clone()))
+                .singlepart(html_part(&rendered.html)),
+        )
         .map_err(|e| format!("cannot build the message: {e}"))?;
     let mut bytes = message.formatted();
     if let Some(dkim) = &sender.dkim {
@@ -172,4 +208,68 @@ pub fn build(
         message_id: m.message_id.to_string(),
         bytes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn built(html: &str) -> String {
+        let sender = Sender {
+            from: "News <news@example.org>".parse().unwrap(),
+            reply_to: None,
+            list_id: "<news.example.org>".into(),
+            feedback_id: None,
+            unsubscribe_mailto: None,
+            dkim: None,
+        };
+        let per = PerMember {
+            to: "ann@example.org",
+            name: None,
+            message_id: "<c.1@example.org>",
+            unsubscribe_url: "https://example.org/u/1",
+            subject: None,
+            envelope_from: None,
+        };
+        let rendered = Rendered {
+            subject: "Hi".into(),
+            html: html.into(),
+            text: "Hi".into(),
+        };
+        String::from_utf8(build(&sender, &per, &rendered).unwrap().bytes).unwrap()
+    }
+
+    #[test]
+    fn html_ready_for_the_wire_goes_7bit_as_it_is() {
+        let html = format!("<p\r\nclass=\"a\">{}</p>\r\n", "x".repeat(998 - 15));
+        let m = built(&html);
+        assert!(
+            m.contains(&format!("Content-Transfer-Encoding: 7bit\r\n\r\n{html}")),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn html_that_is_not_goes_through_lettres_encoder() {
+        for (html, encoding) in [
+            // A line of 1003 octets, and text beyond ASCII: quoted-printable.
+            (
+                format!("<p>{}</p>\r\n", "x".repeat(996)),
+                "quoted-printable",
+            ),
+            ("<p>Zo\u{eb}</p>\r\n".to_string(), "quoted-printable"),
+            // A bare LF: lettre writes it as CRLF.
+            ("<p>a</p>\n<p>b</p>\r\n".to_string(), "7bit"),
+        ] {
+            let m = built(&html);
+            assert!(
+                m.contains(&format!("Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: {encoding}\r\n")),
+                "{m}"
+            );
+            assert!(
+                m.split("\r\n").all(|l| l.len() <= 998 && !l.contains('\n')),
+                "{m}"
+            );
+        }
+    }
 }

@@ -90,44 +90,81 @@ fn html_formatter(
     }
     let s = value.to_string();
     let mut last = 0;
+    let mut prev = 0u8;
     for (i, b) in s.bytes().enumerate() {
+        if i < last {
+            // The rest of a character already written as a reference.
+            continue;
+        }
         let rep = match b {
             b'&' => "&amp;",
             b'<' => "&lt;",
             b'>' => "&gt;",
             b'"' => "&quot;",
             b'\'' => "&#39;",
-            _ => continue,
+            b'\n' if prev != b'\r' => "\r\n",
+            _ if b >= 0x80 => "",
+            _ => {
+                prev = b;
+                continue;
+            }
         };
+        prev = b;
         out.write_str(&s[last..i])?;
-        out.write_str(rep)?;
         last = i + 1;
+        if rep.is_empty() {
+            // The first byte of a character beyond ASCII: a numeric reference for all of it.
+            if let Some(c) = s[i..].chars().next() {
+                write!(out, "&#{};", c as u32)?;
+                last = i + c.len_utf8();
+            }
+            continue;
+        }
+        out.write_str(rep)?;
     }
     out.write_str(&s[last..]).map_err(minijinja::Error::from)
 }
 
 /// Escapes like css-inline's serializer does in text nodes.
+/// Like every escaper here it also writes what [`wire_html`] would: characters beyond ASCII as
+/// numeric references and line ends as CRLF.
 fn escape_text(s: &str, out: &mut String) {
+    let mut prev = '\0';
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '\u{a0}' => out.push_str("&nbsp;"),
-            c => out.push(c),
+            c => push_wire(c, prev, out),
         }
+        prev = c;
+    }
+}
+
+/// Pushes `c` as [`wire_html`] writes it outside `<style>`, `<script>` and tag names: the
+/// no-break space as `&nbsp;` (as css-inline writes it), anything else beyond ASCII as a
+/// numeric reference, LF as CRLF.
+fn push_wire(c: char, prev: char, out: &mut String) {
+    match c {
+        '\u{a0}' => out.push_str("&nbsp;"),
+        '\n' if prev != '\r' => out.push_str("\r\n"),
+        c if !c.is_ascii() => {
+            let _ = write!(out, "&#{};", c as u32);
+        }
+        c => out.push(c),
     }
 }
 
 /// Escapes like css-inline's serializer does in attribute values.
 fn escape_attr(s: &str, out: &mut String) {
+    let mut prev = '\0';
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '"' => out.push_str("&quot;"),
-            '\u{a0}' => out.push_str("&nbsp;"),
-            c => out.push(c),
+            c => push_wire(c, prev, out),
         }
+        prev = c;
     }
 }
 
@@ -148,53 +185,60 @@ fn escaping_filter(
 const TEXT_FILTER: &str = "__mailshot_text";
 const ATTR_FILTER: &str = "__mailshot_attr";
 
-/// Rewrites each `{{ expr }}` of pre-rendered HTML to escape by where it stands: in a tag
-/// (attribute) or in text. Expressions in comments, `<style>` and `<script>` are left alone.
-/// `None` when the HTML has an unterminated tag.
-fn escape_by_context(html: &str) -> Option<String> {
-    #[derive(Clone, Copy, PartialEq)]
-    enum St {
-        Text,
-        Tag,
-        Dq,
-        Sq,
-        Comment,
-        Raw,
-    }
-    let mut out = String::with_capacity(html.len() + 1024);
+/// Where [`walk`] stands in the HTML.
+#[derive(Clone, Copy, PartialEq)]
+enum St {
+    Text,
+    /// `<name` of a start or end tag.
+    TagName,
+    /// Between a tag's name and its `>`, outside quotes.
+    Tag,
+    Dq,
+    Sq,
+    Comment,
+    /// Inside `<style>` or `<script>`.
+    Raw,
+}
+
+/// One piece of HTML as [`walk`] hands it on.
+enum Piece<'a> {
+    /// `{{ ... }}`, whole (template syntax only).
+    Expr(&'a str),
+    /// `{% ... %}` or `{# ... #}`, whole (template syntax only).
+    Block(&'a str),
+    /// The `-->` that ends a comment.
+    CommentEnd,
+    Char(char),
+}
+
+/// Walks `html` as an HTML tokenizer would, just far enough to tell text, tags, quoted
+/// attribute values, comments and `<style>`/`<script>` apart, and calls `f` with each piece and
+/// the state it stands in. With `template`, minijinja syntax is handed on whole. `None` when
+/// template syntax is unterminated.
+fn walk<'a>(html: &'a str, template: bool, mut f: impl FnMut(St, Piece<'a>)) -> Option<()> {
     let mut st = St::Text;
     let mut raw_end = "";
     let mut tag_is_raw = false;
     let mut i = 0;
     while i < html.len() {
         let rest = &html[i..];
-        if rest.starts_with("{{") {
-            let end = rest.find("}}")?;
-            let inner = &rest[2..end];
-            let (lead, inner) = inner.strip_prefix('-').map_or(("", inner), |x| ("-", x));
-            let (trail, inner) = inner.strip_suffix('-').map_or(("", inner), |x| ("-", x));
-            match st {
-                St::Tag | St::Dq | St::Sq => out.push_str(&format!(
-                    "{{{{{lead} ({}) | {ATTR_FILTER} {trail}}}}}",
-                    inner.trim()
-                )),
-                St::Text => out.push_str(&format!(
-                    "{{{{{lead} ({}) | {TEXT_FILTER} {trail}}}}}",
-                    inner.trim()
-                )),
-                St::Comment | St::Raw => out.push_str(&rest[..end + 2]),
+        if template && rest.starts_with('{') {
+            if rest.starts_with("{{") {
+                let end = rest.find("}}")? + 2;
+                f(st, Piece::Expr(&rest[..end]));
+                i += end;
+                continue;
             }
-            i += end + 2;
-            continue;
-        }
-        if rest.starts_with("{%") || rest.starts_with("{#") {
-            let close = if rest.starts_with("{%") { "%}" } else { "#}" };
-            let end = rest.find(close)? + 2;
-            out.push_str(&rest[..end]);
-            i += end;
-            continue;
+            if rest.starts_with("{%") || rest.starts_with("{#") {
+                let close = if rest.starts_with("{%") { "%}" } else { "#}" };
+                let end = rest.find(close)? + 2;
+                f(st, Piece::Block(&rest[..end]));
+                i += end;
+                continue;
+            }
         }
         let c = rest.chars().next()?;
+        let at = st;
         match st {
             St::Text => {
                 if rest.starts_with("<!--") {
@@ -202,7 +246,7 @@ fn escape_by_context(html: &str) -> Option<String> {
                 } else if c == '<'
                     && rest[1..].starts_with(|n: char| n.is_ascii_alphabetic() || n == '/')
                 {
-                    st = St::Tag;
+                    st = St::TagName;
                     let name: String = rest[1..]
                         .chars()
                         .take_while(|n| n.is_ascii_alphanumeric())
@@ -218,33 +262,94 @@ fn escape_by_context(html: &str) -> Option<String> {
                     }
                 }
             }
-            St::Tag => match c {
-                '"' => st = St::Dq,
-                '\'' => st = St::Sq,
+            St::TagName | St::Tag => match c {
+                '"' if st == St::Tag => st = St::Dq,
+                '\'' if st == St::Tag => st = St::Sq,
                 '>' => st = if tag_is_raw { St::Raw } else { St::Text },
+                c if c.is_ascii_whitespace() => st = St::Tag,
                 _ => {}
             },
             St::Dq if c == '"' => st = St::Tag,
             St::Sq if c == '\'' => st = St::Tag,
             St::Comment if rest.starts_with("-->") => {
-                out.push_str("-->");
+                f(St::Comment, Piece::CommentEnd);
                 i += 3;
                 st = St::Text;
                 continue;
             }
             St::Raw
                 if rest.len() >= raw_end.len()
-                    && rest[..raw_end.len()].eq_ignore_ascii_case(raw_end) =>
+                    && rest.as_bytes()[..raw_end.len()]
+                        .eq_ignore_ascii_case(raw_end.as_bytes()) =>
             {
-                st = St::Tag;
+                st = St::TagName;
                 tag_is_raw = false;
             }
             _ => {}
         }
-        out.push(c);
+        f(at, Piece::Char(c));
         i += c.len_utf8();
     }
+    Some(())
+}
+
+/// Rewrites each `{{ expr }}` of pre-rendered HTML to escape by where it stands: in a tag
+/// (attribute) or in text. Expressions in comments, `<style>` and `<script>` are left alone.
+/// `None` when the HTML has unterminated template syntax.
+fn escape_by_context(html: &str) -> Option<String> {
+    let mut out = String::with_capacity(html.len() + 1024);
+    walk(html, true, |st, piece| match piece {
+        Piece::Expr(e) => {
+            let inner = &e[2..e.len() - 2];
+            let (lead, inner) = inner.strip_prefix('-').map_or(("", inner), |x| ("-", x));
+            let (trail, inner) = inner.strip_suffix('-').map_or(("", inner), |x| ("-", x));
+            let filter = match st {
+                St::TagName | St::Tag | St::Dq | St::Sq => ATTR_FILTER,
+                St::Text => TEXT_FILTER,
+                St::Comment | St::Raw => {
+                    out.push_str(e);
+                    return;
+                }
+            };
+            let _ = write!(out, "{{{{{lead} ({}) | {filter} {trail}}}}}", inner.trim());
+        }
+        Piece::Block(b) => out.push_str(b),
+        Piece::CommentEnd => out.push_str("-->"),
+        Piece::Char(c) => out.push(c),
+    })?;
     Some(out)
+}
+
+/// The HTML as it goes on the wire, read by every client exactly as before:
+/// - ASCII only: other characters become numeric references (`&#8211;`), except inside
+///   `<style>` and `<script>`, where references mean nothing;
+/// - CRLF line ends;
+/// - a line break in place of the whitespace after each tag's name, so that no line comes near
+///   SMTP's limit of 998 octets (mrml writes the whole body on one line).
+///
+/// Such HTML goes as 7bit, with no quoted-printable encoding per member. With `template`,
+/// minijinja syntax is left as it is (the escapers write values the same way). When the
+/// template syntax is unterminated the HTML is returned as it is.
+pub fn wire_html(html: &str, template: bool) -> String {
+    let mut out = String::with_capacity(html.len() + html.len() / 8);
+    let mut prev = '\0';
+    let walked = walk(html, template, |st, piece| match piece {
+        Piece::Expr(s) | Piece::Block(s) => out.push_str(s),
+        Piece::CommentEnd => out.push_str("-->"),
+        Piece::Char(c) => {
+            match c {
+                ' ' | '\t' | '\x0c' if st == St::TagName => out.push_str("\r\n"),
+                '\n' if prev != '\r' => out.push_str("\r\n"),
+                c if !c.is_ascii() && st != St::Raw => push_wire(c, prev, &mut out),
+                c => out.push(c),
+            }
+            prev = c;
+        }
+    });
+    match walked {
+        Some(()) => out,
+        None => html.to_string(),
+    }
 }
 
 fn new_env() -> Environment<'static> {
@@ -518,12 +623,15 @@ impl Bulletin {
                 }
                 if let Ok(html) = parsed.element.render(&RenderOptions::default())
                     && env
-                        .add_template_owned(HTML.to_string(), html.clone())
+                        .add_template_owned(HTML.to_string(), wire_html(&html, true))
                         .is_ok()
                 {
                     mode = Mode::Precompiled;
                     if let Some(by_context) = escape_by_context(&html) {
-                        let _ = env.add_template_owned(HTML_CONTEXT.to_string(), by_context);
+                        let _ = env.add_template_owned(
+                            HTML_CONTEXT.to_string(),
+                            wire_html(&by_context, true),
+                        );
                     }
                     text_precompiled = env
                         .add_template_owned(TEXT.to_string(), html_to_text(&html))
@@ -596,7 +704,8 @@ impl Bulletin {
         Ok(Value::from(map))
     }
 
-    /// Fills the MJML template and renders it with mrml: the reference path.
+    /// Fills the MJML template and renders it with mrml: the reference path. The HTML is
+    /// returned as [`wire_html`] writes it, as the pre-rendered templates are.
     fn full_html(&self, ctx: &Value) -> std::result::Result<String, String> {
         let mjml = self
             .env
@@ -611,10 +720,11 @@ impl Bulletin {
         };
         let parsed = mrml::parse_with_options(&mjml, &opts)
             .map_err(|e| describe_mrml(&e, &self.name, &mjml, &self.root))?;
-        parsed
+        let html = parsed
             .element
             .render(&RenderOptions::default())
-            .map_err(|e| format!("template `{}`: {e}", self.name))
+            .map_err(|e| format!("template `{}`: {e}", self.name))?;
+        Ok(wire_html(&html, false))
     }
 
     fn html(&self, ctx: &Value) -> std::result::Result<String, String> {
@@ -667,7 +777,7 @@ impl Bulletin {
     }
 
     /// Checks the shortcut against a full render for `ctx`, and for `ctx` with every value
-    /// laced with the characters escaping treats differently (`& < > " '`, no-break space).
+    /// laced with the characters escaping treats differently (`& < > " '`, `é`).
     /// Picks the pre-rendered HTML that matches, or switches this campaign to full renders.
     /// Returns whether the shortcut is still in use.
     pub fn verify(&mut self, ctx: &Value) -> bool {
@@ -726,7 +836,8 @@ impl Bulletin {
     }
 }
 
-/// `ctx` with every string value suffixed by the characters escaping treats differently.
+/// `ctx` with every string value suffixed by the characters escaping treats differently
+/// (`é` stands for everything beyond ASCII, written as a numeric reference).
 ///
 /// Not the no-break space or `\`: mrml writes attribute values with Rust's `{:?}`, which
 /// mangles them (`\u{a0}`, `\\`) in a full render; the shortcut leaves them intact.
@@ -736,7 +847,7 @@ fn laced(ctx: &Value) -> Value {
         for k in keys {
             let v = ctx.get_item(&k).unwrap_or_default();
             let v = match v.as_str() {
-                Some(s) => Value::from(format!("{s}&<>\"'")),
+                Some(s) => Value::from(format!("{s}&<>\"'é")),
                 None => v,
             };
             map.insert(k.to_string(), v);

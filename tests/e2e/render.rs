@@ -236,3 +236,66 @@ fn an_mjml_error_names_the_line() {
         "{err}"
     );
 }
+
+/// Whether Python's html.parser reads `a` and `b` the same (tests/support/same_html.py).
+fn same_to_a_parser(a: &str, b: &str) -> Result<(), String> {
+    let dir = tempfile::tempdir().unwrap();
+    let (pa, pb) = (dir.path().join("a.html"), dir.path().join("b.html"));
+    std::fs::write(&pa, a).unwrap();
+    std::fs::write(&pb, b).unwrap();
+    let out = std::process::Command::new("python3")
+        .arg(repo().join("tests/support/same_html.py"))
+        .args([&pa, &pb])
+        .output()
+        .unwrap();
+    match out.status.code() {
+        Some(0) => Ok(()),
+        Some(1) => Err(String::from_utf8_lossy(&out.stdout).into_owned()),
+        _ => panic!("{}", String::from_utf8_lossy(&out.stderr)),
+    }
+}
+
+#[test]
+fn html_on_the_wire_reads_the_same_to_an_html_parser_and_fits_7bit() {
+    use mailshot::render::wire_html;
+    // The example bulletin as mrml writes it, placeholders and all.
+    let root = repo().join("templates");
+    let source = std::fs::read_to_string(root.join("bulletin.mjml")).unwrap();
+    let opts = mrml::prelude::parser::ParserOptions {
+        include_loader: Box::new(
+            mrml::prelude::parser::local_loader::LocalIncludeLoader::new(
+                root.canonicalize().unwrap(),
+            ),
+        ),
+    };
+    let bulletin = mrml::parse_with_options(&source, &opts)
+        .unwrap()
+        .element
+        .render(&Default::default())
+        .unwrap();
+    assert!(
+        bulletin.lines().any(|l| l.len() > 998),
+        "mrml writes long lines"
+    );
+    // The cases a careless rewrite gets wrong.
+    let tricky = "<!DOCTYPE html><html><head><title>Caf\u{e9} \u{2013} news</title>\
+        <style type=\"text/css\">p::before { content: \"\u{2022}\"; }\n.a>b { color: red }</style></head>\
+        <body><!--[if mso | IE]><table role=\"presentation\" width=\"600\"><tr><td>\u{e9}<![endif]-->\
+        <p class='x' title=\"a > b\" data-x=\"it's\">Zo\u{eb}\u{a0}&amp; 1 < 2 <br/>x<img alt=\"\u{f1}\" src=\"https://e.org/caf\u{e9}\"/></p>\
+        <!-- a comment with <b>tags</b> and \u{e9} --></p ><a\nhref=\"#\"\n>link</a></body></html>";
+    for (name, html) in [("bulletin", bulletin.as_str()), ("tricky", tricky)] {
+        let wire = wire_html(html, name == "bulletin");
+        if let Err(diff) = same_to_a_parser(html, &wire) {
+            panic!("{name}: {diff}\n{wire}");
+        }
+        let outside_style = wire.split("<style").next().unwrap();
+        assert!(outside_style.is_ascii(), "{name}: {outside_style}");
+        assert!(
+            !wire.replace("\r\n", "").contains('\n'),
+            "{name}: LF without CR"
+        );
+        let longest = wire.split("\r\n").map(str::len).max().unwrap();
+        assert!(longest < 998, "{name}: a line of {longest} octets");
+        assert_eq!(wire_html(&wire, false), wire, "{name}: twice is once");
+    }
+}

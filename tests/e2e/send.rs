@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::support::{Project, SmtpServer};
+use crate::support::{Project, SmtpServer, html_refs};
 use mail_parser::{MessageParser, MimeHeaders};
 use serde_json::json;
 
@@ -49,7 +49,15 @@ fn quickstart_writes_one_eml_per_member_and_logs_them() {
     let m = parse(&eml);
     assert_eq!(m.subject(), Some("Cluster News – April 2023"));
     assert_eq!(m.to().unwrap().first().unwrap().name(), Some("Zoë Hartley"));
-    assert!(m.body_html(0).unwrap().contains("Dear Zoë,"));
+    // The HTML goes 7bit, ASCII only: the name as a character reference.
+    assert!(m.body_html(0).unwrap().contains("Dear Zo&#235;,"));
+    let raw = String::from_utf8_lossy(&eml);
+    assert!(
+        raw.contains(
+            "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n"
+        ),
+        "{raw}"
+    );
     assert!(m.body_text(0).unwrap().contains("Dear Zoë,"));
 
     let log = p.log("2023-04");
@@ -167,7 +175,7 @@ fn smtp_campaign_of_300_members_arrives_exactly_once_each() {
             ]
         );
         let html = m.body_html(0).unwrap();
-        assert!(html.contains(&format!("Dear {first},")));
+        assert!(html.contains(&format!("Dear {},", html_refs(&first))));
         assert!(html.contains(&format!("Org {i}, Ltd")));
         assert!(html.contains(&format!(
             "https://example.org/unsubscribe?email=member{i:04}%40example.org"
@@ -515,7 +523,7 @@ fn test_to_sends_one_marked_copy_and_records_no_delivery() {
         m.to().unwrap().first().unwrap().address(),
         Some("chair@example.org")
     );
-    assert!(m.body_html(0).unwrap().contains("Dear José,"));
+    assert!(m.body_html(0).unwrap().contains("Dear Jos&#233;,"));
     let status = p.run(&["status", "--campaign", "2023-04"]);
     assert_eq!(status.code, 2);
     assert_eq!(

@@ -300,6 +300,20 @@ impl Drop for SmtpServer {
 }
 
 /// Runs the openssl command in `dir`; its standard output.
+/// `s` as it stands in the HTML on the wire: characters beyond ASCII as numeric references
+/// (`Zoë` is `Zo&#235;`), which every client displays as the character.
+pub fn html_refs(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii() {
+                c.to_string()
+            } else {
+                format!("&#{};", c as u32)
+            }
+        })
+        .collect()
+}
+
 pub fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
     let out = Command::new("openssl")
         .args(args)
