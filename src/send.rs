@@ -416,20 +416,8 @@ pub async fn deliver(
                 if pause > 0 {
                     tokio::time::sleep(Duration::from_millis(pause)).await;
                 }
-                let msg = match campaign.build(&job.member, &job.message_id, None) {
-                    Ok(m) => m,
-                    Err(e) => {
-                        // Preflight rendered this member; a failure now is not the member's fault.
-                        let result = Some(Err(Fatal(format!(
-                            "cannot render `{}`: {e}",
-                            job.member.email
-                        ))));
-                        if tx.send(Event::Done { job, result }).await.is_err() {
-                            break;
-                        }
-                        continue;
-                    }
-                };
+                // The journal write and the build overlap: "starting" goes to the
+                // coordinator first, and the message is built while it commits.
                 let (go_tx, go_rx) = oneshot::channel();
                 let starting = Event::Starting {
                     email: job.member.email.clone(),
@@ -439,8 +427,15 @@ pub async fn deliver(
                 if tx.send(starting).await.is_err() {
                     break;
                 }
-                let result = match go_rx.await {
-                    Ok(true) => Some(conn.send(&msg).await),
+                let built = campaign.build(&job.member, &job.message_id, None);
+                let result = match (built, go_rx.await) {
+                    (Ok(msg), Ok(true)) => Some(conn.send(&msg).await),
+                    // Preflight rendered this member; a failure now is not the member's
+                    // fault. Fatal: the message was never offered.
+                    (Err(e), Ok(true)) => Some(Err(Fatal(format!(
+                        "cannot render `{}`: {e}",
+                        job.member.email
+                    )))),
                     _ => None,
                 };
                 if tx.send(Event::Done { job, result }).await.is_err() {
