@@ -106,7 +106,7 @@ fn default_dkim_algorithm() -> String {
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
-    /// One `.eml` per member under `[file] outbox`/<campaign>/.
+    /// One `.eml` per member under `[file] outbox/<campaign>/`.
     #[default]
     File,
     /// SMTP to `[smtp] host`.

@@ -4,18 +4,21 @@
 //! # How a member row becomes a delivery record
 //!
 //! ```text
-//! lists/members.csv --members--> Member (checked: address, no CR/LF, no duplicates)
+//! lists/members.csv --members--> Member (checked: address, no CR/LF, no duplicates; the
+//!        |                        duplicate check's memory is capped, then a scratch file)
 //!        |                        (suppressed addresses: skipped, logged `suppressed`)
-//! templates/*.mjml --render--> Bulletin (MJML -> HTML once per campaign; per member only
-//!        |                      the variables: subject, HTML, text part)
+//! templates/*.mjml --render--> Bulletin (MJML -> HTML once per campaign, written ready for
+//!        |                      the wire: ASCII, CRLF, short lines; per member only the
+//!        |                      variables: subject, HTML, text part)
 //!        v
 //!   commands::check + lint: preflight every member, then the inbox rules; errors stop here
 //!        |
-//!   message::build --> Outgoing (multipart/alternative, List-* headers, Message-ID, DKIM)
-//!        |
+//!   message::build --> Outgoing (multipart/alternative with the HTML as 7bit, List-*
+//!        |              headers, Message-ID; dkim::Signer signs the finished bytes)
 //!   send::deliver: coordinator -> bounded channel -> N workers (one connection each)
 //!        |   worker: pacer.acquire() -> Event::Starting -> coordinator records `sending`
-//!        |           (store::start_attempt, quota checked) -> transport::Connection::send
+//!        |           (store::start_attempt, quota checked; group commit) while the worker
+//!        |           builds the message -> "go" -> transport::Connection::send
 //!        |           -> Event::Done(Reply)
 //!        v
 //!   store::Store::record --> deliveries + attempts rows (SQLite, WAL); a 5.1.x reply

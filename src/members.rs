@@ -322,9 +322,8 @@ pub struct Rows<R: Read> {
     email_col: usize,
     reader: CsvReader<R>,
     record: csv::StringRecord,
-    /// 128-bit hashes of the addresses seen (lowercased): 16 bytes a member instead of the
-    /// address, so a million-row list costs ~32 MB here, not ~100 MB.
-    seen: HashSet<u128>,
+    /// The addresses seen so far (lowercased), as 128-bit hashes.
+    seen: Seen,
     hashers: (std::hash::RandomState, std::hash::RandomState),
     done: bool,
 }
@@ -337,7 +336,7 @@ impl<R: Read> Rows<R> {
             email_col,
             reader,
             record: csv::StringRecord::new(),
-            seen: HashSet::new(),
+            seen: Seen::default(),
             hashers: (std::hash::RandomState::new(), std::hash::RandomState::new()),
             done: false,
         }
@@ -403,8 +402,10 @@ impl<R: Read> Rows<R> {
         let (a, b) = (&self.hashers.0, &self.hashers.1);
         let hash = (u128::from(std::hash::BuildHasher::hash_one(a, &key)) << 64)
             | u128::from(std::hash::BuildHasher::hash_one(b, &key));
-        if !self.seen.insert(hash) {
-            return Err(err(format!("`{email}` appears twice in the list")));
+        match self.seen.insert(hash) {
+            Ok(true) => {}
+            Ok(false) => return Err(err(format!("`{email}` appears twice in the list"))),
+            Err(e) => return Err(err(format!("cannot check `{email}` for duplicates: {e}"))),
         }
         values[self.email_col] = email.clone();
         Ok(Member {
@@ -416,8 +417,79 @@ impl<R: Read> Rows<R> {
     }
 }
 
+/// How many addresses [`Seen`] keeps in memory (~2 MB) before moving to a scratch file.
+const SEEN_IN_MEMORY: usize = 100_000;
+
+/// The set of addresses seen, for duplicate detection, with memory flat in the list's length:
+/// 128-bit hashes in memory up to [`SEEN_IN_MEMORY`], then all of them in a scratch SQLite
+/// file whose cache is capped (deleted when the list has been read).
+struct Seen {
+    memory: HashSet<u128>,
+    disk: Option<rusqlite::Connection>,
+    limit: usize,
+}
+
+impl Default for Seen {
+    fn default() -> Self {
+        Seen {
+            memory: HashSet::new(),
+            disk: None,
+            limit: SEEN_IN_MEMORY,
+        }
+    }
+}
+
+impl Seen {
+    /// Adds `hash`; false if it was there already.
+    fn insert(&mut self, hash: u128) -> rusqlite::Result<bool> {
+        if self.disk.is_none() {
+            if self.memory.len() < self.limit || self.memory.contains(&hash) {
+                if self.memory.capacity() == 0 {
+                    self.memory.reserve(self.limit);
+                }
+                return Ok(self.memory.insert(hash));
+            }
+            // An empty name: SQLite's private temporary file, removed when closed.
+            let conn = rusqlite::Connection::open("")?;
+            conn.execute_batch(
+                "PRAGMA cache_size = -4096; PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;
+                 CREATE TABLE seen (h BLOB PRIMARY KEY) WITHOUT ROWID;",
+            )?;
+            conn.execute_batch("BEGIN")?;
+            {
+                let mut ins = conn.prepare("INSERT INTO seen VALUES (?1)")?;
+                for h in self.memory.drain() {
+                    ins.execute([h.to_be_bytes()])?;
+                }
+            }
+            self.memory = HashSet::new();
+            self.disk = Some(conn);
+        }
+        let conn = self.disk.as_ref().expect("set above");
+        Ok(conn
+            .prepare_cached("INSERT OR IGNORE INTO seen VALUES (?1)")?
+            .execute([hash.to_be_bytes()])?
+            == 1)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn duplicates_are_found_before_and_after_the_set_moves_to_disk() {
+        let mut seen = super::Seen {
+            limit: 4,
+            ..Default::default()
+        };
+        for h in 0..10u128 {
+            assert!(seen.insert(h << 100 | h).unwrap(), "{h} is new");
+        }
+        assert!(seen.disk.is_some() && seen.memory.is_empty());
+        for h in 0..10u128 {
+            assert!(!seen.insert(h << 100 | h).unwrap(), "{h} was seen");
+        }
+        assert!(seen.insert(11).unwrap());
+    }
     use super::*;
 
     fn rows(csv: &str) -> Vec<std::result::Result<Member, RowError>> {

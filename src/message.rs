@@ -1,7 +1,7 @@
 //! MIME: one member's rendering becomes the bytes that go on the wire.
 //!
 //! multipart/alternative with text/plain first and text/html last, UTF-8 (the HTML goes 7bit
-//! as rendered when it can, see [`html_part`]; otherwise lettre picks quoted-printable or
+//! as rendered when it can, see `html_part`; otherwise lettre picks quoted-printable or
 //! base64, so no line exceeds 998 octets); `From`, optional
 //! `Reply-To`, `To` with the member's name, `Subject` (RFC 2047 encoded when not ASCII), `Date`,
 //! a unique `Message-ID` on the sender's domain, and the bulk-mail headers mailbox providers

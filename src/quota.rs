@@ -49,8 +49,12 @@ impl Quota {
             .unwrap_or(Duration::zero())
     }
 
+    /// Counts a message handed to the server at `at`. Without limits nothing is kept, so a
+    /// long run's memory does not grow with it.
     pub fn record(&mut self, at: DateTime<Utc>) {
-        self.sent.push_back(at);
+        if self.is_limited() {
+            self.sent.push_back(at);
+        }
     }
 
     /// `None` if a message may go at `now`, else the earliest time one may.
@@ -160,6 +164,16 @@ mod tests {
             q.next_allowed(t("2026-11-23T05:00:00Z")),
             Some(t("2026-11-24T00:00:00Z"))
         );
+    }
+
+    #[test]
+    fn no_limits_keep_no_history() {
+        let mut q = Quota::new(0, 0, []);
+        for _ in 0..1000 {
+            q.record(Utc::now());
+        }
+        assert!(q.sent.is_empty());
+        assert_eq!(q.next_allowed(Utc::now()), None);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The send pipeline: preflight every member, then deliver through a fixed set of workers.
 //!
-//! 1. **Preflight** ([`prepare`]): the list is read and every member rendered and built into a
+//! 1. **Preflight** ([`preflight`]): the list is read and every member rendered and built into a
 //!    message before anything leaves; any problem (bad row, undefined variable, MJML error)
 //!    stops the campaign with every problem named, and nothing is sent.
 //! 2. **Plan**: the campaign is recorded in the store and every member added as `pending`;
