@@ -19,20 +19,12 @@ use mailshot::render::Bulletin;
 use mailshot::store::{CampaignInfo, Store};
 use mailshot::transport::Reply;
 
+/// The example campaign's `[vars]`, from the example `config.toml`.
 fn vars() -> BTreeMap<String, String> {
-    [
-        ("month", "April 2023"),
-        ("cluster_name", "Northvale Health Technology Cluster"),
-        (
-            "postal_address",
-            "Northvale Innovation Centre, 12 Quayside Road, Northvale NV1 4AB",
-        ),
-        ("chair_name", "Dr Helen Marsh"),
-        ("chair_email", "chair@example.org"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    mailshot::config::Config::load(&root.join("config.toml"))
+        .expect("the example config loads")
+        .vars
 }
 
 fn csv(n: usize) -> String {

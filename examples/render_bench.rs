@@ -2,7 +2,6 @@
 //! pre-rendered HTML, plus the text part): prints microseconds per member.
 //! Run by `bench/send.py`; `cargo run --release --example render_bench`.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
@@ -17,19 +16,10 @@ fn main() {
         "https://example.org/unsubscribe/{{ token }}",
     )
     .expect("the example template compiles");
-    let vars: BTreeMap<String, String> = [
-        ("month", "April 2023"),
-        ("cluster_name", "Northvale Health Technology Cluster"),
-        (
-            "postal_address",
-            "Northvale Innovation Centre, 12 Quayside Road, Northvale NV1 4AB",
-        ),
-        ("chair_name", "Dr Helen Marsh"),
-        ("chair_email", "chair@example.org"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    // The example campaign's `[vars]`.
+    let vars = mailshot::config::Config::load(&root.join("config.toml"))
+        .expect("the example config loads")
+        .vars;
     let n = 20_000;
     let mut csv = String::from("email,first_name,last_name,organisation\n");
     for i in 0..n {

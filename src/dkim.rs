@@ -47,19 +47,6 @@ pub struct Signer {
     rng: SystemRandom,
 }
 
-impl std::fmt::Debug for Signer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never the key.
-        write!(
-            f,
-            "Signer({} {}._domainkey.{})",
-            self.algorithm(),
-            self.selector,
-            self.domain
-        )
-    }
-}
-
 impl Signer {
     /// Loads `cfg.key_file`: PEM (PKCS#1 or PKCS#8) for RSA, the base64 32-byte seed for
     /// Ed25519. RSA keys must be 2048 to 8192 bits.
@@ -121,10 +108,11 @@ impl Signer {
         let (head, body) = split(message);
         let bh = BASE64.encode(relaxed_body_hash(body));
 
+        let fields = fields(head);
         let mut names = Vec::new();
         let mut signed = Vec::with_capacity(1024);
         for name in SIGNED_HEADERS {
-            if let Some(value) = find_header(head, name) {
+            if let Some(value) = find_header(&fields, name) {
                 names.push(name);
                 canonical_header(name, value, &mut signed);
             }
@@ -185,9 +173,10 @@ fn split(message: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
-/// The raw value (after the colon, folding included) of the last `name` header in `head`.
-fn find_header<'a>(head: &'a [u8], name: &str) -> Option<&'a [u8]> {
-    let mut found = None;
+/// The header fields of `head` in order, as (name, raw value after the colon, folding
+/// included).
+fn fields(head: &[u8]) -> Vec<(&[u8], &[u8])> {
+    let mut out = Vec::new();
     let mut rest = head;
     while !rest.is_empty() {
         // A field runs to the CRLF not followed by whitespace.
@@ -207,16 +196,21 @@ fn find_header<'a>(head: &'a [u8], name: &str) -> Option<&'a [u8]> {
             }
         }
         let field = &rest[..end];
-        if let Some(colon) = memchr::memchr(b':', field)
-            && field[..colon]
-                .trim_ascii()
-                .eq_ignore_ascii_case(name.as_bytes())
-        {
-            found = Some(&field[colon + 1..]);
+        if let Some(colon) = memchr::memchr(b':', field) {
+            out.push((field[..colon].trim_ascii(), &field[colon + 1..]));
         }
         rest = &rest[end..];
     }
-    found
+    out
+}
+
+/// The raw value of the last `name` field: the one a verifier takes first.
+fn find_header<'a>(fields: &[(&[u8], &'a [u8])], name: &str) -> Option<&'a [u8]> {
+    fields
+        .iter()
+        .rev()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+        .map(|(_, v)| *v)
 }
 
 /// Appends `name:value\r\n` canonicalized the relaxed way: the name lowercased, the value
@@ -249,7 +243,17 @@ pub fn relaxed_body_hash(body: &[u8]) -> [u8; 32] {
     if crlf_only(body) {
         hash_crlf_body(body, &mut ctx);
     } else {
-        hash_by_line(body, &mut ctx);
+        // Not a body we build: a bare LF ends a line as CRLF would.
+        let mut crlf = Vec::with_capacity(body.len() + body.len() / 32);
+        let mut prev = 0u8;
+        for &b in body {
+            if b == b'\n' && prev != b'\r' {
+                crlf.push(b'\r');
+            }
+            crlf.push(b);
+            prev = b;
+        }
+        hash_crlf_body(&crlf, &mut ctx);
     }
     let mut out = [0; 32];
     out.copy_from_slice(ctx.finish().as_ref());
@@ -258,13 +262,13 @@ pub fn relaxed_body_hash(body: &[u8]) -> [u8; 32] {
 
 /// Whether every line of `body` ends in CRLF, with no bare CR or LF: true of every message
 /// we build.
-pub(crate) fn crlf_only(body: &[u8]) -> bool {
+fn crlf_only(body: &[u8]) -> bool {
     let crlf = memchr::memmem::find_iter(body, b"\r\n").count();
     memchr::memchr_iter(b'\n', body).count() == crlf
         && memchr::memchr_iter(b'\r', body).count() == crlf
 }
 
-/// Canonicalizes a CRLF-only body by jumping from one run of whitespace that needs changing
+/// Canonicalizes a body with CRLF line ends by jumping from one run of whitespace that needs changing
 /// (a tab, two spaces, a space before CRLF) to the next and hashing the text between whole.
 fn hash_crlf_body(body: &[u8], ctx: &mut digest::Context) {
     use memchr::memmem::Finder;
@@ -317,49 +321,6 @@ fn hash_crlf_body(body: &[u8], ctx: &mut digest::Context) {
     }
     ctx.update(&b[from..]);
     ctx.update(b"\r\n");
-}
-
-/// Canonicalizes any body line by line (bare CR or LF included).
-fn hash_by_line(body: &[u8], ctx: &mut digest::Context) {
-    let mut blank = 0usize;
-    let mut rest = body;
-    while !rest.is_empty() {
-        let (line, next) = match memchr::memchr(b'\n', rest) {
-            Some(i) => (&rest[..i], &rest[i + 1..]),
-            None => (rest, &b""[..]),
-        };
-        rest = next;
-        let line = trim_end(line);
-        if line.is_empty() {
-            blank += 1;
-            continue;
-        }
-        for _ in 0..blank {
-            ctx.update(b"\r\n");
-        }
-        blank = 0;
-        let mut from = 0;
-        while let Some(i) = memchr::memchr2(b' ', b'\t', &line[from..]) {
-            let at = from + i;
-            ctx.update(&line[from..at]);
-            ctx.update(b" ");
-            from = at + 1;
-            while matches!(line.get(from), Some(b' ' | b'\t')) {
-                from += 1;
-            }
-        }
-        ctx.update(&line[from..]);
-        ctx.update(b"\r\n");
-    }
-}
-
-/// `line` without its CR and trailing whitespace.
-fn trim_end(line: &[u8]) -> &[u8] {
-    let mut end = line.len();
-    while end > 0 && matches!(line[end - 1], b' ' | b'\t' | b'\r') {
-        end -= 1;
-    }
-    &line[..end]
 }
 
 #[cfg(test)]
@@ -429,10 +390,11 @@ mod tests {
     #[test]
     fn finds_the_last_field_and_its_folded_value() {
         let head = b"To: a@example.org\r\nSubject: one\r\n two\r\nX: y\r\nsubject: three\r\n";
-        assert_eq!(find_header(head, "To"), Some(&b" a@example.org\r\n"[..]));
-        assert_eq!(find_header(head, "Subject"), Some(&b" three\r\n"[..]));
-        assert_eq!(find_header(head, "X"), Some(&b" y\r\n"[..]));
-        assert_eq!(find_header(head, "From"), None);
+        let head = fields(head);
+        assert_eq!(find_header(&head, "To"), Some(&b" a@example.org\r\n"[..]));
+        assert_eq!(find_header(&head, "Subject"), Some(&b" three\r\n"[..]));
+        assert_eq!(find_header(&head, "X"), Some(&b" y\r\n"[..]));
+        assert_eq!(find_header(&head, "From"), None);
         let (h, b) = split(b"A: 1\r\nB: 2\r\n\r\nbody\r\n");
         assert_eq!((h, b), (&b"A: 1\r\nB: 2\r\n"[..], &b"body\r\n"[..]));
     }
@@ -447,12 +409,9 @@ mod tests {
                 String::from_utf8(s).unwrap().replace('\n', "\r\n").into_bytes()
             })) {
             prop_assert_eq!(relaxed_body_hash(&body), sha(&reference(&body)));
-            // The same with bare line ends, which take the line-by-line path.
+            // The same with bare line ends.
             let bare: Vec<u8> = body.iter().copied().filter(|&b| b != b'\r').collect();
-            let mut h = digest::Context::new(&digest::SHA256);
-            hash_by_line(&bare, &mut h);
-            let got = h.finish();
-            prop_assert_eq!(got.as_ref(), &sha(&reference(&bare))[..]);
+            prop_assert_eq!(relaxed_body_hash(&bare), sha(&reference(&bare)));
         }
     }
 }

@@ -444,9 +444,6 @@ impl Seen {
     fn insert(&mut self, hash: u128) -> rusqlite::Result<bool> {
         if self.disk.is_none() {
             if self.memory.len() < self.limit || self.memory.contains(&hash) {
-                if self.memory.capacity() == 0 {
-                    self.memory.reserve(self.limit);
-                }
                 return Ok(self.memory.insert(hash));
             }
             // An empty name: SQLite's private temporary file, removed when closed.

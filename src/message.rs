@@ -136,20 +136,22 @@ fn html_part(html: &str) -> SinglePart {
     }
 }
 
-/// Whether `b` may go as 7bit (RFC 2045 section 2.7) as it is.
+/// Whether `b` may go as 7bit (RFC 2045 section 2.7) as it is: ASCII without NUL, every line
+/// ended by CRLF (no bare CR or LF) and at most 998 octets long.
 fn seven_bit(b: &[u8]) -> bool {
-    if !b.is_ascii() || memchr::memchr(0, b).is_some() || !crate::dkim::crlf_only(b) {
+    if !b.is_ascii() || memchr::memchr(0, b).is_some() {
         return false;
     }
-    let mut start = 0;
+    let (mut start, mut lines) = (0, 0);
     for end in memchr::memchr_iter(b'\n', b) {
         // The line without its CRLF.
-        if end - 1 - start > 998 {
+        if end == start || b[end - 1] != b'\r' || end - 1 - start > 998 {
             return false;
         }
         start = end + 1;
+        lines += 1;
     }
-    b.len() - start <= 998
+    b.len() - start <= 998 && memchr::memchr_iter(b'\r', b).count() == lines
 }
 
 /// Seconds since 1970, as the `Date` header is written (the real clock).

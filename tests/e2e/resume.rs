@@ -213,11 +213,7 @@ fn a_disconnect_in_the_middle_of_data_is_retried() {
     p.members("lists/members.csv", 3);
     let r = p.run(&["send", "--campaign", "c", "--yes"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    let row = p
-        .log("c")
-        .into_iter()
-        .find(|r| r["email"] == "member0001@example.org")
-        .unwrap();
+    let row = p.log_row("c", "member0001@example.org");
     assert_eq!(row["attempts"], 2);
     assert_eq!(row["status"], "accepted");
     assert_eq!(copies(&server)["member0001@example.org"], 1);
@@ -233,11 +229,7 @@ fn four_fifty_one_three_times_then_accepted() {
     p.members("lists/members.csv", 2);
     let r = p.run(&["send", "--campaign", "c", "--yes"]);
     assert_eq!(r.code, 0, "{}", r.stdout);
-    let row = p
-        .log("c")
-        .into_iter()
-        .find(|r| r["email"] == "member0000@example.org")
-        .unwrap();
+    let row = p.log_row("c", "member0000@example.org");
     assert_eq!(
         (row["attempts"].as_u64(), row["status"].as_str()),
         (Some(4), Some("accepted"))

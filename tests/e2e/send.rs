@@ -314,16 +314,9 @@ fn transient_replies_are_retried_and_permanent_ones_fail() {
         "{}",
         suppressed.stdout
     );
-    let log = p.log("c");
-    let eve = log
-        .iter()
-        .find(|r| r["email"] == "eve@example.org")
-        .unwrap();
+    let eve = p.log_row("c", "eve@example.org");
     assert_eq!(eve["reason"], "hard-bounce");
-    let tim = log
-        .iter()
-        .find(|r| r["email"] == "tim@example.org")
-        .unwrap();
+    let tim = p.log_row("c", "tim@example.org");
     assert_eq!(tim["reason"], "transient");
 }
 

@@ -215,11 +215,7 @@ fn the_service_confirms_on_get_and_unsubscribes_on_post_only() {
         !p.path("outbox/next/sian.pritchard@example.org.eml")
             .exists()
     );
-    let log = p.log("next");
-    let zoe_row = log
-        .iter()
-        .find(|r| r["email"] == "zoe.hartley@medtech.example.org")
-        .unwrap();
+    let zoe_row = p.log_row("next", "zoe.hartley@medtech.example.org");
     assert_eq!(zoe_row["status"], "suppressed");
     assert_eq!(zoe_row["reason"], "suppressed: unsubscribed");
 

@@ -189,6 +189,14 @@ retry_delay_secs = 0.05
             .unwrap()
             .clone()
     }
+
+    /// `email`'s row of the delivery log.
+    pub fn log_row(&self, campaign: &str, email: &str) -> serde_json::Value {
+        self.log(campaign)
+            .into_iter()
+            .find(|r| r["email"] == email)
+            .unwrap_or_else(|| panic!("no row for {email}"))
+    }
 }
 
 /// A real SMTP server (aiosmtpd) on a free loopback port, stopped when dropped.
