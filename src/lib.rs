@@ -35,6 +35,8 @@
 //! - [`import`]: messy exports (any encoding, delimiter, header spelling) merged into the member
 //!   list in a scratch SQLite file, written atomically; suppressions honoured.
 //! - [`render`]: minijinja + mrml; the once-per-campaign MJML render and its equivalence check.
+//!   `fill` fills a pre-rendered template that is only text and `{{ name }}` slots by copying,
+//!   without the template engine.
 //! - [`message`]: MIME building with lettre; list headers, Message-ID.
 //! - [`dkim`]: DKIM signing of the finished bytes (relaxed/relaxed, RSA or Ed25519 by aws-lc).
 //! - [`lint`]: `mailshot check`'s rules (also run by `send`).
@@ -56,6 +58,7 @@ pub mod commands;
 pub mod config;
 pub mod dkim;
 pub mod error;
+mod fill;
 pub mod import;
 pub mod lint;
 pub mod members;
