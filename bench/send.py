@@ -37,13 +37,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def measure(cmd, cwd, env=None):
-    """Wall seconds, CPU seconds (user+sys) and peak RSS (MiB) of one child process."""
+def measure(cmd, cwd, env=None, stdout_file=None):
+    """Wall seconds, CPU seconds (user+sys) and peak RSS (MiB) of one child process.
+    Its output is small (read after it exits), or goes to `stdout_file`."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    sink = open(stdout_file, "w") if stdout_file else subprocess.PIPE
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=sink, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
-    out, err = proc.stdout.read().decode(), proc.stderr.read().decode()
+    if stdout_file:
+        sink.close()
+    out = "" if stdout_file else proc.stdout.read().decode()
+    err = proc.stderr.read().decode()
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         sys.exit(f"{' '.join(cmd[:3])} failed ({code}):\n{out}\n{err}")
@@ -103,6 +108,7 @@ def main():
     p.add_argument("--dkim", action="store_true")
     p.add_argument("--rate", type=float, help="instead: send at this rate for --seconds and report the achieved rate")
     p.add_argument("--seconds", type=int, default=60)
+    p.add_argument("--keep", metavar="DIR", help="with --scale: build the project in DIR and keep it (the store, for inspection)")
     p.add_argument("--scale", action="store_true", help="instead: time the preflight (--dry-run) and the send of --members, with peak memory")
     args = p.parse_args()
     if args.rate:
@@ -170,7 +176,9 @@ def scale_run(args):
     subprocess.run(["cargo", "build", "--release", "-q", "--bins"], cwd=ROOT, check=True)
     binary = os.path.join(ROOT, "target", "release", "mailshot")
     env = dict(os.environ, MAILSHOT_UNSUBSCRIBE_SECRET="benchmark-secret-0123456789")
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = args.keep or scratch
+        os.makedirs(tmp, exist_ok=True)
         port = free_port()
         write_project(tmp, args.members, args.connections, port, False)
         wall, _, rss, _ = measure([binary, "send", "--campaign", "scale", "--dry-run"], tmp, env)
@@ -183,7 +191,12 @@ def scale_run(args):
         finally:
             sink.terminate()
             sink.wait()
-        print(f"send of {args.members:,}: {wall:.1f} s, {args.members / wall:,.0f} msg/s, CPU {cpu:.1f} s, peak {rss:.1f} MiB")
+        print(f"send of {args.members:,}: {wall:.1f} s, {args.members / wall:,.0f} msg/s, CPU {cpu:.1f} s, peak {rss:.1f} MiB", flush=True)
+        # Resuming the finished campaign: every member is skipped, as already accepted.
+        wall, _, rss, out = measure([binary, "send", "--campaign", "scale", "--dry-run"], tmp, env)
+        print(f"dry run of the finished campaign ({out.split('(')[1].split(':')[0]}): {wall:.2f} s, peak {rss:.1f} MiB", flush=True)
+        wall, _, rss, _ = measure([binary, "log", "--campaign", "scale"], tmp, env, os.path.join(tmp, "log.csv"))
+        print(f"log of the campaign as CSV ({args.members:,} rows): {wall:.2f} s, peak {rss:.1f} MiB")
 
 
 def rate_run(args):

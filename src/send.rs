@@ -11,7 +11,7 @@
 //!    with backoff for a transient reply, and stops everything on a systemic failure.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -27,7 +27,7 @@ use crate::pacer::SharedPacer;
 use crate::progress::{Progress, Tally};
 use crate::quota::Quota;
 use crate::render::{Bulletin, Rendered};
-use crate::store::{Status, Store};
+use crate::store::{Skip, Store};
 use crate::transport::{Fatal, Reply, ReplyKind, TransportSpec};
 use crate::unsubscribe::Tokens;
 
@@ -297,23 +297,15 @@ pub struct Selection {
     pub limit: Option<u64>,
 }
 
-/// Addresses (lowercased) this run must not send to.
-pub fn skip_set(
-    store: &Store,
-    campaign: &str,
-    sel: Selection,
-    max_attempts: u32,
-) -> Result<HashSet<String>> {
-    let mut skip = store.with_status(campaign, &[Status::Accepted, Status::Suppressed])?;
-    skip.extend(store.suppressed_set()?);
-    if !sel.retry_failed {
-        skip.extend(store.with_status(campaign, &[Status::Failed])?);
-        skip.extend(store.exhausted(campaign, max_attempts)?);
-    }
-    if !sel.resend_uncertain {
-        skip.extend(store.with_status(campaign, &[Status::Uncertain, Status::Sending])?);
-    }
-    Ok(skip)
+/// The addresses this run must not send to (see [`Store::skip`]).
+pub fn skip_set(store: &Store, campaign: &str, sel: Selection, max_attempts: u32) -> Result<Skip> {
+    store.skip(
+        campaign,
+        sel.retry_failed,
+        sel.resend_uncertain,
+        max_attempts,
+        crate::store::SKIP_IN_MEMORY,
+    )
 }
 
 /// One member on its way.

@@ -94,6 +94,79 @@ CREATE TABLE IF NOT EXISTS suppressions (
 );
 ";
 
+/// How many addresses [`Store::skip`] keeps in memory (~100 bytes each, ~10 MB) before it asks
+/// the store instead (a few microseconds an address).
+pub const SKIP_IN_MEMORY: u64 = 100_000;
+
+/// Which deliveries rows a run skips; `?2` skip failed, `?3` max attempts, `?4` skip uncertain.
+const SKIP_WHERE: &str = "(status IN ('accepted', 'suppressed') \
+     OR (?2 AND status = 'failed') \
+     OR (?2 AND status = 'deferred' AND attempts >= ?3) \
+     OR (?4 AND status IN ('uncertain', 'sending')))";
+
+#[derive(Debug)]
+struct SkipQuery {
+    campaign: String,
+    skip_failed: bool,
+    skip_uncertain: bool,
+    max_attempts: u32,
+}
+
+impl SkipQuery {
+    /// `?1` to `?4` of [`SKIP_WHERE`].
+    fn params(&self) -> Vec<&dyn rusqlite::ToSql> {
+        vec![
+            &self.campaign,
+            &self.skip_failed,
+            &self.max_attempts,
+            &self.skip_uncertain,
+        ]
+    }
+}
+
+/// The addresses a run must not send to (from [`Store::skip`]).
+#[derive(Debug)]
+pub struct Skip(SkipKind);
+
+#[derive(Debug)]
+enum SkipKind {
+    /// Lowercased as SQLite lowercases (ASCII only), as `COLLATE NOCASE` compares.
+    Memory(std::collections::HashSet<String>),
+    Lookup {
+        conn: Connection,
+        query: SkipQuery,
+    },
+}
+
+impl Skip {
+    /// Nothing to skip (no delivery log yet).
+    pub fn none() -> Skip {
+        Skip(SkipKind::Memory(Default::default()))
+    }
+
+    /// Whether `email` is skipped. Case-insensitive (ASCII), as the store compares.
+    pub fn contains(&self, email: &str) -> Result<bool> {
+        match &self.0 {
+            SkipKind::Memory(set) => Ok(set.contains(&email.to_ascii_lowercase())),
+            SkipKind::Lookup { conn, query } => {
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT EXISTS (SELECT 1 FROM suppressions WHERE email = ?5) \
+                     OR EXISTS (SELECT 1 FROM deliveries \
+                                WHERE campaign = ?1 AND email = ?5 AND {SKIP_WHERE})"
+                ))?;
+                let mut params = query.params();
+                params.push(&email);
+                Ok(stmt.query_row(params.as_slice(), |r| r.get(0))?)
+            }
+        }
+    }
+
+    /// Whether the addresses are held in memory (else asked of the store one by one).
+    pub fn in_memory(&self) -> bool {
+        matches!(self.0, SkipKind::Memory(_))
+    }
+}
+
 /// An address that must never be mailed again, and why.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Suppression {
@@ -297,28 +370,6 @@ impl Store {
         Ok(())
     }
 
-    /// Addresses (lowercased) whose status is one of `statuses`.
-    pub fn with_status(
-        &self,
-        campaign: &str,
-        statuses: &[Status],
-    ) -> Result<std::collections::HashSet<String>> {
-        let mut out = std::collections::HashSet::new();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT lower(email), status FROM deliveries WHERE campaign = ?1")?;
-        let rows = stmt.query_map([campaign], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })?;
-        for row in rows {
-            let (email, status) = row?;
-            if statuses.iter().any(|s| s.as_str() == status) {
-                out.insert(email);
-            }
-        }
-        Ok(out)
-    }
-
     /// Opens a transaction that groups the writes until [`Store::end_batch`] (group commit).
     pub fn begin_batch(&mut self) -> Result<()> {
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
@@ -373,17 +424,52 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Deferred members (lowercased) that have had `max_attempts` tries or more.
-    pub fn exhausted(
+    /// The addresses a run of `campaign` must not send to: suppressed, or already accepted,
+    /// suppressed, and (unless `retry_failed`) failed or out of attempts, and (unless
+    /// `resend_uncertain`) uncertain. Held in memory when there are at most `in_memory` of
+    /// them, else asked of the store address by address, so memory stays flat in the list
+    /// size (see [`SKIP_IN_MEMORY`]).
+    pub fn skip(
         &self,
         campaign: &str,
+        retry_failed: bool,
+        resend_uncertain: bool,
         max_attempts: u32,
-    ) -> Result<std::collections::HashSet<String>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT lower(email) FROM deliveries WHERE campaign = ?1 AND status = 'deferred' AND attempts >= ?2",
+        in_memory: u64,
+    ) -> Result<Skip> {
+        let query = SkipQuery {
+            campaign: campaign.to_string(),
+            skip_failed: !retry_failed,
+            skip_uncertain: !resend_uncertain,
+            max_attempts,
+        };
+        let count: u64 = self.conn.query_row(
+            &format!(
+                "SELECT (SELECT count(*) FROM suppressions) \
+                 + (SELECT count(*) FROM deliveries WHERE campaign = ?1 AND {SKIP_WHERE})"
+            ),
+            query.params().as_slice(),
+            |r| r.get(0),
         )?;
-        let rows = stmt.query_map(params![campaign, max_attempts], |r| r.get::<_, String>(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        if count <= in_memory {
+            let mut stmt = self.conn.prepare(&format!(
+                "SELECT lower(email) FROM suppressions UNION \
+                 SELECT lower(email) FROM deliveries WHERE campaign = ?1 AND {SKIP_WHERE}"
+            ))?;
+            let set = stmt
+                .query_map(query.params().as_slice(), |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            return Ok(Skip(SkipKind::Memory(set)));
+        }
+        // A connection of its own: the run's writes go on meanwhile (WAL: readers never
+        // block the writer), and a suppression recorded during the run is seen.
+        let path = self
+            .conn
+            .path()
+            .ok_or_else(|| Error::runtime("the delivery log has no file to read from"))?;
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(Skip(SkipKind::Lookup { conn, query }))
     }
 
     /// Records one attempt's outcome and the member's new status.
@@ -528,32 +614,143 @@ impl Store {
         )
     }
 
-    pub fn log(&self, campaign: &str) -> Result<Vec<LogRow>> {
-        self.log_where(campaign, "", usize::MAX)
+    /// Every member's row of `campaign`, in list order, handed to `each` one at a time: a
+    /// million-member log is never held whole.
+    pub fn each_log_row(
+        &self,
+        campaign: &str,
+        mut each: impl FnMut(LogRow) -> Result<()>,
+    ) -> Result<()> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {LOG_COLUMNS} FROM deliveries WHERE campaign = ?1 ORDER BY rowid"
+        ))?;
+        let mut rows = stmt.query([campaign])?;
+        while let Some(r) = rows.next()? {
+            each(log_row(r)?)?;
+        }
+        Ok(())
     }
 
     fn log_where(&self, campaign: &str, filter: &str, limit: usize) -> Result<Vec<LogRow>> {
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT email, status, attempts, smtp_code, enhanced_code, smtp_reply, message_id, first_attempt_at, last_attempt_at, reason
-             FROM deliveries WHERE campaign = ?1 {filter} ORDER BY rowid LIMIT ?2"
+            "SELECT {LOG_COLUMNS} FROM deliveries WHERE campaign = ?1 {filter} ORDER BY rowid LIMIT ?2"
         ))?;
         let rows = stmt.query_map(
             params![campaign, limit.min(i64::MAX as usize) as i64],
-            |r| {
-                Ok(LogRow {
-                    email: r.get(0)?,
-                    status: r.get(1)?,
-                    attempts: r.get(2)?,
-                    smtp_code: r.get(3)?,
-                    enhanced_code: r.get(4)?,
-                    smtp_reply: r.get(5)?,
-                    message_id: r.get(6)?,
-                    first_attempt_at: r.get(7)?,
-                    last_attempt_at: r.get(8)?,
-                    reason: r.get(9)?,
-                })
-            },
+            log_row,
         )?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+const LOG_COLUMNS: &str = "email, status, attempts, smtp_code, enhanced_code, smtp_reply, \
+                           message_id, first_attempt_at, last_attempt_at, reason";
+
+/// A row of [`LOG_COLUMNS`].
+fn log_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LogRow> {
+    Ok(LogRow {
+        email: r.get(0)?,
+        status: r.get(1)?,
+        attempts: r.get(2)?,
+        smtp_code: r.get(3)?,
+        enhanced_code: r.get(4)?,
+        smtp_reply: r.get(5)?,
+        message_id: r.get(6)?,
+        first_attempt_at: r.get(7)?,
+        last_attempt_at: r.get(8)?,
+        reason: r.get(9)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A campaign with a member in every state, and suppressions (one in another case).
+    fn store_with_every_state(dir: &Path) -> Store {
+        let mut store = Store::open(&dir.join("t.db")).unwrap();
+        let info = CampaignInfo {
+            id: "c".into(),
+            template: "t".into(),
+            list: "l".into(),
+            subject: "s".into(),
+            transport: "file".into(),
+            started_at: "2026-11-24T00:00:00Z".into(),
+            finished_at: None,
+        };
+        let members = [
+            "pending@example.org",
+            "Accepted@example.org",
+            "failed@example.org",
+            "deferred-once@example.org",
+            "deferred-out@example.org",
+            "uncertain@example.org",
+            "sending@example.org",
+            "suppressed@example.org",
+        ];
+        store
+            .begin_campaign(&info, members.iter().map(|m| m.to_string()))
+            .unwrap();
+        for (email, status, attempts) in [
+            ("Accepted@example.org", "accepted", 1),
+            ("failed@example.org", "failed", 1),
+            ("deferred-once@example.org", "deferred", 1),
+            ("deferred-out@example.org", "deferred", 3),
+            ("uncertain@example.org", "uncertain", 1),
+            ("sending@example.org", "sending", 1),
+            ("suppressed@example.org", "suppressed", 0),
+        ] {
+            store
+                .conn
+                .execute(
+                    "UPDATE deliveries SET status = ?1, attempts = ?2 WHERE email = ?3",
+                    params![status, attempts, email],
+                )
+                .unwrap();
+        }
+        store
+            .suppress("Gone@Example.org", "unsubscribed", None)
+            .unwrap();
+        store
+    }
+
+    #[test]
+    fn skip_answers_the_same_in_memory_and_from_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_every_state(dir.path());
+        let always = [
+            "accepted@example.org",
+            "SUPPRESSED@example.org",
+            "gone@example.org",
+        ];
+        let never = [
+            "pending@example.org",
+            "deferred-once@example.org",
+            "new@example.org",
+        ];
+        for (retry_failed, resend_uncertain) in
+            [(false, false), (true, false), (false, true), (true, true)]
+        {
+            let mut expect: Vec<(&str, bool)> = always.iter().map(|e| (*e, true)).collect();
+            expect.extend(never.iter().map(|e| (*e, false)));
+            expect.push(("Failed@example.org", !retry_failed));
+            expect.push(("deferred-out@example.org", !retry_failed));
+            expect.push(("uncertain@example.org", !resend_uncertain));
+            expect.push(("sending@example.org", !resend_uncertain));
+            for in_memory in [SKIP_IN_MEMORY, 0] {
+                let skip = store
+                    .skip("c", retry_failed, resend_uncertain, 3, in_memory)
+                    .unwrap();
+                assert_eq!(skip.in_memory(), in_memory > 0);
+                for (email, skipped) in &expect {
+                    assert_eq!(
+                        skip.contains(email).unwrap(),
+                        *skipped,
+                        "{email}, retry_failed {retry_failed}, resend_uncertain {resend_uncertain}, in memory {}",
+                        skip.in_memory()
+                    );
+                }
+            }
+        }
     }
 }

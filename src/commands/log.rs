@@ -1,5 +1,7 @@
 use std::io::Write;
 
+use serde::ser::{SerializeSeq, Serializer};
+
 use crate::cli::{LogArgs, LogFormat};
 use crate::config::Config;
 use crate::error::{EXIT_OK, Error, Result, show};
@@ -15,7 +17,6 @@ pub fn exec(config: &Config, args: LogArgs) -> Result<i32> {
     };
     let store = Store::open_existing(&config.store)?.ok_or_else(missing)?;
     store.campaign(&args.campaign)?.ok_or_else(missing)?;
-    let rows = store.log(&args.campaign)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let io = |e: std::io::Error| Error::runtime(format!("failed to write the log: {e}"));
@@ -37,14 +38,18 @@ pub fn exec(config: &Config, args: LogArgs) -> Result<i32> {
                 "reason",
             ])
             .map_err(|e| Error::runtime(e.to_string()))?;
-            for r in &rows {
-                w.serialize(r).map_err(|e| Error::runtime(e.to_string()))?;
-            }
+            store.each_log_row(&args.campaign, |r| {
+                w.serialize(r).map_err(|e| Error::runtime(e.to_string()))
+            })?;
             w.flush().map_err(io)?;
         }
         LogFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &rows)
-                .map_err(|e| Error::runtime(e.to_string()))?;
+            // Streamed: the same bytes as `to_writer_pretty` of the whole array.
+            let json = |e: serde_json::Error| Error::runtime(e.to_string());
+            let mut ser = serde_json::Serializer::pretty(&mut out);
+            let mut seq = ser.serialize_seq(None).map_err(json)?;
+            store.each_log_row(&args.campaign, |r| seq.serialize_element(&r).map_err(json))?;
+            seq.end().map_err(json)?;
             writeln!(out).map_err(io)?;
         }
     }

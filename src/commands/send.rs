@@ -91,7 +91,7 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
             Some(store) => {
                 send::skip_set(&store, &args.campaign, selection, config.rate.max_attempts)?
             }
-            None => Default::default(),
+            None => crate::store::Skip::none(),
         };
         let eligible = count_eligible(&list, &skip)?;
         let to_send = args.limit.map_or(eligible, |l| eligible.min(l));
@@ -193,10 +193,18 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
         "sending «{subject}» to {} members via {via}",
         thousands(to_send)
     );
+    // A member whose lookup fails is held back (still `pending`) and the error reported.
+    let lookup_failed = std::cell::RefCell::new(None);
     let members = list
         .rows()?
         .flatten()
-        .filter(|m| !skip.contains(&m.email.to_lowercase()))
+        .filter(|m| match skip.contains(&m.email) {
+            Ok(skipped) => !skipped,
+            Err(e) => {
+                lookup_failed.borrow_mut().get_or_insert(e);
+                false
+            }
+        })
         .take(args.limit.map_or(usize::MAX, |n| n as usize));
     let connections = match config.transport {
         Transport::File => 1,
@@ -226,6 +234,9 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
         campaign, members, to_send, &mut store, &spec, pacer, &mut quota, &delivery,
     ))?;
 
+    if let Some(e) = lookup_failed.into_inner() {
+        return Err(e);
+    }
     let counts = store.counts(&args.campaign)?;
     if summary.stopped.is_none() && counts.pending == 0 {
         store.finish_campaign(&args.campaign)?;
@@ -325,12 +336,14 @@ fn suppressed_part(suppressed: u64, uncertain: u64) -> String {
 }
 
 /// Members of the list this run may send to.
-fn count_eligible(list: &MemberList, skip: &std::collections::HashSet<String>) -> Result<u64> {
-    Ok(list
-        .rows()?
-        .flatten()
-        .filter(|m| !skip.contains(&m.email.to_lowercase()))
-        .count() as u64)
+fn count_eligible(list: &MemberList, skip: &crate::store::Skip) -> Result<u64> {
+    let mut n = 0;
+    for m in list.rows()?.flatten() {
+        if !skip.contains(&m.email)? {
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// Asks on the terminal; refuses when there is no terminal to ask on.

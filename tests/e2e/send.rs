@@ -620,6 +620,33 @@ fn log_csv_has_the_documented_columns() {
 }
 
 #[test]
+fn log_json_is_one_pretty_array_of_every_member() {
+    let p = Project::example();
+    assert_eq!(
+        p.run(&["send", "--campaign", "c", "--yes", "--limit", "2"])
+            .code,
+        0
+    );
+    let r = p.run(&["log", "--campaign", "c", "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rows: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 12);
+    assert_eq!(rows[0]["status"], "accepted");
+    assert_eq!(rows[1]["status"], "accepted");
+    assert_eq!(rows[2]["status"], "pending");
+    assert_eq!(rows[2]["email"], "jose.alvarez@biolabs.example.org");
+    // Written a row at a time, it is still one pretty-printed array, keys in column order.
+    assert!(
+        r.stdout.starts_with("[\n  {\n    \"email\": \"zoe.hartley@medtech.example.org\",\n    \"status\": \"accepted\",\n"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(r.stdout.matches("\n  },\n  {\n").count(), 11);
+    assert!(r.stdout.ends_with("\n  }\n]\n"), "{}", r.stdout);
+}
+
+#[test]
 fn without_a_terminal_progress_is_printed_as_plain_lines() {
     let p = Project::example();
     let r = p.run_env(
