@@ -149,11 +149,14 @@ impl Skip {
         match &self.0 {
             SkipKind::Memory(set) => Ok(set.contains(&email.to_ascii_lowercase())),
             SkipKind::Lookup { conn, query } => {
-                let mut stmt = conn.prepare_cached(&format!(
-                    "SELECT EXISTS (SELECT 1 FROM suppressions WHERE email = ?5) \
-                     OR EXISTS (SELECT 1 FROM deliveries \
-                                WHERE campaign = ?1 AND email = ?5 AND {SKIP_WHERE})"
-                ))?;
+                static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                    format!(
+                        "SELECT EXISTS (SELECT 1 FROM suppressions WHERE email = ?5) \
+                         OR EXISTS (SELECT 1 FROM deliveries \
+                                    WHERE campaign = ?1 AND email = ?5 AND {SKIP_WHERE})"
+                    )
+                });
+                let mut stmt = conn.prepare_cached(&SQL)?;
                 let mut params = query.params();
                 params.push(&email);
                 Ok(stmt.query_row(params.as_slice(), |r| r.get(0))?)
