@@ -108,6 +108,7 @@ def main():
     p.add_argument("--dkim", action="store_true")
     p.add_argument("--rate", type=float, help="instead: send at this rate for --seconds and report the achieved rate")
     p.add_argument("--seconds", type=int, default=60)
+    p.add_argument("--compare", metavar="BINARY", help="also send with this mailshot binary (say, a build of an earlier commit), in the same run")
     p.add_argument("--keep", metavar="DIR", help="with --scale: build the project in DIR and keep it (the store, for inspection)")
     p.add_argument("--scale", action="store_true", help="instead: time the preflight (--dry-run) and the send of --members, with peak memory")
     args = p.parse_args()
@@ -133,6 +134,8 @@ def main():
             # The same run with the journal off (a benchmark-only switch), to price it.
             nj_env = dict(env, MAILSHOT_BENCH_JOURNAL="off")
             nj_wall, _, _, _ = measure([binary, "send", "--campaign", "bench-nojournal", "--yes"], tmp, nj_env)
+            if args.compare:
+                cmp_wall, cmp_cpu, _, _ = measure([args.compare, "send", "--campaign", "bench-compare", "--yes"], tmp, env)
             src_wall, _, _, _ = measure([SOURCE, "-d", "-s", str(args.connections), "-l", str(size), "-m", str(args.members),
                                          "-f", "news@example.org", "-t", "member@example.org", f"127.0.0.1:{port}"], tmp)
         finally:
@@ -145,6 +148,8 @@ def main():
         print(f"smtp-source:       {src_wall:7.2f} s  {ceiling:9,.0f} msg/s")
         print(f"ratio mailshot / smtp-source: {rate / ceiling:.2f}")
         print(f"journal off:       {nj_wall:7.2f} s  {args.members / nj_wall:9,.0f} msg/s  -> the journal costs {(1 - nj_wall / wall) * 100:.0f}% of throughput")
+        if args.compare:
+            print(f"{args.compare}: {cmp_wall:7.2f} s  {args.members / cmp_wall:9,.0f} msg/s  CPU {cmp_cpu:6.2f} s  -> this build is {cmp_wall / wall:.2f}x its speed")
         summary = [l for l in out.splitlines() if l.startswith("sent ")]
         if summary:
             print(f"mailshot says: {summary[0]}")

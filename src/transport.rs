@@ -4,6 +4,8 @@
 //! `AsyncSmtpConnection` over a TCP stream we open ourselves, so that `TCP_NODELAY` is set:
 //! lettre's pooled transport leaves Nagle on and stalls ~44 ms per message on a fast link.
 //! Any non-2xx reply makes lettre drop the connection; the next message reconnects.
+//! An ASCII message goes as lettre's `send` would send it, but dot-stuffed here in one pass
+//! ([`DotStuffed`]): lettre's codec pushes byte by byte, ~18% of the CPU of a send.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -17,7 +19,9 @@ use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{
     AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
 };
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::response::Response;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -370,7 +374,7 @@ async fn send_smtp(
         }
     }
     let c = conn.as_mut().expect("connected above");
-    match c.send(envelope, bytes).await {
+    match send_message(c, envelope, bytes).await {
         Ok(resp) => {
             let code = u16::from(resp.code());
             let text = format!("{code} {}", resp.message().collect::<Vec<_>>().join(" "));
@@ -382,6 +386,69 @@ async fn send_smtp(
             }
             Ok(Reply::from_lettre(&e))
         }
+    }
+}
+
+/// lettre's `AsyncSmtpConnection::send` for an ASCII message: the same commands, the same
+/// `abort` (QUIT, connection marked broken) on a failed reply, and the same bytes on the wire;
+/// only the content is dot-stuffed by [`DotStuffed`] instead of lettre's byte-at-a-time codec.
+/// Anything needing SMTPUTF8 or 8BITMIME is left to lettre's `send`, which negotiates them.
+async fn send_message(
+    c: &mut AsyncSmtpConnection,
+    envelope: &Envelope,
+    bytes: &[u8],
+) -> std::result::Result<Response, lettre::transport::smtp::Error> {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text)
+            if text.is_ascii()
+                && envelope
+                    .from()
+                    .is_none_or(|a| AsRef::<str>::as_ref(a).is_ascii())
+                && envelope
+                    .to()
+                    .iter()
+                    .all(|a| AsRef::<str>::as_ref(a).is_ascii()) =>
+        {
+            text
+        }
+        _ => return c.send(envelope, bytes).await,
+    };
+    let steps = async {
+        c.command(Mail::new(envelope.from().cloned(), vec![]))
+            .await?;
+        for to in envelope.to() {
+            c.command(Rcpt::new(to.clone(), vec![])).await?;
+        }
+        c.command(Data).await?;
+        // `command` writes what it is given and reads the reply: here, the content.
+        c.command(DotStuffed(text)).await
+    };
+    let result = steps.await;
+    if result.is_err() {
+        c.abort().await;
+    }
+    result
+}
+
+/// Message content as SMTP's DATA carries it (RFC 5321 4.5.2): a `.` doubled where it starts
+/// a line (after CRLF, as lettre's codec does), then the terminating `CRLF . CRLF`.
+pub struct DotStuffed<'a>(pub &'a str);
+
+impl std::fmt::Display for DotStuffed<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = self.0;
+        let mut from = 0;
+        if text.starts_with('.') {
+            f.write_str(".")?;
+        }
+        for at in memchr::memmem::find_iter(text.as_bytes(), b"\r\n.") {
+            // Through the CRLF and the dot, then the dot again.
+            f.write_str(&text[from..at + 3])?;
+            f.write_str(".")?;
+            from = at + 3;
+        }
+        f.write_str(&text[from..])?;
+        f.write_str("\r\n.\r\n")
     }
 }
 
@@ -494,6 +561,37 @@ impl AsyncTokioStream for TlsStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// lettre 0.11's `ClientCodec::encode` state machine, then its terminator: the reference.
+    fn lettre_codec(text: &str) -> String {
+        let (mut out, mut start, mut cr) = (String::new(), true, false);
+        for c in text.chars() {
+            out.push(c);
+            if c == '.' && start {
+                out.push('.');
+            }
+            start = cr && c == '\n';
+            cr = c == '\r';
+        }
+        out + "\r\n.\r\n"
+    }
+
+    #[test]
+    fn dot_stuffing_doubles_a_dot_that_starts_a_line() {
+        assert_eq!(
+            DotStuffed(".a\r\n.\r\nb\n.c\r.d\r\n..e").to_string(),
+            "..a\r\n..\r\nb\n.c\r.d\r\n...e\r\n.\r\n"
+        );
+        assert_eq!(DotStuffed("").to_string(), "\r\n.\r\n");
+    }
+
+    proptest! {
+        #[test]
+        fn dot_stuffing_writes_what_lettre_would(text in "[.\r\na]{0,40}") {
+            prop_assert_eq!(DotStuffed(&text).to_string(), lettre_codec(&text));
+        }
+    }
 
     #[test]
     fn enhanced_codes_are_found() {

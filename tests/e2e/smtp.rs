@@ -196,3 +196,36 @@ fn on_a_terminal_it_asks_first() {
     );
     assert_eq!(std::fs::read_dir(p.path("outbox/c")).unwrap().count(), 12);
 }
+
+#[test]
+fn lines_starting_with_a_dot_arrive_intact() {
+    let server = SmtpServer::start(None);
+    let p = Project::smtp(server.port, "");
+    one_member(&p);
+    // In the text part these become lines of their own: ".NET ..." and a lone "." (which,
+    // not doubled on the wire, would end the message there).
+    let t = p.read("templates/bulletin.mjml");
+    p.write(
+        "templates/bulletin.mjml",
+        &t.replacen(
+            "<p>Dear {{ first_name }},</p>",
+            "<p>Dear {{ first_name }},</p>\n<p>.NET teams: this one is for you.</p>\n<p>.</p>",
+            1,
+        ),
+    );
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(p.log_row("c", "ann@example.org")["status"], "accepted");
+    let got = server.received();
+    assert_eq!(got.len(), 1);
+    let raw = String::from_utf8(got[0].bytes.clone()).unwrap();
+    assert!(
+        raw.contains("\r\n.NET teams: this one is for you.\r\n"),
+        "{raw}"
+    );
+    assert!(raw.contains("\r\n.\r\n"), "{raw}");
+    assert!(!raw.contains("\r\n..NET"), "{raw}");
+    // The whole message arrived: the footer is after the dots.
+    assert!(raw.contains("Unsubscribe"), "{raw}");
+    assert!(raw.trim_end().ends_with("--"), "{raw}");
+}
