@@ -28,7 +28,7 @@ use crate::progress::{Progress, Tally};
 use crate::quota::Quota;
 use crate::render::{Bulletin, Rendered};
 use crate::store::{Skip, Store};
-use crate::transport::{Fatal, Reply, ReplyKind, TransportSpec};
+use crate::transport::{Fatal, Go, Reply, ReplyKind, TransportSpec};
 use crate::unsubscribe::Tokens;
 
 /// Policy rejections (5.7.x) in a row that stop a campaign: the sender, not the members,
@@ -408,8 +408,9 @@ pub async fn deliver(
                 if pause > 0 {
                     tokio::time::sleep(Duration::from_millis(pause)).await;
                 }
-                // The journal write and the build overlap: "starting" goes to the
-                // coordinator first, and the message is built while it commits.
+                // The journal write overlaps the build and the envelope: "starting" goes to
+                // the coordinator first; the message is built and MAIL and RCPT sent while
+                // it commits; only the content waits for the word ("go").
                 let (go_tx, go_rx) = oneshot::channel();
                 let starting = Event::Starting {
                     email: job.member.email.clone(),
@@ -419,16 +420,15 @@ pub async fn deliver(
                 if tx.send(starting).await.is_err() {
                     break;
                 }
-                let built = campaign.build(&job.member, &job.message_id, None);
-                let result = match (built, go_rx.await) {
-                    (Ok(msg), Ok(true)) => Some(conn.send(&msg).await),
+                let mut go = Go::on(go_rx);
+                let result = match campaign.build(&job.member, &job.message_id, None) {
+                    Ok(msg) => conn.send(&msg, go).await,
                     // Preflight rendered this member; a failure now is not the member's
                     // fault. Fatal: the message was never offered.
-                    (Err(e), Ok(true)) => Some(Err(Fatal(format!(
-                        "cannot render `{}`: {e}",
-                        job.member.email
-                    )))),
-                    _ => None,
+                    Err(e) => go
+                        .wait()
+                        .await
+                        .then(|| Err(Fatal(format!("cannot render `{}`: {e}", job.member.email)))),
                 };
                 if tx.send(Event::Done { job, result }).await.is_err() {
                     break;

@@ -5,7 +5,9 @@
 //! lettre's pooled transport leaves Nagle on and stalls ~44 ms per message on a fast link.
 //! Any non-2xx reply makes lettre drop the connection; the next message reconnects.
 //! An ASCII message goes as lettre's `send` would send it, but dot-stuffed here in one pass
-//! ([`DotStuffed`]): lettre's codec pushes byte by byte, ~18% of the CPU of a send.
+//! ([`DotStuffed`]): lettre's codec pushes byte by byte, ~18% of the CPU of a send. And
+//! MAIL and RCPT go before the journal has committed the member's `sending` row: only the
+//! content waits for it ([`Go`]).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -19,7 +21,7 @@ use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{
     AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
 };
-use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -299,34 +301,93 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+/// The word that a message may be handed over: its `sending` row is committed (the
+/// journal's promise that a crash leaves it `uncertain`, never silently resent). The SMTP
+/// transport asks for it as late as it can, after MAIL and RCPT, so the commit overlaps
+/// two round trips.
+pub struct Go {
+    word: Option<tokio::sync::oneshot::Receiver<bool>>,
+    said: bool,
+}
+
+impl Go {
+    /// Waits for `word`: `true` to send, `false` (or a dropped sender) to leave the member
+    /// unsent.
+    pub fn on(word: tokio::sync::oneshot::Receiver<bool>) -> Go {
+        Go {
+            word: Some(word),
+            said: false,
+        }
+    }
+
+    /// Already given (no journal to wait for).
+    pub fn now() -> Go {
+        Go {
+            word: None,
+            said: true,
+        }
+    }
+
+    /// The word, waited for once.
+    pub async fn wait(&mut self) -> bool {
+        if let Some(word) = self.word.take() {
+            self.said = word.await == Ok(true);
+        }
+        self.said
+    }
+}
+
 impl Connection {
-    /// Sends one message. `Err` means the whole campaign must stop.
-    pub async fn send(&mut self, msg: &Outgoing) -> std::result::Result<Reply, Fatal> {
+    /// Sends one message once `go` says so. `None`: `go` said no, and nothing was handed
+    /// over. `Some(Err)` means the whole campaign must stop.
+    pub async fn send(
+        &mut self,
+        msg: &Outgoing,
+        mut go: Go,
+    ) -> Option<std::result::Result<Reply, Fatal>> {
         match self {
             Connection::File { dir } => {
+                if !go.wait().await {
+                    return None;
+                }
                 let path = dir.join(eml_name(msg.to.as_ref()));
                 let bytes = msg.bytes.clone();
                 let p = path.clone();
-                match tokio::task::spawn_blocking(move || write_atomic(&p, &bytes)).await {
-                    Ok(Ok(())) => Ok(Reply::accepted(None, format!("written to {}", show(&path)))),
-                    Ok(Err(e)) => Err(Fatal(format!("failed to write `{}`: {e}", show(&path)))),
-                    Err(e) => Err(Fatal(format!("failed to write `{}`: {e}", show(&path)))),
-                }
+                Some(
+                    match tokio::task::spawn_blocking(move || write_atomic(&p, &bytes)).await {
+                        Ok(Ok(())) => {
+                            Ok(Reply::accepted(None, format!("written to {}", show(&path))))
+                        }
+                        Ok(Err(e)) => Err(Fatal(format!("failed to write `{}`: {e}", show(&path)))),
+                        Err(e) => Err(Fatal(format!("failed to write `{}`: {e}", show(&path)))),
+                    },
+                )
             }
             Connection::Smtp { spec, conn, sent } => {
-                let envelope = Envelope::new(Some(msg.from.clone()), vec![msg.to.clone()])
-                    .map_err(|e| Fatal(format!("invalid envelope: {e}")))?;
+                let envelope = match Envelope::new(Some(msg.from.clone()), vec![msg.to.clone()]) {
+                    Ok(envelope) => envelope,
+                    Err(e) => {
+                        return go
+                            .wait()
+                            .await
+                            .then(|| Err(Fatal(format!("invalid envelope: {e}"))));
+                    }
+                };
                 let timeout = spec.timeout;
                 if conn.is_none() {
                     *sent = 0;
                 }
                 let reply = match tokio::time::timeout(
                     timeout,
-                    send_smtp(spec, conn, &envelope, &msg.bytes),
+                    send_smtp(spec, conn, &envelope, &msg.bytes, &mut go),
                 )
                 .await
                 {
-                    Ok(r) => r?,
+                    Ok(None) => return None,
+                    Ok(Some(Err(fatal))) => return Some(Err(fatal)),
+                    Ok(Some(Ok(reply))) => reply,
+                    // Whatever was said meanwhile, the message may have been handed over.
+                    Err(_) if !go.wait().await => return None,
                     Err(_) => {
                         *conn = None;
                         Reply::transient(format!(
@@ -344,7 +405,7 @@ impl Connection {
                 {
                     let _ = tokio::time::timeout(timeout, c.quit()).await;
                 }
-                Ok(reply)
+                Some(Ok(reply))
             }
         }
     }
@@ -359,45 +420,57 @@ impl Connection {
     }
 }
 
+/// One message over the worker's connection, opened first if need be. `None` when `go`
+/// said no; whatever happens, `go` is heard before a reply is returned, so no reply is
+/// recorded for a member the coordinator held back.
 async fn send_smtp(
     spec: &SmtpSpec,
     conn: &mut Option<AsyncSmtpConnection>,
     envelope: &Envelope,
     bytes: &[u8],
-) -> std::result::Result<Reply, Fatal> {
+    go: &mut Go,
+) -> Option<std::result::Result<Reply, Fatal>> {
     if conn.as_ref().is_none_or(|c| c.has_broken()) {
         *conn = None;
         match open(spec).await {
             Ok(c) => *conn = Some(c),
-            Err(Opened::Retry(reply)) => return Ok(reply),
-            Err(Opened::Fatal(f)) => return Err(f),
+            Err(Opened::Retry(reply)) => return go.wait().await.then_some(Ok(reply)),
+            Err(Opened::Fatal(f)) => return go.wait().await.then_some(Err(f)),
         }
     }
     let c = conn.as_mut().expect("connected above");
-    match send_message(c, envelope, bytes).await {
-        Ok(resp) => {
+    let result = send_message(c, envelope, bytes, go).await;
+    if !go.wait().await {
+        return None;
+    }
+    Some(Ok(match result {
+        Ok(Some(resp)) => {
             let code = u16::from(resp.code());
             let text = format!("{code} {}", resp.message().collect::<Vec<_>>().join(" "));
-            Ok(Reply::accepted(Some(code), text))
+            Reply::accepted(Some(code), text)
         }
+        // Only when `go` said no, handled above.
+        Ok(None) => return None,
         Err(e) => {
             if c.has_broken() || !(e.is_transient() || e.is_permanent()) {
                 *conn = None;
             }
-            Ok(Reply::from_lettre(&e))
+            Reply::from_lettre(&e)
         }
-    }
+    }))
 }
 
 /// lettre's `AsyncSmtpConnection::send` for an ASCII message: the same commands, the same
 /// `abort` (QUIT, connection marked broken) on a failed reply, and the same bytes on the wire;
-/// only the content is dot-stuffed by [`DotStuffed`] instead of lettre's byte-at-a-time codec.
-/// Anything needing SMTPUTF8 or 8BITMIME is left to lettre's `send`, which negotiates them.
+/// but `go` is waited for between RCPT and DATA (a no gets RSET, and `Ok(None)`), and the
+/// content is dot-stuffed by [`DotStuffed`] instead of lettre's byte-at-a-time codec.
+/// Anything needing SMTPUTF8 or 8BITMIME is left to lettre's `send`, after `go`.
 async fn send_message(
     c: &mut AsyncSmtpConnection,
     envelope: &Envelope,
     bytes: &[u8],
-) -> std::result::Result<Response, lettre::transport::smtp::Error> {
+    go: &mut Go,
+) -> std::result::Result<Option<Response>, lettre::transport::smtp::Error> {
     let text = match std::str::from_utf8(bytes) {
         Ok(text)
             if text.is_ascii()
@@ -411,7 +484,8 @@ async fn send_message(
         {
             text
         }
-        _ => return c.send(envelope, bytes).await,
+        _ if !go.wait().await => return Ok(None),
+        _ => return c.send(envelope, bytes).await.map(Some),
     };
     let steps = async {
         c.command(Mail::new(envelope.from().cloned(), vec![]))
@@ -419,9 +493,13 @@ async fn send_message(
         for to in envelope.to() {
             c.command(Rcpt::new(to.clone(), vec![])).await?;
         }
+        if !go.wait().await {
+            c.command(Rset).await?;
+            return Ok(None);
+        }
         c.command(Data).await?;
         // `command` writes what it is given and reads the reply: here, the content.
-        c.command(DotStuffed(text)).await
+        c.command(DotStuffed(text)).await.map(Some)
     };
     let result = steps.await;
     if result.is_err() {

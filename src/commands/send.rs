@@ -15,7 +15,7 @@ use crate::quota::Quota;
 use crate::render::Mode;
 use crate::send::{self, Campaign, Delivery, Selection};
 use crate::store::{CampaignInfo, CampaignLock, Store, now};
-use crate::transport::{ReplyKind, TransportSpec};
+use crate::transport::{Go, ReplyKind, TransportSpec};
 
 /// How many problems, or unfinished members, a summary lists by name.
 const MAX_NAMED: usize = 20;
@@ -414,7 +414,11 @@ async fn test_send(
         other => other.clone(),
     };
     let mut conn = spec.connect();
-    let reply = conn.send(&msg).await.map_err(|f| Error::runtime(f.0))?;
+    let reply = match conn.send(&msg, Go::now()).await {
+        Some(Ok(reply)) => reply,
+        Some(Err(fatal)) => return Err(Error::runtime(fatal.0)),
+        None => return Err(Error::runtime("the test message was not sent")),
+    };
     conn.close().await;
     let via = config.destination(&campaign.id);
     match reply.kind {
