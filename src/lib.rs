@@ -9,7 +9,8 @@
 //!        |                        (suppressed addresses: skipped, logged `suppressed`)
 //! templates/*.mjml --render--> Bulletin (MJML -> HTML once per campaign, written ready for
 //!        |                      the wire: ASCII, CRLF, short lines; per member only the
-//!        |                      variables: subject, HTML, text part)
+//!        |                      variables: subject, HTML, text part, filled by copying
+//!        |                      where they are only `{{ name }}` slots)
 //!        v
 //!   commands::check + lint: preflight every member, then the inbox rules; errors stop here
 //!        |
@@ -18,8 +19,9 @@
 //!   send::deliver: coordinator -> bounded channel -> N workers (one connection each)
 //!        |   worker: pacer.acquire() -> Event::Starting -> coordinator records `sending`
 //!        |           (store::start_attempt, quota checked; group commit) while the worker
-//!        |           builds the message -> "go" -> transport::Connection::send
-//!        |           -> Event::Done(Reply)
+//!        |           builds the message and sends MAIL and RCPT -> transport::Go ("go")
+//!        |           -> DATA, content dot-stuffed in one pass -> Event::Done(Reply)
+//!        |   (store::Skip: who this run leaves out, in memory or asked of the store)
 //!        v
 //!   store::Store::record --> deliveries + attempts rows (SQLite, WAL); a 5.1.x reply
 //!                            also suppresses the address. A run that dies leaves `sending`
@@ -42,12 +44,13 @@
 //! - [`lint`]: `mailshot check`'s rules (also run by `send`).
 //! - [`unsubscribe`]: HMAC tokens for unsubscribe links and bounce addresses.
 //! - [`serve`]: the one-click unsubscribe HTTP service (axum).
-//! - [`transport`]: the file and SMTP transports and reply classification.
+//! - [`transport`]: the file and SMTP transports (our own TCP stream and DATA, lettre's SMTP
+//!   commands and replies) and reply classification.
 //! - [`pacer`]: rate (governor) and batch pauses; [`quota`]: rolling hourly/daily windows.
 //! - [`send`]: preflight and the delivery engine (journal, retries, throttling, circuit
 //!   breakers, signals).
 //! - [`store`]: the SQLite store: campaigns, deliveries, attempts, suppressions; the campaign
-//!   lock.
+//!   lock; which members a run skips.
 //! - [`progress`]: progress bar / periodic lines.
 //! - [`error`]: the error type and exit codes.
 //! - [`clock`]: wall-clock time (with a test hook for quota tests).

@@ -749,7 +749,7 @@ impl Bulletin {
         self.env.get_template(name).and_then(|t| t.render(ctx()))
     }
 
-    /// Renders every template through minijinja, even where [`Fill`] could copy: the
+    /// Renders every template through minijinja, even where `Fill` could copy: the
     /// reference for benchmarks and tests.
     pub fn without_fills(&mut self) {
         self.use_fills = false;
