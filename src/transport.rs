@@ -328,10 +328,12 @@ impl Go {
         }
     }
 
-    /// The word, waited for once.
+    /// The word, waited for once. Cancel-safe: a wait cut short (by the send's timeout)
+    /// leaves the word to be heard by the next.
     pub async fn wait(&mut self) -> bool {
-        if let Some(word) = self.word.take() {
+        if let Some(word) = &mut self.word {
             self.said = word.await == Ok(true);
+            self.word = None;
         }
         self.said
     }
@@ -386,7 +388,7 @@ impl Connection {
                     Ok(None) => return None,
                     Ok(Some(Err(fatal))) => return Some(Err(fatal)),
                     Ok(Some(Ok(reply))) => reply,
-                    // Whatever was said meanwhile, the message may have been handed over.
+                    // Timed out, perhaps before the word: if it is no, nothing was handed over.
                     Err(_) if !go.wait().await => return None,
                     Err(_) => {
                         *conn = None;
@@ -669,6 +671,20 @@ mod tests {
         fn dot_stuffing_writes_what_lettre_would(text in "[.\r\na]{0,40}") {
             prop_assert_eq!(DotStuffed(&text).to_string(), lettre_codec(&text));
         }
+    }
+
+    #[tokio::test]
+    async fn the_word_to_go_survives_a_wait_cut_short() {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let mut go = Go::on(rx);
+        let cut = tokio::time::timeout(Duration::from_millis(10), go.wait()).await;
+        assert!(cut.is_err(), "nothing said yet");
+        tx.send(true).unwrap();
+        assert!(go.wait().await);
+        assert!(go.wait().await, "heard once, remembered");
+        let (tx, rx) = tokio::sync::oneshot::channel::<bool>();
+        drop(tx);
+        assert!(!Go::on(rx).wait().await, "a coordinator gone says no");
     }
 
     #[test]
