@@ -5,7 +5,7 @@
 //! lettre's pooled transport leaves Nagle on and stalls ~44 ms per message on a fast link.
 //! Any non-2xx reply makes lettre drop the connection; the next message reconnects.
 //! An ASCII message goes as lettre's `send` would send it, but dot-stuffed here in one pass
-//! ([`DotStuffed`]): lettre's codec pushes byte by byte, ~18% of the CPU of a send. And
+//! (`DotStuffed`): lettre's codec pushes byte by byte, ~18% of the CPU of a send. And
 //! MAIL and RCPT go before the journal has committed the member's `sending` row: only the
 //! content waits for it ([`Go`]).
 
@@ -512,7 +512,7 @@ async fn send_message(
 
 /// Message content as SMTP's DATA carries it (RFC 5321 4.5.2): a `.` doubled where it starts
 /// a line (after CRLF, as lettre's codec does), then the terminating `CRLF . CRLF`.
-pub struct DotStuffed<'a>(pub &'a str);
+struct DotStuffed<'a>(&'a str);
 
 impl std::fmt::Display for DotStuffed<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -13,21 +13,18 @@ fn the_example_campaign_passes() {
 #[test]
 fn every_problem_is_named_with_file_and_line_and_send_refuses() {
     let p = Project::example();
-    let t = p.read("templates/bulletin.mjml").replace(
-        "  </mj-body>",
-        "    <mj-section>\n      <mj-column>\n        <mj-txt>Hi</mj-txt>\n        <mj-image src=\"https://example.org/x.png\" />\n        <mj-text><a href=\"http://example.org/old\">old</a></mj-text>\n      </mj-column>\n    </mj-section>\n  </mj-body>",
-    );
-    p.write("templates/bulletin.mjml", &t);
+    let t = p.edit("templates/bulletin.mjml", "  </mj-body>", "    <mj-section>\n      <mj-column>\n        <mj-txt>Hi</mj-txt>\n        <mj-image src=\"https://example.org/x.png\" />\n        <mj-text><a href=\"http://example.org/old\">old</a></mj-text>\n      </mj-column>\n    </mj-section>\n  </mj-body>");
     let line = |needle: &str| t.lines().position(|l| l.contains(needle)).unwrap() + 1;
     // A footer with neither an unsubscribe link nor a postal address.
     p.write(
         "templates/partials/footer.mjml",
         "<mj-section>\n  <mj-column>\n    <mj-text>{{ cluster_name }}</mj-text>\n  </mj-column>\n</mj-section>\n",
     );
-    let cfg = p
-        .read("config.toml")
-        .replace("transport = \"file\"", "transport = \"smtp\"");
-    p.write("config.toml", &cfg);
+    p.edit(
+        "config.toml",
+        "transport = \"file\"",
+        "transport = \"smtp\"",
+    );
     let r = p.run(&["check", "--subject", &"Long ".repeat(25)]);
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
     let expected = [
@@ -65,10 +62,11 @@ fn every_problem_is_named_with_file_and_line_and_send_refuses() {
 #[test]
 fn an_undefined_variable_and_a_misaligned_dkim_domain_are_errors() {
     let p = Project::example();
-    let t = p
-        .read("templates/bulletin.mjml")
-        .replace("Dear {{ first_name }},", "Dear {{ first_nam }},");
-    p.write("templates/bulletin.mjml", &t);
+    let t = p.edit(
+        "templates/bulletin.mjml",
+        "Dear {{ first_name }},",
+        "Dear {{ first_nam }},",
+    );
     let key = p.path("dkim.pem");
     let out = std::process::Command::new("openssl")
         .args(["genrsa", "-traditional", "-out"])
@@ -77,11 +75,7 @@ fn an_undefined_variable_and_a_misaligned_dkim_domain_are_errors() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    let cfg = p.read("config.toml").replace(
-        "\n[file]\n",
-        "\n[dkim]\ndomain = \"other.example.net\"\nselector = \"s1\"\nkey_file = \"dkim.pem\"\n\n[file]\n",
-    );
-    p.write("config.toml", &cfg);
+    p.edit("config.toml", "\n[file]\n", "\n[dkim]\ndomain = \"other.example.net\"\nselector = \"s1\"\nkey_file = \"dkim.pem\"\n\n[file]\n");
     let r = p.run(&["check"]);
     assert_eq!(r.code, 2);
     let lines: Vec<&str> = r.stdout.lines().collect();
@@ -97,11 +91,7 @@ fn an_undefined_variable_and_a_misaligned_dkim_domain_are_errors() {
 fn html_gmail_would_clip_is_an_error() {
     let p = Project::example();
     let filler = "Lorem ipsum dolor sit amet. ".repeat(4000);
-    let t = p.read("templates/bulletin.mjml").replace(
-        "  </mj-body>",
-        &format!("    <mj-section><mj-column><mj-text>{filler}</mj-text></mj-column></mj-section>\n  </mj-body>"),
-    );
-    p.write("templates/bulletin.mjml", &t);
+    p.edit("templates/bulletin.mjml", "  </mj-body>", &format!("    <mj-section><mj-column><mj-text>{filler}</mj-text></mj-column></mj-section>\n  </mj-body>"));
     let r = p.run(&["check"]);
     assert_eq!(r.code, 2);
     let lines: Vec<&str> = r.stdout.lines().collect();

@@ -38,11 +38,7 @@ fn check_all(dir: &Path, dns: &[String]) -> Vec<serde_json::Value> {
 }
 
 fn with_dkim(p: &Project, algorithm: &str, key_file: &str) {
-    let cfg = p.read("config.toml").replace(
-        "\n[file]\n",
-        &format!("\n[dkim]\ndomain = \"example.org\"\nselector = \"s1\"\nkey_file = \"{key_file}\"\nalgorithm = \"{algorithm}\"\n\n[file]\n"),
-    );
-    p.write("config.toml", &cfg);
+    p.edit("config.toml", "\n[file]\n", &format!("\n[dkim]\ndomain = \"example.org\"\nselector = \"s1\"\nkey_file = \"{key_file}\"\nalgorithm = \"{algorithm}\"\n\n[file]\n"));
 }
 
 fn assert_clean_and_signed(results: &[serde_json::Value], algorithm: &str) {

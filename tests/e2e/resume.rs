@@ -143,10 +143,11 @@ fn killed_ten_times_no_member_gets_two_copies_and_every_member_is_accounted_for(
 fn sigterm_finishes_what_is_in_flight_exits_130_and_resume_completes() {
     let server = SmtpServer::start(None);
     let p = Project::smtp(server.port, "");
-    let cfg = p
-        .read("config.toml")
-        .replace("messages_per_second = 0", "messages_per_second = 50");
-    p.write("config.toml", &cfg);
+    p.edit(
+        "config.toml",
+        "messages_per_second = 0",
+        "messages_per_second = 50",
+    );
     p.members("lists/members.csv", 150);
     let child = spawn_send(&p, &[]);
     std::thread::sleep(Duration::from_millis(1500));
@@ -182,10 +183,11 @@ fn sigterm_finishes_what_is_in_flight_exits_130_and_resume_completes() {
 fn a_second_send_of_the_same_campaign_refuses() {
     let server = SmtpServer::start(None);
     let p = Project::smtp(server.port, "");
-    let cfg = p
-        .read("config.toml")
-        .replace("messages_per_second = 0", "messages_per_second = 20");
-    p.write("config.toml", &cfg);
+    p.edit(
+        "config.toml",
+        "messages_per_second = 0",
+        "messages_per_second = 20",
+    );
     p.members("lists/members.csv", 40);
     let mut first = spawn_send(&p, &[]);
     std::thread::sleep(Duration::from_millis(700));
@@ -258,10 +260,7 @@ fn throttling_slows_down_without_burning_attempts() {
 fn a_server_refusing_at_the_greeting_trips_the_circuit_breaker() {
     let server = SmtpServer::start_with(None, &["--greeting", "421 4.3.2 Service not available"]);
     let p = Project::smtp(server.port, "max_connection_failures = 3\nmax_attempts = 5");
-    let cfg = p
-        .read("config.toml")
-        .replace("connections = 4", "connections = 1");
-    p.write("config.toml", &cfg);
+    p.edit("config.toml", "connections = 4", "connections = 1");
     p.members("lists/members.csv", 10);
     let r = p.run(&["send", "--campaign", "c", "--yes"]);
     assert_eq!(r.code, 1);
@@ -291,11 +290,11 @@ fn a_server_refusing_at_the_greeting_trips_the_circuit_breaker() {
 fn messages_per_connection_reconnects() {
     let server = SmtpServer::start(None);
     let p = Project::smtp(server.port, "");
-    let cfg = p.read("config.toml").replace(
+    p.edit(
+        "config.toml",
         "connections = 4",
         "connections = 1\nmessages_per_connection = 2",
     );
-    p.write("config.toml", &cfg);
     p.members("lists/members.csv", 6);
     assert_eq!(p.run(&["send", "--campaign", "c", "--yes"]).code, 0);
     let sessions = std::fs::read_to_string(server.dump.path().join("sessions.log")).unwrap();

@@ -325,11 +325,11 @@ fn the_rate_limit_spaces_the_messages() {
     let server = SmtpServer::start(None);
     let p = Project::smtp(server.port, "");
     // Overrides the unlimited rate of the test config.
-    let cfg = p.read("config.toml").replace(
+    p.edit(
+        "config.toml",
         "messages_per_second = 0",
         "messages_per_second = 20\nburst = 1",
     );
-    p.write("config.toml", &cfg);
     p.members("lists/members.csv", 21);
     let r = p.run(&["send", "--campaign", "paced", "--yes"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -405,10 +405,11 @@ fn hostile_member_values_are_escaped_or_refused() {
 #[test]
 fn an_undefined_variable_names_the_template_line_and_the_members() {
     let p = Project::example();
-    let t = p
-        .read("templates/bulletin.mjml")
-        .replace("Dear {{ first_name }},", "Dear {{ frist_name }},");
-    p.write("templates/bulletin.mjml", &t);
+    let t = p.edit(
+        "templates/bulletin.mjml",
+        "Dear {{ first_name }},",
+        "Dear {{ frist_name }},",
+    );
     let line = t.lines().position(|l| l.contains("frist_name")).unwrap() + 1;
     let r = p.run(&["send", "--campaign", "x", "--yes"]);
     assert_eq!(r.code, 2);
@@ -426,10 +427,11 @@ fn an_undefined_variable_names_the_template_line_and_the_members() {
 #[test]
 fn an_undefined_variable_in_an_included_file_names_that_file() {
     let p = Project::example();
-    let t = p
-        .read("templates/partials/footer.mjml")
-        .replace("{{ postal_address }}", "{{ postal_adress }}");
-    p.write("templates/partials/footer.mjml", &t);
+    let t = p.edit(
+        "templates/partials/footer.mjml",
+        "{{ postal_address }}",
+        "{{ postal_adress }}",
+    );
     let line = t.lines().position(|l| l.contains("postal_adress")).unwrap() + 1;
     let r = p.run(&["send", "--campaign", "x", "--dry-run"]);
     assert_eq!(r.code, 2);
@@ -562,10 +564,11 @@ fn limit_sends_part_and_the_next_run_continues() {
 #[test]
 fn an_unknown_config_key_is_named() {
     let p = Project::example();
-    let cfg = p
-        .read("config.toml")
-        .replace("[rate]\n", "[rate]\nmessages_per_minute = 5\n");
-    p.write("config.toml", &cfg);
+    let cfg = p.edit(
+        "config.toml",
+        "[rate]\n",
+        "[rate]\nmessages_per_minute = 5\n",
+    );
     let line = cfg
         .lines()
         .position(|l| l.starts_with("messages_per_minute"))
@@ -585,11 +588,11 @@ fn an_unknown_config_key_is_named() {
 #[test]
 fn the_smtp_password_comes_from_the_environment_only() {
     let p = Project::smtp(9, "");
-    let cfg = p.read("config.toml").replace(
+    p.edit(
+        "config.toml",
         "security = \"none\"",
         "security = \"none\"\nusername = \"news\"\npassword_env = \"MAILSHOT_TEST_PW\"",
     );
-    p.write("config.toml", &cfg);
     let r = p.run(&["send", "--campaign", "c", "--yes"]);
     assert_eq!(r.code, 2);
     assert_eq!(
@@ -732,10 +735,7 @@ fn repeated_policy_rejections_stop_the_campaign_without_blaming_members() {
     }
     let server = SmtpServer::start(Some(serde_json::Value::Object(script)));
     let p = Project::smtp(server.port, "");
-    let cfg = p
-        .read("config.toml")
-        .replace("connections = 4", "connections = 1");
-    p.write("config.toml", &cfg);
+    p.edit("config.toml", "connections = 4", "connections = 1");
     p.members("lists/members.csv", 6);
     let r = p.run(&["send", "--campaign", "c", "--yes"]);
     assert_eq!(r.code, 1);

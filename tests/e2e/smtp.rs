@@ -3,12 +3,6 @@
 
 use crate::support::{Project, SmtpServer, make_certs};
 
-fn set(p: &Project, key_line: &str, replacement: &str) {
-    let cfg = p.read("config.toml");
-    assert!(cfg.contains(key_line), "{key_line}");
-    p.write("config.toml", &cfg.replacen(key_line, replacement, 1));
-}
-
 fn one_member(p: &Project) {
     p.write(
         "lists/members.csv",
@@ -31,9 +25,13 @@ fn starttls_and_implicit_tls_deliver_with_a_private_ca() {
         let server = SmtpServer::start_with(None, &args);
         let p = Project::smtp(server.port, "");
         one_member(&p);
-        set(&p, "host = \"127.0.0.1\"", "host = \"localhost\"");
-        set(
-            &p,
+        p.edit(
+            "config.toml",
+            "host = \"127.0.0.1\"",
+            "host = \"localhost\"",
+        );
+        p.edit(
+            "config.toml",
             "security = \"none\"",
             &format!("security = \"{mode}\"\nca_file = \"{}\"", ca.display()),
         );
@@ -44,8 +42,16 @@ fn starttls_and_implicit_tls_deliver_with_a_private_ca() {
         // Without the private CA the certificate is not trusted: nothing is sent.
         let p = Project::smtp(server.port, "max_attempts = 1");
         one_member(&p);
-        set(&p, "host = \"127.0.0.1\"", "host = \"localhost\"");
-        set(&p, "security = \"none\"", &format!("security = \"{mode}\""));
+        p.edit(
+            "config.toml",
+            "host = \"127.0.0.1\"",
+            "host = \"localhost\"",
+        );
+        p.edit(
+            "config.toml",
+            "security = \"none\"",
+            &format!("security = \"{mode}\""),
+        );
         let r = p.run(&["send", "--campaign", "c", "--yes"]);
         assert_eq!(r.code, 1, "{mode}");
         let log = p.log("c");
@@ -66,7 +72,11 @@ fn starttls_and_implicit_tls_deliver_with_a_private_ca() {
 fn starttls_is_required_by_default() {
     let server = SmtpServer::start(None);
     let p = Project::smtp(server.port, "");
-    set(&p, "security = \"none\"", "security = \"starttls\"");
+    p.edit(
+        "config.toml",
+        "security = \"none\"",
+        "security = \"starttls\"",
+    );
     let r = p.run(&["send", "--campaign", "c", "--yes"]);
     assert_eq!(r.code, 1);
     assert!(
@@ -92,8 +102,8 @@ fn login_uses_the_password_from_the_environment_and_never_shows_it() {
     let secret = "correct-horse-battery-staple";
     let server = SmtpServer::start_with(None, &["--auth", &format!("news:{secret}")]);
     let p = Project::smtp(server.port, "");
-    set(
-        &p,
+    p.edit(
+        "config.toml",
         "security = \"none\"",
         "security = \"none\"\nusername = \"news\"\npassword_env = \"MAILSHOT_TEST_PASSWORD\"",
     );
@@ -106,8 +116,8 @@ fn login_uses_the_password_from_the_environment_and_never_shows_it() {
 
     // A wrong password stops the campaign at once; nobody is marked failed.
     let p = Project::smtp(server.port, "");
-    set(
-        &p,
+    p.edit(
+        "config.toml",
         "security = \"none\"",
         "security = \"none\"\nusername = \"news\"\npassword_env = \"MAILSHOT_TEST_PASSWORD\"",
     );
@@ -136,7 +146,7 @@ fn a_server_slower_than_the_timeout_defers_the_member() {
     let server = SmtpServer::start_with(None, &["--delay-ms", "2500"]);
     let p = Project::smtp(server.port, "max_attempts = 1");
     one_member(&p);
-    set(&p, "timeout_secs = 5", "timeout_secs = 1");
+    p.edit("config.toml", "timeout_secs = 5", "timeout_secs = 1");
     let r = p.run(&["send", "--campaign", "c", "--yes"]);
     assert_eq!(r.code, 1);
     let log = p.log("c");
@@ -204,14 +214,10 @@ fn lines_starting_with_a_dot_arrive_intact() {
     one_member(&p);
     // In the text part these become lines of their own: ".NET ..." and a lone "." (which,
     // not doubled on the wire, would end the message there).
-    let t = p.read("templates/bulletin.mjml");
-    p.write(
+    p.edit(
         "templates/bulletin.mjml",
-        &t.replacen(
-            "<p>Dear {{ first_name }},</p>",
-            "<p>Dear {{ first_name }},</p>\n<p>.NET teams: this one is for you.</p>\n<p>.</p>",
-            1,
-        ),
+        "<p>Dear {{ first_name }},</p>",
+        "<p>Dear {{ first_name }},</p>\n<p>.NET teams: this one is for you.</p>\n<p>.</p>",
     );
     let r = p.run(&["send", "--campaign", "c", "--yes"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);

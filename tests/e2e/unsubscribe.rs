@@ -285,11 +285,7 @@ fn the_confirmation_page_works_in_a_real_browser() {
 fn bounce_address_and_feedback_id_are_per_campaign_and_member() {
     let server = crate::support::SmtpServer::start(None);
     let p = Project::smtp(server.port, "");
-    let cfg = p.read("config.toml").replace(
-        "list_id = \"cluster-news.example.org\"",
-        "list_id = \"cluster-news.example.org\"\nbounce_address = \"bounces+{token}@example.org\"\nfeedback_id = \"{campaign}:bulletin:northvale:mailshot\"",
-    );
-    p.write("config.toml", &cfg);
+    p.edit("config.toml", "list_id = \"cluster-news.example.org\"", "list_id = \"cluster-news.example.org\"\nbounce_address = \"bounces+{token}@example.org\"\nfeedback_id = \"{campaign}:bulletin:northvale:mailshot\"");
     p.members("lists/members.csv", 3);
     assert_eq!(p.run(&["send", "--campaign", "c", "--yes"]).code, 0);
     let tokens = mailshot::unsubscribe::Tokens::new(

@@ -51,15 +51,12 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// `[vars]` the example template needs.
-pub const VARS: &str = r#"
-[vars]
-month = "April 2023"
-cluster_name = "Northvale Health Technology Cluster"
-postal_address = "Northvale Innovation Centre, 12 Quayside Road, Northvale NV1 4AB"
-chair_name = "Dr Helen Marsh"
-chair_email = "chair@example.org"
-"#;
+/// The `[vars]` section of the shipped config: what the example template needs.
+fn example_vars() -> String {
+    let config = std::fs::read_to_string(repo().join("config.toml")).unwrap();
+    let at = config.find("\n[vars]\n").expect("config.toml has [vars]");
+    config[at..].to_string()
+}
 
 impl Project {
     /// The shipped config, templates and example list.
@@ -75,6 +72,7 @@ impl Project {
     /// limit, plus `extra` TOML appended to `[rate]`.
     pub fn smtp(port: u16, rate: &str) -> Project {
         let p = Project::example();
+        let vars = example_vars();
         p.write(
             "config.toml",
             &format!(
@@ -95,7 +93,7 @@ timeout_secs = 5
 messages_per_second = 0
 retry_delay_secs = 0.05
 {rate}
-{VARS}"#
+{vars}"#
             ),
         );
         p
@@ -113,6 +111,16 @@ retry_delay_secs = 0.05
 
     pub fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.path(rel)).unwrap()
+    }
+
+    /// Replaces the first `from` in `rel` with `to` and returns the new text; `from` must be
+    /// there, so an edit that no longer applies fails the test instead of testing nothing.
+    pub fn edit(&self, rel: &str, from: &str, to: &str) -> String {
+        let text = self.read(rel);
+        assert!(text.contains(from), "`{from}` is not in {rel}");
+        let text = text.replacen(from, to, 1);
+        self.write(rel, &text);
+        text
     }
 
     /// Writes a member list of `n` generated members to `rel`.
