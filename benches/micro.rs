@@ -4,7 +4,8 @@
 //!   MJML render per member (the reference the shortcut must equal).
 //! - mime: building one member's multipart/alternative message.
 //! - dkim: signing one finished message, RSA-2048 and Ed25519, against mail-auth's signer.
-//! - journal: recording one attempt and its reply in the store, alone and grouped.
+//! - journal: recording one attempt and its reply: a SQLite commit per batch (the reference)
+//!   against the journal file and one fold (what a run does).
 //! - csv: reading and checking member rows.
 
 use std::collections::BTreeMap;
@@ -13,10 +14,11 @@ use std::path::Path;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use mailshot::dkim::Signer;
+use mailshot::journal::Journal;
 use mailshot::members::{Member, Rows, read_header};
 use mailshot::message::{self, PerMember, Sender};
 use mailshot::render::Bulletin;
-use mailshot::store::{CampaignInfo, Store};
+use mailshot::store::{CampaignInfo, CampaignLock, Store};
 use mailshot::transport::Reply;
 
 /// The example campaign's `[vars]`, from the example `config.toml`.
@@ -182,51 +184,85 @@ fn mime_and_dkim(c: &mut Criterion) {
     g.finish();
 }
 
+const AT: &str = "2026-01-01T00:00:01.000Z";
+
+/// A store holding `ms` as one campaign's pending members, in a scratch folder.
+fn journal_store(ms: &[Member]) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("bench.db")).unwrap();
+    let info = CampaignInfo {
+        id: "bench".into(),
+        template: "t".into(),
+        list: "l".into(),
+        subject: "s".into(),
+        transport: "x".into(),
+        started_at: "2026-01-01T00:00:00.000Z".into(),
+        finished_at: None,
+    };
+    store
+        .begin_campaign(&info, ms.iter().map(|m| m.email.clone()))
+        .unwrap();
+    (dir, store)
+}
+
 fn journal(c: &mut Criterion) {
     let n = 1000;
     let ms = members(n);
     let reply = Reply::accepted(Some(250), "250 2.0.0 Ok: queued as 1".into());
     let mut g = c.benchmark_group("journal");
     g.throughput(Throughput::Elements(n as u64));
-    for batch in [1usize, 32] {
+    // The reference: a SQLite commit for each batch of starts and each batch of replies.
+    for batch in [1usize, 4, 32] {
         g.bench_function(
-            format!("start + reply, {n} messages, {batch} per commit"),
+            format!("store commits, {n} messages, {batch} per commit"),
             |b| {
                 b.iter_batched(
-                    || {
-                        let dir = tempfile::tempdir().unwrap();
-                        let mut store = Store::open(&dir.path().join("bench.db")).unwrap();
-                        let info = CampaignInfo {
-                            id: "bench".into(),
-                            template: "t".into(),
-                            list: "l".into(),
-                            subject: "s".into(),
-                            transport: "x".into(),
-                            started_at: "2026-01-01T00:00:00.000Z".into(),
-                            finished_at: None,
-                        };
-                        store
-                            .begin_campaign(&info, ms.iter().map(|m| m.email.clone()))
-                            .unwrap();
-                        (dir, store)
-                    },
+                    || journal_store(&ms),
                     |(_dir, mut store)| {
                         for chunk in ms.chunks(batch) {
                             store.begin_batch().unwrap();
                             for m in chunk {
                                 store
-                                    .start_attempt("bench", &m.email, "<id@example.org>")
+                                    .start_attempt("bench", &m.email, "<id@example.org>", AT)
                                     .unwrap();
                             }
                             store.end_batch().unwrap();
                             store.begin_batch().unwrap();
                             for m in chunk {
                                 store
-                                    .record("bench", &m.email, "<id@example.org>", &reply)
+                                    .record("bench", &m.email, "<id@example.org>", &reply, AT)
                                     .unwrap();
                             }
                             store.end_batch().unwrap();
                         }
+                    },
+                    BatchSize::PerIteration,
+                )
+            },
+        );
+    }
+    // What a run does: a journal write for each batch, one fold into the store at the end.
+    for batch in [1usize, 4, 32] {
+        g.bench_function(
+            format!("journal writes, {n} messages, {batch} per write, one fold"),
+            |b| {
+                b.iter_batched(
+                    || journal_store(&ms),
+                    |(dir, mut store)| {
+                        let db = dir.path().join("bench.db");
+                        let lock = CampaignLock::acquire(&db, "bench").unwrap();
+                        let mut journal = Journal::open(&mut store, &db, "bench", &lock).unwrap();
+                        for chunk in ms.chunks(batch) {
+                            for m in chunk {
+                                journal.start(&m.email, "<id@example.org>");
+                            }
+                            journal.write().unwrap();
+                            for m in chunk {
+                                journal.reply(&m.email, "<id@example.org>", &reply);
+                            }
+                            journal.write().unwrap();
+                        }
+                        journal.close(&mut store).unwrap();
                     },
                     BatchSize::PerIteration,
                 )

@@ -17,15 +17,19 @@
 //!   message::build --> Outgoing (multipart/alternative with the HTML as 7bit, List-*
 //!        |              headers, Message-ID; dkim::Signer signs the finished bytes)
 //!   send::deliver: coordinator -> bounded channel -> N workers (one connection each)
-//!        |   worker: pacer.acquire() -> Event::Starting -> coordinator records `sending`
-//!        |           (store::start_attempt, quota checked; group commit) while the worker
-//!        |           builds the message and sends MAIL and RCPT -> transport::Go ("go")
-//!        |           -> DATA, content dot-stuffed in one pass -> Event::Done(Reply)
+//!        |   worker: pacer.acquire() -> Event::Starting -> coordinator appends `start` to
+//!        |           the journal (quota checked; one write per batch of events) while the
+//!        |           worker builds the message and sends MAIL and RCPT -> transport::Go
+//!        |           ("go") -> DATA, content dot-stuffed in one pass -> Event::Done(Reply)
+//!        |           -> coordinator appends `reply`
 //!        |   (store::Skip: who this run leaves out, in memory or asked of the store)
 //!        v
-//!   store::Store::record --> deliveries + attempts rows (SQLite, WAL); a 5.1.x reply
-//!                            also suppresses the address. A run that dies leaves `sending`
-//!                            rows, which the next run (store::recover) marks `uncertain`.
+//!   journal::Journal::fold (every second, or when idle; one transaction)
+//!        v
+//!   store::Store::start_attempt/record --> deliveries + attempts rows (SQLite, WAL); a
+//!        5.1.x reply also suppresses the address. A run that dies leaves its journal and
+//!        `sending` rows: the next command folds the journal in (journal::settle), and the
+//!        next run (store::recover) marks what is still `sending` `uncertain`.
 //! ```
 //!
 //! # Modules
@@ -49,6 +53,8 @@
 //! - [`pacer`]: rate (governor) and batch pauses; [`quota`]: rolling hourly/daily windows.
 //! - [`send`]: preflight and the delivery engine (journal, retries, throttling, circuit
 //!   breakers, signals).
+//! - [`journal`]: the run's append-only event file, folded into the store every second and
+//!   replayed after a crash.
 //! - [`store`]: the SQLite store: campaigns, deliveries, attempts, suppressions; the campaign
 //!   lock; which members a run skips.
 //! - [`progress`]: progress bar / periodic lines.
@@ -63,6 +69,7 @@ pub mod dkim;
 pub mod error;
 mod fill;
 pub mod import;
+pub mod journal;
 pub mod lint;
 pub mod members;
 pub mod message;

@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::error::{Error, Result, show};
+use crate::journal::Journal;
 use crate::members::{Member, MemberList};
 use crate::message::{self, Outgoing, PerMember, Sender};
 use crate::pacer::SharedPacer;
@@ -354,9 +355,6 @@ pub struct Delivery {
     pub max_connection_failures: u32,
     /// Longest wait for a quota window to reopen before stopping.
     pub max_quota_wait: Duration,
-    /// Record attempts and replies in the store. Off only for the benchmark that measures what
-    /// the journal costs (`MAILSHOT_BENCH_JOURNAL=off`): never for real mail.
-    pub journal: bool,
 }
 
 /// Throttled replies a member may get in one run before they count as tries.
@@ -380,6 +378,7 @@ pub async fn deliver(
     members: impl Iterator<Item = Member>,
     total: u64,
     store: &mut Store,
+    journal: &mut Journal,
     spec: &TransportSpec,
     pacer: Arc<SharedPacer>,
     quota: &mut Quota,
@@ -487,6 +486,7 @@ pub async fn deliver(
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
+        let fold_at = journal.fold_at(in_flight).map(Instant::from_std);
         let tx = job_tx.as_ref().expect("open until the end");
         tokio::select! {
             biased;
@@ -510,7 +510,6 @@ pub async fn deliver(
                     }
                 }
                 let mut acks = Vec::new();
-                if settings.journal { store.begin_batch()?; }
                 for event in batch {
                     match event {
                                 Event::Starting { email, message_id, go } => {
@@ -520,7 +519,7 @@ pub async fn deliver(
                     }
                     let ok = stopped.is_none() && quota_until.is_none();
                     if ok {
-                        if settings.journal { store.start_attempt(&campaign.id, &email, &message_id)?; }
+                        journal.start(&email, &message_id);
                         quota.record(crate::clock::now());
                     }
                     acks.push((go, ok));
@@ -538,11 +537,11 @@ pub async fn deliver(
                         None => {}
                         Some(Err(Fatal(why))) => {
                             // Fatal means the message was never offered.
-                            if settings.journal { store.unstart(&campaign.id, &job.member.email)?; }
+                            journal.unstart(&job.member.email);
                             stopped.get_or_insert(why);
                         }
                         Some(Ok(reply)) => {
-                            if settings.journal { store.record(&campaign.id, &job.member.email, &job.message_id, &reply)?; }
+                            journal.reply(&job.member.email, &job.message_id, &reply);
                             let reason = reply.reason();
                             policy_streak = if reason == "policy" { policy_streak + 1 } else if reason == "accepted" { 0 } else { policy_streak };
                             connection_streak = if reply.connecting { connection_streak + 1 } else { 0 };
@@ -590,9 +589,13 @@ pub async fn deliver(
                 }
                     }
                 }
-                if settings.journal { store.end_batch()?; }
+                // In the operating system's hands before any of these messages may go.
+                journal.write()?;
                 for (go, ok) in acks {
                     let _ = go.send(ok);
+                }
+                if journal.fold_at(in_flight).is_some_and(|t| t <= std::time::Instant::now()) {
+                    journal.fold(store)?;
                 }
             }
             permit = tx.reserve(), if want_feed => {
@@ -612,6 +615,9 @@ pub async fn deliver(
                 }
             }
             _ = tokio::time::sleep_until(wake.unwrap_or(now)), if wake.is_some() && stopped.is_none() => {}
+            _ = tokio::time::sleep_until(fold_at.unwrap_or(now)), if fold_at.is_some() => {
+                journal.fold(store)?;
+            }
         }
     }
     // Members still waiting for a retry when the run stopped stay `deferred` in the store.
@@ -620,6 +626,7 @@ pub async fn deliver(
     for h in handles {
         let _ = h.await;
     }
+    journal.fold(store)?;
     progress.finish();
     Ok(RunSummary {
         tally,

@@ -3,8 +3,9 @@
 //! nothing already recorded.
 //!
 //! Tables: `campaigns` (template, list, subject, transport, start and finish), `deliveries`
-//! (one row per member of a campaign: status, attempts, last reply) and `attempts` (one row per
-//! try). Addresses compare case-insensitively.
+//! (one row per member of a campaign: status, attempts, last reply), `attempts` (one row per
+//! try) and `journal_folds` (how much of each campaign's journal file is in; see
+//! [`crate::journal`]). Addresses compare case-insensitively.
 
 use std::path::Path;
 
@@ -87,6 +88,11 @@ CREATE TABLE IF NOT EXISTS attempts (
 -- No index by member: nothing queries one, and it cost a random page per attempt recorded.
 DROP INDEX IF EXISTS attempts_by_member;
 CREATE INDEX IF NOT EXISTS attempts_by_time ON attempts (at);
+-- How far each campaign's journal file has been folded in (see `journal`).
+CREATE TABLE IF NOT EXISTS journal_folds (
+    campaign TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS suppressions (
     email TEXT PRIMARY KEY COLLATE NOCASE,
     reason TEXT NOT NULL,
@@ -201,7 +207,21 @@ pub struct CampaignLock {
 }
 
 impl CampaignLock {
+    /// The lock, or an error naming the process that holds it.
     pub fn acquire(store: &Path, campaign: &str) -> Result<CampaignLock> {
+        match CampaignLock::try_acquire(store, campaign)? {
+            Ok(lock) => Ok(lock),
+            Err(pid) => Err(Error::input(format!(
+                "campaign `{campaign}` is already being sent by another mailshot (process {pid}); wait for it to finish"
+            ))),
+        }
+    }
+
+    /// The lock, or (inner `Err`) the process ID of the mailshot that holds it.
+    pub fn try_acquire(
+        store: &Path,
+        campaign: &str,
+    ) -> Result<std::result::Result<CampaignLock, String>> {
         use std::io::{Read, Seek, Write};
         let name = store
             .file_name()
@@ -220,15 +240,12 @@ impl CampaignLock {
                 let _ = file.set_len(0);
                 let _ = file.rewind();
                 let _ = write!(file, "{}", std::process::id());
-                Ok(CampaignLock { _file: file })
+                Ok(Ok(CampaignLock { _file: file }))
             }
             Err(std::fs::TryLockError::WouldBlock) => {
                 let mut pid = String::new();
                 let _ = file.read_to_string(&mut pid);
-                Err(Error::input(format!(
-                    "campaign `{campaign}` is already being sent by another mailshot (process {}); wait for it to finish",
-                    pid.trim()
-                )))
+                Ok(Err(pid.trim().to_string()))
             }
             Err(std::fs::TryLockError::Error(e)) => Err(Error::io("lock", &path, e)),
         }
@@ -393,10 +410,46 @@ impl Store {
         Ok(())
     }
 
-    /// Records that `email`'s message is about to be handed to the server: if the run dies
-    /// before the reply is recorded, the member is `uncertain`, never silently resent.
-    pub fn start_attempt(&mut self, campaign: &str, email: &str, message_id: &str) -> Result<()> {
-        let at = now();
+    /// Abandons the batch: none of its writes happened.
+    pub fn abort_batch(&mut self) {
+        if std::mem::take(&mut self.in_batch) {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+
+    /// The last journal sequence number folded into the store for `campaign` (0: none).
+    pub fn journal_seq(&self, campaign: &str) -> Result<u64> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT seq FROM journal_folds WHERE campaign = ?1",
+                [campaign],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    /// Records that the journal is folded in up to `seq` (in the same batch as the fold).
+    pub fn set_journal_seq(&mut self, campaign: &str, seq: u64) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO journal_folds (campaign, seq) VALUES (?1, ?2)
+                 ON CONFLICT(campaign) DO UPDATE SET seq = excluded.seq",
+            )?
+            .execute(params![campaign, seq])?;
+        Ok(())
+    }
+
+    /// Records that `email`'s message was about to be handed to the server at `at`: if the
+    /// run dies before the reply is recorded, the member is `uncertain`, never silently resent.
+    pub fn start_attempt(
+        &mut self,
+        campaign: &str,
+        email: &str,
+        message_id: &str,
+        at: &str,
+    ) -> Result<()> {
         self.conn
             .prepare_cached(
                 "UPDATE deliveries SET status = 'sending', message_id = ?3,
@@ -483,15 +536,15 @@ impl Store {
         Ok(Skip(SkipKind::Lookup { conn, query }))
     }
 
-    /// Records one attempt's outcome and the member's new status.
+    /// Records one attempt's outcome (the reply, received at `at`) and the member's new status.
     pub fn record(
         &mut self,
         campaign: &str,
         email: &str,
         message_id: &str,
         reply: &Reply,
+        at: &str,
     ) -> Result<()> {
-        let at = now();
         let status = match reply.kind {
             ReplyKind::Accepted => Status::Accepted,
             ReplyKind::Transient => Status::Deferred,

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::cli::SendArgs;
 use crate::config::{Config, Transport};
 use crate::error::{EXIT_FAILURES, EXIT_OK, Error, Result, show};
+use crate::journal::Journal;
 use crate::lint::Severity;
 use crate::members::MemberList;
 use crate::pacer::SharedPacer;
@@ -88,7 +89,8 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
 
     if args.dry_run {
         let skip = match Store::open_existing(&config.store)? {
-            Some(store) => {
+            Some(mut store) => {
+                crate::journal::settle(&mut store, &config.store, &args.campaign)?;
                 send::skip_set(&store, &args.campaign, selection, config.rate.max_attempts)?
             }
             None => crate::store::Skip::none(),
@@ -107,7 +109,14 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
 
     let mut store = Store::open(&config.store)?;
     // One sender per campaign at a time; held until this process exits.
-    let _lock = CampaignLock::acquire(&config.store, &args.campaign)?;
+    let lock = CampaignLock::acquire(&config.store, &args.campaign)?;
+    // What a run that died left in its journal goes in first, then its `sending` become
+    // `uncertain`.
+    let mut journal = Journal::open(&mut store, &config.store, &args.campaign, &lock)?;
+    if std::env::var("MAILSHOT_BENCH_JOURNAL").as_deref() == Ok("off") {
+        // Only for the benchmark that prices the journal: never for real mail.
+        journal = Journal::off();
+    }
     if store.campaign(&args.campaign)?.is_some() {
         let n = store.recover(&args.campaign)?;
         if n > 0 {
@@ -216,7 +225,6 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
         retry_delay: Duration::from_secs_f64(config.rate.retry_delay_secs),
         max_connection_failures: config.rate.max_connection_failures.max(1),
         max_quota_wait: Duration::from_secs(config.rate.max_quota_wait_secs),
-        journal: std::env::var("MAILSHOT_BENCH_JOURNAL").as_deref() != Ok("off"),
     };
     let mut quota = Quota::new(config.rate.max_per_hour, config.rate.max_per_day, []);
     if quota.is_limited() {
@@ -231,9 +239,18 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
     let pacer = Arc::new(SharedPacer::new(&config.rate));
     let campaign = Arc::new(campaign);
     let summary = runtime.block_on(send::deliver(
-        campaign, members, to_send, &mut store, &spec, pacer, &mut quota, &delivery,
+        campaign,
+        members,
+        to_send,
+        &mut store,
+        &mut journal,
+        &spec,
+        pacer,
+        &mut quota,
+        &delivery,
     ))?;
 
+    journal.close(&mut store)?;
     if let Some(e) = lookup_failed.into_inner() {
         return Err(e);
     }

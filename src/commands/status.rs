@@ -4,7 +4,7 @@ use crate::error::{EXIT_OK, Error, Result, show};
 use crate::store::Store;
 
 pub fn exec(config: &Config, args: StatusArgs) -> Result<i32> {
-    let Some(store) = Store::open_existing(&config.store)? else {
+    let Some(mut store) = Store::open_existing(&config.store)? else {
         return match args.campaign {
             Some(id) => Err(Error::input(format!(
                 "no campaign `{id}` in `{}`",
@@ -30,27 +30,31 @@ pub fn exec(config: &Config, args: StatusArgs) -> Result<i32> {
         return Ok(EXIT_OK);
     }
     println!(
-        "{:<16} {:>8} {:>8} {:>8} {:>8} {:>10} {:>8}  {:<24} {:<24}",
+        "{:<16} {:>8} {:>8} {:>8} {:>8} {:>10} {:>9} {:>8}  {:<24} {:<24}",
         "campaign",
         "members",
         "accepted",
         "deferred",
         "failed",
         "suppressed",
+        "uncertain",
         "pending",
         "started",
         "finished"
     );
     for c in campaigns {
+        // A run that died may have left its last events in its journal.
+        crate::journal::settle(&mut store, &config.store, &c.id)?;
         let n = store.counts(&c.id)?;
         println!(
-            "{:<16} {:>8} {:>8} {:>8} {:>8} {:>10} {:>8}  {:<24} {:<24}",
+            "{:<16} {:>8} {:>8} {:>8} {:>8} {:>10} {:>9} {:>8}  {:<24} {:<24}",
             c.id,
             n.members,
             n.accepted,
             n.deferred,
             n.failed,
             n.suppressed,
+            n.uncertain,
             n.pending,
             c.started_at,
             c.finished_at.as_deref().unwrap_or("-")

@@ -140,6 +140,53 @@ fn killed_ten_times_no_member_gets_two_copies_and_every_member_is_accounted_for(
 }
 
 #[test]
+fn status_after_a_killed_run_counts_every_reply_the_run_had_received() {
+    let server = SmtpServer::start(None);
+    let p = Project::smtp(server.port, "");
+    p.members("lists/members.csv", 2000);
+    let mut child = spawn_send(&p, &[]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while server.received().len() < 20 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let _ = child.kill();
+    let _ = child.wait();
+    // The latest replies are only in the journal the run left.
+    assert!(p.path("mailshot.db.c.journal").exists());
+    let received = server.received().len();
+    assert!((20..2000).contains(&received), "{received}");
+
+    let r = p.run(&["status", "--campaign", "c"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let row: Vec<&str> = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("c "))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let accepted: usize = row[2].parse().unwrap();
+    let in_flight: usize = row[6].parse().unwrap();
+    // Every reply received is counted; at most the 4 connections' messages were in flight.
+    assert!(
+        in_flight <= 4 && accepted <= received && received <= accepted + in_flight,
+        "{accepted} accepted, {in_flight} in flight, {received} received:\n{}",
+        r.stdout
+    );
+    assert!(!p.path("mailshot.db.c.journal").exists());
+
+    // The rest are sent; the ones in flight at the kill are `uncertain`, so the exit status is 1
+    // if there were any.
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    assert_eq!(r.code, (in_flight > 0) as i32, "{}{}", r.stdout, r.stderr);
+    assert!(!p.path("mailshot.db.c.journal").exists());
+    let got = copies(&server);
+    assert!(got.values().all(|n| *n == 1));
+    assert!(got.len() >= 2000 - in_flight, "{}", got.len());
+}
+
+#[test]
 fn sigterm_finishes_what_is_in_flight_exits_130_and_resume_completes() {
     let server = SmtpServer::start(None);
     let p = Project::smtp(server.port, "");
