@@ -321,8 +321,8 @@ struct Job {
 
 /// What a worker tells the coordinator, in order, on one channel.
 enum Event {
-    /// About to hand `job` to the server: may it go? The coordinator records the attempt
-    /// durably first and answers `true`, or answers `false` when the run is stopping.
+    /// About to hand `job` to the server: may it go? The coordinator writes the attempt to
+    /// the journal first and answers `true`, or answers `false` when the run is stopping.
     Starting {
         email: String,
         message_id: String,
@@ -409,7 +409,7 @@ pub async fn deliver(
                 }
                 // The journal write overlaps the build and the envelope: "starting" goes to
                 // the coordinator first; the message is built and MAIL and RCPT sent while
-                // it commits; only the content waits for the word ("go").
+                // it is written; only the content waits for the word ("go").
                 let (go_tx, go_rx) = oneshot::channel();
                 let starting = Event::Starting {
                     email: job.member.email.clone(),
@@ -500,8 +500,8 @@ pub async fn deliver(
                 stopped.get_or_insert_with(|| "interrupted".to_string());
             }
             Some(first) = events.recv(), if in_flight > 0 => {
-                // Group commit: every event waiting now goes into one transaction, and the
-                // workers hear "go" only once their `sending` rows are committed.
+                // Every event waiting now goes into the journal with one write, and the
+                // workers hear "go" only once their `start` is written.
                 let mut batch = vec![first];
                 while batch.len() < 512 {
                     match events.try_recv() {
@@ -512,81 +512,81 @@ pub async fn deliver(
                 let mut acks = Vec::new();
                 for event in batch {
                     match event {
-                                Event::Starting { email, message_id, go } => {
-                    // The quota is checked here too: jobs already queued must not overrun it.
-                    if stopped.is_none() && quota_until.is_none() {
-                        check_quota(quota, settings.max_quota_wait, Instant::now(), &mut quota_until, &mut stopped);
-                    }
-                    let ok = stopped.is_none() && quota_until.is_none();
-                    if ok {
-                        journal.start(&email, &message_id);
-                        quota.record(crate::clock::now());
-                    }
-                    acks.push((go, ok));
-                }
-                Event::Done { mut job, result } => {
-                    in_flight -= 1;
-                                        match result {
-                        // Not sent: the run is stopping (it stays pending), or a quota window
-                        // is full (it waits for the window).
-                        None if stopped.is_none() => {
-                            seq += 1;
-                            retries.push(Reverse((quota_until.unwrap_or_else(Instant::now), seq)));
-                            waiting.insert(seq, job);
+                        Event::Starting { email, message_id, go } => {
+                            // The quota is checked here too: jobs already queued must not overrun it.
+                            if stopped.is_none() && quota_until.is_none() {
+                                check_quota(quota, settings.max_quota_wait, Instant::now(), &mut quota_until, &mut stopped);
+                            }
+                            let ok = stopped.is_none() && quota_until.is_none();
+                            if ok {
+                                journal.start(&email, &message_id);
+                                quota.record(crate::clock::now());
+                            }
+                            acks.push((go, ok));
                         }
-                        None => {}
-                        Some(Err(Fatal(why))) => {
-                            // Fatal means the message was never offered.
-                            journal.unstart(&job.member.email);
-                            stopped.get_or_insert(why);
-                        }
-                        Some(Ok(reply)) => {
-                            journal.reply(&job.member.email, &job.message_id, &reply);
-                            let reason = reply.reason();
-                            policy_streak = if reason == "policy" { policy_streak + 1 } else if reason == "accepted" { 0 } else { policy_streak };
-                            connection_streak = if reply.connecting { connection_streak + 1 } else { 0 };
-                            if policy_streak >= POLICY_STOP && stopped.is_none() {
-                                stopped = Some(format!(
-                                    "the server refused {POLICY_STOP} messages in a row for policy reasons (5.7.x), last: `{}`; check SPF, DKIM and DMARC for the From domain and the sending IP's reputation",
-                                    reply.text
-                                ));
-                            }
-                            if connection_streak >= settings.max_connection_failures && stopped.is_none() {
-                                stopped = Some(format!(
-                                    "{connection_streak} connection failures in a row, last: `{}`",
-                                    reply.text
-                                ));
-                            }
-                            // Throttling slows the whole run down, and recovers gradually.
-                            let pause = slowdown.load(Ordering::Relaxed);
-                            if reason == "throttled" {
-                                slowdown.store((pause * 2).clamp(500, 60_000), Ordering::Relaxed);
-                            } else if reason == "accepted" && pause > 0 {
-                                slowdown.store(if pause < 50 { 0 } else { pause * 9 / 10 }, Ordering::Relaxed);
-                            }
-                            let counts_as_try = reason != "throttled" || job.throttles >= MAX_THROTTLES;
-                            if reason == "throttled" {
-                                job.throttles += 1;
-                            }
-                            if counts_as_try {
-                                job.tries += 1;
-                            }
-                            match reply.kind {
-                                ReplyKind::Accepted => tally.accepted += 1,
-                                ReplyKind::Permanent => tally.failed += 1,
-                                ReplyKind::Transient if job.tries < settings.max_attempts && stopped.is_none() => {
-                                    tally.retries += 1;
+                        Event::Done { mut job, result } => {
+                            in_flight -= 1;
+                            match result {
+                                // Not sent: the run is stopping (it stays pending), or a quota window
+                                // is full (it waits for the window).
+                                None if stopped.is_none() => {
                                     seq += 1;
-                                    let at = Instant::now() + backoff(settings.retry_delay, job.tries.max(job.throttles).max(1));
-                                    retries.push(Reverse((at, seq)));
+                                    retries.push(Reverse((quota_until.unwrap_or_else(Instant::now), seq)));
                                     waiting.insert(seq, job);
                                 }
-                                ReplyKind::Transient => tally.deferred += 1,
+                                None => {}
+                                Some(Err(Fatal(why))) => {
+                                    // Fatal means the message was never offered.
+                                    journal.unstart(&job.member.email);
+                                    stopped.get_or_insert(why);
+                                }
+                                Some(Ok(reply)) => {
+                                    journal.reply(&job.member.email, &job.message_id, &reply);
+                                    let reason = reply.reason();
+                                    policy_streak = if reason == "policy" { policy_streak + 1 } else if reason == "accepted" { 0 } else { policy_streak };
+                                    connection_streak = if reply.connecting { connection_streak + 1 } else { 0 };
+                                    if policy_streak >= POLICY_STOP && stopped.is_none() {
+                                        stopped = Some(format!(
+                                            "the server refused {POLICY_STOP} messages in a row for policy reasons (5.7.x), last: `{}`; check SPF, DKIM and DMARC for the From domain and the sending IP's reputation",
+                                            reply.text
+                                        ));
+                                    }
+                                    if connection_streak >= settings.max_connection_failures && stopped.is_none() {
+                                        stopped = Some(format!(
+                                            "{connection_streak} connection failures in a row, last: `{}`",
+                                            reply.text
+                                        ));
+                                    }
+                                    // Throttling slows the whole run down, and recovers gradually.
+                                    let pause = slowdown.load(Ordering::Relaxed);
+                                    if reason == "throttled" {
+                                        slowdown.store((pause * 2).clamp(500, 60_000), Ordering::Relaxed);
+                                    } else if reason == "accepted" && pause > 0 {
+                                        slowdown.store(if pause < 50 { 0 } else { pause * 9 / 10 }, Ordering::Relaxed);
+                                    }
+                                    let counts_as_try = reason != "throttled" || job.throttles >= MAX_THROTTLES;
+                                    if reason == "throttled" {
+                                        job.throttles += 1;
+                                    }
+                                    if counts_as_try {
+                                        job.tries += 1;
+                                    }
+                                    match reply.kind {
+                                        ReplyKind::Accepted => tally.accepted += 1,
+                                        ReplyKind::Permanent => tally.failed += 1,
+                                        ReplyKind::Transient if job.tries < settings.max_attempts && stopped.is_none() => {
+                                            tally.retries += 1;
+                                            seq += 1;
+                                            let at = Instant::now() + backoff(settings.retry_delay, job.tries.max(job.throttles).max(1));
+                                            retries.push(Reverse((at, seq)));
+                                            waiting.insert(seq, job);
+                                        }
+                                        ReplyKind::Transient => tally.deferred += 1,
+                                    }
+                                    progress.update(&tally);
+                                }
                             }
-                            progress.update(&tally);
                         }
-                    }
-                }
                     }
                 }
                 // In the operating system's hands before any of these messages may go.

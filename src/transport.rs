@@ -6,8 +6,8 @@
 //! Any non-2xx reply makes lettre drop the connection; the next message reconnects.
 //! An ASCII message goes as lettre's `send` would send it, but dot-stuffed here in one pass
 //! (`DotStuffed`): lettre's codec pushes byte by byte, ~18% of the CPU of a send. And
-//! MAIL and RCPT go before the journal has committed the member's `sending` row: only the
-//! content waits for it ([`Go`]).
+//! MAIL and RCPT go before the journal has written the member's `start`: only the content
+//! waits for it ([`Go`]).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -301,10 +301,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-/// The word that a message may be handed over: its `sending` row is committed (the
-/// journal's promise that a crash leaves it `uncertain`, never silently resent). The SMTP
-/// transport asks for it as late as it can, after MAIL and RCPT, so the commit overlaps
-/// two round trips.
+/// The word that a message may be handed over: its `start` is in the journal (the promise
+/// that a crash leaves it `uncertain`, never silently resent). The SMTP transport asks for
+/// it as late as it can, after MAIL and RCPT, so the write overlaps two round trips.
 pub struct Go {
     word: Option<tokio::sync::oneshot::Receiver<bool>>,
     said: bool,
