@@ -333,6 +333,14 @@ fn replay(store: &mut Store, store_path: &Path, campaign: &str) -> Result<u64> {
         );
     }
     let n = events.len() as u64;
+    if n > 0 && store.campaign(campaign)?.is_none() {
+        return Err(Error::runtime(format!(
+            "the journal `{}` holds {n} event{} of campaign `{campaign}`, which the delivery log `{}` does not have (was it replaced?): put that delivery log back, or move the journal away to start afresh",
+            show(&path),
+            if n == 1 { "" } else { "s" },
+            show(store_path)
+        )));
+    }
     if n > 0 {
         apply(store, campaign, &events, last)?;
     }
@@ -486,6 +494,24 @@ mod tests {
             "{e}"
         );
         assert_eq!(std::fs::read_to_string(path(&db, "c")).unwrap(), broken);
+    }
+
+    #[test]
+    fn a_journal_without_its_campaign_is_an_error_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("m.db");
+        let mut s = Store::open(&db).unwrap();
+        let line = r#"{"seq":1,"event":"start","email":"a@example.org","message_id":"<1@x>","at":"2026-01-01T00:00:01.000Z"}"#;
+        std::fs::write(path(&db, "c"), format!("{line}\n")).unwrap();
+        let e = settle(&mut s, &db, "c").unwrap_err().to_string();
+        assert!(
+            e.ends_with(&format!(
+                "m.db.c.journal` holds 1 event of campaign `c`, which the delivery log `{}` does not have (was it replaced?): put that delivery log back, or move the journal away to start afresh",
+                show(&db)
+            )),
+            "{e}"
+        );
+        assert!(path(&db, "c").exists());
     }
 
     #[test]

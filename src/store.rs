@@ -569,7 +569,13 @@ impl Store {
             .query_row(
                 params![campaign, email, status.as_str(), reply.code, reply.enhanced, reply.text, message_id, at, reason],
                 |r| r.get(0),
-            )?;
+            )
+            .optional()?
+            .ok_or_else(|| {
+                Error::runtime(format!(
+                    "the delivery log has no member `{email}` in campaign `{campaign}` to record a reply for"
+                ))
+            })?;
         tx.prepare_cached(
             "INSERT INTO attempts (campaign, email, attempt, at, outcome, smtp_code, enhanced_code, smtp_reply, message_id, reason)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
