@@ -133,6 +133,9 @@ pub struct MemberList {
     pub columns: Arc<[String]>,
 }
 
+/// A member list's columns, and its reader positioned after the header.
+type Opened = (Arc<[String]>, CsvReader<BufReader<File>>);
+
 impl MemberList {
     /// Opens `path` and checks its header row.
     pub fn open(path: &Path) -> Result<MemberList> {
@@ -143,7 +146,7 @@ impl MemberList {
         })
     }
 
-    fn reader(path: &Path) -> Result<(Arc<[String]>, CsvReader<BufReader<File>>)> {
+    fn reader(path: &Path) -> Result<Opened> {
         let file = File::open(path).map_err(|e| {
             Error::input(format!("failed to read member list `{}`: {e}", show(path)))
         })?;

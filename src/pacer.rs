@@ -51,7 +51,7 @@ impl<C: Clock + Clone> Pacer<C> {
 
     /// Zero when a message may go now (and counts it); otherwise how long to wait before
     /// asking again.
-    pub fn next(&mut self) -> Duration {
+    pub fn next_pause(&mut self) -> Duration {
         if self.batch_size > 0 && self.in_batch >= self.batch_size {
             self.in_batch = 0;
             if !self.batch_pause.is_zero() {
@@ -97,7 +97,7 @@ impl SharedPacer {
         }
         let mut p = self.inner.lock().await;
         loop {
-            let wait = p.next();
+            let wait = p.next_pause();
             if wait.is_zero() {
                 return;
             }
@@ -136,7 +136,7 @@ mod tests {
         let mut out = Vec::new();
         let t = |c: &FakeRelativeClock| c.now().as_u64() as f64 / 1e9;
         while t(&clock) < secs {
-            let wait = p.next();
+            let wait = p.next_pause();
             if wait.is_zero() {
                 out.push(t(&clock));
             } else {

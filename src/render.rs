@@ -632,36 +632,31 @@ impl Bulletin {
         let mut warnings = Vec::new();
         let mut mode = Mode::Full;
         let mut text_precompiled = false;
-        match mrml::parse_with_options(&source, &opts) {
-            Ok(parsed) => {
-                for w in &parsed.warnings {
-                    let at = match &w.origin {
-                        Origin::Root => {
-                            format!("template `{name}` line {}", line_of(&source, w.span.start))
-                        }
-                        Origin::Include { path } => format!("template `{path}`"),
-                    };
-                    warnings.push(format!("{at}: {}", w.kind.as_str()));
-                }
-                if let Ok(html) = parsed.element.render(&RenderOptions::default())
-                    && env
-                        .add_template_owned(HTML.to_string(), wire_html(&html, true))
-                        .is_ok()
-                {
-                    mode = Mode::Precompiled;
-                    if let Some(by_context) = escape_by_context(&html) {
-                        let _ = env.add_template_owned(
-                            HTML_CONTEXT.to_string(),
-                            wire_html(&by_context, true),
-                        );
+        // A bare `<` in a `{% if %}` and the like fails to parse: full renders may still work.
+        if let Ok(parsed) = mrml::parse_with_options(&source, &opts) {
+            for w in &parsed.warnings {
+                let at = match &w.origin {
+                    Origin::Root => {
+                        format!("template `{name}` line {}", line_of(&source, w.span.start))
                     }
-                    text_precompiled = env
-                        .add_template_owned(TEXT.to_string(), html_to_text(&html))
-                        .is_ok();
-                }
+                    Origin::Include { path } => format!("template `{path}`"),
+                };
+                warnings.push(format!("{at}: {}", w.kind.as_str()));
             }
-            // A bare `<` in a `{% if %}` and the like: full renders may still parse.
-            Err(_) => {}
+            if let Ok(html) = parsed.element.render(&RenderOptions::default())
+                && env
+                    .add_template_owned(HTML.to_string(), wire_html(&html, true))
+                    .is_ok()
+            {
+                mode = Mode::Precompiled;
+                if let Some(by_context) = escape_by_context(&html) {
+                    let _ = env
+                        .add_template_owned(HTML_CONTEXT.to_string(), wire_html(&by_context, true));
+                }
+                text_precompiled = env
+                    .add_template_owned(TEXT.to_string(), html_to_text(&html))
+                    .is_ok();
+            }
         }
         // Until `verify` says otherwise, assume the page is re-serialized when it has
         // inline styles.
