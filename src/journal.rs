@@ -349,14 +349,12 @@ fn replay(store: &mut Store, store_path: &Path, campaign: &str) -> Result<u64> {
 }
 
 /// Folds in a journal left by a run of `campaign` that died, unless a run is sending it now
-/// (that run folds its own). For the commands that read the store.
-pub fn settle(store: &mut Store, store_path: &Path, campaign: &str) -> Result<()> {
-    if !path(store_path, campaign).exists() {
-        return Ok(());
-    }
+/// (that run folds its own): then returns that run's process ID. For the commands that read
+/// the store.
+pub fn settle(store: &mut Store, store_path: &Path, campaign: &str) -> Result<Option<String>> {
     match CampaignLock::try_acquire(store_path, campaign)? {
-        Ok(_lock) => replay(store, store_path, campaign).map(|_| ()),
-        Err(_running) => Ok(()),
+        Ok(_lock) => replay(store, store_path, campaign).map(|_| None),
+        Err(running) => Ok(Some(running)),
     }
 }
 
@@ -525,8 +523,9 @@ mod tests {
         j.write().unwrap();
         // `status` from another process: the lock is taken, so it reads what is folded.
         let mut other = Store::open(&db).unwrap();
-        let held = std::thread::spawn(move || settle(&mut other, &db, "c").map(|_| other));
-        let other = held.join().unwrap().unwrap();
+        let held = std::thread::spawn(move || settle(&mut other, &db, "c").map(|pid| (pid, other)));
+        let (pid, other) = held.join().unwrap().unwrap();
+        assert_eq!(pid, Some(std::process::id().to_string()));
         assert_eq!(status(&other, "a@example.org"), ("pending".into(), 0));
         j.fold(&mut s).unwrap();
         assert_eq!(status(&other, "a@example.org"), ("sending".into(), 0));

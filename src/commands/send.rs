@@ -90,7 +90,14 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
     if args.dry_run {
         let skip = match Store::open_existing(&config.store)? {
             Some(mut store) => {
-                crate::journal::settle(&mut store, &config.store, &args.campaign)?;
+                if let Some(pid) =
+                    crate::journal::settle(&mut store, &config.store, &args.campaign)?
+                {
+                    eprintln!(
+                        "note: campaign `{}` is being sent now (process {pid}): this is as of the last second",
+                        args.campaign
+                    );
+                }
                 send::skip_set(&store, &args.campaign, selection, config.rate.max_attempts)?
             }
             None => crate::store::Skip::none(),

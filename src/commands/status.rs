@@ -43,9 +43,15 @@ pub fn exec(config: &Config, args: StatusArgs) -> Result<i32> {
         "finished"
     );
     for c in campaigns {
-        // A run that died may have left its last events in its journal.
-        crate::journal::settle(&mut store, &config.store, &c.id)?;
+        // A run that died may have left its last events in its journal; a run sending now
+        // folds its own every second.
+        let running = crate::journal::settle(&mut store, &config.store, &c.id)?;
         let n = store.counts(&c.id)?;
+        let finished = match (running, &c.finished_at) {
+            (Some(pid), _) => format!("sending now (process {pid})"),
+            (None, Some(at)) => at.clone(),
+            (None, None) => "-".to_string(),
+        };
         println!(
             "{:<16} {:>8} {:>8} {:>8} {:>8} {:>10} {:>9} {:>8}  {:<24} {:<24}",
             c.id,
@@ -57,7 +63,7 @@ pub fn exec(config: &Config, args: StatusArgs) -> Result<i32> {
             n.uncertain,
             n.pending,
             c.started_at,
-            c.finished_at.as_deref().unwrap_or("-")
+            finished
         );
     }
     Ok(EXIT_OK)

@@ -233,11 +233,22 @@ fn a_second_send_of_the_same_campaign_refuses() {
     p.edit(
         "config.toml",
         "messages_per_second = 0",
-        "messages_per_second = 20",
+        "messages_per_second = 10",
     );
     p.members("lists/members.csv", 40);
     let mut first = spawn_send(&p, &[]);
-    std::thread::sleep(Duration::from_millis(700));
+    // Past the first fold (a second into the run), well before the end (four seconds).
+    std::thread::sleep(Duration::from_millis(1800));
+    // `status` meanwhile says it is being sent, and counts what is accepted so far.
+    let r = p.run(&["status", "--campaign", "c"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let row = r.stdout.lines().find(|l| l.starts_with("c ")).unwrap();
+    assert!(
+        row.ends_with(&format!("sending now (process {})", first.id())),
+        "{row}"
+    );
+    let accepted: usize = row.split_whitespace().nth(2).unwrap().parse().unwrap();
+    assert!((1..40).contains(&accepted), "{row}");
     let r = p.run(&["send", "--campaign", "c", "--yes"]);
     assert_eq!(r.code, 2);
     assert!(
@@ -251,6 +262,9 @@ fn a_second_send_of_the_same_campaign_refuses() {
     assert!(first.wait().unwrap().success());
     assert!(copies(&server).values().all(|n| *n == 1));
     assert_eq!(server.received().len(), 40);
+    let r = p.run(&["status", "--campaign", "c"]);
+    let row = r.stdout.lines().find(|l| l.starts_with("c ")).unwrap();
+    assert!(row.ends_with('Z') && !row.contains("sending now"), "{row}");
 }
 
 #[test]
