@@ -1,16 +1,23 @@
 #!/usr/bin/env python3
 """End-to-end send benchmark: mailshot against Postfix's own smtp-source, in one run.
 
-    python3 bench/send.py [--members 20000] [--connections 4] [--dkim]
+    python3 bench/send.py [--members 20000] [--connections 4] [--dkim] [--rounds 3]
+    python3 bench/send.py --members 1000 --latency-ms 10  # through a link with a 20 ms round trip
     python3 bench/send.py --rate 100 --seconds 60       # achieved rate against the configured one
     python3 bench/send.py --scale --members 1000000     # preflight time and peak memory at scale
 
 1. Builds mailshot (release) and generates a member list of N members.
 2. Starts Postfix's `smtp-sink` on a loopback port (it accepts and discards everything).
 3. Runs `mailshot send` of the example bulletin with no rate limit, measuring wall time, CPU
-   (user + system) and peak memory (max RSS); with --dkim, RSA-2048 signing is on.
+   (user + system) and peak memory (max RSS); with --dkim, RSA-2048 signing is on. Then the
+   same send with the journal off, and with `smtp.pipelining = false`.
+   A warm-up send comes first; then each variant runs in turn, --rounds times, and the
+   medians are compared.
 4. In the same run measures the ceiling: `smtp-source` sending N messages of the same size into
-   the same sink over the same number of connections.
+   the same sink over the same number of connections. smtp-source cannot pipeline ("No SMTP
+   command pipelining support", its man page): mailshot with pipelining off is like for like.
+   With --latency-ms D everything goes through a proxy that delays each direction by D ms,
+   as a relay across a network would.
 5. Where Node is available, times the JavaScript mjml rendering the same template per member
    against mailshot's per-member render (examples/render_bench.rs).
 Prints the figures and the ratios. Nothing is asserted: timings vary with the machine.
@@ -61,6 +68,52 @@ def example_vars():
     return config[config.index("\n[vars]\n") + 1:]
 
 
+def latency_proxy(target_port, delay):
+    """A loopback TCP proxy to `target_port` that holds every chunk back `delay` seconds in each
+    direction (a round trip of 2 x delay), in order. Returns its port; runs until exit."""
+    import asyncio
+    import threading
+    ready = threading.Event()
+    box = {}
+
+    async def pipe(reader, writer):
+        loop = asyncio.get_running_loop()
+        queue = asyncio.Queue()
+
+        async def feed():
+            while True:
+                data = await reader.read(1 << 16)
+                await queue.put((loop.time() + delay, data))
+                if not data:
+                    return
+
+        async def drain():
+            while True:
+                due, data = await queue.get()
+                await asyncio.sleep(max(0.0, due - loop.time()))
+                if not data:
+                    writer.close()
+                    return
+                writer.write(data)
+                await writer.drain()
+
+        await asyncio.gather(feed(), drain(), return_exceptions=True)
+
+    async def handle(client_r, client_w):
+        server_r, server_w = await asyncio.open_connection("127.0.0.1", target_port)
+        await asyncio.gather(pipe(client_r, server_w), pipe(server_r, client_w), return_exceptions=True)
+
+    async def serve():
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        box["port"] = server.sockets[0].getsockname()[1]
+        ready.set()
+        await asyncio.Event().wait()
+
+    threading.Thread(target=lambda: asyncio.run(serve()), daemon=True).start()
+    ready.wait()
+    return box["port"]
+
+
 def write_project(tmp, members, connections, port, dkim):
     shutil.copytree(os.path.join(ROOT, "templates"), os.path.join(tmp, "templates"))
     os.makedirs(os.path.join(tmp, "lists"))
@@ -106,6 +159,8 @@ def main():
     p.add_argument("--members", type=int, default=20000)
     p.add_argument("--connections", type=int, default=4)
     p.add_argument("--dkim", action="store_true")
+    p.add_argument("--rounds", type=int, default=3, help="times each variant is run, in turn; medians are compared")
+    p.add_argument("--latency-ms", type=float, default=0, help="send through a proxy adding this one-way delay (ms)")
     p.add_argument("--rate", type=float, help="instead: send at this rate for --seconds and report the achieved rate")
     p.add_argument("--seconds", type=int, default=60)
     p.add_argument("--compare", metavar="BINARY", help="also send with this mailshot binary (say, a build of an earlier commit), in the same run")
@@ -124,35 +179,67 @@ def main():
     env = dict(os.environ, MAILSHOT_UNSUBSCRIBE_SECRET="benchmark-secret-0123456789")
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
-        write_project(tmp, args.members, args.connections, port, args.dkim)
+        # What the clients connect to: the sink, or the proxy in front of it.
+        via = latency_proxy(port, args.latency_ms / 1000) if args.latency_ms else port
+        write_project(tmp, args.members, args.connections, via, args.dkim)
         size = message_size(tmp, env)
+        cfg = open(os.path.join(tmp, "config.toml")).read()
+        with open(os.path.join(tmp, "nopipe.toml"), "w") as f:
+            f.write(cfg.replace("[smtp]\n", "[smtp]\npipelining = false\n"))
         user = ["-u", "nobody"] if os.geteuid() == 0 else []
         sink = subprocess.Popen([SINK, *user, f"127.0.0.1:{port}", "1024"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.5)
+        nj_env = dict(env, MAILSHOT_BENCH_JOURNAL="off")
+        # Each variant, in turn, --rounds times: the median of each is compared.
+        variants = [
+            ("mailshot send", [binary], env),
+            ("journal off", [binary], nj_env),  # a benchmark-only switch, to price the journal
+            ("pipelining off", [binary, "--config", "nopipe.toml"], env),
+        ]
+        if args.compare:
+            variants.append((args.compare, [args.compare], env))
+        source = [SOURCE, "-d", "-s", str(args.connections), "-l", str(size), "-m", str(args.members),
+                  "-f", "news@example.org", "-t", "member@example.org", f"127.0.0.1:{via}"]
+        runs = {name: [] for name, _, _ in variants}
+        runs["smtp-source"] = []
         try:
-            wall, cpu, rss, out = measure([binary, "send", "--campaign", "bench", "--yes"], tmp, env)
-            # The same run with the journal off (a benchmark-only switch), to price it.
-            nj_env = dict(env, MAILSHOT_BENCH_JOURNAL="off")
-            nj_wall, _, _, _ = measure([binary, "send", "--campaign", "bench-nojournal", "--yes"], tmp, nj_env)
-            if args.compare:
-                cmp_wall, cmp_cpu, _, _ = measure([args.compare, "send", "--campaign", "bench-compare", "--yes"], tmp, env)
-            src_wall, _, _, _ = measure([SOURCE, "-d", "-s", str(args.connections), "-l", str(size), "-m", str(args.members),
-                                         "-f", "news@example.org", "-t", "member@example.org", f"127.0.0.1:{port}"], tmp)
+            # A warm-up, not measured: the first send into a fresh sink is slower whoever sends.
+            measure([binary, "send", "--campaign", "warm-up", "--yes", "--limit", str(min(1000, args.members))], tmp, env)
+            for r in range(args.rounds):
+                for i, (name, cmd, e) in enumerate(variants):
+                    runs[name].append(measure([*cmd, "send", "--campaign", f"bench-{i}-{r}", "--yes"], tmp, e))
+                runs["smtp-source"].append(measure(source, tmp))
         finally:
             sink.terminate()
             sink.wait()
+
+        def median(name):
+            return sorted(runs[name], key=lambda m: m[0])[len(runs[name]) // 2]
+
+        def rates(name):
+            return " / ".join(f"{args.members / m[0]:,.0f}" for m in runs[name])
+
+        wall, cpu, rss, out = median("mailshot send")
+        ceiling = args.members / median("smtp-source")[0]
         rate = args.members / wall
-        ceiling = args.members / src_wall
-        print(f"members: {args.members:,}, connections: {args.connections}, message: {size / 1024:.1f} KiB, DKIM: {'RSA-2048' if args.dkim else 'off'}")
-        print(f"mailshot send:     {wall:7.2f} s  {rate:9,.0f} msg/s  CPU {cpu:6.2f} s ({cpu / wall * 100:.0f}% of one core)  peak {rss:6.1f} MiB")
-        print(f"smtp-source:       {src_wall:7.2f} s  {ceiling:9,.0f} msg/s")
+        print(f"members: {args.members:,}, connections: {args.connections}, message: {size / 1024:.1f} KiB, DKIM: {'RSA-2048' if args.dkim else 'off'}"
+              + (f", latency: {args.latency_ms:g} ms each way" if args.latency_ms else "")
+              + f"; medians of {args.rounds} rounds (msg/s of each round in brackets)")
+        print(f"mailshot send:     {wall:7.2f} s  {rate:9,.0f} msg/s  CPU {cpu:6.2f} s ({cpu / wall * 100:.0f}% of one core)  peak {rss:6.1f} MiB  [{rates('mailshot send')}]")
+        print(f"smtp-source:       {args.members / ceiling:7.2f} s  {ceiling:9,.0f} msg/s  [{rates('smtp-source')}]")
         print(f"ratio mailshot / smtp-source: {rate / ceiling:.2f}")
-        print(f"journal off:       {nj_wall:7.2f} s  {args.members / nj_wall:9,.0f} msg/s  -> the journal costs {(1 - nj_wall / wall) * 100:.0f}% of throughput")
+        nj_wall = median("journal off")[0]
+        print(f"journal off:       {nj_wall:7.2f} s  {args.members / nj_wall:9,.0f} msg/s  [{rates('journal off')}]  -> the journal costs {(1 - nj_wall / wall) * 100:.0f}% of throughput")
+        np_wall = median("pipelining off")[0]
+        print(f"pipelining off:    {np_wall:7.2f} s  {args.members / np_wall:9,.0f} msg/s  [{rates('pipelining off')}]  -> ratio to smtp-source, which cannot pipeline: {args.members / np_wall / ceiling:.2f}; pipelining gains {np_wall / wall:.2f}x")
         if args.compare:
-            print(f"{args.compare}: {cmp_wall:7.2f} s  {args.members / cmp_wall:9,.0f} msg/s  CPU {cmp_cpu:6.2f} s  -> this build is {cmp_wall / wall:.2f}x its speed")
+            cmp_wall, cmp_cpu, _, _ = median(args.compare)
+            print(f"{args.compare}: {cmp_wall:7.2f} s  {args.members / cmp_wall:9,.0f} msg/s  CPU {cmp_cpu:6.2f} s  [{rates(args.compare)}]  -> this build is {cmp_wall / wall:.2f}x its speed")
         summary = [l for l in out.splitlines() if l.startswith("sent ")]
         if summary:
             print(f"mailshot says: {summary[0]}")
+    if args.latency_ms:
+        return
 
     # Per-member rendering: mailshot's against the JavaScript mjml's, same template.
     render = subprocess.run(["cargo", "run", "--release", "-q", "--example", "render_bench"], cwd=ROOT, capture_output=True, text=True)

@@ -172,6 +172,9 @@ pub struct SmtpConfig {
     /// Messages per connection before reconnecting; 0 = no limit. Default 0.
     #[serde(default)]
     pub messages_per_connection: u32,
+    /// Pipeline MAIL, RCPT and DATA when the server offers PIPELINING. Default true.
+    #[serde(default = "default_true")]
+    pub pipelining: bool,
     /// Extra CA certificates (PEM) to trust, for a relay with a private CA.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
@@ -192,6 +195,9 @@ fn default_connections() -> usize {
 fn default_timeout() -> u64 {
     30
 }
+fn default_true() -> bool {
+    true
+}
 
 impl Default for SmtpConfig {
     fn default() -> Self {
@@ -205,6 +211,7 @@ impl Default for SmtpConfig {
             timeout_secs: default_timeout(),
             hello_name: None,
             messages_per_connection: 0,
+            pipelining: true,
             ca_file: None,
         }
     }

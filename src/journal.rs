@@ -17,7 +17,7 @@
 //! left alone.
 //!
 //! Why not commit each batch to SQLite directly: on two cores a commit per batch (a few pages
-//! into the WAL, twice per message) cost 18% of throughput; a `write` per batch costs ~4%
+//! into the WAL, twice per message) cost 17% of throughput; a `write` per batch costs 5-14%
 //! (`python3 bench/send.py`). Between folds, `status` run beside a send is up to a second
 //! behind.
 

@@ -19,8 +19,9 @@
 //!   send::deliver: coordinator -> bounded channel -> N workers (one connection each)
 //!        |   worker: pacer.acquire() -> Event::Starting -> coordinator appends `start` to
 //!        |           the journal (quota checked; one write per batch of events) while the
-//!        |           worker builds the message and sends MAIL and RCPT -> transport::Go
-//!        |           ("go") -> DATA, content dot-stuffed in one pass -> Event::Done(Reply)
+//!        |           worker builds the message -> transport::Go ("go") -> MAIL, RCPT and
+//!        |           DATA pipelined (without PIPELINING: MAIL and RCPT before the word)
+//!        |           -> content dot-stuffed in one pass -> Event::Done(Reply)
 //!        |           -> coordinator appends `reply`
 //!        |   (store::Skip: who this run leaves out, in memory or asked of the store)
 //!        v
@@ -48,8 +49,8 @@
 //! - [`lint`]: `mailshot check`'s rules (also run by `send`).
 //! - [`unsubscribe`]: HMAC tokens for unsubscribe links and bounce addresses.
 //! - [`serve`]: the one-click unsubscribe HTTP service (axum).
-//! - [`transport`]: the file and SMTP transports (our own TCP stream and DATA, lettre's SMTP
-//!   commands and replies) and reply classification.
+//! - [`transport`]: the file and SMTP transports (our own TCP stream, PIPELINING and DATA,
+//!   lettre's SMTP commands and replies) and reply classification.
 //! - [`pacer`]: rate (governor) and batch pauses; [`quota`]: rolling hourly/daily windows.
 //! - [`send`]: preflight and the delivery engine (journal, retries, throttling, circuit
 //!   breakers, signals).

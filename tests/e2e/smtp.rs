@@ -1,5 +1,7 @@
 //! The SMTP transport against a real server: TLS both ways, login, timeouts, refusals; and the
-//! confirmation prompt on a real terminal.
+//! confirmation prompt on a real terminal; PIPELINING when offered.
+
+use serde_json::json;
 
 use crate::support::{Project, SmtpServer, make_certs};
 
@@ -234,4 +236,80 @@ fn lines_starting_with_a_dot_arrive_intact() {
     // The whole message arrived: the footer is after the dots.
     assert!(raw.contains("Unsubscribe"), "{raw}");
     assert!(raw.trim_end().ends_with("--"), "{raw}");
+}
+
+#[test]
+fn pipelining_is_used_when_offered_and_never_when_not() {
+    // (server offers it, `smtp.pipelining`, what the server saw at each MAIL)
+    for (offered, configured, seen) in [
+        (true, true, "pipelined"),
+        (false, true, "alone"),
+        (true, false, "alone"),
+    ] {
+        let args: &[&str] = if offered { &[] } else { &["--no-pipelining"] };
+        let server = SmtpServer::start_with(None, args);
+        let p = Project::smtp(server.port, "");
+        if !configured {
+            p.edit(
+                "config.toml",
+                "timeout_secs = 5\n",
+                "timeout_secs = 5\npipelining = false\n",
+            );
+        }
+        let emails = p.members("lists/members.csv", 20);
+        let r = p.run(&["send", "--campaign", "c", "--yes"]);
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        let mut want = emails.clone();
+        want.sort();
+        assert_eq!(server.recipients(), want);
+        assert_eq!(
+            server.pipelining(),
+            vec![seen; 20],
+            "offered {offered}, configured {configured}"
+        );
+    }
+}
+
+#[test]
+fn refusals_at_rcpt_in_a_pipeline_are_recorded_and_the_rest_go() {
+    let server = SmtpServer::start(Some(json!({
+        "bob@example.org": ["RCPT 451 4.2.0 Greylisted, try again", "250 2.0.0 Ok: queued at last"],
+        "eve@example.org": ["RCPT 550 5.1.1 <eve@example.org>: Recipient address rejected: User unknown"],
+    })));
+    let p = Project::smtp(server.port, "max_attempts = 3");
+    p.write(
+        "lists/members.csv",
+        "email,first_name,last_name,organisation\nann@example.org,Ann,A,Org\nbob@example.org,Bob,B,Org\neve@example.org,Eve,E,Org\ntim@example.org,Tim,T,Org\n",
+    );
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with(": 3 accepted, 1 failed, 0 deferred (1 retries)"),
+        "{}",
+        r.stdout
+    );
+    let log = p.log("c");
+    let row = |e: &str| log.iter().find(|r| r["email"] == e).unwrap().clone();
+    assert_eq!(
+        (
+            row("bob@example.org")["status"].as_str(),
+            row("bob@example.org")["attempts"].as_u64()
+        ),
+        (Some("accepted"), Some(2))
+    );
+    let eve = row("eve@example.org");
+    assert_eq!(eve["status"], "failed");
+    assert_eq!(eve["smtp_code"], 550);
+    assert_eq!(eve["enhanced_code"], "5.1.1");
+    assert_eq!(eve["reason"], "hard-bounce");
+    assert_eq!(
+        server.recipients(),
+        ["ann@example.org", "bob@example.org", "tim@example.org"]
+    );
+    // Every message went pipelined, the refused ones too.
+    assert_eq!(server.pipelining(), vec!["pipelined"; 5]);
 }

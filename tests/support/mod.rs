@@ -264,6 +264,26 @@ impl SmtpServer {
     }
 
     /// Messages the server accepted, in arrival order.
+    /// The recipient of each message received, sorted.
+    pub fn recipients(&self) -> Vec<String> {
+        let mut got: Vec<String> = self
+            .received()
+            .into_iter()
+            .map(|m| m.rcpt_tos[0].clone())
+            .collect();
+        got.sort();
+        got
+    }
+
+    /// For each MAIL command, `pipelined` or `alone` (see `smtp_server.py`).
+    pub fn pipelining(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dump.path().join("pipelining.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
     pub fn received(&self) -> Vec<Received> {
         let Ok(text) = std::fs::read_to_string(self.dump.path().join("received.jsonl")) else {
             return Vec::new();

@@ -26,7 +26,14 @@ Files written to DIR:
 
 A scripted reply of ``HANGUP`` closes the connection once the message has been received,
 instead of answering it (a disconnect in the middle of DATA, as the client sees it).
-``sessions.log`` gets one line per EHLO, so tests can count connections.
+A scripted reply starting ``RCPT `` is given to the RCPT command instead (the rest of
+it is the reply: ``RCPT 550 5.1.1 no such user``), and the message then has no recipient.
+``sessions.log`` gets one line per session (an EHLO repeated on it is not counted again),
+so tests can count connections.
+
+PIPELINING (RFC 2920) is offered unless ``--no-pipelining``. ``pipelining.log`` gets one
+line per MAIL command: ``pipelined`` if the client had already sent the RCPT after it
+(it did not wait for the reply to MAIL), else ``alone``.
 
 ``--script FILE`` is a JSON object mapping a lowercased recipient address to a
 list of replies. The n-th DATA attempt for that recipient gets the n-th reply
@@ -53,7 +60,9 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 class Handler:
-    def __init__(self, dump_dir: Path, script: dict[str, list[str]], delay_ms: int):
+    def __init__(self, dump_dir: Path, script: dict[str, list[str]], delay_ms: int,
+                 pipelining: bool):
+        self.pipelining = pipelining
         self.dump_dir = dump_dir
         self.script = script
         self.delay_ms = delay_ms
@@ -77,10 +86,38 @@ class Handler:
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         # One line per session, so tests can count connections.
-        with open(self.dump_dir / "sessions.log", "a", encoding="utf-8") as f:
-            f.write(hostname + "\n")
+        if not getattr(session, "counted", False):
+            session.counted = True
+            with open(self.dump_dir / "sessions.log", "a", encoding="utf-8") as f:
+                f.write(hostname + "\n")
         session.host_name = hostname
+        if self.pipelining:
+            responses.insert(len(responses) - 1, "250-PIPELINING")
         return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        # What the client sent after MAIL without waiting for its reply is still buffered.
+        waiting = bytes(server._reader._buffer).upper()
+        with open(self.dump_dir / "pipelining.log", "a", encoding="utf-8") as f:
+            f.write("pipelined\n" if b"RCPT TO" in waiting else "alone\n")
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        replies = self.script.get(address.lower())
+        if replies is not None:
+            n = self.attempts.get(address.lower(), 0)
+            reply = replies[min(n, len(replies) - 1)]
+            if reply.startswith("RCPT "):
+                self.attempts[address.lower()] = n + 1
+                reply = reply[len("RCPT "):]
+                self.attempts_log.write(json.dumps({"rcpt_tos": [address], "reply": reply}) + "\n")
+                self.attempts_log.flush()
+                return reply
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:
         if self.delay_ms > 0:
@@ -145,7 +182,7 @@ def watch_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
 async def serve(args: argparse.Namespace) -> None:
     dump_dir = Path(args.dump)
     dump_dir.mkdir(parents=True, exist_ok=True)
-    handler = Handler(dump_dir, load_script(args.script), args.delay_ms)
+    handler = Handler(dump_dir, load_script(args.script), args.delay_ms, not args.no_pipelining)
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -224,6 +261,7 @@ def main() -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 = pick a free port")
     p.add_argument("--delay-ms", type=int, default=0, help="sleep before answering each DATA")
+    p.add_argument("--no-pipelining", action="store_true", help="do not offer PIPELINING")
     p.add_argument("--tls-cert", metavar="PEM", help="certificate: offer STARTTLS (or implicit TLS)")
     p.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
     p.add_argument("--implicit-tls", action="store_true", help="TLS from the first byte (SMTPS)")
