@@ -167,6 +167,8 @@ def main():
     p.add_argument("--keep", metavar="DIR", help="with --scale: build the project in DIR and keep it (the store, for inspection)")
     p.add_argument("--scale", action="store_true", help="instead: time the preflight (--dry-run) and the send of --members, with peak memory")
     args = p.parse_args()
+    if args.rounds < 1:
+        p.error("--rounds must be at least 1")
     if args.rate:
         return rate_run(args)
     if args.scale:
@@ -184,6 +186,7 @@ def main():
         write_project(tmp, args.members, args.connections, via, args.dkim)
         size = message_size(tmp, env)
         cfg = open(os.path.join(tmp, "config.toml")).read()
+        assert "[smtp]\n" in cfg, "write_project's config has no [smtp] section"
         with open(os.path.join(tmp, "nopipe.toml"), "w") as f:
             f.write(cfg.replace("[smtp]\n", "[smtp]\npipelining = false\n"))
         user = ["-u", "nobody"] if os.geteuid() == 0 else []
@@ -214,7 +217,8 @@ def main():
             sink.wait()
 
         def median(name):
-            return sorted(runs[name], key=lambda m: m[0])[len(runs[name]) // 2]
+            # The lower middle when the rounds are even.
+            return sorted(runs[name], key=lambda m: m[0])[(len(runs[name]) - 1) // 2]
 
         def rates(name):
             return " / ".join(f"{args.members / m[0]:,.0f}" for m in runs[name])

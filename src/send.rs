@@ -407,9 +407,9 @@ pub async fn deliver(
                 if pause > 0 {
                     tokio::time::sleep(Duration::from_millis(pause)).await;
                 }
-                // The journal write overlaps the build and the envelope: "starting" goes to
-                // the coordinator first; the message is built and MAIL and RCPT sent while
-                // it is written; only the content waits for the word ("go").
+                // The journal write overlaps the build: "starting" goes to the coordinator
+                // first; the message is built while it is written. The transport then waits
+                // for the word ("go") before the envelope (pipelining) or before DATA.
                 let (go_tx, go_rx) = oneshot::channel();
                 let starting = Event::Starting {
                     email: job.member.email.clone(),
@@ -595,7 +595,7 @@ pub async fn deliver(
                     let _ = go.send(ok);
                 }
                 if journal.fold_at(in_flight).is_some_and(|t| t <= std::time::Instant::now()) {
-                    journal.fold(store)?;
+                    journal.fold_or_wait(store)?;
                 }
             }
             permit = tx.reserve(), if want_feed => {
@@ -616,7 +616,7 @@ pub async fn deliver(
             }
             _ = tokio::time::sleep_until(wake.unwrap_or(now)), if wake.is_some() && stopped.is_none() => {}
             _ = tokio::time::sleep_until(fold_at.unwrap_or(now)), if fold_at.is_some() => {
-                journal.fold(store)?;
+                journal.fold_or_wait(store)?;
             }
         }
     }

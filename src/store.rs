@@ -207,27 +207,70 @@ pub struct CampaignLock {
 }
 
 impl CampaignLock {
-    /// The lock, or an error naming the process that holds it.
+    /// The lock for a sender, or an error naming the process that holds it. A reader
+    /// (`status`, `log`) may hold it for a moment: this tries for two seconds.
     pub fn acquire(store: &Path, campaign: &str) -> Result<CampaignLock> {
-        match CampaignLock::try_acquire(store, campaign)? {
-            Ok(lock) => Ok(lock),
-            Err(pid) => Err(Error::input(format!(
-                "campaign `{campaign}` is already being sent by another mailshot (process {pid}); wait for it to finish"
-            ))),
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            match CampaignLock::take(store, campaign, Hold::Sender)? {
+                Ok(lock) => return Ok(lock),
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50))
+                }
+                Err(pid) => {
+                    return Err(Error::input(format!(
+                        "campaign `{campaign}` is already being sent by another mailshot (process {pid}); wait for it to finish"
+                    )));
+                }
+            }
         }
     }
 
-    /// The lock, or (inner `Err`) the process ID of the mailshot that holds it.
+    /// The lock, to fold in what a dead run left, or (inner `Err`) the process ID of the
+    /// mailshot sending the campaign now. The lock file keeps the sender's process ID.
     pub fn try_acquire(
         store: &Path,
         campaign: &str,
     ) -> Result<std::result::Result<CampaignLock, String>> {
-        use std::io::{Read, Seek, Write};
+        CampaignLock::take(store, campaign, Hold::Reader)
+    }
+
+    /// The process ID of the mailshot sending the campaign now, if one is. Takes nothing
+    /// another reader would need (a shared lock, at once let go).
+    pub fn sender(store: &Path, campaign: &str) -> Result<Option<String>> {
+        let path = CampaignLock::path(store, campaign);
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("read the lock file", &path, e)),
+        };
+        match file.try_lock_shared() {
+            Ok(()) => Ok(None),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(Some(
+                std::fs::read_to_string(&path)
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string(),
+            )),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::io("lock", &path, e)),
+        }
+    }
+
+    fn path(store: &Path, campaign: &str) -> std::path::PathBuf {
         let name = store
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let path = store.with_file_name(format!("{name}.{campaign}.lock"));
+        store.with_file_name(format!("{name}.{campaign}.lock"))
+    }
+
+    fn take(
+        store: &Path,
+        campaign: &str,
+        hold: Hold,
+    ) -> Result<std::result::Result<CampaignLock, String>> {
+        use std::io::{Read, Seek, Write};
+        let path = CampaignLock::path(store, campaign);
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -237,9 +280,11 @@ impl CampaignLock {
             .map_err(|e| Error::io("create the lock file", &path, e))?;
         match file.try_lock() {
             Ok(()) => {
-                let _ = file.set_len(0);
-                let _ = file.rewind();
-                let _ = write!(file, "{}", std::process::id());
+                if hold == Hold::Sender {
+                    let _ = file.set_len(0);
+                    let _ = file.rewind();
+                    let _ = write!(file, "{}", std::process::id());
+                }
                 Ok(Ok(CampaignLock { _file: file }))
             }
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -250,6 +295,14 @@ impl CampaignLock {
             Err(std::fs::TryLockError::Error(e)) => Err(Error::io("lock", &path, e)),
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hold {
+    /// A `send`: its process ID goes in the file, for the others to name.
+    Sender,
+    /// A command folding in a dead run's journal: brief, and leaves the file as it is.
+    Reader,
 }
 
 /// What a campaign remembers about itself.
@@ -313,6 +366,11 @@ impl Store {
             conn,
             in_batch: false,
         })
+    }
+
+    #[doc(hidden)]
+    pub fn set_busy_timeout_for_tests(&self, wait: std::time::Duration) {
+        let _ = self.conn.busy_timeout(wait);
     }
 
     /// Makes every commit survive a power cut too (for the unsubscribe service, where each
@@ -405,9 +463,17 @@ impl Store {
 
     /// Commits the batch: everything in it is on disk (in the WAL) before this returns.
     pub fn end_batch(&mut self) -> Result<()> {
-        self.in_batch = false;
-        self.conn.execute_batch("COMMIT")?;
-        Ok(())
+        match self.conn.execute_batch("COMMIT") {
+            Ok(()) => {
+                self.in_batch = false;
+                Ok(())
+            }
+            // Busy, say: the transaction is still open; none of it happened.
+            Err(e) => {
+                self.abort_batch();
+                Err(e.into())
+            }
+        }
     }
 
     /// Abandons the batch: none of its writes happened.
@@ -450,11 +516,14 @@ impl Store {
         message_id: &str,
         at: &str,
     ) -> Result<()> {
+        // An upsert: a member missing from the campaign (the list was rewritten during the
+        // run) is recorded all the same, never mailed unrecorded.
         self.conn
             .prepare_cached(
-                "UPDATE deliveries SET status = 'sending', message_id = ?3,
-                     first_attempt_at = coalesce(first_attempt_at, ?4), last_attempt_at = ?4
-                 WHERE campaign = ?1 AND email = ?2",
+                "INSERT INTO deliveries (campaign, email, status, message_id, first_attempt_at, last_attempt_at)
+                 VALUES (?1, ?2, 'sending', ?3, ?4, ?4)
+                 ON CONFLICT (campaign, email) DO UPDATE SET status = 'sending', message_id = ?3,
+                     first_attempt_at = coalesce(first_attempt_at, ?4), last_attempt_at = ?4",
             )?
             .execute(params![campaign, email, message_id, at])?;
         Ok(())
@@ -561,21 +630,18 @@ impl Store {
         // Cached statements: parsing the SQL again for every message cost more than running it.
         let attempt: u32 = tx
             .prepare_cached(
-                "UPDATE deliveries SET status = ?3, attempts = attempts + 1, smtp_code = ?4, enhanced_code = ?5,
-                     smtp_reply = ?6, message_id = ?7, first_attempt_at = coalesce(first_attempt_at, ?8), last_attempt_at = ?8,
-                     reason = ?9
-                 WHERE campaign = ?1 AND email = ?2 RETURNING attempts",
+                "INSERT INTO deliveries (campaign, email, status, attempts, smtp_code, enhanced_code,
+                     smtp_reply, message_id, first_attempt_at, last_attempt_at, reason)
+                 VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?8, ?9)
+                 ON CONFLICT (campaign, email) DO UPDATE SET status = ?3, attempts = attempts + 1,
+                     smtp_code = ?4, enhanced_code = ?5, smtp_reply = ?6, message_id = ?7,
+                     first_attempt_at = coalesce(first_attempt_at, ?8), last_attempt_at = ?8, reason = ?9
+                 RETURNING attempts",
             )?
             .query_row(
                 params![campaign, email, status.as_str(), reply.code, reply.enhanced, reply.text, message_id, at, reason],
                 |r| r.get(0),
-            )
-            .optional()?
-            .ok_or_else(|| {
-                Error::runtime(format!(
-                    "the delivery log has no member `{email}` in campaign `{campaign}` to record a reply for"
-                ))
-            })?;
+            )?;
         tx.prepare_cached(
             "INSERT INTO attempts (campaign, email, attempt, at, outcome, smtp_code, enhanced_code, smtp_reply, message_id, reason)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",

@@ -319,7 +319,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// The word that a message may be handed over: its `start` is in the journal (the promise
 /// that a crash leaves it `uncertain`, never silently resent). The SMTP transport asks for
-/// it as late as it can, after MAIL and RCPT, so the write overlaps two round trips.
+/// it before the pipelined envelope, or, without PIPELINING, as late as it can, after MAIL
+/// and RCPT, so the write overlaps two round trips.
 pub struct Go {
     word: Option<tokio::sync::oneshot::Receiver<bool>>,
     said: bool,
@@ -393,6 +394,15 @@ impl Connection {
                 let timeout = spec.timeout;
                 if conn.is_none() {
                     *sent = 0;
+                }
+                // A pipelining connection sends nothing before the word: wait for it here,
+                // where a slow word cannot pass for a slow server.
+                if conn
+                    .as_ref()
+                    .is_some_and(|c| c.pipelining && !c.smtp.has_broken())
+                    && !go.wait().await
+                {
+                    return None;
                 }
                 let reply = match tokio::time::timeout(
                     timeout,
@@ -623,11 +633,15 @@ async fn open(spec: &SmtpSpec) -> std::result::Result<Session, Opened> {
     }
     // lettre keeps no record of PIPELINING: ask again (EHLO is allowed at any time outside a
     // transaction, and before AUTH it changes nothing the login depends on).
-    let pipelining = spec.pipelining
-        && conn
-            .command(Ehlo::new(spec.hello.clone()))
-            .await
-            .is_ok_and(|r| offers_pipelining(&r));
+    let pipelining = match spec.pipelining {
+        false => false,
+        true => match conn.command(Ehlo::new(spec.hello.clone())).await {
+            Ok(reply) => offers_pipelining(&reply),
+            // Refused: then no pipelining.
+            Err(e) if e.is_transient() || e.is_permanent() => false,
+            Err(e) => return Err(Opened::Retry(Reply::from_lettre(&e).while_connecting())),
+        },
+    };
     if let Some((user, creds)) = &spec.credentials {
         conn.auth(&[Mechanism::Plain, Mechanism::Login], creds)
             .await
@@ -651,8 +665,11 @@ async fn open(spec: &SmtpSpec) -> std::result::Result<Session, Opened> {
 
 /// Whether an EHLO reply lists PIPELINING.
 fn offers_pipelining(ehlo: &Response) -> bool {
-    ehlo.message()
-        .any(|line| line.split_whitespace().next() == Some("PIPELINING"))
+    ehlo.message().any(|line| {
+        line.split_whitespace()
+            .next()
+            .is_some_and(|k| k.eq_ignore_ascii_case("PIPELINING"))
+    })
 }
 
 /// A TLS stream lettre can drive (implicit TLS, port 465).
@@ -723,6 +740,9 @@ mod tests {
         let reply = |text: &str| text.parse::<Response>().unwrap();
         assert!(offers_pipelining(&reply(
             "250-mx.example.org\r\n250-SIZE 1000\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
+        )));
+        assert!(offers_pipelining(&reply(
+            "250-mx.example.org\r\n250 pipelining\r\n"
         )));
         assert!(!offers_pipelining(&reply(
             "250-mx.example.org says PIPELINING is off\r\n250-XPIPELINING\r\n250 8BITMIME\r\n"

@@ -45,7 +45,14 @@ pub fn exec(config: &Config, args: StatusArgs) -> Result<i32> {
     for c in campaigns {
         // A run that died may have left its last events in its journal; a run sending now
         // folds its own every second.
-        let running = crate::journal::settle(&mut store, &config.store, &c.id)?;
+        let running = match crate::journal::settle(&mut store, &config.store, &c.id) {
+            Ok(running) => running,
+            // One campaign's journal must not hide the others.
+            Err(e) => {
+                eprintln!("warning: campaign `{}`: {e}", c.id);
+                None
+            }
+        };
         let n = store.counts(&c.id)?;
         let finished = match (running, &c.finished_at) {
             (Some(pid), _) => format!("sending now (process {pid})"),

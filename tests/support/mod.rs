@@ -263,7 +263,6 @@ impl SmtpServer {
         }
     }
 
-    /// Messages the server accepted, in arrival order.
     /// The recipient of each message received, sorted.
     pub fn recipients(&self) -> Vec<String> {
         let mut got: Vec<String> = self
@@ -284,6 +283,7 @@ impl SmtpServer {
             .collect()
     }
 
+    /// Messages the server accepted, in arrival order.
     pub fn received(&self) -> Vec<Received> {
         let Ok(text) = std::fs::read_to_string(self.dump.path().join("received.jsonl")) else {
             return Vec::new();
