@@ -12,9 +12,10 @@
 //! folded (`journal_folds`), and the file is emptied. A run that dies leaves the file behind:
 //! the next command that opens the campaign (`send`, its dry run, `status`, `log`) folds in
 //! what the store does not have yet, by sequence number, so a fold whose file was not emptied
-//! is never applied twice. A torn last line (the machine stopped mid-write) is left out with a
-//! warning; any other unreadable line is an error naming the file and line, and the file is
-//! left alone.
+//! is never applied twice. A torn last line (no newline: the run stopped mid-write) is left
+//! out with a warning; any other unreadable line is an error naming the file and line, and the
+//! file is left alone. The writer holds the file locked while it runs, and the campaign lock
+//! keeps a second sender out.
 //!
 //! Why not commit each batch to SQLite directly: on two cores a commit per batch (a few pages
 //! into the WAL, twice per message) cost 17% of throughput; a `write` per batch costs 4.5-11%
