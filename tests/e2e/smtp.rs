@@ -313,3 +313,33 @@ fn refusals_at_rcpt_in_a_pipeline_are_recorded_and_the_rest_go() {
     // Every message went pipelined, the refused ones too.
     assert_eq!(server.pipelining(), vec!["pipelined"; 5]);
 }
+
+#[test]
+fn a_refused_mail_in_a_pipeline_drops_the_connection_and_the_member_is_retried() {
+    // The RCPT and DATA sent with the refused MAIL get 503s: a connection reused after that
+    // would be out of step, and every later reply on it wrong.
+    let server =
+        SmtpServer::start_with(None, &["--refuse-mail", "1:451 4.3.2 Too busy, try later"]);
+    let p = Project::smtp(server.port, "");
+    let mut emails = p.members("lists/members.csv", 10);
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with(": 10 accepted, 0 failed, 0 deferred (1 retries)"),
+        "{}",
+        r.stdout
+    );
+    emails.sort();
+    assert_eq!(server.recipients(), emails);
+    let log = p.log("c");
+    assert!(
+        log.iter()
+            .all(|r| r["status"] == "accepted" && r["smtp_code"] == 250)
+    );
+    assert_eq!(log.iter().filter(|r| r["attempts"] == 2).count(), 1);
+    assert_eq!(server.pipelining(), vec!["pipelined"; 11]);
+}

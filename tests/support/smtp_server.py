@@ -31,6 +31,9 @@ it is the reply: ``RCPT 550 5.1.1 no such user``), and the message then has no r
 ``sessions.log`` gets one line per session (an EHLO repeated on it is not counted again),
 so tests can count connections.
 
+``--refuse-mail N:REPLY`` answers the first N MAIL commands with REPLY (the RCPT and DATA
+after a refused MAIL then get aiosmtpd's 503s).
+
 PIPELINING (RFC 2920) is offered unless ``--no-pipelining``. ``pipelining.log`` gets one
 line per MAIL command: ``pipelined`` if the client had already sent the RCPT after it
 (it did not wait for the reply to MAIL), else ``alone``.
@@ -61,8 +64,12 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 class Handler:
     def __init__(self, dump_dir: Path, script: dict[str, list[str]], delay_ms: int,
-                 pipelining: bool):
+                 pipelining: bool, refuse_mail: str | None):
         self.pipelining = pipelining
+        self.refuse_left, self.refuse_reply = 0, ""
+        if refuse_mail:
+            n, reply = refuse_mail.split(":", 1)
+            self.refuse_left, self.refuse_reply = int(n), reply
         self.dump_dir = dump_dir
         self.script = script
         self.delay_ms = delay_ms
@@ -100,6 +107,9 @@ class Handler:
         waiting = bytes(server._reader._buffer).upper()
         with open(self.dump_dir / "pipelining.log", "a", encoding="utf-8") as f:
             f.write("pipelined\n" if b"RCPT TO" in waiting else "alone\n")
+        if self.refuse_left > 0:
+            self.refuse_left -= 1
+            return self.refuse_reply
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
@@ -182,7 +192,8 @@ def watch_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
 async def serve(args: argparse.Namespace) -> None:
     dump_dir = Path(args.dump)
     dump_dir.mkdir(parents=True, exist_ok=True)
-    handler = Handler(dump_dir, load_script(args.script), args.delay_ms, not args.no_pipelining)
+    handler = Handler(dump_dir, load_script(args.script), args.delay_ms, not args.no_pipelining,
+                      args.refuse_mail)
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -262,6 +273,7 @@ def main() -> None:
     p.add_argument("--port", type=int, default=0, help="0 = pick a free port")
     p.add_argument("--delay-ms", type=int, default=0, help="sleep before answering each DATA")
     p.add_argument("--no-pipelining", action="store_true", help="do not offer PIPELINING")
+    p.add_argument("--refuse-mail", metavar="N:REPLY", help="answer the first N MAIL commands with REPLY")
     p.add_argument("--tls-cert", metavar="PEM", help="certificate: offer STARTTLS (or implicit TLS)")
     p.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
     p.add_argument("--implicit-tls", action="store_true", help="TLS from the first byte (SMTPS)")
