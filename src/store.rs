@@ -105,6 +105,13 @@ CREATE TABLE IF NOT EXISTS suppressions (
 /// the store instead (a few microseconds an address).
 pub const SKIP_IN_MEMORY: u64 = 100_000;
 
+/// Lookups of [`Skip`] that share one read transaction, at most.
+const LOOKUPS_PER_READ: u32 = 10_000;
+
+/// How long [`Skip`]'s lookups share one read transaction, at most: a slow, rate-limited
+/// run still sees a suppression within a second.
+const READ_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Which deliveries rows a run skips; `?2` skip failed, `?3` max attempts, `?4` skip uncertain.
 const SKIP_WHERE: &str = "(status IN ('accepted', 'suppressed') \
      OR (?2 AND status = 'failed') \
@@ -142,6 +149,8 @@ enum SkipKind {
     Lookup {
         conn: Connection,
         query: SkipQuery,
+        /// Lookups in the current read transaction, and when it began.
+        read: std::cell::Cell<Option<(u32, std::time::Instant)>>,
     },
 }
 
@@ -155,7 +164,24 @@ impl Skip {
     pub fn contains(&self, email: &str) -> Result<bool> {
         match &self.0 {
             SkipKind::Memory(set) => Ok(set.contains(&email.to_ascii_lowercase())),
-            SkipKind::Lookup { conn, query } => {
+            SkipKind::Lookup { conn, query, read } => {
+                // Lookups share a read transaction, renewed every `LOOKUPS_PER_READ` lookups
+                // or `READ_FOR`, whichever comes first: a transaction (and its file locks)
+                // per lookup cost a third of each. A suppression recorded meanwhile is seen
+                // at the next renewal.
+                let (n, began) = match read.get() {
+                    Some((n, began)) if n < LOOKUPS_PER_READ && began.elapsed() < READ_FOR => {
+                        (n, began)
+                    }
+                    _ => {
+                        if !conn.is_autocommit() {
+                            conn.execute_batch("COMMIT")?;
+                        }
+                        conn.execute_batch("BEGIN")?;
+                        (0, std::time::Instant::now())
+                    }
+                };
+                read.set(Some((n + 1, began)));
                 static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
                     format!(
                         "SELECT EXISTS (SELECT 1 FROM suppressions WHERE email = ?5) \
@@ -602,7 +628,11 @@ impl Store {
             .ok_or_else(|| Error::runtime("the delivery log has no file to read from"))?;
         let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        Ok(Skip(SkipKind::Lookup { conn, query }))
+        Ok(Skip(SkipKind::Lookup {
+            conn,
+            query,
+            read: std::cell::Cell::new(None),
+        }))
     }
 
     /// Records one attempt's outcome (the reply, received at `at`) and the member's new status.
@@ -895,5 +925,28 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_suppression_recorded_during_a_run_is_seen_by_the_lookups_at_the_next_renewal() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_every_state(dir.path());
+        let skip = store.skip("c", false, false, 3, 0).unwrap();
+        assert!(!skip.contains("pending@example.org").unwrap());
+        store
+            .suppress("pending@example.org", "unsubscribed", None)
+            .unwrap();
+        for _ in 1..LOOKUPS_PER_READ {
+            skip.contains("new@example.org").unwrap();
+        }
+        assert!(skip.contains("pending@example.org").unwrap());
+        // And after a second, however few lookups there were.
+        assert!(!skip.contains("deferred-once@example.org").unwrap());
+        store
+            .suppress("deferred-once@example.org", "unsubscribed", None)
+            .unwrap();
+        assert!(!skip.contains("deferred-once@example.org").unwrap());
+        std::thread::sleep(READ_FOR);
+        assert!(skip.contains("deferred-once@example.org").unwrap());
     }
 }
