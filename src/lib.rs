@@ -23,7 +23,8 @@
 //!        |           DATA pipelined (without PIPELINING: MAIL and RCPT before the word)
 //!        |           -> content dot-stuffed in one pass -> Event::Done(Reply)
 //!        |           -> coordinator appends `reply`
-//!        |   (store::Skip: who this run leaves out, in memory or asked of the store)
+//!        |   (store::Skip: who this run leaves out, in memory or asked of the store;
+//!        |    suppressions recorded during the run seen within a second)
 //!        v
 //!   journal::Journal::fold (every second, or when idle; one transaction)
 //!        v

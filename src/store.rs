@@ -144,8 +144,12 @@ pub struct Skip(SkipKind);
 
 #[derive(Debug)]
 enum SkipKind {
-    /// Lowercased as SQLite lowercases (ASCII only), as `COLLATE NOCASE` compares.
-    Memory(std::collections::HashSet<String>),
+    Memory {
+        /// Lowercased as SQLite lowercases (ASCII only), as `COLLATE NOCASE` compares.
+        set: std::cell::RefCell<std::collections::HashSet<String>>,
+        /// Where suppressions recorded during the run come from; `None` without a store.
+        news: Option<News>,
+    },
     Lookup {
         conn: Connection,
         query: SkipQuery,
@@ -154,16 +158,59 @@ enum SkipKind {
     },
 }
 
+/// Suppressions recorded since the in-memory set was built (an unsubscribe while a run is
+/// sending), asked of the store at most every [`READ_FOR`].
+#[derive(Debug)]
+struct News {
+    conn: Connection,
+    /// The newest suppression time seen (RFC 3339, compares as text).
+    since: std::cell::RefCell<String>,
+    checked: std::cell::Cell<std::time::Instant>,
+}
+
+impl News {
+    fn add_to(&self, set: &mut std::collections::HashSet<String>) -> Result<()> {
+        if self.checked.get().elapsed() < READ_FOR {
+            return Ok(());
+        }
+        self.checked.set(std::time::Instant::now());
+        let mut since = self.since.borrow_mut();
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT lower(email), at FROM suppressions WHERE at >= ?1")?;
+        let rows = stmt.query_map([since.as_str()], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut newest = since.clone();
+        for row in rows {
+            let (email, at) = row?;
+            newest = newest.max(at);
+            set.insert(email);
+        }
+        *since = newest;
+        Ok(())
+    }
+}
+
 impl Skip {
     /// Nothing to skip (no delivery log yet).
     pub fn none() -> Skip {
-        Skip(SkipKind::Memory(Default::default()))
+        Skip(SkipKind::Memory {
+            set: Default::default(),
+            news: None,
+        })
     }
 
     /// Whether `email` is skipped. Case-insensitive (ASCII), as the store compares.
     pub fn contains(&self, email: &str) -> Result<bool> {
         match &self.0 {
-            SkipKind::Memory(set) => Ok(set.contains(&email.to_ascii_lowercase())),
+            SkipKind::Memory { set, news } => {
+                let mut set = set.borrow_mut();
+                if let Some(news) = news {
+                    news.add_to(&mut set)?;
+                }
+                Ok(set.contains(&email.to_ascii_lowercase()))
+            }
             SkipKind::Lookup { conn, query, read } => {
                 // Lookups share a read transaction, renewed every `LOOKUPS_PER_READ` lookups
                 // or `READ_FOR`, whichever comes first: a transaction (and its file locks)
@@ -199,7 +246,7 @@ impl Skip {
 
     /// Whether the addresses are held in memory (else asked of the store one by one).
     pub fn in_memory(&self) -> bool {
-        matches!(self.0, SkipKind::Memory(_))
+        matches!(self.0, SkipKind::Memory { .. })
     }
 }
 
@@ -610,7 +657,21 @@ impl Store {
             query.params().as_slice(),
             |r| r.get(0),
         )?;
+        // Another connection for the lookups: the run's writes go on meanwhile (WAL:
+        // readers never block the writer), and suppressions recorded during the run are seen.
+        let reader = || -> Result<Connection> {
+            let path = self
+                .conn
+                .path()
+                .ok_or_else(|| Error::runtime("the delivery log has no file to read from"))?;
+            let conn =
+                Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+            conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            Ok(conn)
+        };
         if count <= in_memory {
+            // Before the set is read: a suppression recorded meanwhile is asked for again.
+            let since = now();
             let mut stmt = self.conn.prepare(&format!(
                 "SELECT lower(email) FROM suppressions UNION \
                  SELECT lower(email) FROM deliveries WHERE campaign = ?1 AND {SKIP_WHERE}"
@@ -618,18 +679,17 @@ impl Store {
             let set = stmt
                 .query_map(query.params().as_slice(), |r| r.get::<_, String>(0))?
                 .collect::<rusqlite::Result<_>>()?;
-            return Ok(Skip(SkipKind::Memory(set)));
+            return Ok(Skip(SkipKind::Memory {
+                set: std::cell::RefCell::new(set),
+                news: Some(News {
+                    conn: reader()?,
+                    since: std::cell::RefCell::new(since),
+                    checked: std::cell::Cell::new(std::time::Instant::now()),
+                }),
+            }));
         }
-        // A connection of its own: the run's writes go on meanwhile (WAL: readers never
-        // block the writer), and a suppression recorded during the run is seen.
-        let path = self
-            .conn
-            .path()
-            .ok_or_else(|| Error::runtime("the delivery log has no file to read from"))?;
-        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         Ok(Skip(SkipKind::Lookup {
-            conn,
+            conn: reader()?,
             query,
             read: std::cell::Cell::new(None),
         }))
@@ -928,7 +988,7 @@ mod tests {
     }
 
     #[test]
-    fn a_suppression_recorded_during_a_run_is_seen_by_the_lookups_at_the_next_renewal() {
+    fn a_suppression_recorded_during_a_run_is_seen_within_a_second() {
         let dir = tempfile::tempdir().unwrap();
         let store = store_with_every_state(dir.path());
         let skip = store.skip("c", false, false, 3, 0).unwrap();
@@ -940,13 +1000,17 @@ mod tests {
             skip.contains("new@example.org").unwrap();
         }
         assert!(skip.contains("pending@example.org").unwrap());
-        // And after a second, however few lookups there were.
+        // And after a second, however few lookups there were; in memory too.
+        let in_memory = store.skip("c", false, false, 3, SKIP_IN_MEMORY).unwrap();
+        assert!(!in_memory.contains("deferred-once@example.org").unwrap());
         assert!(!skip.contains("deferred-once@example.org").unwrap());
         store
             .suppress("deferred-once@example.org", "unsubscribed", None)
             .unwrap();
         assert!(!skip.contains("deferred-once@example.org").unwrap());
+        assert!(!in_memory.contains("deferred-once@example.org").unwrap());
         std::thread::sleep(READ_FOR);
         assert!(skip.contains("deferred-once@example.org").unwrap());
+        assert!(in_memory.contains("deferred-once@example.org").unwrap());
     }
 }

@@ -258,6 +258,8 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
     ))?;
 
     journal.close(&mut store)?;
+    // Members suppressed while the run was sending (an unsubscribe) were left out: say so.
+    store.apply_suppressions(&args.campaign)?;
     if let Some(e) = lookup_failed.into_inner() {
         return Err(e);
     }

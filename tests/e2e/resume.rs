@@ -506,3 +506,37 @@ fn a_second_signal_stops_at_once_and_the_next_run_marks_the_in_flight_uncertain(
         40 - in_flight
     );
 }
+
+#[test]
+fn an_address_suppressed_while_the_run_is_sending_is_not_mailed() {
+    let server = SmtpServer::start(None);
+    let p = Project::smtp(server.port, "");
+    p.edit(
+        "config.toml",
+        "messages_per_second = 0",
+        "messages_per_second = 10",
+    );
+    let emails = p.members("lists/members.csv", 30);
+    let child = spawn_send(&p, &[]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while server.received().len() < 3 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The last member on the list unsubscribes while the run is about a tenth through.
+    let late = emails.last().unwrap().clone();
+    let r = p.run(&["suppress", "add", &late, "--reason", "unsubscribed"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains(
+            "campaign `c`: 30 members, 29 accepted, 0 failed, 0 deferred, 1 suppressed, 0 pending"
+        ),
+        "{stdout}"
+    );
+    let got = server.recipients();
+    assert_eq!(got.len(), 29);
+    assert!(!got.contains(&late));
+    assert_eq!(p.log_row("c", &late)["status"], "suppressed");
+}
