@@ -145,10 +145,7 @@ fn status_after_a_killed_run_counts_every_reply_the_run_had_received() {
     let p = Project::smtp(server.port, "");
     p.members("lists/members.csv", 2000);
     let mut child = spawn_send(&p, &[]);
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while server.received().len() < 20 && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    server.wait_for(20);
     std::thread::sleep(Duration::from_millis(200));
     let _ = child.kill();
     let _ = child.wait();
@@ -189,12 +186,7 @@ fn status_after_a_killed_run_counts_every_reply_the_run_had_received() {
 #[test]
 fn sigterm_finishes_what_is_in_flight_exits_130_and_resume_completes() {
     let server = SmtpServer::start(None);
-    let p = Project::smtp(server.port, "");
-    p.edit(
-        "config.toml",
-        "messages_per_second = 0",
-        "messages_per_second = 50",
-    );
+    let p = Project::smtp_paced(server.port, 50);
     p.members("lists/members.csv", 150);
     let child = spawn_send(&p, &[]);
     std::thread::sleep(Duration::from_millis(1500));
@@ -229,12 +221,7 @@ fn sigterm_finishes_what_is_in_flight_exits_130_and_resume_completes() {
 #[test]
 fn a_second_send_of_the_same_campaign_refuses() {
     let server = SmtpServer::start(None);
-    let p = Project::smtp(server.port, "");
-    p.edit(
-        "config.toml",
-        "messages_per_second = 0",
-        "messages_per_second = 10",
-    );
+    let p = Project::smtp_paced(server.port, 10);
     p.members("lists/members.csv", 40);
     let mut first = spawn_send(&p, &[]);
     // `status` meanwhile says it is being sent, and counts what is accepted so far (folded
@@ -510,18 +497,10 @@ fn a_second_signal_stops_at_once_and_the_next_run_marks_the_in_flight_uncertain(
 #[test]
 fn an_address_suppressed_while_the_run_is_sending_is_not_mailed() {
     let server = SmtpServer::start(None);
-    let p = Project::smtp(server.port, "");
-    p.edit(
-        "config.toml",
-        "messages_per_second = 0",
-        "messages_per_second = 10",
-    );
+    let p = Project::smtp_paced(server.port, 10);
     let emails = p.members("lists/members.csv", 30);
     let child = spawn_send(&p, &[]);
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while server.received().len() < 3 && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    server.wait_for(3);
     // The last member on the list unsubscribes while the run is about a tenth through.
     let late = emails.last().unwrap().clone();
     let r = p.run(&["suppress", "add", &late, "--reason", "unsubscribed"]);

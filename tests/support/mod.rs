@@ -99,6 +99,17 @@ retry_delay_secs = 0.05
         p
     }
 
+    /// [`Project::smtp`], paced at `per_second` messages a second.
+    pub fn smtp_paced(port: u16, per_second: u32) -> Project {
+        let p = Project::smtp(port, "");
+        p.edit(
+            "config.toml",
+            "messages_per_second = 0",
+            &format!("messages_per_second = {per_second}"),
+        );
+        p
+    }
+
     pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
@@ -260,6 +271,14 @@ impl SmtpServer {
             stdin,
             port,
             dump,
+        }
+    }
+
+    /// Waits (up to 20 s) until `n` messages have arrived.
+    pub fn wait_for(&self, n: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while self.received().len() < n && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
 
