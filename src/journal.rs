@@ -18,7 +18,7 @@
 //! keeps a second sender out.
 //!
 //! Why not commit each batch to SQLite directly: on two cores a commit per batch (a few pages
-//! into the WAL, twice per message) cost 17% of throughput; a `write` per batch costs 4.5-11%
+//! into the WAL, twice per message) cost 17% of throughput; a `write` per batch costs 4.5-15%
 //! (`python3 bench/send.py`). Between folds, `status` run beside a send is up to a second
 //! behind.
 
