@@ -67,21 +67,13 @@ enum Event {
         email: String,
         message_id: String,
         at: String,
-        outcome: Outcome,
+        outcome: ReplyKind,
         code: Option<u16>,
         enhanced: Option<String>,
         text: String,
     },
     /// The attempt never reached the server (the connection or login failed first).
     Unstart { email: String },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum Outcome {
-    Accepted,
-    Transient,
-    Permanent,
 }
 
 /// Where `campaign`'s journal lives, beside the store (as its lock does).
@@ -122,28 +114,25 @@ impl Journal {
         _lock: &CampaignLock,
     ) -> Result<Journal> {
         replay(store, store_path, campaign)?;
-        let now = Instant::now();
-        Ok(Journal {
-            path: Some(path(store_path, campaign)),
-            file: None,
-            campaign: campaign.to_string(),
-            seq: store.journal_seq(campaign)?,
-            buf: Vec::new(),
-            pending: Vec::new(),
-            last_fold: now,
-            not_before: now,
-            warned: false,
-        })
+        Ok(Journal::new(
+            Some(path(store_path, campaign)),
+            campaign,
+            store.journal_seq(campaign)?,
+        ))
     }
 
     /// A journal that records nothing: never for real mail.
     pub fn off() -> Journal {
+        Journal::new(None, "", 0)
+    }
+
+    fn new(path: Option<PathBuf>, campaign: &str, seq: u64) -> Journal {
         let now = Instant::now();
         Journal {
-            path: None,
+            path,
             file: None,
-            campaign: String::new(),
-            seq: 0,
+            campaign: campaign.to_string(),
+            seq,
             buf: Vec::new(),
             pending: Vec::new(),
             last_fold: now,
@@ -181,11 +170,7 @@ impl Journal {
             email: email.to_string(),
             message_id: message_id.to_string(),
             at: crate::store::now(),
-            outcome: match reply.kind {
-                ReplyKind::Accepted => Outcome::Accepted,
-                ReplyKind::Transient => Outcome::Transient,
-                ReplyKind::Permanent => Outcome::Permanent,
-            },
+            outcome: reply.kind,
             code: reply.code,
             enhanced: reply.enhanced.clone(),
             text: reply.text.clone(),
@@ -315,11 +300,7 @@ fn apply(store: &mut Store, campaign: &str, events: &[Event], seq: u64) -> Resul
                     text,
                 } => {
                     let reply = Reply {
-                        kind: match outcome {
-                            Outcome::Accepted => ReplyKind::Accepted,
-                            Outcome::Transient => ReplyKind::Transient,
-                            Outcome::Permanent => ReplyKind::Permanent,
-                        },
+                        kind: *outcome,
                         code: *code,
                         enhanced: enhanced.clone(),
                         text: text.clone(),

@@ -441,8 +441,8 @@ impl Store {
         })
     }
 
-    #[doc(hidden)]
-    pub fn set_busy_timeout_for_tests(&self, wait: std::time::Duration) {
+    #[cfg(test)]
+    pub(crate) fn set_busy_timeout_for_tests(&self, wait: std::time::Duration) {
         let _ = self.conn.busy_timeout(wait);
     }
 

@@ -35,8 +35,9 @@ use crate::config::{Config, Security, Transport};
 use crate::error::{Error, Result, show};
 use crate::message::Outgoing;
 
-/// How a reply classifies the delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a reply classifies the delivery (as the journal writes it: `accepted`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ReplyKind {
     /// 2xx: the server took responsibility for the message.
     Accepted,
