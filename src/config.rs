@@ -293,6 +293,37 @@ impl Default for RateConfig {
     }
 }
 
+/// The slowest steady rate, in messages per second (one every ~17 minutes).
+pub const MIN_RATE: f64 = 0.001;
+/// The fastest steady rate, in messages per second.
+pub const MAX_RATE: f64 = 1_000_000.0;
+/// The largest `rate.burst`.
+pub const MAX_BURST: f64 = 1_000_000.0;
+/// The longest pause, retry delay or quota wait, in seconds: a week.
+pub const MAX_WAIT_SECS: f64 = 7.0 * 24.0 * 3600.0;
+
+/// The line of `text` that sets `key` (`table.key`), for messages: the line `key = ...` under
+/// `[table]`, or `table.key = ...` before any table.
+fn key_line(text: &str, key: &str) -> Option<usize> {
+    let (table, name) = key.rsplit_once('.').unwrap_or(("", key));
+    let sets = |line: &str, name: &str| {
+        line.strip_prefix(name)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+    };
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if let Some(h) = line.strip_prefix('[') {
+            current = h.split(']').next().unwrap_or("").trim().to_string();
+        } else if (current == table && sets(line, name))
+            || (current.is_empty() && sets(line, key))
+        {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
 /// The checked configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -350,32 +381,41 @@ impl Config {
             })?),
         };
         let rate = raw.rate;
-        if !(rate.messages_per_second >= 0.0 && rate.messages_per_second.is_finite()) {
-            return Err(bad(format!(
-                "rate.messages_per_second: `{}` must be a number >= 0",
-                rate.messages_per_second
-            )));
+        let at = |key: &str, msg: String| match key_line(text, key) {
+            Some(l) => bad(format!("line {l}: {key}: {msg}")),
+            None => bad(format!("{key}: {msg}")),
+        };
+        // Every number is bounded where it is read: a value past these would overflow a
+        // timer or a counter later, in the middle of a send.
+        let mps = rate.messages_per_second;
+        if !(mps == 0.0 || (MIN_RATE..=MAX_RATE).contains(&mps)) {
+            return Err(at(
+                "rate.messages_per_second",
+                format!("`{mps}` must be 0 (no limit) or between {MIN_RATE} and {MAX_RATE}"),
+            ));
         }
-        if rate.burst == 0 {
-            return Err(bad("rate.burst: must be at least 1".into()));
-        }
-        if rate.max_attempts == 0 {
-            return Err(bad("rate.max_attempts: must be at least 1".into()));
-        }
-        for (key, v) in [
-            ("rate.batch_pause_secs", rate.batch_pause_secs),
-            ("rate.retry_delay_secs", rate.retry_delay_secs),
-        ] {
-            if !(v >= 0.0 && v.is_finite()) {
-                return Err(bad(format!("{key}: `{v}` must be a number >= 0")));
+        let within = |key: &str, v: &dyn std::fmt::Display, x: f64, lo: f64, hi: f64| {
+            match (lo..=hi).contains(&x) {
+                true => Ok(()),
+                false => Err(at(key, format!("`{v}` must be between {lo} and {hi}"))),
             }
+        };
+        let (r, s) = (&rate, &raw.smtp);
+        within("rate.burst", &r.burst, r.burst.into(), 1.0, MAX_BURST)?;
+        within("rate.max_attempts", &r.max_attempts, r.max_attempts.into(), 1.0, 100.0)?;
+        for (key, v) in [
+            ("rate.batch_pause_secs", r.batch_pause_secs),
+            ("rate.retry_delay_secs", r.retry_delay_secs),
+        ] {
+            within(key, &v, v, 0.0, MAX_WAIT_SECS)?;
         }
-        if raw.smtp.connections == 0 {
-            return Err(bad("smtp.connections: must be at least 1".into()));
-        }
-        if raw.smtp.timeout_secs == 0 {
-            return Err(bad("smtp.timeout_secs: must be at least 1".into()));
-        }
+        let wait = r.max_quota_wait_secs;
+        within("rate.max_quota_wait_secs", &wait, wait as f64, 0.0, MAX_WAIT_SECS)?;
+        let fails = r.max_connection_failures;
+        within("rate.max_connection_failures", &fails, fails.into(), 1.0, 1e6)?;
+        within("smtp.connections", &s.connections, s.connections as f64, 1.0, 1000.0)?;
+        within("smtp.timeout_secs", &s.timeout_secs, s.timeout_secs as f64, 1.0, 3600.0)?;
+        within("smtp.port", &s.port, s.port.into(), 1.0, 65535.0)?;
         for key in raw.vars.keys() {
             if !crate::members::is_identifier(key) {
                 return Err(bad(format!(

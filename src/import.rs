@@ -395,7 +395,7 @@ fn read_file(
             }
         }
         row(Row {
-            key: email.to_lowercase(),
+            key: crate::address::key(&email),
             values,
         })?;
     }
@@ -483,7 +483,8 @@ impl Report {
     }
 }
 
-/// Imports `opts.inputs` into `opts.into`, leaving out `suppressed` addresses (lowercased).
+/// Imports `opts.inputs` into `opts.into`, leaving out `suppressed` addresses (their
+/// [`crate::address::key`]s).
 pub fn import(opts: &Options, suppressed: &HashSet<String>) -> Result<Summary> {
     let mut summary = Summary::default();
     let mut report = Report::create(opts.report.as_deref())?;

@@ -38,6 +38,8 @@
 //! - [`cli`]: clap definitions; [`commands`]: one module per subcommand (`send`, `status`,
 //!   `log`, `import`, `suppress`, `check`; `serve` runs [`serve`]) that calls into the library
 //!   and prints.
+//! - [`address`]: the one rule for when two addresses are the same member (the key that the
+//!   duplicate check, import, suppressions, tokens, serve and the skip set all compare).
 //! - [`config`]: strict `config.toml` (unknown keys are errors) checked into [`config::Config`].
 //! - [`members`]: the CSV member list, streamed and checked row by row.
 //! - [`import`]: messy exports (any encoding, delimiter, header spelling) merged into the member
@@ -63,6 +65,7 @@
 //! - [`error`]: the error type and exit codes.
 //! - [`clock`]: wall-clock time (with a test hook for quota tests).
 
+pub mod address;
 pub mod cli;
 pub mod clock;
 pub mod commands;

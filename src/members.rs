@@ -85,7 +85,9 @@ pub fn is_identifier(s: &str) -> bool {
         && chars.all(|c| c.is_alphanumeric() || c == '_')
 }
 
-/// Checks an address: trimmed, `Name <addr>` refused, domain lowercased.
+/// Checks an address: trimmed, `Name <addr>` refused, the local part in NFC, the domain
+/// lowercased, no compatibility
+/// character in the local part (see [`crate::address`]).
 pub fn check_address(raw: &str) -> std::result::Result<String, String> {
     let s = raw.trim();
     if s.is_empty() {
@@ -100,7 +102,13 @@ pub fn check_address(raw: &str) -> std::result::Result<String, String> {
     let Some((user, domain)) = s.rsplit_once('@') else {
         return Err(format!("`{s}` is not a valid address: no `@`"));
     };
-    let normalized = format!("{user}@{}", domain.to_lowercase());
+    if let Some(c) = crate::address::refused_character(user) {
+        return Err(format!(
+            "`{s}` is not a valid address: `{c}` (U+{:04X}) is a compatibility character that some systems read as another letter; write the letter itself",
+            c as u32
+        ));
+    }
+    let normalized = format!("{}@{}", crate::address::nfc(user), domain.to_lowercase());
     match normalized.parse::<Address>() {
         Ok(_) if !domain.contains('.') && !domain.starts_with('[') => Err(format!(
             "`{s}` is not a valid address: the domain has no dot"
@@ -319,13 +327,14 @@ fn csv_reason(e: &csv::Error) -> String {
     }
 }
 
-/// Iterator over checked rows. Duplicate addresses (case-insensitive) are row errors.
+/// Iterator over checked rows. Duplicate addresses (the same [`crate::address::key`]) are
+/// row errors.
 pub struct Rows<R: Read> {
     columns: Arc<[String]>,
     email_col: usize,
     reader: CsvReader<R>,
     record: csv::StringRecord,
-    /// The addresses seen so far (lowercased), as 128-bit hashes.
+    /// The addresses seen so far (their keys), as 128-bit hashes.
     seen: Seen,
     hashers: (std::hash::RandomState, std::hash::RandomState),
     done: bool,
@@ -401,7 +410,7 @@ impl<R: Read> Rows<R> {
         }
         let email = check_address(&values[self.email_col])
             .map_err(|r| err(format!("field `email`: {r}")))?;
-        let key = email.to_lowercase();
+        let key = crate::address::key(&email);
         let (a, b) = (&self.hashers.0, &self.hashers.1);
         let hash = (u128::from(std::hash::BuildHasher::hash_one(a, &key)) << 64)
             | u128::from(std::hash::BuildHasher::hash_one(b, &key));

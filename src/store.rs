@@ -145,7 +145,7 @@ pub struct Skip(SkipKind);
 #[derive(Debug)]
 enum SkipKind {
     Memory {
-        /// Lowercased as SQLite lowercases (ASCII only), as `COLLATE NOCASE` compares.
+        /// The addresses' keys ([`crate::address::key`]).
         set: std::cell::RefCell<std::collections::HashSet<String>>,
         /// Where suppressions recorded during the run come from; `None` without a store.
         news: Option<News>,
@@ -177,7 +177,7 @@ impl News {
         let mut since = self.since.borrow_mut();
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT lower(email), at FROM suppressions WHERE at >= ?1")?;
+            .prepare_cached("SELECT email, at FROM suppressions WHERE at >= ?1")?;
         let rows = stmt.query_map([since.as_str()], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
         })?;
@@ -185,7 +185,7 @@ impl News {
         for row in rows {
             let (email, at) = row?;
             newest = newest.max(at);
-            set.insert(email);
+            set.insert(crate::address::key(&email));
         }
         *since = newest;
         Ok(())
@@ -201,7 +201,8 @@ impl Skip {
         })
     }
 
-    /// Whether `email` is skipped. Case-insensitive (ASCII), as the store compares.
+    /// Whether `email` is skipped: compared by [`crate::address::key`], so an unsubscribe
+    /// from any spelling of the address counts.
     pub fn contains(&self, email: &str) -> Result<bool> {
         match &self.0 {
             SkipKind::Memory { set, news } => {
@@ -209,7 +210,7 @@ impl Skip {
                 if let Some(news) = news {
                     news.add_to(&mut set)?;
                 }
-                Ok(set.contains(&email.to_ascii_lowercase()))
+                Ok(set.contains(&crate::address::key(email)))
             }
             SkipKind::Lookup { conn, query, read } => {
                 // Lookups share a read transaction, renewed every `LOOKUPS_PER_READ` lookups
@@ -231,14 +232,16 @@ impl Skip {
                 read.set(Some((n + 1, began)));
                 static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
                     format!(
-                        "SELECT EXISTS (SELECT 1 FROM suppressions WHERE email = ?5) \
+                        "SELECT EXISTS (SELECT 1 FROM suppressions WHERE email = ?6) \
                          OR EXISTS (SELECT 1 FROM deliveries \
                                     WHERE campaign = ?1 AND email = ?5 AND {SKIP_WHERE})"
                     )
                 });
                 let mut stmt = conn.prepare_cached(&SQL)?;
+                let key = crate::address::key(email);
                 let mut params = query.params();
                 params.push(&email);
+                params.push(&key);
                 Ok(stmt.query_row(params.as_slice(), |r| r.get(0))?)
             }
         }
@@ -418,6 +421,61 @@ pub struct LogRow {
     pub reason: Option<String>,
 }
 
+/// `address_key(email)` in SQL: [`crate::address::key`], for comparing a member's address
+/// as the list spells it with the suppression list's keys.
+fn add_functions(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "address_key",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| Ok(crate::address::key(&ctx.get::<String>(0)?)),
+    )
+}
+
+/// The store's format version (`PRAGMA user_version`) this build writes.
+const VERSION: i64 = 1;
+
+/// Brings a store written by an older build up to [`VERSION`], once, in one transaction:
+/// - 1: suppressions are keyed by [`crate::address::key`] (before, by the address as given,
+///   compared ignoring ASCII case only, so `Ünal@` did not match `ünal@`). Where two rows
+///   share a key the earliest is kept.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version >= VERSION {
+        return Ok(());
+    }
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    // Checked again inside the write lock: another process may have just done it.
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version < 1 {
+        let rows: Vec<(i64, String)> = tx
+            .prepare("SELECT rowid, email FROM suppressions ORDER BY at, rowid")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        // Duplicates go first: renaming one row onto a key another row still spells would
+        // break the table's uniqueness.
+        let mut kept = std::collections::HashSet::new();
+        let mut renames = Vec::new();
+        for (rowid, email) in rows {
+            let key = crate::address::key(&email);
+            if !kept.insert(key.clone()) {
+                tx.execute("DELETE FROM suppressions WHERE rowid = ?1", [rowid])?;
+            } else if key != email {
+                renames.push((rowid, key));
+            }
+        }
+        for (rowid, key) in renames {
+            tx.execute(
+                "UPDATE suppressions SET email = ?2 WHERE rowid = ?1",
+                params![rowid, key],
+            )?;
+        }
+    }
+    tx.pragma_update(None, "user_version", VERSION)?;
+    tx.commit()
+}
+
 impl Store {
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: &Path) -> Result<Store> {
@@ -435,6 +493,8 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(ctx)?;
         conn.execute_batch(SCHEMA).map_err(ctx)?;
+        add_functions(&conn).map_err(ctx)?;
+        migrate(&conn).map_err(ctx)?;
         Ok(Store {
             conn,
             in_batch: false,
@@ -667,18 +727,20 @@ impl Store {
             let conn =
                 Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
             conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            add_functions(&conn)?;
             Ok(conn)
         };
         if count <= in_memory {
             // Before the set is read: a suppression recorded meanwhile is asked for again.
             let since = now();
             let mut stmt = self.conn.prepare(&format!(
-                "SELECT lower(email) FROM suppressions UNION \
-                 SELECT lower(email) FROM deliveries WHERE campaign = ?1 AND {SKIP_WHERE}"
+                "SELECT email FROM suppressions UNION ALL \
+                 SELECT email FROM deliveries WHERE campaign = ?1 AND {SKIP_WHERE}"
             ))?;
-            let set = stmt
-                .query_map(query.params().as_slice(), |r| r.get::<_, String>(0))?
-                .collect::<rusqlite::Result<_>>()?;
+            let mut set = std::collections::HashSet::new();
+            for email in stmt.query_map(query.params().as_slice(), |r| r.get::<_, String>(0))? {
+                set.insert(crate::address::key(&email?));
+            }
             return Ok(Skip(SkipKind::Memory {
                 set: std::cell::RefCell::new(set),
                 news: Some(News {
@@ -741,7 +803,7 @@ impl Store {
         if reason == "hard-bounce" {
             tx.execute(
                 "INSERT INTO suppressions (email, reason, source, at) VALUES (?1, 'hard-bounce', ?2, ?3) ON CONFLICT DO NOTHING",
-                params![email, format!("campaign {campaign}: {}", reply.text), at],
+                params![crate::address::key(email), format!("campaign {campaign}: {}", reply.text), at],
             )?;
         }
         if let Some(own) = own {
@@ -750,11 +812,12 @@ impl Store {
         Ok(())
     }
 
-    /// Suppresses `email`; returns false if it already was (the first reason is kept).
+    /// Suppresses `email` (every spelling of it: the list keeps its
+    /// [`crate::address::key`]); returns false if it already was (the first reason is kept).
     pub fn suppress(&self, email: &str, reason: &str, source: Option<&str>) -> Result<bool> {
         let n = self.conn.execute(
             "INSERT INTO suppressions (email, reason, source, at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-            params![email, reason, source, now()],
+            params![crate::address::key(email), reason, source, now()],
         )?;
         Ok(n == 1)
     }
@@ -763,7 +826,10 @@ impl Store {
     pub fn unsuppress(&self, email: &str) -> Result<bool> {
         Ok(self
             .conn
-            .execute("DELETE FROM suppressions WHERE email = ?1", [email])?
+            .execute(
+                "DELETE FROM suppressions WHERE email = ?1",
+                [crate::address::key(email)],
+            )?
             == 1)
     }
 
@@ -790,13 +856,14 @@ impl Store {
         let tx = self.conn.transaction()?;
         tx.execute(
             "UPDATE deliveries SET status = 'pending', reason = NULL WHERE campaign = ?1 AND status = 'suppressed'
-               AND email NOT IN (SELECT email FROM suppressions)",
+               AND address_key(email) NOT IN (SELECT email FROM suppressions)",
             [campaign],
         )?;
         tx.execute(
             "UPDATE deliveries SET status = 'suppressed', reason = 'suppressed: ' || s.reason
              FROM suppressions AS s
-             WHERE deliveries.campaign = ?1 AND deliveries.email = s.email AND deliveries.status IN ('pending', 'deferred')",
+             WHERE deliveries.campaign = ?1 AND deliveries.status IN ('pending', 'deferred')
+               AND address_key(deliveries.email) = s.email",
             [campaign],
         )?;
         let n: u64 = tx.query_row(
@@ -808,11 +875,11 @@ impl Store {
         Ok(n)
     }
 
-    /// Every suppressed address, lowercased.
+    /// Every suppressed address, by its [`crate::address::key`].
     pub fn suppressed_set(&self) -> Result<std::collections::HashSet<String>> {
-        let mut stmt = self.conn.prepare("SELECT lower(email) FROM suppressions")?;
+        let mut stmt = self.conn.prepare("SELECT email FROM suppressions")?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        rows.map(|r| Ok(crate::address::key(&r?))).collect()
     }
 
     pub fn counts(&self, campaign: &str) -> Result<Counts> {

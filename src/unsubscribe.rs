@@ -73,25 +73,23 @@ impl Tokens {
         mac
     }
 
-    fn tag(&self, email: &str) -> String {
-        let tag = self
-            .mac(&[&self.list_id, &email.to_lowercase()])
-            .finalize()
-            .into_bytes();
+    fn tag(&self, key: &str) -> String {
+        let tag = self.mac(&[&self.list_id, key]).finalize().into_bytes();
         URL_SAFE_NO_PAD.encode(&tag[..TOKEN_BYTES])
     }
 
-    /// The unsubscribe token of `email` on this list: the address (base64url, so no address
-    /// appears in the link for spam filters to flag) and its MAC, `<address>.<mac>`.
+    /// The unsubscribe token of `email` on this list: the address's key
+    /// ([`crate::address::key`], so every spelling of one address has one token and no two
+    /// addresses share one) in base64url, so no address appears in the link for spam filters
+    /// to flag, and its MAC: `<key>.<mac>`.
     pub fn token(&self, email: &str) -> String {
-        format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(email.to_lowercase().as_bytes()),
-            self.tag(email)
-        )
+        let key = crate::address::key(email);
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(key.as_bytes()), self.tag(&key))
     }
 
-    /// The address a token stands for, if the token is genuine (compared in constant time).
+    /// The key of the address a token stands for, if the token is genuine (compared in
+    /// constant time). Tokens minted before keys (the address lowercased, MAC over it) are
+    /// still genuine: for an ASCII address they are the same token.
     pub fn verify(&self, token: &str) -> Option<String> {
         let (addr, tag) = token.split_once('.')?;
         let email = String::from_utf8(URL_SAFE_NO_PAD.decode(addr.as_bytes()).ok()?).ok()?;
@@ -99,17 +97,19 @@ impl Tokens {
         if bytes.len() != TOKEN_BYTES {
             return None;
         }
-        self.mac(&[&self.list_id, &email.to_lowercase()])
-            .verify_truncated_left(&bytes)
-            .ok()?;
-        Some(email)
+        let genuine = |signed: &str| {
+            self.mac(&[&self.list_id, signed])
+                .verify_truncated_left(&bytes)
+                .is_ok()
+        };
+        (genuine(&email) || genuine(&email.to_lowercase())).then(|| crate::address::key(&email))
     }
 
     /// A short token for the envelope sender (`bounces+{token}@...`), naming campaign and
     /// member; the delivery log keeps it so a bounce can be matched.
     pub fn bounce_token(&self, campaign: &str, email: &str) -> String {
         let tag = self
-            .mac(&["bounce", campaign, &email.to_lowercase()])
+            .mac(&["bounce", campaign, &crate::address::key(email)])
             .finalize()
             .into_bytes();
         tag[..8].iter().map(|b| format!("{b:02x}")).collect()
@@ -134,6 +134,9 @@ mod tests {
             Tokens::new(b"another-secret-0123456", "news.example.org").verify(&tok),
             None
         );
+        // Every spelling of an address has the one token; no other address shares it.
+        assert_eq!(t.token("ÜNAL@Example.org"), t.token("ünal@example.org"));
+        assert_eq!(t.verify(&t.token("Ünal@example.org")).as_deref(), Some("ünal@example.org"));
         // Another member's address with this member's MAC.
         let (_, tag) = tok.split_once('.').unwrap();
         let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode(b"bob@example.org"));

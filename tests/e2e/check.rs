@@ -107,3 +107,56 @@ fn html_gmail_would_clip_is_an_error() {
     );
     assert_eq!(lines[1], "check: 1 error, 0 warnings");
 }
+
+#[test]
+fn every_number_in_the_config_is_range_checked_with_its_key_and_line() {
+    for (from, to, want) in [
+        (
+            "messages_per_second = 10",
+            "messages_per_second = 1e-30",
+            "line 82: rate.messages_per_second: `0.000000000000000000000000000001` must be 0 (no limit) or between 0.001 and 1000000",
+        ),
+        (
+            "burst = 1",
+            "burst = 4294967295",
+            "line 85: rate.burst: `4294967295` must be between 1 and 1000000",
+        ),
+        (
+            "batch_pause_secs = 0",
+            "batch_pause_secs = 1e30",
+            "line 89: rate.batch_pause_secs: `1000000000000000000000000000000` must be between 0 and 604800",
+        ),
+        (
+            "retry_delay_secs = 30",
+            "retry_delay_secs = 1e30",
+            "line 95: rate.retry_delay_secs: `1000000000000000000000000000000` must be between 0 and 604800",
+        ),
+        (
+            "retry_delay_secs = 30",
+            "retry_delay_secs = nan",
+            "line 95: rate.retry_delay_secs: `NaN` must be between 0 and 604800",
+        ),
+        (
+            "max_quota_wait_secs = 900",
+            "max_quota_wait_secs = 9223372036854775807",
+            "line 102: rate.max_quota_wait_secs: `9223372036854775807` must be between 0 and 604800",
+        ),
+    ] {
+        let p = Project::example();
+        p.edit("config.toml", from, to);
+        for args in [
+            &["check", "--campaign", "c"][..],
+            &["send", "--campaign", "c", "--yes"],
+            &["send", "--campaign", "c", "--dry-run"],
+        ] {
+            let r = p.run(args);
+            assert_eq!(r.code, 2, "{to}: {args:?}: {}", r.stderr);
+            assert_eq!(
+                r.stderr,
+                format!("error: invalid config `config.toml`: {want}\n"),
+                "{to}"
+            );
+        }
+        assert!(!p.path("outbox").exists(), "nothing was sent");
+    }
+}

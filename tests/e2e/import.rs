@@ -369,7 +369,7 @@ fn suppressed_addresses_are_never_added_again() {
     let list = p.run(&["suppress", "list"]);
     assert!(
         list.stdout.starts_with(
-            "email,reason,source,at\nGone@example.org,unsubscribed,mailshot suppress add,"
+            "email,reason,source,at\ngone@example.org,unsubscribed,mailshot suppress add,"
         ),
         "{}",
         list.stdout

@@ -315,3 +315,104 @@ fn bounce_address_and_feedback_id_are_per_campaign_and_member() {
         );
     }
 }
+
+/// A list of members whose addresses are not ASCII, and one plain one.
+fn international(p: &Project) {
+    p.write(
+        "lists/members.csv",
+        "email,first_name,last_name,organisation\nÜnal@example.org,Ünal,Ak,A\nÉmile@Example.org,Émile,Roux,B\nkate@example.org,Kate,Ng,C\n",
+    );
+}
+
+#[test]
+fn an_unsubscribe_is_honoured_whatever_the_spelling_of_a_non_ascii_address() {
+    let p = Project::example();
+    international(&p);
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let s = Service::start(&p);
+    // Ünal clicks the one-click link of their message.
+    let unal = link(&p, "Ünal@example.org", &s);
+    let (status, body) = curl(&["-X", "POST", "--data", "List-Unsubscribe=One-Click", &unal]);
+    assert_eq!(status, 200, "{body}");
+    // Émile's unsubscribe arrives by reply and is typed in another case, accent decomposed.
+    let r = p.run(&["suppress", "add", "E\u{301}MILE@example.org"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(suppressed(&p), vec!["ünal@example.org", "émile@example.org"]);
+
+    let r = p.run(&["send", "--campaign", "next", "--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains(
+            "campaign `next`: 3 members, 1 accepted, 0 failed, 0 deferred, 2 suppressed, 0 pending"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(!p.path("outbox/next/Ünal@example.org.eml").exists());
+    assert!(!p.path("outbox/next/Émile@example.org.eml").exists());
+    assert_eq!(p.log_row("next", "Ünal@example.org")["status"], "suppressed");
+
+    // An import in yet another spelling does not bring them back.
+    p.write("crm.csv", "Email\nÜNAL@EXAMPLE.ORG\nnew@example.org\n");
+    let r = p.run(&["import", "crm.csv"]);
+    assert!(r.stdout.contains("1 added, 0 updated, 0 unchanged, 0 duplicates, 0 rejected, 3 suppressed"), "{}", r.stdout);
+    let list = p.read("lists/members.csv");
+    assert!(!list.contains("nal@") && !list.contains("mile@"), "{list}");
+}
+
+#[test]
+fn a_compatibility_character_that_would_alias_another_member_is_refused() {
+    let p = Project::example();
+    // U+212A KELVIN SIGN in place of `K`: it folds to `k`, so it would share kate's
+    // unsubscribe token and suppression.
+    p.write(
+        "lists/members.csv",
+        "email,first_name,last_name,organisation\n\u{212A}ate@example.org,K,N,A\nkate@example.org,Kate,Ng,C\n",
+    );
+    let r = p.run(&["check", "--campaign", "c"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stdout.contains(
+            "line 2: field `email`: `\u{212A}ate@example.org` is not a valid address: `\u{212A}` (U+212A) is a compatibility character that some systems read as another letter; write the letter itself"
+        ),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn a_store_from_an_earlier_version_has_its_suppressions_keyed_once() {
+    let p = Project::example();
+    international(&p);
+    // The store as earlier builds wrote it: the address as given, compared by ASCII case.
+    let made = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.executescript('''CREATE TABLE suppressions (email TEXT PRIMARY KEY COLLATE NOCASE,
+    reason TEXT NOT NULL, source TEXT, at TEXT NOT NULL);
+INSERT INTO suppressions VALUES ('ÜNAL@Example.org', 'unsubscribed', 'one-click unsubscribe', '2026-01-01T00:00:00.000Z');
+INSERT INTO suppressions VALUES ('ünal@example.org', 'manual', NULL, '2026-02-01T00:00:00.000Z');''')
+db.commit()",
+        )
+        .arg(p.path("mailshot.db"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let r = p.run(&["suppress", "list"]);
+    assert_eq!(
+        r.stdout.lines().skip(1).collect::<Vec<_>>(),
+        vec!["ünal@example.org,unsubscribed,one-click unsubscribe,2026-01-01T00:00:00.000Z"],
+        "{}",
+        r.stderr
+    );
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    assert!(
+        r.stdout.contains("3 members, 2 accepted, 0 failed, 0 deferred, 1 suppressed"),
+        "{}",
+        r.stdout
+    );
+    assert!(!p.path("outbox/c/Ünal@example.org.eml").exists());
+}
