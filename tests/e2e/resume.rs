@@ -519,3 +519,19 @@ fn an_address_suppressed_while_the_run_is_sending_is_not_mailed() {
     assert!(!got.contains(&late));
     assert_eq!(p.log_row("c", &late)["status"], "suppressed");
 }
+
+#[test]
+fn the_shipped_binary_has_no_switch_that_turns_delivery_recording_off() {
+    // Earlier builds honoured MAILSHOT_BENCH_JOURNAL=off: nothing was recorded, so the next
+    // run mailed everyone again. The switch now exists only in a benchmark build.
+    let server = SmtpServer::start(None);
+    let p = Project::smtp(server.port, "");
+    p.members("lists/members.csv", 3);
+    let off = [("MAILSHOT_BENCH_JOURNAL", "off")];
+    let r = p.run_env(&["send", "--campaign", "c", "--yes"], &off);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(statuses(&p).values().all(|s| s == "accepted"), "{:?}", statuses(&p));
+    let r = p.run_env(&["send", "--campaign", "c", "--yes"], &off);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(server.received().len(), 3, "no member got a second copy");
+}
