@@ -396,11 +396,80 @@ fn new_env() -> Environment<'static> {
     env
 }
 
+/// How deep elements may nest in a template, and in each file it includes. Bulletins nest
+/// under 20; mrml, html2text and the fills recurse once a level, and a template nested a
+/// thousand deep overflowed the stack (the process aborted).
+pub const MAX_NESTING: usize = 100;
+
+/// How many files one parse of a template may include (a partial that includes itself would
+/// never end).
+const MAX_INCLUDES: usize = 100;
+
+/// HTML elements that never have a closing tag.
+const VOID: [&str; 14] = [
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
+    "source", "track", "wbr",
+];
+
+/// Checks that no element of `src` is nested more than [`MAX_NESTING`] deep, before any
+/// recursive parser sees it; `Err` names the line and the tag that went too deep.
+pub fn check_nesting(src: &str) -> std::result::Result<(), String> {
+    let bytes = src.as_bytes();
+    let (mut depth, mut at) = (0usize, 0usize);
+    let skip_to = |from: usize, end: &str| {
+        src[from..].find(end).map_or(src.len(), |i| from + i + end.len())
+    };
+    while let Some(i) = memchr::memchr(b'<', &bytes[at..]).map(|i| at + i) {
+        let rest = &src[i..];
+        if rest.starts_with("<!--") {
+            at = skip_to(i, "-->");
+        } else if rest.starts_with("<![CDATA[") {
+            at = skip_to(i, "]]>");
+        } else if rest.starts_with("</") {
+            depth = depth.saturating_sub(1);
+            at = skip_to(i, ">");
+        } else if rest.starts_with("<!") || rest.starts_with("<?") {
+            at = skip_to(i, ">");
+        } else {
+            let name: String = rest[1..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | ':' | '_'))
+                .collect();
+            // The end of the tag, past quoted attribute values.
+            let (mut j, mut quote) = (i + 1 + name.len(), None);
+            while j < bytes.len() {
+                match (bytes[j], quote) {
+                    (b'"' | b'\'', None) => quote = Some(bytes[j]),
+                    (q, Some(open)) if q == open => quote = None,
+                    (b'>', None) => break,
+                    _ => {}
+                }
+                j += 1;
+            }
+            let closed = j > 0 && bytes.get(j - 1) == Some(&b'/');
+            if !name.is_empty() && !closed && !VOID.contains(&name.to_ascii_lowercase().as_str())
+            {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(format!(
+                        "line {}: `<{name}>` is nested more than {MAX_NESTING} elements deep",
+                        line_of(src, i)
+                    ));
+                }
+            }
+            at = (j + 1).min(src.len());
+        }
+    }
+    Ok(())
+}
+
 /// Renders `mj-include`d files; with a context, fills their variables first (full mode).
 #[derive(Debug)]
 struct Loader {
     root: PathBuf,
     fill: Option<(Arc<Environment<'static>>, Value)>,
+    /// Files included so far by this parse.
+    included: std::sync::atomic::AtomicUsize,
 }
 
 impl IncludeLoader for Loader {
@@ -422,6 +491,18 @@ impl IncludeLoader for Loader {
         }
         let source =
             std::fs::read_to_string(&canon).map_err(|e| IncludeLoaderError::new(path, e.kind()))?;
+        let refuse = |msg: String| {
+            Err(IncludeLoaderError::new(path, std::io::ErrorKind::InvalidData)
+                .with_cause(Arc::new(std::io::Error::other(msg))))
+        };
+        if self.included.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= MAX_INCLUDES {
+            return refuse(format!(
+                "more than {MAX_INCLUDES} files included (does a partial include itself?)"
+            ));
+        }
+        if let Err(e) = check_nesting(&source) {
+            return refuse(e);
+        }
         match &self.fill {
             None => Ok(source),
             Some((env, ctx)) => {
@@ -519,12 +600,19 @@ fn describe_mrml(
             position,
             source,
         } => {
-            format!(
-                "{}: cannot include `{}`: {}",
-                located(origin, position.start),
-                source.path,
-                source.reason
-            )
+            match &source.cause {
+                Some(cause) => format!(
+                    "{}: cannot include `{}`: {cause}",
+                    located(origin, position.start),
+                    source.path,
+                ),
+                None => format!(
+                    "{}: cannot include `{}`: {}",
+                    located(origin, position.start),
+                    source.path,
+                    source.reason
+                ),
+            }
         }
         E::ParserError { origin, source } => {
             let row = source.pos().row as usize;
@@ -598,6 +686,7 @@ impl Bulletin {
         unsubscribe_url: &str,
     ) -> Result<Bulletin> {
         let name = show(path);
+        check_nesting(&source).map_err(|e| Error::input(format!("template `{name}` {e}")))?;
         let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let bad =
             |e: minijinja::Error| Error::input(format!("invalid template: {}", describe_jinja(&e)));
@@ -627,6 +716,7 @@ impl Bulletin {
             include_loader: Box::new(Loader {
                 root: root.clone(),
                 fill: None,
+                included: Default::default(),
             }),
         };
         let mut warnings = Vec::new();
@@ -801,6 +891,7 @@ impl Bulletin {
             include_loader: Box::new(Loader {
                 root: self.root.clone(),
                 fill: Some((self.env.clone(), ctx.clone())),
+                included: Default::default(),
             }),
         };
         let parsed = mrml::parse_with_options(&mjml, &opts)
@@ -942,4 +1033,23 @@ fn laced(ctx: &Value) -> Value {
         }
     }
     Value::from(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_counts_elements_not_void_tags_comments_or_self_closing_ones() {
+        let ok = |n: usize, inner: &str| {
+            check_nesting(&format!("{}{inner}{}", "<div>".repeat(n), "</div>".repeat(n)))
+        };
+        assert!(ok(100, "").is_ok());
+        assert!(ok(99, "<br><img src=\"a>b\"><hr/><mj-image src='x' /><!-- <div> -->").is_ok());
+        assert_eq!(
+            ok(100, "\n<p>x</p>"),
+            Err("line 2: `<p>` is nested more than 100 elements deep".into())
+        );
+        assert!(check_nesting("a < b and <").is_ok(), "a bare `<` is not a tag");
+    }
 }

@@ -160,3 +160,46 @@ fn every_number_in_the_config_is_range_checked_with_its_key_and_line() {
         assert!(!p.path("outbox").exists(), "nothing was sent");
     }
 }
+
+#[test]
+fn a_template_nested_too_deep_is_refused_with_its_line_not_a_crash() {
+    let p = Project::example();
+    let deep = |n: usize| {
+        format!(
+            "<mj-section><mj-column><mj-text>{}x{}</mj-text></mj-column></mj-section>\n",
+            "<div>".repeat(n),
+            "</div>".repeat(n)
+        )
+    };
+    // 1,035 levels aborted the process with a stack overflow (exit 134) in check and send.
+    let text = p.edit("templates/bulletin.mjml", "</mj-body>", &format!("{}</mj-body>", deep(1035)));
+    let line = text[..text.find("<div>").unwrap()].lines().count();
+    for args in [
+        &["check", "--campaign", "c"][..],
+        &["send", "--campaign", "c", "--dry-run"],
+        &["send", "--campaign", "c", "--yes"],
+    ] {
+        let r = p.run(args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(&format!(
+                "error: template `templates/bulletin.mjml` line {line}: `<div>` is nested more than 100 elements deep\n"
+            )),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+    // In a partial, the partial is named.
+    let p = Project::example();
+    p.write("templates/partials/deep.mjml", &deep(1035));
+    p.edit("templates/bulletin.mjml", "</mj-body>", "<mj-include path=\"partials/deep.mjml\" /></mj-body>");
+    let r = p.run(&["check", "--campaign", "c"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("cannot include `partials/deep.mjml`: line 1: `<div>` is nested more than 100 elements deep"),
+        "{}\n{}",
+        r.stdout,
+        r.stderr
+    );
+    assert!(!p.path("outbox").exists());
+}
