@@ -3,7 +3,8 @@
 //! multipart/alternative with text/plain first and text/html last, UTF-8 (the HTML goes 7bit
 //! as rendered when it can, see `html_part`; otherwise lettre picks quoted-printable or
 //! base64, so no line exceeds 998 octets); `From`, optional
-//! `Reply-To`, `To` with the member's name, `Subject` (RFC 2047 encoded when not ASCII), `Date`,
+//! `Reply-To`, `To` with the member's name, `Subject` (RFC 2047 encoded when not ASCII, and when
+//! member data would otherwise be misread or overlong: see [`Subject`]), `Date`,
 //! a unique `Message-ID` on the sender's domain, and the bulk-mail headers mailbox providers
 //! require: `List-Unsubscribe` (+ `List-Unsubscribe-Post` for RFC 8058 one-click), `List-Id`
 //! and optionally `Feedback-ID`. A DKIM signature ([`crate::dkim`]), when configured, is added
@@ -109,6 +110,59 @@ raw_header!(ListUnsubscribePost, "List-Unsubscribe-Post");
 raw_header!(ListId, "List-Id");
 raw_header!(FeedbackId, "Feedback-ID");
 
+/// The `Subject` header, encoded so that it displays exactly as rendered.
+///
+/// lettre writes an ASCII subject as it is, folded between words. Two things then go wrong
+/// with member data in it: text shaped like an RFC 2047 encoded word (`=?utf-8?b?...?=`) is
+/// decoded by the reader's mail program into whatever it encodes (a member value displayed
+/// as "PayPal: your account is locked"), and a word too long to fold makes a line over the
+/// 998 octets SMTP allows. Such a subject goes as encoded words instead, whole: every mail
+/// program decodes them back into the text as typed, and they fold.
+#[derive(Debug, Clone)]
+struct Subject(String);
+
+impl Header for Subject {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Subject")
+    }
+    fn parse(s: &str) -> std::result::Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Subject(s.to_string()))
+    }
+    fn display(&self) -> HeaderValue {
+        let s = &self.0;
+        if s.contains("=?") || s.split_whitespace().any(|w| w.len() > MAX_WORD) {
+            HeaderValue::dangerous_new_pre_encoded(Self::name(), s.clone(), encoded_words(s))
+        } else {
+            HeaderValue::new(Self::name(), s.clone())
+        }
+    }
+}
+
+/// The longest word written as it is in a header: RFC 5322 asks for lines of 78 characters.
+const MAX_WORD: usize = 76;
+
+/// `text` as RFC 2047 encoded words (UTF-8, base64), at most 75 characters each (45 bytes of
+/// text, never splitting a character), one to a folded line.
+fn encoded_words(text: &str) -> String {
+    use base64::Engine;
+    let mut out = String::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let mut end = rest.len().min(45);
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        if !out.is_empty() {
+            out.push_str("\r\n ");
+        }
+        out.push_str("=?utf-8?b?");
+        out.push_str(&base64::engine::general_purpose::STANDARD.encode(&rest[..end]));
+        out.push_str("?=");
+        rest = &rest[end..];
+    }
+    out
+}
+
 /// Only ASCII URLs go in `List-Unsubscribe`; anything else would need encoding no client reads.
 pub fn check_unsubscribe_url(url: &str) -> std::result::Result<(), String> {
     if !url.is_ascii() || url.contains(['<', '>', ' ', ',']) {
@@ -178,7 +232,7 @@ pub fn build(
     let mut builder = Message::builder()
         .from(sender.from.clone())
         .to(Mailbox::new(m.name.clone(), to_addr.clone()))
-        .subject(m.subject.unwrap_or(&rendered.subject))
+        .header(Subject(m.subject.unwrap_or(&rendered.subject).to_string()))
         .message_id(Some(m.message_id.to_string()))
         .date_now()
         .header(ListUnsubscribe(list_unsubscribe))
@@ -239,6 +293,26 @@ mod tests {
             text: "Hi".into(),
         };
         String::from_utf8(build(&sender, &per, &rendered).unwrap().bytes).unwrap()
+    }
+
+    #[test]
+    fn a_subject_shaped_like_encoded_words_or_too_long_to_fold_goes_as_encoded_words() {
+        assert_eq!(
+            encoded_words("Zoë, =?utf-8?b?QQ==?= and 45 bytes more of text!!"),
+            "=?utf-8?b?Wm/DqywgPT91dGYtOD9iP1FRPT0/PSBhbmQgNDUgYnl0ZXMgbW9yZSBvZiB0?=\r\n =?utf-8?b?ZXh0ISE=?="
+        );
+        // A character is never split between two words.
+        for w in encoded_words(&"é".repeat(40)).split("\r\n ") {
+            let b64 = w.trim_start_matches("=?utf-8?b?").trim_end_matches("?=");
+            use base64::Engine;
+            let bytes = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+            assert!(String::from_utf8(bytes).is_ok() && w.len() <= 75, "{w}");
+        }
+        assert_eq!(
+            Subject("Cluster News – April".into()).display(),
+            HeaderValue::new(Subject::name(), "Cluster News – April".into()),
+            "other subjects go as lettre writes them"
+        );
     }
 
     #[test]

@@ -280,3 +280,43 @@ fn spamassassin_finds_nothing_against_the_example_bulletin() {
         assert!(score <= 0.0, "{member}: score {score}");
     }
 }
+
+#[test]
+fn member_data_in_the_subject_displays_as_typed_and_never_makes_an_overlong_line() {
+    let p = Project::example();
+    // A value shaped like an RFC 2047 encoded word ("PayPal: your account is locked" in
+    // base64) and one word of 1,000 characters (the longest a field may be).
+    let lure = "=?utf-8?b?UGF5UGFsOiB5b3VyIGFjY291bnQgaXMgbG9ja2Vk?=";
+    let long = "x".repeat(1000);
+    p.write(
+        "lists/members.csv",
+        &format!(
+            "email,first_name,last_name,organisation\nann@example.org,{lure},Lee,Org\nbob@example.org,Bob,Ray,{long}\n"
+        ),
+    );
+    let r = p.run(&[
+        "send",
+        "--campaign",
+        "c",
+        "--yes",
+        "--subject",
+        "News for {{ first_name }} of {{ organisation }}",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let results = check_all(&p.path("outbox/c"), &[]);
+    let subjects: Vec<&str> = results
+        .iter()
+        .map(|r| r["headers"]["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        subjects,
+        vec![
+            format!("News for {lure} of Org"),
+            format!("News for Bob of {long}")
+        ]
+    );
+    for r in &results {
+        assert_eq!(r["defects"], serde_json::json!([]), "{r}");
+        assert_eq!(r["long_lines"], 0, "{r}");
+    }
+}
