@@ -3,7 +3,8 @@
 # (aiosmtpd, a Python package), driven by tests/support/smtp_server.py; dkimpy, an independent
 # DKIM verifier; openssl, which makes the test certificates for TLS; util-linux's `script`,
 # which gives the prompt tests a terminal; curl; Debian's Chromium with playwright-core (npm)
-# to click the unsubscribe page; SpamAssassin. Idempotent.
+# to click the unsubscribe page; SpamAssassin; Postfix, for its test server `smtp-sink` (its
+# mail system is not started). Idempotent.
 set -euo pipefail
 missing=()
 command -v python3 >/dev/null || missing+=(python3 python3-pip)
@@ -14,6 +15,7 @@ command -v chromium >/dev/null || missing+=(chromium)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 command -v spamassassin >/dev/null || missing+=(spamassassin)
+[ -x /usr/sbin/smtp-sink ] || missing+=(postfix)
 if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi

@@ -9,5 +9,6 @@ mod inbox;
 mod render;
 mod resume;
 mod send;
+mod sink;
 mod smtp;
 mod unsubscribe;
