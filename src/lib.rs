@@ -62,6 +62,7 @@
 //! - [`store`]: the SQLite store: campaigns, deliveries, attempts, suppressions; the campaign
 //!   lock; which members a run skips.
 //! - [`progress`]: progress bar / periodic lines.
+//! - [`csv_safe`]: CSV cells neutralised against spreadsheet formula injection (OWASP).
 //! - [`error`]: the error type and exit codes.
 //! - [`clock`]: wall-clock time (with a test hook for quota tests).
 
@@ -70,6 +71,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod csv_safe;
 pub mod dkim;
 pub mod error;
 mod fill;

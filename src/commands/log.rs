@@ -4,6 +4,7 @@ use serde::ser::{SerializeSeq, Serializer};
 
 use crate::cli::{LogArgs, LogFormat};
 use crate::config::Config;
+use crate::csv_safe::csv_safe;
 use crate::error::{EXIT_OK, Error, Result, show};
 use crate::store::Store;
 
@@ -41,7 +42,23 @@ pub fn exec(config: &Config, args: LogArgs) -> Result<i32> {
             ])
             .map_err(|e| Error::runtime(e.to_string()))?;
             store.each_log_row(&args.campaign, |r| {
-                w.serialize(r).map_err(|e| Error::runtime(e.to_string()))
+                // Cells a spreadsheet would run as a formula (an address may start with `=`,
+                // a reply text with `-`) get a leading `'` (see `csv_safe`).
+                let text = |v: &Option<String>| csv_safe(v.as_deref().unwrap_or("")).into_owned();
+                let number = |v: Option<u16>| v.map(|n| n.to_string()).unwrap_or_default();
+                w.write_record([
+                    csv_safe(&r.email).into_owned(),
+                    r.status.clone(),
+                    r.attempts.to_string(),
+                    number(r.smtp_code),
+                    text(&r.enhanced_code),
+                    text(&r.smtp_reply),
+                    text(&r.message_id),
+                    text(&r.first_attempt_at),
+                    text(&r.last_attempt_at),
+                    text(&r.reason),
+                ])
+                .map_err(|e| Error::runtime(e.to_string()))
             })?;
             w.flush().map_err(io)?;
         }

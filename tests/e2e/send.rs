@@ -771,3 +771,29 @@ fn repeated_policy_rejections_stop_the_campaign_without_blaming_members() {
         "email,reason,source,at\n"
     );
 }
+
+#[test]
+fn the_csv_log_neutralises_cells_a_spreadsheet_would_run_as_formulas() {
+    let p = Project::example();
+    // `=` and `-` are allowed at the start of an address (RFC 5322 atext).
+    p.write(
+        "lists/members.csv",
+        "email,first_name,last_name,organisation\n=1+2@example.org,A,B,C\n-2@example.org,D,E,F\nann@example.org,G,H,I\n",
+    );
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = p.run(&["log", "--campaign", "c", "--format", "csv"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let emails: Vec<&str> = r
+        .stdout
+        .lines()
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(
+        emails,
+        vec!["email", "'=1+2@example.org", "'-2@example.org", "ann@example.org"]
+    );
+    // JSON is for programs: the values as they are.
+    let json = p.log("c");
+    assert_eq!(json[0]["email"], "=1+2@example.org");
+}
