@@ -20,8 +20,9 @@
 //!        |   worker: pacer.acquire() -> Event::Starting -> coordinator appends `start` to
 //!        |           the journal (quota checked; one write per batch of events) while the
 //!        |           worker builds the message -> transport::Go ("go") -> MAIL, RCPT and
-//!        |           DATA pipelined (without PIPELINING: MAIL and RCPT before the word)
-//!        |           -> content dot-stuffed in one pass -> Event::Done(Reply)
+//!        |           DATA pipelined (without PIPELINING: MAIL and RCPT before the word),
+//!        |           each reply read strictly (smtp::parse) -> nothing unasked? -> content
+//!        |           dot-stuffed in one pass -> its reply, or `uncertain` -> Event::Done(Reply)
 //!        |           -> coordinator appends `reply`
 //!        |   (store::Skip: who this run leaves out, in memory or asked of the store;
 //!        |    suppressions recorded during the run seen within a second)
@@ -52,8 +53,11 @@
 //! - [`lint`]: `mailshot check`'s rules (also run by `send`).
 //! - [`unsubscribe`]: HMAC tokens for unsubscribe links and bounce addresses.
 //! - [`serve`]: the one-click unsubscribe HTTP service (axum).
-//! - [`transport`]: the file and SMTP transports (our own TCP stream, PIPELINING and DATA,
-//!   lettre's SMTP commands and replies) and reply classification.
+//! - [`transport`]: the file and SMTP transports (the SMTP session's steps: greeting, EHLO,
+//!   STARTTLS, AUTH, MAIL/RCPT/DATA pipelined or not, the content dot-stuffed) and what a
+//!   reply means for the member (`accepted`, `deferred`, `uncertain`, `failed`).
+//! - [`smtp`]: SMTP replies read strictly and in order (a sans-I/O parser) over our own
+//!   stream, and whether the server sent anything unasked.
 //! - [`pacer`]: rate (governor) and batch pauses; [`quota`]: rolling hourly/daily windows.
 //! - [`send`]: preflight and the delivery engine (journal, retries, throttling, circuit
 //!   breakers, signals).
@@ -86,6 +90,7 @@ pub mod quota;
 pub mod render;
 pub mod send;
 pub mod serve;
+pub mod smtp;
 pub mod store;
 pub mod transport;
 pub mod unsubscribe;

@@ -14,12 +14,14 @@ pub struct Tally {
     pub accepted: u64,
     pub failed: u64,
     pub deferred: u64,
+    /// Sent whole, no clear reply: not retried.
+    pub uncertain: u64,
     pub retries: u64,
 }
 
 impl Tally {
     pub fn done(&self) -> u64 {
-        self.accepted + self.failed + self.deferred
+        self.accepted + self.failed + self.deferred + self.uncertain
     }
 }
 

@@ -422,12 +422,9 @@ pub async fn deliver(
                 let mut go = Go::on(go_rx);
                 let result = match campaign.build(&job.member, &job.message_id, None) {
                     Ok(msg) => conn.send(&msg, go).await,
-                    // Preflight rendered this member; a failure now is not the member's
-                    // fault. Fatal: the message was never offered.
-                    Err(e) => go
-                        .wait()
-                        .await
-                        .then(|| Err(Fatal(format!("cannot render `{}`: {e}", job.member.email)))),
+                    // This member's message cannot be built: that member fails, the
+                    // campaign goes on.
+                    Err(e) => go.wait().await.then(|| Ok(Reply::unsendable(e))),
                 };
                 if tx.send(Event::Done { job, result }).await.is_err() {
                     break;
@@ -573,7 +570,9 @@ pub async fn deliver(
                                     }
                                     match reply.kind {
                                         ReplyKind::Accepted => tally.accepted += 1,
-                                        ReplyKind::Permanent => tally.failed += 1,
+                                        ReplyKind::Permanent | ReplyKind::Unsendable => tally.failed += 1,
+                                        // Never again in this run: it may have been delivered.
+                                        ReplyKind::Uncertain => tally.uncertain += 1,
                                         ReplyKind::Transient if job.tries < settings.max_attempts && stopped.is_none() => {
                                             tally.retries += 1;
                                             seq += 1;

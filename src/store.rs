@@ -769,7 +769,8 @@ impl Store {
         let status = match reply.kind {
             ReplyKind::Accepted => Status::Accepted,
             ReplyKind::Transient => Status::Deferred,
-            ReplyKind::Permanent => Status::Failed,
+            ReplyKind::Permanent | ReplyKind::Unsendable => Status::Failed,
+            ReplyKind::Uncertain => Status::Uncertain,
         };
         let reason = reply.reason();
         // Its own transaction alone, or part of the batch (no savepoint: the SQL of one

@@ -1,39 +1,37 @@
 //! Transports: where a built message goes, and the reply that decides its outcome.
 //!
-//! Each send worker owns one [`Connection`]. The SMTP connection is lettre's
-//! `AsyncSmtpConnection` over a TCP stream we open ourselves, so that `TCP_NODELAY` is set:
-//! lettre's pooled transport leaves Nagle on and stalls ~44 ms per message on a fast link.
-//! Any non-2xx reply makes lettre drop the connection; the next message reconnects.
-//! An ASCII message goes as lettre's `send` would send it, but dot-stuffed here in one pass
-//! (`DotStuffed`): lettre's codec pushes byte by byte, ~18% of the CPU of a send.
+//! Each send worker owns one [`Connection`]. The SMTP connection is our own
+//! ([`crate::smtp::Session`]) over a TCP stream with `TCP_NODELAY` set, TLS by tokio-rustls
+//! (implicit, or after STARTTLS), AUTH PLAIN or LOGIN. lettre builds the messages; its SMTP
+//! client is not used, because it reads replies loosely (see [`crate::smtp`]): here every
+//! reply is read in order, must answer the command it follows, and nothing may come unasked.
+//! The content is dot-stuffed in one pass (lettre's codec pushes byte by byte, ~18% of the
+//! CPU of a send).
 //!
-//! When the server offers PIPELINING (RFC 2920; lettre does not record it, so a second EHLO
-//! before AUTH asks), MAIL, RCPT and DATA go in one write once the journal has written the
-//! member's `start` ([`Go`]), and their replies are read in order: two round trips per
-//! message. Otherwise MAIL and RCPT go before the word, one reply at a time, and only DATA
-//! and the content wait for it.
+//! When the server offers PIPELINING (RFC 2920), MAIL, RCPT and DATA go in one write once the
+//! journal has written the member's `start` ([`Go`]), and their replies are read in order: two
+//! round trips per message. Otherwise MAIL and RCPT go before the word, one reply at a time,
+//! and only DATA and the content wait for it.
+//!
+//! The outcome (RFC 5321 sections 4.1.1.4 and 6.1): `accepted` only on a well-formed 2xx reply
+//! to the end of the data with nothing after it. A failure before the content's last byte was
+//! handed over is a retry (nothing was delivered). After it, a lost, late, garbled or doubled
+//! reply makes the member `uncertain`: the server may have the message, and sending it again
+//! could deliver it twice.
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use lettre::address::Envelope;
-use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{
-    AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
-};
-use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::ClientId;
-use lettre::transport::smtp::response::Response;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 use crate::config::{Config, Security, Transport};
 use crate::error::{Error, Result, show};
 use crate::message::Outgoing;
+use crate::smtp::{Extensions, Failure, Response, Session, Stream};
 
 /// How a reply classifies the delivery (as the journal writes it: `accepted`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -41,10 +39,17 @@ use crate::message::Outgoing;
 pub enum ReplyKind {
     /// 2xx: the server took responsibility for the message.
     Accepted,
-    /// 4xx, a timeout or a connection problem: try again later.
+    /// 4xx, a timeout or a connection problem before the whole message was sent: try again.
     Transient,
     /// 5xx: this message to this member will not go.
     Permanent,
+    /// The whole message was sent and no clear reply came: it may have been delivered.
+    /// Not sent again unless `--resend-uncertain`.
+    Uncertain,
+    /// This member's message can never be sent as it stands (an address lettre cannot put
+    /// in an envelope, a non-ASCII local part for a server without SMTPUTF8, a file name
+    /// too long): the member fails, the campaign goes on.
+    Unsendable,
 }
 
 /// The outcome of one attempt, as the server worded it.
@@ -53,9 +58,9 @@ pub struct Reply {
     pub kind: ReplyKind,
     /// Basic SMTP code (`250`, `451`, `550`), when a server answered.
     pub code: Option<u16>,
-    /// Enhanced status code (`5.1.1`), when the reply carried one.
+    /// Enhanced status code (`5.1.1`), when the reply carried one of its own class.
     pub enhanced: Option<String>,
-    /// The whole reply text, or what went wrong.
+    /// The whole reply text, or what went wrong; one line.
     pub text: String,
     /// The failure came before the message was offered (connect, greeting, TLS, login, or a
     /// timeout): counts towards the circuit breaker.
@@ -76,16 +81,39 @@ pub fn enhanced_code(text: &str) -> Option<String> {
         })
 }
 
+/// The longest reply text kept, in bytes.
+const MAX_TEXT: usize = 1000;
+
+/// `text` on one line (control characters as spaces), at most [`MAX_TEXT`] bytes.
+fn one_line(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if out.len() > MAX_TEXT {
+        let mut end = MAX_TEXT;
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.truncate(end);
+        out.push_str("...");
+    }
+    out
+}
+
 impl Reply {
     /// What the reply means for the member and the campaign (see the table in the README):
     /// `accepted`; `hard-bounce` (5.1.x, 5.2.1: no such mailbox, suppressed); `policy` (5.7.x:
     /// the sender's problem, not the member's); `message` (5.3.4, 5.6.x: fix the message);
     /// `mailbox-full` (5.2.2); `permanent` (another 5xx); `throttled` (421 or 4.7.x);
-    /// `transient` (another 4xx, a timeout, a connection failure).
+    /// `transient` (another 4xx, a timeout, a connection failure); `uncertain` (no clear
+    /// reply to a message sent whole); `unsendable` (cannot be sent to this member).
     pub fn reason(&self) -> &'static str {
         let e = self.enhanced.as_deref().unwrap_or("");
         match self.kind {
             ReplyKind::Accepted => "accepted",
+            ReplyKind::Uncertain => "uncertain",
+            ReplyKind::Unsendable => "unsendable",
             ReplyKind::Transient if self.code == Some(421) || e.starts_with("4.7.") => "throttled",
             ReplyKind::Transient => "transient",
             ReplyKind::Permanent if e.starts_with("5.1.") || e == "5.2.1" => "hard-bounce",
@@ -97,51 +125,63 @@ impl Reply {
     }
 
     pub fn accepted(code: Option<u16>, text: String) -> Reply {
+        Reply::of(ReplyKind::Accepted, code, text)
+    }
+
+    /// A reply with its enhanced code, if the text has one of the reply's class (a 2.x.x
+    /// never stands beside a refusal).
+    fn of(kind: ReplyKind, code: Option<u16>, text: String) -> Reply {
+        let text = one_line(&text);
+        let class = match kind {
+            ReplyKind::Accepted => Some('2'),
+            ReplyKind::Transient => Some('4'),
+            ReplyKind::Permanent => Some('5'),
+            _ => None,
+        };
+        let enhanced = code
+            .and(enhanced_code(&text))
+            .filter(|e| class.is_some_and(|c| e.starts_with(c)));
         Reply {
-            kind: ReplyKind::Accepted,
+            kind,
             code,
-            enhanced: enhanced_code(&text),
+            enhanced,
             text,
             connecting: false,
         }
     }
 
-    /// A failure with no SMTP reply: refused, reset or timed out.
+    /// The server's reply as it stands: 2xx accepted, 4xx transient, 5xx permanent.
+    pub fn from_response(r: &Response) -> Reply {
+        let kind = match r.class() {
+            2 => ReplyKind::Accepted,
+            4 => ReplyKind::Transient,
+            _ => ReplyKind::Permanent,
+        };
+        Reply::of(kind, Some(r.code), r.text())
+    }
+
+    /// A failure with no SMTP reply, before the message was complete: refused, reset,
+    /// timed out, garbled. Counts towards the circuit breaker.
     pub fn transient(text: String) -> Reply {
         Reply {
-            kind: ReplyKind::Transient,
-            code: None,
-            enhanced: None,
-            text,
             connecting: true,
+            ..Reply::of(ReplyKind::Transient, None, text)
         }
+    }
+
+    /// The whole message went and no clear reply came back.
+    pub fn uncertain(text: String) -> Reply {
+        Reply::of(ReplyKind::Uncertain, None, text)
+    }
+
+    /// This member's message cannot be sent; `text` says why.
+    pub fn unsendable(text: String) -> Reply {
+        Reply::of(ReplyKind::Unsendable, None, text)
     }
 
     fn while_connecting(mut self) -> Reply {
         self.connecting = true;
         self
-    }
-
-    fn from_lettre(err: &lettre::transport::smtp::Error) -> Reply {
-        use std::error::Error as _;
-        let code = err.status().map(u16::from);
-        let text = match (code, err.source()) {
-            (Some(c), Some(src)) => format!("{c} {src}"),
-            (None, _) if err.is_timeout() => "timed out waiting for the server".to_string(),
-            _ => err.to_string(),
-        };
-        let kind = if err.is_permanent() {
-            ReplyKind::Permanent
-        } else {
-            ReplyKind::Transient
-        };
-        Reply {
-            kind,
-            code,
-            enhanced: enhanced_code(&text),
-            text,
-            connecting: false,
-        }
     }
 }
 
@@ -161,20 +201,28 @@ pub struct SmtpSpec {
     pub host: String,
     pub port: u16,
     pub security: Security,
-    pub credentials: Option<(String, Credentials)>,
+    /// Login name and password.
+    pub credentials: Option<(String, Password)>,
     pub timeout: Duration,
     pub hello: ClientId,
     /// Messages per connection before a polite QUIT and a new connection; 0 = no limit.
     pub messages_per_connection: u32,
     /// Send MAIL, RCPT and DATA in one go when the server offers PIPELINING (RFC 2920).
     pub pipelining: bool,
-    /// Extra trusted CA certificates (PEM), from `smtp.ca_file`.
-    pub ca_pem: Option<Vec<u8>>,
-    /// For implicit TLS: the public roots plus `ca_pem`.
+    /// For TLS: the public roots plus `ca_pem`.
     pub tls: Arc<tokio_rustls::rustls::ClientConfig>,
 }
 
-/// The rustls client config for implicit TLS: webpki's public roots plus `ca_pem`'s.
+/// A password that never shows in a `Debug` print.
+pub struct Password(String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(..)")
+    }
+}
+
+/// The rustls client config for TLS (implicit or STARTTLS): webpki's public roots plus `ca_pem`'s.
 fn tls_config(
     ca_pem: Option<&[u8]>,
 ) -> std::result::Result<tokio_rustls::rustls::ClientConfig, String> {
@@ -219,7 +267,7 @@ impl TransportSpec {
                                 show(&cfg.path)
                             ))
                         })?;
-                        Some((user.clone(), Credentials::new(user.clone(), password)))
+                        Some((user.clone(), Password(password)))
                     }
                 };
                 let hello = match &s.hello_name {
@@ -247,7 +295,6 @@ impl TransportSpec {
                     hello,
                     messages_per_connection: s.messages_per_connection,
                     pipelining: s.pipelining,
-                    ca_pem,
                     tls: Arc::new(tls),
                 })))
             }
@@ -279,13 +326,6 @@ pub enum Connection {
         /// Messages sent on `conn` so far.
         sent: u32,
     },
-}
-
-/// An open SMTP connection, and whether it pipelines.
-pub struct Session {
-    smtp: AsyncSmtpConnection,
-    /// The server offered PIPELINING and `smtp.pipelining` is on.
-    pipelining: bool,
 }
 
 /// A file name a person can find a member by: the address, with path characters replaced.
@@ -372,68 +412,41 @@ impl Connection {
                 let path = dir.join(eml_name(msg.to.as_ref()));
                 let bytes = msg.bytes.clone();
                 let p = path.clone();
-                Some(
-                    match tokio::task::spawn_blocking(move || write_atomic(&p, &bytes)).await {
-                        Ok(Ok(())) => {
-                            Ok(Reply::accepted(None, format!("written to {}", show(&path))))
-                        }
-                        Ok(Err(e)) => Err(Fatal(format!("failed to write `{}`: {e}", show(&path)))),
-                        Err(e) => Err(Fatal(format!("failed to write `{}`: {e}", show(&path)))),
-                    },
-                )
+                let written = tokio::task::spawn_blocking(move || write_atomic(&p, &bytes))
+                    .await
+                    .unwrap_or_else(|e| Err(io::Error::other(e)));
+                Some(match written {
+                    Ok(()) => Ok(Reply::accepted(None, format!("written to {}", show(&path)))),
+                    // The name, not the disk: this member's file can never be written.
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::InvalidFilename | io::ErrorKind::InvalidInput
+                        ) =>
+                    {
+                        Ok(Reply::unsendable(format!(
+                            "cannot write `{}`: {e}",
+                            show(&path)
+                        )))
+                    }
+                    Err(e) => Err(Fatal(format!("failed to write `{}`: {e}", show(&path)))),
+                })
             }
             Connection::Smtp { spec, conn, sent } => {
-                let envelope = match Envelope::new(Some(msg.from.clone()), vec![msg.to.clone()]) {
-                    Ok(envelope) => envelope,
-                    Err(e) => {
-                        return go
-                            .wait()
-                            .await
-                            .then(|| Err(Fatal(format!("invalid envelope: {e}"))));
-                    }
-                };
-                let timeout = spec.timeout;
                 if conn.is_none() {
                     *sent = 0;
                 }
-                // A pipelining connection sends nothing before the word: wait for it here,
-                // where a slow word cannot pass for a slow server.
-                if conn
-                    .as_ref()
-                    .is_some_and(|c| c.pipelining && !c.smtp.has_broken())
-                    && !go.wait().await
-                {
-                    return None;
+                let result = send_smtp(spec, conn, msg, &mut go).await;
+                if matches!(result, Some(Ok(_))) {
+                    *sent += 1;
                 }
-                let reply = match tokio::time::timeout(
-                    timeout,
-                    send_smtp(spec, conn, &envelope, &msg.bytes, &mut go),
-                )
-                .await
-                {
-                    Ok(None) => return None,
-                    Ok(Some(Err(fatal))) => return Some(Err(fatal)),
-                    Ok(Some(Ok(reply))) => reply,
-                    // Timed out, perhaps before the word: if it is no, nothing was handed over.
-                    Err(_) if !go.wait().await => return None,
-                    Err(_) => {
-                        *conn = None;
-                        Reply::transient(format!(
-                            "timed out after {} s waiting for {}:{}",
-                            timeout.as_secs(),
-                            spec.host,
-                            spec.port
-                        ))
-                    }
-                };
-                *sent += 1;
                 if spec.messages_per_connection > 0
                     && *sent >= spec.messages_per_connection
-                    && let Some(mut c) = conn.take()
+                    && let Some(c) = conn.take()
                 {
-                    let _ = tokio::time::timeout(timeout, c.smtp.quit()).await;
+                    c.quit(Instant::now() + spec.timeout).await;
                 }
-                Some(Ok(reply))
+                result
             }
         }
     }
@@ -441,9 +454,9 @@ impl Connection {
     /// Says goodbye politely.
     pub async fn close(&mut self) {
         if let Connection::Smtp { conn, spec, .. } = self
-            && let Some(mut c) = conn.take()
+            && let Some(c) = conn.take()
         {
-            let _ = tokio::time::timeout(spec.timeout, c.smtp.quit()).await;
+            c.quit(Instant::now() + spec.timeout).await;
         }
     }
 }
@@ -454,139 +467,275 @@ impl Connection {
 async fn send_smtp(
     spec: &SmtpSpec,
     conn: &mut Option<Session>,
-    envelope: &Envelope,
-    bytes: &[u8],
+    msg: &Outgoing,
     go: &mut Go,
 ) -> Option<std::result::Result<Reply, Fatal>> {
-    if conn.as_ref().is_none_or(|c| c.smtp.has_broken()) {
+    // Anything the server said since the last reply answers nothing (a 421 before an idle
+    // close, a close): that connection is done with, and this message not yet begun.
+    if let Some(s) = conn
+        && (s.broken || s.unsolicited().await.is_err())
+    {
         *conn = None;
+    }
+    if conn.is_none() {
         match open(spec).await {
             Ok(c) => *conn = Some(c),
             Err(Opened::Retry(reply)) => return go.wait().await.then_some(Ok(reply)),
             Err(Opened::Fatal(f)) => return go.wait().await.then_some(Err(f)),
         }
     }
-    let Session {
-        smtp: c,
-        pipelining,
-    } = conn.as_mut().expect("connected above");
-    let result = send_message(c, *pipelining, envelope, bytes, go).await;
-    if !go.wait().await {
-        return None;
+    let s = conn.as_mut().expect("connected above");
+    let envelope = match Envelope::of(msg, &s.ext, spec) {
+        Ok(envelope) => envelope,
+        Err(reply) => return go.wait().await.then_some(Ok(*reply)),
+    };
+    let (reply, keep) = transaction(s, spec, &envelope, &msg.bytes, go).await?;
+    if !keep {
+        *conn = None;
     }
-    Some(Ok(match result {
-        Ok(Some(resp)) => {
-            let code = u16::from(resp.code());
-            let text = format!("{code} {}", resp.message().collect::<Vec<_>>().join(" "));
-            Reply::accepted(Some(code), text)
-        }
-        // Only when `go` said no, handled above.
-        Ok(None) => return None,
-        Err(e) => {
-            if c.has_broken() || !(e.is_transient() || e.is_permanent()) {
-                *conn = None;
-            }
-            Reply::from_lettre(&e)
-        }
-    }))
+    Some(Ok(reply))
 }
 
-/// lettre's `AsyncSmtpConnection::send` for an ASCII message: the same commands, the same
-/// `abort` (QUIT, connection marked broken) on a failed reply, and the same bytes on the wire;
-/// but `go` is waited for between RCPT and DATA (a no gets RSET, and `Ok(None)`), and the
-/// content is dot-stuffed by [`DotStuffed`] instead of lettre's byte-at-a-time codec.
-/// Anything needing SMTPUTF8 or 8BITMIME is left to lettre's `send`, after `go`.
-async fn send_message(
-    c: &mut AsyncSmtpConnection,
-    pipelining: bool,
-    envelope: &Envelope,
-    bytes: &[u8],
-    go: &mut Go,
-) -> std::result::Result<Option<Response>, lettre::transport::smtp::Error> {
-    let text = match std::str::from_utf8(bytes) {
-        Ok(text)
-            if text.is_ascii()
-                && envelope
-                    .from()
-                    .is_none_or(|a| AsRef::<str>::as_ref(a).is_ascii())
-                && envelope
-                    .to()
-                    .iter()
-                    .all(|a| AsRef::<str>::as_ref(a).is_ascii()) =>
-        {
-            text
+/// MAIL FROM and RCPT TO as they go on the wire: domains in their ASCII (punycode) form;
+/// SMTPUTF8 asked for when a local part is not ASCII, BODY=8BITMIME when the content is not.
+struct Envelope {
+    /// `MAIL FROM:<...> [params]\r\n`
+    mail: String,
+    /// `RCPT TO:<...>\r\n`
+    rcpt: String,
+}
+
+impl Envelope {
+    /// The envelope for `msg` on a server offering `ext`; a member this server cannot take
+    /// (a non-ASCII local part without SMTPUTF8) fails with the reason.
+    fn of(
+        msg: &Outgoing,
+        ext: &Extensions,
+        spec: &SmtpSpec,
+    ) -> std::result::Result<Envelope, Box<Reply>> {
+        let (from, from_utf8) = wire_address(&msg.from);
+        let (to, to_utf8) = wire_address(&msg.to);
+        let mut mail = format!("MAIL FROM:<{from}>");
+        if !msg.bytes.is_ascii() {
+            if !ext.eightbitmime {
+                return Err(Box::new(Reply::unsendable(format!(
+                    "the message to `{}` is not ASCII and {}:{} does not offer 8BITMIME",
+                    msg.to, spec.host, spec.port
+                ))));
+            }
+            mail.push_str(" BODY=8BITMIME");
         }
-        _ if !go.wait().await => return Ok(None),
-        _ => return c.send(envelope, bytes).await.map(Some),
+        if from_utf8 || to_utf8 {
+            if !ext.smtputf8 {
+                let who = if to_utf8 { &msg.to } else { &msg.from };
+                return Err(Box::new(Reply::unsendable(format!(
+                    "`{who}` has a non-ASCII local part, which needs SMTPUTF8, and {}:{} does not offer it",
+                    spec.host, spec.port
+                ))));
+            }
+            mail.push_str(" SMTPUTF8");
+        }
+        mail.push_str("\r\n");
+        Ok(Envelope {
+            mail,
+            rcpt: format!("RCPT TO:<{to}>\r\n"),
+        })
+    }
+}
+
+/// An address as the envelope carries it: the domain in its ASCII form (IDNA, UTS #46), and
+/// whether the local part needs SMTPUTF8.
+fn wire_address(a: &lettre::Address) -> (String, bool) {
+    let user = a.user();
+    let domain = a.domain();
+    let domain = match domain.is_ascii() || domain.starts_with('[') {
+        true => domain.to_string(),
+        false => idna::domain_to_ascii(domain).unwrap_or_else(|_| domain.to_string()),
     };
-    let steps = async {
-        if pipelining {
-            // RFC 2920: the envelope and DATA in one write, their replies read in order; the
-            // word is waited for first, as DATA must be followed by the content (a word of no
-            // then costs nothing). One round trip instead of three.
-            if !go.wait().await {
-                return Ok(None);
-            }
-            c.command(Pipelined(envelope)).await?;
-            for _ in envelope.to() {
-                c.read_response().await?;
-            }
-            c.read_response().await?;
-            return c.command(DotStuffed(text)).await.map(Some);
+    (format!("{user}@{domain}"), !user.is_ascii())
+}
+
+/// Where a failure happened, for its wording and its outcome.
+#[derive(Clone, Copy, PartialEq)]
+enum Stage {
+    /// Before the content's last byte was handed over: nothing was delivered, retry.
+    Before,
+    /// After the whole message was sent: only the reply tells, and it was lost.
+    After,
+}
+
+impl Stage {
+    fn reply(self, failure: Failure, spec: &SmtpSpec) -> Reply {
+        let secs = spec.timeout.as_secs();
+        match (self, failure) {
+            (_, Failure::Refused(r)) => Reply::from_response(&r),
+            (Stage::Before, Failure::Timeout) => Reply::transient(format!(
+                "timed out after {secs} s waiting for {}:{}",
+                spec.host, spec.port
+            )),
+            (Stage::Before, Failure::Closed) => Reply::transient(
+                "connection lost before the message was complete: will retry".to_string(),
+            ),
+            (Stage::Before, Failure::Io(e)) => Reply::transient(format!(
+                "connection lost before the message was complete ({e}): will retry"
+            )),
+            (Stage::Before, Failure::Protocol(why)) => Reply::transient(format!(
+                "protocol error before the message was complete: {why}: will retry"
+            )),
+            (Stage::After, Failure::Timeout) => Reply::uncertain(format!(
+                "timed out after {secs} s waiting for the reply to the message: delivery unknown"
+            )),
+            (Stage::After, Failure::Closed) => Reply::uncertain(
+                "connection lost after the message was sent: delivery unknown".to_string(),
+            ),
+            (Stage::After, Failure::Io(e)) => Reply::uncertain(format!(
+                "connection lost after the message was sent ({e}): delivery unknown"
+            )),
+            (Stage::After, Failure::Protocol(why)) => Reply::uncertain(format!(
+                "garbled reply after the message was sent ({why}): delivery unknown"
+            )),
         }
-        c.command(Mail::new(envelope.from().cloned(), vec![]))
-            .await?;
-        for to in envelope.to() {
-            c.command(Rcpt::new(to.clone(), vec![])).await?;
+    }
+}
+
+/// One mail transaction: MAIL, RCPT, DATA (pipelined when the connection allows), the
+/// dot-stuffed content, and the reply to its end, each reply read in order and required to
+/// answer what was asked. `go` is heard before the content may go (a no gets RSET and
+/// `None`). Returns the member's reply and whether the connection may be used again.
+async fn transaction(
+    s: &mut Session,
+    spec: &SmtpSpec,
+    envelope: &Envelope,
+    content: &[u8],
+    go: &mut Go,
+) -> Option<(Reply, bool)> {
+    let pipelining = spec.pipelining && s.ext.pipelining;
+    let before = |failure: Failure| Stage::Before.reply(failure, spec);
+    if pipelining {
+        // RFC 2920: the envelope and DATA in one write, their replies read in order; the word
+        // is waited for first, as DATA must be followed by the content (a word of no then
+        // costs nothing). One round trip instead of three.
+        if !go.wait().await {
+            return None;
+        }
+        let deadline = Instant::now() + spec.timeout;
+        let group = format!("{}{}DATA\r\n", envelope.mail, envelope.rcpt);
+        if let Err(f) = s.write(group.as_bytes(), deadline).await {
+            return Some((before(f), false));
+        }
+        // All three are read whatever they say, so the connection stays in step; a reply
+        // that is no reply at all (garbled, lost) ends the connection there.
+        let broken = |r: &std::result::Result<_, Failure>| matches!(r, Err(f) if !matches!(f, Failure::Refused(_)));
+        let mail = s.expect(2, "MAIL", deadline).await;
+        if broken(&mail) {
+            return Some((before(mail.err()?), false));
+        }
+        let rcpt = s.expect(2, "RCPT", deadline).await;
+        if broken(&rcpt) {
+            return Some((before(rcpt.err()?), false));
+        }
+        let data = s.expect(3, "DATA", deadline).await;
+        let first = mail.err().or(rcpt.err());
+        match (first, data) {
+            (None, Ok(_)) => {}
+            // DATA taken though the envelope was refused: the server waits for content
+            // that will not come.
+            (Some(f), Ok(_)) => return Some((before(f), false)),
+            (first, Err(d)) => {
+                let in_step = matches!(d, Failure::Refused(_));
+                let f = first.unwrap_or(d);
+                return Some(match in_step {
+                    true => refusal(s, f, spec, deadline).await,
+                    false => (before(f), false),
+                });
+            }
+        }
+    } else {
+        let deadline = Instant::now() + spec.timeout;
+        let steps = async {
+            s.command(&envelope.mail, 2, "MAIL", deadline).await?;
+            s.command(&envelope.rcpt, 2, "RCPT", deadline).await
+        };
+        if let Err(f) = steps.await {
+            if !go.wait().await {
+                s.broken = true;
+                return None;
+            }
+            return Some(refusal(s, f, spec, deadline).await);
         }
         if !go.wait().await {
-            c.command(Rset).await?;
-            return Ok(None);
+            // Held back: the transaction is reset, the connection kept if that works.
+            let reset = s.command("RSET\r\n", 2, "RSET", Instant::now() + spec.timeout);
+            if reset.await.is_err() {
+                s.broken = true;
+            }
+            return None;
         }
-        c.command(Data).await?;
-        // `command` writes what it is given and reads the reply: here, the content.
-        c.command(DotStuffed(text)).await.map(Some)
-    };
-    let result = steps.await;
-    if result.is_err() {
-        c.abort().await;
+        let deadline = Instant::now() + spec.timeout;
+        if let Err(f) = s.write(b"DATA\r\n", deadline).await {
+            return Some((before(f), false));
+        }
+        if let Err(f) = s.expect(3, "DATA", deadline).await {
+            return Some(refusal(s, f, spec, deadline).await);
+        }
     }
-    result
+    let deadline = Instant::now() + spec.timeout;
+    // The server must have said nothing more: a reply waiting now would be read as the
+    // answer to the message.
+    if let Err(f) = s.unsolicited().await {
+        return Some((before(f), false));
+    }
+    if let Err(f) = s.write(&dot_stuffed(content), deadline).await {
+        return Some((before(f), false));
+    }
+    // From here the server may have the message: only a clear reply to it decides.
+    let after = |failure: Failure| (Stage::After.reply(failure, spec), false);
+    let reply = match s.read(deadline).await {
+        Ok(reply) => reply,
+        Err(f) => return Some(after(f)),
+    };
+    if !matches!(reply.class(), 2 | 4 | 5) {
+        return Some(after(Failure::Protocol(format!(
+            "unexpected reply `{}` to the end of the message",
+            reply.text()
+        ))));
+    }
+    if s.nothing_more().is_err() {
+        // Two replies to one message: which one answers it is anyone's guess.
+        return Some(after(Failure::Protocol(format!(
+            "`{}` and more replies to the end of the message",
+            reply.text()
+        ))));
+    }
+    Some((Reply::from_response(&reply), true))
 }
 
-/// MAIL, every RCPT and DATA, as one pipelined group (RFC 2920 section 3.1: DATA last).
-struct Pipelined<'a>(&'a Envelope);
-
-impl std::fmt::Display for Pipelined<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", Mail::new(self.0.from().cloned(), vec![]))?;
-        for to in self.0.to() {
-            write!(f, "{}", Rcpt::new(to.clone(), vec![]))?;
-        }
-        write!(f, "{Data}")
-    }
+/// A command refused (or misanswered) before the content went: the member's reply, and
+/// whether the connection is still fit (in step, and reset with RSET).
+async fn refusal(s: &mut Session, f: Failure, spec: &SmtpSpec, deadline: Instant) -> (Reply, bool) {
+    let in_step = matches!(f, Failure::Refused(_));
+    let reply = Stage::Before.reply(f, spec);
+    let keep = in_step && s.command("RSET\r\n", 2, "RSET", deadline).await.is_ok();
+    (reply, keep)
 }
 
 /// Message content as SMTP's DATA carries it (RFC 5321 4.5.2): a `.` doubled where it starts
 /// a line (after CRLF, as lettre's codec does), then the terminating `CRLF . CRLF`.
-struct DotStuffed<'a>(&'a str);
-
-impl std::fmt::Display for DotStuffed<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let text = self.0;
-        let mut from = 0;
-        if text.starts_with('.') {
-            f.write_str(".")?;
-        }
-        for at in memchr::memmem::find_iter(text.as_bytes(), b"\r\n.") {
-            // Through the CRLF and the dot, then the dot again.
-            f.write_str(&text[from..at + 3])?;
-            f.write_str(".")?;
-            from = at + 3;
-        }
-        f.write_str(&text[from..])?;
-        f.write_str("\r\n.\r\n")
+fn dot_stuffed(content: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(content.len() + content.len() / 64 + 8);
+    let mut from = 0;
+    if content.first() == Some(&b'.') {
+        out.push(b'.');
     }
+    for at in memchr::memmem::find_iter(content, b"\r\n.") {
+        // Through the CRLF and the dot, then the dot again.
+        out.extend_from_slice(&content[from..at + 3]);
+        out.push(b'.');
+        from = at + 3;
+    }
+    out.extend_from_slice(&content[from..]);
+    out.extend_from_slice(b"\r\n.\r\n");
+    out
 }
 
 enum Opened {
@@ -594,161 +743,156 @@ enum Opened {
     Fatal(Fatal),
 }
 
+/// Connects, reads the greeting, says EHLO, upgrades with STARTTLS and logs in, as
+/// `smtp.security` and the credentials ask; all by one deadline.
 async fn open(spec: &SmtpSpec) -> std::result::Result<Session, Opened> {
     let where_ = format!("{}:{}", spec.host, spec.port);
-    let tcp = TcpStream::connect((spec.host.as_str(), spec.port))
-        .await
-        .map_err(|e| Opened::Retry(Reply::transient(format!("cannot connect to {where_}: {e}"))))?;
-    let _ = tcp.set_nodelay(true);
-    let stream: Box<dyn AsyncTokioStream> = match spec.security {
-        Security::Tls => Box::new(tls_wrap(tcp, spec).await.map_err(|e| {
-            Opened::Retry(Reply::transient(format!(
-                "TLS handshake with {where_} failed: {e}"
-            )))
-        })?),
-        _ => Box::new(tcp),
+    let deadline = Instant::now() + spec.timeout;
+    let timed_out = || {
+        Opened::Retry(Reply::transient(format!(
+            "timed out after {} s waiting for {where_}",
+            spec.timeout.as_secs()
+        )))
     };
-    let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &spec.hello)
-        .await
-        .map_err(|e| Opened::Retry(Reply::from_lettre(&e).while_connecting()))?;
+    let tcp = match tokio::time::timeout_at(
+        deadline,
+        TcpStream::connect((spec.host.as_str(), spec.port)),
+    )
+    .await
+    {
+        Err(_) => return Err(timed_out()),
+        Ok(Err(e)) => {
+            return Err(Opened::Retry(Reply::transient(format!(
+                "cannot connect to {where_}: {e}"
+            ))));
+        }
+        Ok(Ok(tcp)) => tcp,
+    };
+    let _ = tcp.set_nodelay(true);
+    let failed = |f: Failure| Opened::Retry(Stage::Before.reply(f, spec).while_connecting());
+    let stream = match spec.security {
+        Security::Tls => match tokio::time::timeout_at(deadline, tls_wrap(tcp, spec)).await {
+            Err(_) => return Err(timed_out()),
+            Ok(Err(e)) => {
+                return Err(Opened::Retry(Reply::transient(format!(
+                    "TLS handshake with {where_} failed: {e}"
+                ))));
+            }
+            Ok(Ok(tls)) => Stream::Tls(Box::new(tls)),
+        },
+        _ => Stream::Plain(tcp),
+    };
+    let mut s = Session::new(stream);
+    let ehlo = format!("EHLO {}\r\n", spec.hello);
+    let greeted = async {
+        s.expect(2, "the connection", deadline).await?;
+        s.nothing_more()?;
+        let reply = s.command(&ehlo, 2, "EHLO", deadline).await?;
+        s.ext = Extensions::from_ehlo(&reply);
+        Ok(())
+    };
+    greeted.await.map_err(failed)?;
     if spec.security == Security::Starttls {
-        if !conn.can_starttls() {
+        if !s.ext.starttls {
             return Err(Opened::Fatal(Fatal(format!(
                 "{where_} does not offer STARTTLS; set `smtp.security` to \"tls\" or (for a local relay only) \"none\""
             ))));
         }
-        let mut params = TlsParameters::builder(spec.host.clone());
-        if let Some(pem) = &spec.ca_pem {
-            let cert = Certificate::from_pem(pem)
-                .map_err(|e| Opened::Fatal(Fatal(format!("`smtp.ca_file`: {e}"))))?;
-            params = params.add_root_certificate(cert);
-        }
-        let params = params
-            .build()
-            .map_err(|e| Opened::Fatal(Fatal(format!("TLS setup for {where_} failed: {e}"))))?;
-        conn.starttls(params, &spec.hello).await.map_err(|e| {
-            Opened::Retry(Reply::transient(format!(
-                "STARTTLS with {where_} failed: {e}"
-            )))
-        })?;
-    }
-    // lettre keeps no record of PIPELINING: ask again (EHLO is allowed at any time outside a
-    // transaction, and before AUTH it changes nothing the login depends on).
-    let pipelining = match spec.pipelining {
-        false => false,
-        true => match conn.command(Ehlo::new(spec.hello.clone())).await {
-            Ok(reply) => offers_pipelining(&reply),
-            // Refused: then no pipelining.
-            Err(e) if e.is_transient() || e.is_permanent() => false,
-            Err(e) => return Err(Opened::Retry(Reply::from_lettre(&e).while_connecting())),
-        },
-    };
-    if let Some((user, creds)) = &spec.credentials {
-        conn.auth(&[Mechanism::Plain, Mechanism::Login], creds)
+        // `command` checked nothing came after the 220: bytes sent before the handshake
+        // would be read as if they came over TLS.
+        s.command("STARTTLS\r\n", 2, "STARTTLS", deadline)
             .await
-            .map_err(|e| {
-                let r = Reply::from_lettre(&e);
-                if r.kind == ReplyKind::Permanent {
-                    Opened::Fatal(Fatal(format!(
-                        "{where_} refused the login for `{user}`: {}",
-                        r.text
-                    )))
-                } else {
-                    Opened::Retry(r.while_connecting())
+            .map_err(failed)?;
+        let Stream::Plain(tcp) = s.stream else {
+            unreachable!("STARTTLS on a plain stream")
+        };
+        let tls = match tokio::time::timeout_at(deadline, tls_wrap(tcp, spec)).await {
+            Err(_) => return Err(timed_out()),
+            Ok(Err(e)) => {
+                return Err(Opened::Retry(Reply::transient(format!(
+                    "STARTTLS with {where_} failed: {e}"
+                ))));
+            }
+            Ok(Ok(tls)) => tls,
+        };
+        s = Session::new(Stream::Tls(Box::new(tls)));
+        let reply = s
+            .command(&ehlo, 2, "EHLO", deadline)
+            .await
+            .map_err(failed)?;
+        s.ext = Extensions::from_ehlo(&reply);
+    }
+    if let Some((user, password)) = &spec.credentials {
+        login(&mut s, user, &password.0, deadline)
+            .await
+            .map_err(|f| match f {
+                Failure::Refused(r) if r.class() == 5 => Opened::Fatal(Fatal(format!(
+                    "{where_} refused the login for `{user}`: {}",
+                    r.text()
+                ))),
+                Failure::Protocol(why) if why.starts_with("no AUTH") => {
+                    Opened::Fatal(Fatal(format!("{where_} cannot log in `{user}`: {why}")))
                 }
+                f => failed(f),
             })?;
     }
-    Ok(Session {
-        smtp: conn,
-        pipelining,
-    })
+    Ok(s)
 }
 
-/// Whether an EHLO reply lists PIPELINING.
-fn offers_pipelining(ehlo: &Response) -> bool {
-    ehlo.message().any(|line| {
-        line.split_whitespace()
-            .next()
-            .is_some_and(|k| k.eq_ignore_ascii_case("PIPELINING"))
-    })
+/// AUTH PLAIN, or LOGIN when only that is offered (RFC 4954). The password goes base64
+/// encoded to the server and nowhere else.
+async fn login(
+    s: &mut Session,
+    user: &str,
+    password: &str,
+    deadline: Instant,
+) -> std::result::Result<(), Failure> {
+    use base64::Engine as _;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    if s.ext.auth.iter().any(|m| m == "PLAIN") {
+        let token = b64(format!("\0{user}\0{password}").as_bytes());
+        s.command(&format!("AUTH PLAIN {token}\r\n"), 2, "AUTH", deadline)
+            .await?;
+    } else if s.ext.auth.iter().any(|m| m == "LOGIN") {
+        s.command("AUTH LOGIN\r\n", 3, "AUTH", deadline).await?;
+        s.command(
+            &format!("{}\r\n", b64(user.as_bytes())),
+            3,
+            "AUTH",
+            deadline,
+        )
+        .await?;
+        s.command(
+            &format!("{}\r\n", b64(password.as_bytes())),
+            2,
+            "AUTH",
+            deadline,
+        )
+        .await?;
+    } else {
+        return Err(Failure::Protocol(
+            "no AUTH PLAIN or LOGIN offered".to_string(),
+        ));
+    }
+    Ok(())
 }
 
-/// A TLS stream lettre can drive (implicit TLS, port 465).
-#[derive(Debug)]
-struct TlsStream(tokio_rustls::client::TlsStream<TcpStream>);
-
-async fn tls_wrap(tcp: TcpStream, spec: &SmtpSpec) -> io::Result<TlsStream> {
+/// TLS over `tcp` to `spec.host`: the public roots plus `smtp.ca_file`'s.
+async fn tls_wrap(
+    tcp: TcpStream,
+    spec: &SmtpSpec,
+) -> io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
     let name = tokio_rustls::rustls::pki_types::ServerName::try_from(spec.host.clone())
         .map_err(io::Error::other)?;
-    let stream = tokio_rustls::TlsConnector::from(spec.tls.clone())
+    tokio_rustls::TlsConnector::from(spec.tls.clone())
         .connect(name, tcp)
-        .await?;
-    Ok(TlsStream(stream))
-}
-
-impl AsyncRead for TlsStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for TlsStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
-    }
-}
-
-impl AsyncTokioStream for TlsStream {
-    fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
-        self.0.get_ref().0.peer_addr()
-    }
+        .await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    #[test]
-    fn a_pipelined_group_is_mail_rcpt_and_data_with_data_last() {
-        let envelope = Envelope::new(
-            Some("bounces+t@example.org".parse().unwrap()),
-            vec!["ann@example.org".parse().unwrap()],
-        )
-        .unwrap();
-        assert_eq!(
-            Pipelined(&envelope).to_string(),
-            "MAIL FROM:<bounces+t@example.org>\r\nRCPT TO:<ann@example.org>\r\nDATA\r\n"
-        );
-    }
-
-    #[test]
-    fn pipelining_is_read_from_the_ehlo_reply_keywords() {
-        let reply = |text: &str| text.parse::<Response>().unwrap();
-        assert!(offers_pipelining(&reply(
-            "250-mx.example.org\r\n250-SIZE 1000\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
-        )));
-        assert!(offers_pipelining(&reply(
-            "250-mx.example.org\r\n250 pipelining\r\n"
-        )));
-        assert!(!offers_pipelining(&reply(
-            "250-mx.example.org says PIPELINING is off\r\n250-XPIPELINING\r\n250 8BITMIME\r\n"
-        )));
-    }
 
     /// lettre 0.11's `ClientCodec::encode` state machine, then its terminator: the reference.
     fn lettre_codec(text: &str) -> String {
@@ -767,16 +911,16 @@ mod tests {
     #[test]
     fn dot_stuffing_doubles_a_dot_that_starts_a_line() {
         assert_eq!(
-            DotStuffed(".a\r\n.\r\nb\n.c\r.d\r\n..e").to_string(),
-            "..a\r\n..\r\nb\n.c\r.d\r\n...e\r\n.\r\n"
+            dot_stuffed(b".a\r\n.\r\nb\n.c\r.d\r\n..e"),
+            b"..a\r\n..\r\nb\n.c\r.d\r\n...e\r\n.\r\n"
         );
-        assert_eq!(DotStuffed("").to_string(), "\r\n.\r\n");
+        assert_eq!(dot_stuffed(b""), b"\r\n.\r\n");
     }
 
     proptest! {
         #[test]
         fn dot_stuffing_writes_what_lettre_would(text in "[.\r\na]{0,40}") {
-            prop_assert_eq!(DotStuffed(&text).to_string(), lettre_codec(&text));
+            prop_assert_eq!(dot_stuffed(text.as_bytes()), lettre_codec(&text).into_bytes());
         }
     }
 

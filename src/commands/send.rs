@@ -274,12 +274,17 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
     let t = summary.tally;
     let secs = summary.elapsed.as_secs_f64();
     println!(
-        "sent {} in {secs:.1} s ({:.1}/s): {} accepted, {} failed, {} deferred{}",
+        "sent {} in {secs:.1} s ({:.1}/s): {} accepted, {} failed, {} deferred{}{}",
         thousands(t.done()),
         t.done() as f64 / secs.max(1e-9),
         thousands(t.accepted),
         thousands(t.failed),
         thousands(t.deferred),
+        if t.uncertain > 0 {
+            format!(", {} uncertain", thousands(t.uncertain))
+        } else {
+            String::new()
+        },
         if t.retries > 0 {
             format!(" ({} retries)", thousands(t.retries))
         } else {

@@ -144,18 +144,21 @@ fn login_uses_the_password_from_the_environment_and_never_shows_it() {
 }
 
 #[test]
-fn a_server_slower_than_the_timeout_defers_the_member() {
+fn a_server_slower_than_the_timeout_after_the_whole_message_leaves_it_uncertain() {
+    // The delay is after the message has been read: it may be delivered, so it is not
+    // sent again.
     let server = SmtpServer::start_with(None, &["--delay-ms", "2500"]);
-    let p = Project::smtp(server.port, "max_attempts = 1");
+    let p = Project::smtp(server.port, "max_attempts = 3");
     one_member(&p);
     p.edit("config.toml", "timeout_secs = 5", "timeout_secs = 1");
     let r = p.run(&["send", "--campaign", "c", "--yes"]);
     assert_eq!(r.code, 1);
     let log = p.log("c");
-    assert_eq!(log[0]["status"], "deferred");
+    assert_eq!(log[0]["status"], "uncertain");
+    assert_eq!(log[0]["attempts"], 1);
     assert_eq!(
         log[0]["smtp_reply"],
-        format!("timed out after 1 s waiting for 127.0.0.1:{}", server.port)
+        "timed out after 1 s waiting for the reply to the message: delivery unknown"
     );
 }
 
@@ -342,4 +345,150 @@ fn a_refused_mail_in_a_pipeline_drops_the_connection_and_the_member_is_retried()
     );
     assert_eq!(log.iter().filter(|r| r["attempts"] == 2).count(), 1);
     assert_eq!(server.pipelining(), vec!["pipelined"; 11]);
+}
+
+/// A hostile server's project: three members, one connection, short timeouts, and no
+/// circuit breaker to cut the run short.
+fn against(server: &SmtpServer, max_attempts: u32) -> (Project, Vec<String>) {
+    let p = Project::smtp(
+        server.port,
+        &format!("max_attempts = {max_attempts}\nmax_connection_failures = 100"),
+    );
+    p.edit("config.toml", "timeout_secs = 5", "timeout_secs = 1");
+    let emails = p.members("lists/members.csv", 3);
+    (p, emails)
+}
+
+#[test]
+fn unasked_replies_are_a_protocol_error_never_an_acceptance() {
+    for (fault, why) in [
+        // MAIL answered three times: the extra 250s would pass for the replies to RCPT and
+        // DATA, and one more for the message's.
+        (
+            "extra-after-mail",
+            "unexpected reply `250 2.1.0 Ok` to DATA",
+        ),
+        (
+            "extra-after-greeting",
+            r"the server sent `250 2.0.0 OK\r\n250 2.0.0 OK\r\n250 2.0.0 OK` unasked",
+        ),
+    ] {
+        let server = SmtpServer::hostile(fault, &[]);
+        let (p, _) = against(&server, 2);
+        let r = p.run(&["send", "--campaign", "c", "--yes"]);
+        assert_eq!(r.code, 1, "{fault}: {}{}", r.stdout, r.stderr);
+        assert_eq!(server.copies(), Vec::<String>::new(), "{fault}");
+        for row in p.log("c") {
+            assert_eq!(row["status"], "deferred", "{fault}: {row}");
+            assert_eq!(row["attempts"], 2, "{fault}: {row}");
+            assert_eq!(
+                row["smtp_reply"],
+                format!("protocol error before the message was complete: {why}: will retry"),
+                "{fault}"
+            );
+            // A 2.x.x code never stands beside a deferral.
+            assert_eq!(row["enhanced_code"], serde_json::Value::Null, "{fault}");
+            assert_eq!(row["smtp_code"], serde_json::Value::Null, "{fault}");
+        }
+    }
+}
+
+#[test]
+fn a_lost_late_or_garbled_reply_to_a_whole_message_is_uncertain_and_never_resent() {
+    let garbled =
+        |why: &str| format!("garbled reply after the message was sent ({why}): delivery unknown");
+    for (fault, reply) in [
+        (
+            "stall-after-data",
+            "timed out after 1 s waiting for the reply to the message: delivery unknown"
+                .to_string(),
+        ),
+        (
+            "bare-lf",
+            garbled("a reply line ended by a bare LF, not CRLF"),
+        ),
+        ("non-utf8", garbled("a reply line that is not UTF-8")),
+        ("huge-line", garbled("a reply line over 4096 bytes")),
+        ("code-299", garbled("`299` is not an SMTP reply code")),
+        ("code-600", garbled("`600` is not an SMTP reply code")),
+        ("code-150", garbled("`150` is not an SMTP reply code")),
+        (
+            "two-replies",
+            garbled("`250 2.0.0 Ok` and more replies to the end of the message"),
+        ),
+        // Reset or closed, as the kernel reports it.
+        (
+            "drop-after-data",
+            "connection lost after the message was sent".to_string(),
+        ),
+    ] {
+        let server = SmtpServer::hostile(fault, &[]);
+        let (p, emails) = against(&server, 3);
+        let r = p.run(&["send", "--campaign", "c", "--yes"]);
+        assert_eq!(r.code, 1, "{fault}: {}{}", r.stdout, r.stderr);
+        // One copy each: the message was never sent a second time.
+        assert_eq!(server.copies(), emails, "{fault}");
+        assert!(
+            r.stdout.contains(
+                "campaign `c`: 3 members, 0 accepted, 0 failed, 0 deferred, 3 uncertain, 0 pending"
+            ),
+            "{fault}: {}",
+            r.stdout
+        );
+        for row in p.log("c") {
+            assert_eq!(row["status"], "uncertain", "{fault}: {row}");
+            assert_eq!(row["reason"], "uncertain", "{fault}");
+            assert_eq!(row["attempts"], 1, "{fault}");
+            let text = row["smtp_reply"].as_str().unwrap();
+            assert!(
+                text.starts_with(&reply) && text.ends_with(": delivery unknown"),
+                "{fault}: {text}"
+            );
+        }
+        // A plain re-run leaves them alone too.
+        let r = p.run(&["send", "--campaign", "c", "--yes"]);
+        assert_eq!(r.code, 1, "{fault}");
+        assert!(r.stdout.contains("3 uncertain"), "{fault}: {}", r.stdout);
+        assert_eq!(server.copies().len(), 3, "{fault}");
+    }
+}
+
+#[test]
+fn a_drop_before_the_end_of_the_data_is_retried_and_says_so() {
+    // Closed on DATA: the envelope went, the content never did.
+    let server = SmtpServer::hostile("drop-at-data", &[]);
+    let (p, _) = against(&server, 2);
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(server.copies().is_empty());
+    for row in p.log("c") {
+        assert_eq!(
+            (row["status"].as_str(), row["attempts"].as_u64()),
+            (Some("deferred"), Some(2)),
+            "{row}"
+        );
+        let text = row["smtp_reply"].as_str().unwrap();
+        assert!(
+            text.starts_with("connection lost before the message was complete")
+                && text.ends_with(": will retry"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn a_multi_line_reply_is_logged_on_one_line() {
+    let server = SmtpServer::hostile("multi-line-451", &[]);
+    let (p, _) = against(&server, 1);
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let row = &p.log("c")[0];
+    assert_eq!(row["status"], "deferred");
+    assert_eq!(
+        row["smtp_reply"],
+        "451 4.3.0 Local problem, please try again later"
+    );
+    assert_eq!(row["enhanced_code"], "4.3.0");
+    let csv = p.run(&["log", "--campaign", "c", "--format", "csv"]);
+    assert_eq!(csv.stdout.lines().count(), 4, "{}", csv.stdout);
 }

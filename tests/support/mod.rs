@@ -251,6 +251,37 @@ impl SmtpServer {
             std::fs::write(&p, s.to_string()).unwrap();
             cmd.arg("--script").arg(p);
         }
+        SmtpServer::spawn(cmd, dump)
+    }
+
+    /// The tests' own hostile server (`hostile_smtp.py`), misbehaving as `fault` says.
+    pub fn hostile(fault: &str, extra: &[&str]) -> SmtpServer {
+        let dump = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new("python3");
+        cmd.arg(repo().join("tests/support/hostile_smtp.py"))
+            .arg("--dump")
+            .arg(dump.path())
+            .args(["--fault", fault])
+            .args(extra);
+        SmtpServer::spawn(cmd, dump)
+    }
+
+    /// The hostile server: the recipient of every message it read to its end, sorted.
+    pub fn copies(&self) -> Vec<String> {
+        let text =
+            std::fs::read_to_string(self.dump.path().join("received.jsonl")).unwrap_or_default();
+        let mut got: Vec<String> = text
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["rcpt_tos"][0].as_str().unwrap().to_string()
+            })
+            .collect();
+        got.sort();
+        got
+    }
+
+    fn spawn(mut cmd: Command, dump: tempfile::TempDir) -> SmtpServer {
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
