@@ -30,6 +30,24 @@ pub fn findings(
         None
     };
     out.extend(lint::lint(config, rendered));
+    let (n, some) = &pre.utf8_local;
+    if *n > 0 && config.transport == crate::config::Transport::Smtp {
+        let more = if *n > some.len() as u64 {
+            format!(" and {} more", n - some.len() as u64)
+        } else {
+            String::new()
+        };
+        out.push(Finding {
+            severity: Severity::Warning,
+            message: format!(
+                "{n} member{} an address whose part before the `@` is not ASCII ({}{more}): {} SMTPUTF8 on the server, and fail{} without it",
+                if *n == 1 { " has" } else { "s have" },
+                some.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", "),
+                if *n == 1 { "it needs" } else { "they need" },
+                if *n == 1 { "s" } else { "" },
+            ),
+        });
+    }
     out.sort_by_key(|f| f.severity);
     Ok((pre, out))
 }

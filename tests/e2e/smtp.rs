@@ -492,3 +492,125 @@ fn a_multi_line_reply_is_logged_on_one_line() {
     let csv = p.run(&["log", "--campaign", "c", "--format", "csv"]);
     assert_eq!(csv.stdout.lines().count(), 4, "{}", csv.stdout);
 }
+
+#[test]
+fn a_member_whose_message_cannot_be_written_fails_alone_and_the_campaign_goes_on() {
+    // A valid address whose file name is over the file system's 255 bytes.
+    let long = format!(
+        "{}@{}.{}.{}.org",
+        "a".repeat(64),
+        "b".repeat(63),
+        "c".repeat(63),
+        "d".repeat(60)
+    );
+    let p = Project::example();
+    p.write(
+        "lists/members.csv",
+        &format!("email,first_name,last_name,organisation\nann@example.org,Ann,A,Org\n{long},Lee,L,Org\nbob@example.org,Bob,B,Org\n"),
+    );
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("campaign `c`: 3 members, 2 accepted, 1 failed, 0 deferred, 0 pending"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stderr.contains("stopped early"), "{}", r.stderr);
+    let row = p.log_row("c", &long);
+    assert_eq!(
+        (row["status"].as_str(), row["reason"].as_str()),
+        (Some("failed"), Some("unsendable"))
+    );
+    assert_eq!(
+        row["smtp_reply"],
+        format!("cannot write `outbox/c/{long}.eml`: File name too long (os error 36)")
+    );
+    assert!(p.path("outbox/c/bob@example.org.eml").exists());
+    // The next run does not stop there either: there is nothing left to send.
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.starts_with("nothing to send"), "{}", r.stdout);
+}
+
+#[test]
+fn every_members_envelope_is_checked_before_anything_is_sent() {
+    // Valid, but lettre cannot read it back from the To header it writes; the fifth member,
+    // where only the first three used to be built.
+    let p = Project::example();
+    p.write(
+        "lists/members.csv",
+        "email,first_name,last_name,organisation\na@example.org,A,A,O\nb@example.org,B,B,O\nc@example.org,C,C,O\nd@example.org,D,D,O\n\"\"\"d d\"\"@example.org\",E,E,O\n",
+    );
+    let want = "error: `\"d d\"@example.org` cannot be put on an envelope: lettre cannot read back the To header it writes for it (`E E <\"d d\"@example.org>`) (member on `lists/members.csv` line 6 (`\"d d\"@example.org`))\n";
+    for args in [&["check"][..], &["send", "--campaign", "c", "--dry-run"]] {
+        let r = p.run(args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stdout);
+        // `check` prints its findings on standard output, `send` on standard error.
+        let shown = format!("{}{}", r.stdout, r.stderr);
+        assert!(shown.contains(want), "{args:?}: {shown}");
+    }
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("nothing was sent: 1 problem found"),
+        "{}",
+        r.stderr
+    );
+    assert!(!p.path("outbox/c").exists());
+}
+
+#[test]
+fn international_domains_go_as_punycode_and_a_utf8_local_part_needs_smtputf8() {
+    let list = "email,first_name,last_name,organisation\nann@bücher.example,Ann,A,Org\nünal@example.org,Ünal,U,Org\nbob@example.org,Bob,B,Org\n";
+    // Without SMTPUTF8: that member fails at once, with the reason; the others go.
+    let server = SmtpServer::hostile("none", &["--no-smtputf8"]);
+    let (p, _) = against(&server, 3);
+    p.write("lists/members.csv", list);
+    let r = p.run(&["check"]);
+    assert!(
+        r.stdout.contains("warning: 1 member has an address whose part before the `@` is not ASCII (`ünal@example.org`): it needs SMTPUTF8 on the server, and fails without it"),
+        "{}",
+        r.stdout
+    );
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        server.copies(),
+        ["ann@xn--bcher-kva.example", "bob@example.org"]
+    );
+    let row = p.log_row("c", "ünal@example.org");
+    assert_eq!(
+        (
+            row["status"].as_str(),
+            row["attempts"].as_u64(),
+            row["reason"].as_str()
+        ),
+        (Some("failed"), Some(1), Some("unsendable"))
+    );
+    assert_eq!(
+        row["smtp_reply"],
+        format!(
+            "`ünal@example.org` has a non-ASCII local part, which needs SMTPUTF8, and 127.0.0.1:{} does not offer it",
+            server.port
+        )
+    );
+    assert_eq!(p.log_row("c", "ann@bücher.example")["status"], "accepted");
+
+    // With it: MAIL asks for SMTPUTF8, and the local part goes as it is.
+    let server = SmtpServer::hostile("none", &[]);
+    let (p, _) = against(&server, 3);
+    p.write("lists/members.csv", list);
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        server.copies(),
+        [
+            "ann@xn--bcher-kva.example",
+            "bob@example.org",
+            "ünal@example.org"
+        ]
+    );
+    let mails = std::fs::read_to_string(server.dump.path().join("mail.log")).unwrap();
+    assert!(mails.lines().any(|l| l.ends_with(" SMTPUTF8")), "{mails}");
+}
