@@ -456,6 +456,9 @@ pub async fn deliver(
     let (event_tx, mut events) = mpsc::channel::<Event>(workers * 4);
     // Extra pause before each message while the server is throttling us, in milliseconds.
     let slowdown = Arc::new(AtomicU64::new(0));
+    // Set once the run stops: a worker waiting for the pacer or a throttling pause hands its
+    // member back at once instead of sleeping on (the pause can be a minute).
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let mut handles = Vec::new();
     for _ in 0..workers {
         let rx = job_rx.clone();
@@ -464,14 +467,28 @@ pub async fn deliver(
         let pacer = pacer.clone();
         let campaign = campaign.clone();
         let slowdown = slowdown.clone();
+        let mut stopping = stopping.clone();
         handles.push(tokio::spawn(async move {
             loop {
                 let job = { rx.lock().await.recv().await };
                 let Some(job) = job else { break };
-                pacer.acquire().await;
-                let pause = slowdown.load(Ordering::Relaxed);
-                if pause > 0 {
-                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                let ready = async {
+                    pacer.acquire().await;
+                    let pause = slowdown.load(Ordering::Relaxed);
+                    if pause > 0 {
+                        tokio::time::sleep(Duration::from_millis(pause)).await;
+                    }
+                };
+                let stopped = tokio::select! {
+                    _ = ready => false,
+                    _ = stopping.wait_for(|s| *s) => true,
+                };
+                if stopped {
+                    // Not attempted: it stays pending.
+                    if tx.send(Event::Done { job, result: None }).await.is_err() {
+                        break;
+                    }
+                    continue;
                 }
                 // The journal write overlaps the build: "starting" goes to the coordinator
                 // first; the message is built while it is written. The transport then waits
@@ -523,6 +540,9 @@ pub async fn deliver(
     let mut signals = Signals::new();
 
     loop {
+        if stopped.is_some() {
+            stopping_tx.send_replace(true);
+        }
         let now = Instant::now();
         if quota_until.is_some_and(|t| t <= now) {
             quota_until = None;

@@ -219,6 +219,41 @@ fn sigterm_finishes_what_is_in_flight_exits_130_and_resume_completes() {
 }
 
 #[test]
+fn sigterm_stops_within_seconds_while_the_server_throttles() {
+    // Every reply a 421: the pause before each message doubles up to a minute.
+    let busy = "421 4.7.0 Slow down";
+    let script: serde_json::Map<String, serde_json::Value> = (0..10)
+        .map(|i| (format!("member{i:04}@example.org"), json!([busy])))
+        .collect();
+    let server = SmtpServer::start(Some(serde_json::Value::Object(script)));
+    let p = Project::smtp(server.port, "max_attempts = 100");
+    p.members("lists/members.csv", 10);
+    let child = spawn_send(&p, &[]);
+    // By now the workers are sleeping pauses of many seconds.
+    std::thread::sleep(Duration::from_secs(5));
+    let pid = child.id().to_string();
+    let signalled = std::time::Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    let took = signalled.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(took < Duration::from_secs(3), "took {took:?} after SIGTERM");
+    assert!(server.attempts().len() >= 4, "it was throttled");
+    let s = statuses(&p);
+    assert!(
+        !s.values().any(|v| v == "sending" || v == "uncertain"),
+        "{s:?}"
+    );
+}
+
+#[test]
 fn a_second_send_of_the_same_campaign_refuses() {
     let server = SmtpServer::start(None);
     let p = Project::smtp_paced(server.port, 10);
