@@ -21,6 +21,17 @@ fn spawn_send(p: &Project, extra: &[&str]) -> std::process::Child {
         .unwrap()
 }
 
+fn sigterm(child: &std::process::Child) {
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
 fn statuses(p: &Project) -> HashMap<String, String> {
     // Before the first run has recorded the campaign there is nothing to show.
     if p.run(&["status", "--campaign", "c"]).code != 0 {
@@ -190,14 +201,7 @@ fn sigterm_finishes_what_is_in_flight_exits_130_and_resume_completes() {
     p.members("lists/members.csv", 150);
     let child = spawn_send(&p, &[]);
     std::thread::sleep(Duration::from_millis(1500));
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    sigterm(&child);
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
@@ -231,15 +235,8 @@ fn sigterm_stops_within_seconds_while_the_server_throttles() {
     let child = spawn_send(&p, &[]);
     // By now the workers are sleeping pauses of many seconds.
     std::thread::sleep(Duration::from_secs(5));
-    let pid = child.id().to_string();
     let signalled = std::time::Instant::now();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    sigterm(&child);
     let out = child.wait_with_output().unwrap();
     let took = signalled.elapsed();
     let stderr = String::from_utf8_lossy(&out.stderr);

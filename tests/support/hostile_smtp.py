@@ -31,9 +31,10 @@ Faults:
 import argparse
 import asyncio
 import json
-import os
 import threading
 from pathlib import Path
+
+from smtp_server import watch_stdin
 
 END_REPLIES = {
     "bare-lf": b"250 Ok\n",
@@ -106,15 +107,6 @@ async def session(reader, writer, args, dump: Path):
         return
     finally:
         writer.transport.abort()
-
-
-def watch_stdin(loop, stop):
-    try:
-        while os.read(0, 65536):
-            pass
-    except OSError:
-        pass
-    loop.call_soon_threadsafe(stop.set)
 
 
 async def main():
