@@ -1,17 +1,32 @@
 //! Rolling quota windows (`max_per_hour`, `max_per_day`): the relay's limits, across
-//! campaigns and across runs. The history comes from the store's attempts, so a restart does
-//! not reset a window; the logic here is clock-free so tests drive it with fixed times.
+//! campaigns, across runs, and across runs going on at the same time.
+//!
+//! [`Quota::new`] is the rule without a store, clock-free, so tests drive it with fixed times.
+//! [`Quota::shared`] keeps the send times in a table of the store, `quota_ledger`, which every
+//! quota-limited run reads and writes: a message may go only once a transaction that takes the
+//! store's write lock (`BEGIN IMMEDIATE`) has counted the windows and added its time, so two
+//! runs sending at once never overrun a window together. The first run to use the ledger (or
+//! one that finds it empty within the window) fills it from the delivery log's attempts, so a
+//! restart or an upgrade does not reset a window. A run with no quota set writes nothing to
+//! the ledger: a quota-limited run started within a day of it counts its sends only if the
+//! ledger was empty then.
 
 use std::collections::VecDeque;
+use std::path::Path;
 
 use chrono::{DateTime, Duration, Utc};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-#[derive(Debug, Clone)]
+use crate::error::Result;
+
+#[derive(Debug)]
 pub struct Quota {
     /// (window length, messages allowed in it), for the limits that are set.
     windows: Vec<(Duration, u64)>,
-    /// Send times within the longest window, oldest first.
+    /// Send times within the longest window, oldest first (without a ledger).
     sent: VecDeque<DateTime<Utc>>,
+    /// The store's shared record of send times, when limited.
+    ledger: Option<Connection>,
 }
 
 impl Quota {
@@ -33,7 +48,35 @@ impl Quota {
         Quota {
             windows,
             sent: sent.into(),
+            ledger: None,
         }
+    }
+
+    /// The windows kept in the store at `store` (see the module doc), as of `now`.
+    pub fn shared(per_hour: u64, per_day: u64, store: &Path, now: DateTime<Utc>) -> Result<Quota> {
+        let mut q = Quota::new(per_hour, per_day, []);
+        if !q.is_limited() {
+            return Ok(q);
+        }
+        let mut conn = Connection::open(store)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS quota_ledger (at TEXT NOT NULL);
+             CREATE INDEX IF NOT EXISTS quota_ledger_at ON quota_ledger (at);",
+        )?;
+        let since = crate::clock::format(now - q.horizon());
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM quota_ledger WHERE at <= ?1", [&since])?;
+        let kept: u64 = tx.query_row("SELECT count(*) FROM quota_ledger", [], |r| r.get(0))?;
+        if kept == 0 {
+            tx.execute(
+                "INSERT INTO quota_ledger (at) SELECT at FROM attempts WHERE at > ?1",
+                [&since],
+            )?;
+        }
+        tx.commit()?;
+        q.ledger = Some(conn);
+        Ok(q)
     }
 
     pub fn is_limited(&self) -> bool {
@@ -57,8 +100,37 @@ impl Quota {
         }
     }
 
+    /// A message may go at `now` (`None`, and it is counted), or not before the time returned.
+    /// With a ledger, the count and the write are one transaction holding the store's write
+    /// lock, so no other run can take the same place.
+    pub fn take(&mut self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
+        if !self.is_limited() {
+            return Ok(None);
+        }
+        let Some(conn) = &mut self.ledger else {
+            let until = self.next_allowed(now)?;
+            if until.is_none() {
+                self.record(now);
+            }
+            return Ok(until);
+        };
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let until = ledger_next_allowed(&tx, &self.windows, now)?;
+        if until.is_none() {
+            tx.execute(
+                "INSERT INTO quota_ledger (at) VALUES (?1)",
+                [crate::clock::format(now)],
+            )?;
+        }
+        tx.commit()?;
+        Ok(until)
+    }
+
     /// `None` if a message may go at `now`, else the earliest time one may.
-    pub fn next_allowed(&mut self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    pub fn next_allowed(&mut self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
+        if let Some(conn) = &self.ledger {
+            return Ok(ledger_next_allowed(conn, &self.windows, now)?);
+        }
         let horizon = self.horizon();
         while self.sent.front().is_some_and(|t| *t <= now - horizon) {
             self.sent.pop_front();
@@ -74,8 +146,37 @@ impl Quota {
                 until = Some(until.map_or(freed, |u| u.max(freed)));
             }
         }
-        until
+        Ok(until)
     }
+}
+
+/// [`Quota::next_allowed`]'s rule over the ledger's times.
+fn ledger_next_allowed(
+    conn: &Connection,
+    windows: &[(Duration, u64)],
+    now: DateTime<Utc>,
+) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    let mut until: Option<DateTime<Utc>> = None;
+    for (len, limit) in windows {
+        let start = crate::clock::format(now - *len);
+        let n: u64 = conn
+            .prepare_cached("SELECT count(*) FROM quota_ledger WHERE at > ?1")?
+            .query_row([&start], |r| r.get(0))?;
+        if n >= *limit {
+            let oldest: Option<String> = conn
+                .prepare_cached(
+                    "SELECT at FROM quota_ledger WHERE at > ?1 ORDER BY at LIMIT 1 OFFSET ?2",
+                )?
+                .query_row(params![start, n - limit], |r| r.get(0))
+                .optional()?;
+            let freed = oldest
+                .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+                .map_or(now, |t| t.to_utc())
+                + *len;
+            until = Some(until.map_or(freed, |u| u.max(freed)));
+        }
+    }
+    Ok(until)
 }
 
 #[cfg(test)]
@@ -96,7 +197,7 @@ mod tests {
         let mut now = start;
         let mut out = Vec::new();
         while now < end {
-            match q.next_allowed(now) {
+            match q.next_allowed(now).unwrap() {
                 None => {
                     q.record(now);
                     out.push(now);
@@ -124,7 +225,7 @@ mod tests {
         // until the first of Monday's messages is 24 hours old.
         let mut q = Quota::new(0, 2000, first.clone());
         assert_eq!(
-            q.next_allowed(t("2026-11-23T10:00:00Z")),
+            q.next_allowed(t("2026-11-23T10:00:00Z")).unwrap(),
             Some(t("2026-11-24T08:00:00Z"))
         );
         let second = run(
@@ -161,7 +262,7 @@ mod tests {
         assert_eq!(sent[99], t("2026-11-23T00:16:30Z"));
         assert_eq!(sent[100], t("2026-11-23T01:00:00Z"));
         assert_eq!(
-            q.next_allowed(t("2026-11-23T05:00:00Z")),
+            q.next_allowed(t("2026-11-23T05:00:00Z")).unwrap(),
             Some(t("2026-11-24T00:00:00Z"))
         );
     }
@@ -173,13 +274,13 @@ mod tests {
             q.record(Utc::now());
         }
         assert!(q.sent.is_empty());
-        assert_eq!(q.next_allowed(Utc::now()), None);
+        assert_eq!(q.next_allowed(Utc::now()).unwrap(), None);
     }
 
     #[test]
     fn no_limits_never_wait() {
         let mut q = Quota::new(0, 0, []);
         assert!(!q.is_limited());
-        assert_eq!(q.next_allowed(t("2026-11-23T00:00:00Z")), None);
+        assert_eq!(q.next_allowed(t("2026-11-23T00:00:00Z")).unwrap(), None);
     }
 }

@@ -596,14 +596,16 @@ pub async fn deliver(
                 for event in batch {
                     match event {
                         Event::Starting { email, message_id, go } => {
-                            // The quota is checked here too: jobs already queued must not overrun it.
+                            // The quota is taken here, one message at a time (shared with
+                            // other runs on the same store): jobs already queued must not
+                            // overrun it.
                             if stopped.is_none() && quota_until.is_none() {
-                                check_quota(quota, settings.max_quota_wait, Instant::now(), &mut quota_until, &mut stopped);
+                                let taken = quota.take(crate::clock::now());
+                                quota_wait(taken, settings.max_quota_wait, Instant::now(), &mut quota_until, &mut stopped);
                             }
                             let ok = stopped.is_none() && quota_until.is_none();
                             if ok {
                                 journal.start(&email, &message_id);
-                                quota.record(crate::clock::now());
                             }
                             acks.push((go, ok));
                         }
@@ -733,17 +735,35 @@ fn check_quota(
     if !quota.is_limited() {
         return;
     }
+    let free = quota.next_allowed(crate::clock::now());
+    quota_wait(free, max_wait, now, until, stopped);
+}
+
+/// What a quota's answer means for the run: go on (`None`), wait until the window reopens
+/// (set `until`), or stop (set `stopped`) when that is further than `max_wait` or the quota
+/// cannot be read.
+fn quota_wait(
+    free: Result<Option<chrono::DateTime<chrono::Utc>>>,
+    max_wait: Duration,
+    now: Instant,
+    until: &mut Option<Instant>,
+    stopped: &mut Option<String>,
+) {
     let wall = crate::clock::now();
-    if let Some(free) = quota.next_allowed(wall) {
-        let wait = (free - wall).to_std().unwrap_or_default();
-        if wait <= max_wait {
-            *until = Some(now + wait);
-        } else {
-            *stopped = Some(format!(
-                "the sending quota is used up (`max_per_hour`/`max_per_day`): resume after {} UTC",
-                free.format("%Y-%m-%d %H:%M")
-            ));
+    match free {
+        Ok(None) => {}
+        Ok(Some(free)) => {
+            let wait = (free - wall).to_std().unwrap_or_default();
+            if wait <= max_wait {
+                *until = Some(now + wait);
+            } else {
+                *stopped = Some(format!(
+                    "the sending quota is used up (`max_per_hour`/`max_per_day`): resume after {} UTC",
+                    free.format("%Y-%m-%d %H:%M")
+                ));
+            }
         }
+        Err(e) => *stopped = Some(format!("cannot count the sending quota: {e}")),
     }
 }
 

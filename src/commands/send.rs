@@ -237,16 +237,13 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
         max_connection_failures: config.rate.max_connection_failures.max(1),
         max_quota_wait: Duration::from_secs(config.rate.max_quota_wait_secs),
     };
-    let mut quota = Quota::new(config.rate.max_per_hour, config.rate.max_per_day, []);
-    if quota.is_limited() {
-        let since = crate::clock::format(crate::clock::now() - quota.horizon());
-        let history = store.sent_since(&since)?;
-        let parsed = history
-            .iter()
-            .filter_map(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.to_utc());
-        quota = Quota::new(config.rate.max_per_hour, config.rate.max_per_day, parsed);
-    }
+    // The windows are shared with other runs on this store, through it.
+    let mut quota = Quota::shared(
+        config.rate.max_per_hour,
+        config.rate.max_per_day,
+        &config.store,
+        crate::clock::now(),
+    )?;
     let pacer = Arc::new(SharedPacer::new(&config.rate));
     let campaign = Arc::new(campaign);
     let summary = runtime.block_on(send::deliver(

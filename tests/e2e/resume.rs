@@ -447,6 +447,41 @@ fn a_daily_quota_spans_two_runs_on_a_fake_clock() {
 }
 
 #[test]
+fn an_hourly_quota_holds_across_two_campaigns_sent_at_once() {
+    let server = SmtpServer::start(None);
+    let p = Project::smtp(server.port, "max_per_hour = 30\nmax_quota_wait_secs = 0");
+    p.members("lists/members.csv", 25);
+    let send = |campaign: &str| {
+        Command::new(BIN)
+            .args(["send", "--campaign", campaign, "--yes"])
+            .current_dir(p.dir.path())
+            .env(SECRET_ENV, SECRET)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (send("a"), send("b"));
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert_eq!(server.received().len(), 30);
+    // One of them, or both, ran into the window.
+    let stderr = format!(
+        "{}{}",
+        String::from_utf8_lossy(&a.stderr),
+        String::from_utf8_lossy(&b.stderr)
+    );
+    assert!(
+        stderr.contains("error: the campaign stopped early: the sending quota is used up"),
+        "{stderr}"
+    );
+    // And the next run of either sends nothing within the hour.
+    let r = p.run(&["send", "--campaign", "b", "--yes"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(server.received().len(), 30);
+}
+
+#[test]
 fn a_corrupt_store_is_a_clear_error_and_is_left_alone() {
     let p = Project::example();
     p.write(
