@@ -986,6 +986,25 @@ mod tests {
     }
 
     #[test]
+    fn a_reply_text_is_one_line_and_its_enhanced_code_matches_its_class() {
+        let r = Reply::transient("reset\r\nby peer\n".into());
+        assert_eq!(r.text, "reset  by peer ");
+        let parsed = |b: &[u8]| crate::smtp::parse(b).unwrap().unwrap().0;
+        let r = Reply::from_response(&parsed(b"451-4.3.0 first\r\n451 4.3.0 second\r\n"));
+        assert_eq!(
+            (r.text.as_str(), r.enhanced.as_deref()),
+            ("451 4.3.0 first second", Some("4.3.0"))
+        );
+        // A 2.x.x in a refusal's text is not its code.
+        let r = Reply::from_response(&parsed(b"451 after 2.1.5 Ok, gave up\r\n"));
+        assert_eq!(r.enhanced, None);
+        assert_eq!(
+            Reply::transient("protocol error: `250 2.1.0 Ok`".into()).enhanced,
+            None
+        );
+    }
+
+    #[test]
     fn file_names_keep_the_address_readable() {
         assert_eq!(eml_name("zoë@example.org"), "zoë@example.org.eml");
         assert_eq!(eml_name("a/b@example.org"), "a_b@example.org.eml");
