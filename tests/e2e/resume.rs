@@ -9,8 +9,12 @@ use serde_json::json;
 use crate::support::{BIN, Project, SECRET, SECRET_ENV, SmtpServer};
 
 fn spawn_send(p: &Project, extra: &[&str]) -> std::process::Child {
+    spawn_campaign(p, "c", extra)
+}
+
+fn spawn_campaign(p: &Project, campaign: &str, extra: &[&str]) -> std::process::Child {
     Command::new(BIN)
-        .args(["send", "--campaign", "c", "--yes"])
+        .args(["send", "--campaign", campaign, "--yes"])
         .args(extra)
         .current_dir(p.dir.path())
         .env(SECRET_ENV, SECRET)
@@ -451,18 +455,7 @@ fn an_hourly_quota_holds_across_two_campaigns_sent_at_once() {
     let server = SmtpServer::start(None);
     let p = Project::smtp(server.port, "max_per_hour = 30\nmax_quota_wait_secs = 0");
     p.members("lists/members.csv", 25);
-    let send = |campaign: &str| {
-        Command::new(BIN)
-            .args(["send", "--campaign", campaign, "--yes"])
-            .current_dir(p.dir.path())
-            .env(SECRET_ENV, SECRET)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let (a, b) = (send("a"), send("b"));
+    let (a, b) = (spawn_campaign(&p, "a", &[]), spawn_campaign(&p, "b", &[]));
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     assert_eq!(server.received().len(), 30);
     // One of them, or both, ran into the window.
