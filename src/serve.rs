@@ -147,10 +147,14 @@ async fn handle(
 
 /// Serves until Ctrl-C or SIGTERM. Prints `listening on http://ADDR` once bound.
 pub fn run(config: &Config, listen: &str) -> Result<()> {
-    let (tokens, warning) = Tokens::from_config(config, true)?;
-    if let Some(w) = warning {
-        eprintln!("warning: {w}");
+    // Never the file transport's development secret: with it anyone could forge a link.
+    let var = &config.unsubscribe.secret_env;
+    if std::env::var_os(var).is_none() {
+        return Err(Error::input(format!(
+            "environment variable `{var}` is not set: `mailshot serve` needs the secret that signed the unsubscribe links (the one `send` used), so that nobody can forge one"
+        )));
     }
+    let (tokens, _) = Tokens::from_config(config, false)?;
     let store = Store::open(&config.store)?;
     store.durable()?;
     let app = Arc::new(App {

@@ -416,3 +416,47 @@ db.commit()",
     );
     assert!(!p.path("outbox/c/Ünal@example.org.eml").exists());
 }
+
+#[test]
+fn serve_refuses_to_start_without_a_real_secret() {
+    // The file transport lets `send` fall back to a development secret; `serve` never does,
+    // or anyone could forge a link that unsubscribes any member.
+    let p = Project::example();
+    let serve = |secret: Option<&str>| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--listen", "127.0.0.1:0"])
+            .current_dir(p.dir.path())
+            .env_remove("MAILSHOT_UNSUBSCRIBE_SECRET");
+        if let Some(s) = secret {
+            cmd.env("MAILSHOT_UNSUBSCRIBE_SECRET", s);
+        }
+        // Old behaviour was to start serving: give it 5 s to exit, then fail the test.
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        crate::support::Run::from(child.wait_with_output().unwrap())
+    };
+    let r = serve(None);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(
+        r.stderr,
+        "error: environment variable `MAILSHOT_UNSUBSCRIBE_SECRET` is not set: `mailshot serve` needs the secret that signed the unsubscribe links (the one `send` used), so that nobody can forge one\n"
+    );
+    assert_eq!(r.stdout, "");
+    let r = serve(Some("short"));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(
+        r.stderr,
+        "error: environment variable `MAILSHOT_UNSUBSCRIBE_SECRET` is too short: the unsubscribe secret needs at least 16 characters\n"
+    );
+}
