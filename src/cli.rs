@@ -129,8 +129,15 @@ pub struct SendArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Send one rendering, subject prefixed `[TEST]`, to this address only; not recorded.
-    #[arg(long, value_name = "ADDRESS", conflicts_with = "dry_run")]
-    pub test_to: Option<String>,
+    /// Repeatable, or comma-separated: each address gets its own copy. Its unsubscribe links
+    /// unsubscribe nobody.
+    #[arg(
+        long,
+        value_name = "ADDRESS",
+        conflicts_with = "dry_run",
+        value_delimiter = ','
+    )]
+    pub test_to: Vec<String>,
     /// With `--test-to`: render for this member instead of the first.
     #[arg(long = "as", value_name = "EMAIL", requires = "test_to")]
     pub as_member: Option<String>,

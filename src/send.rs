@@ -96,17 +96,26 @@ impl Campaign {
 
     /// The variables of one member, unsubscribe token and URL included.
     pub fn context(&self, member: &Member) -> std::result::Result<minijinja::Value, String> {
-        let token = self.tokens.token(&member.email);
-        let extra = [
-            ("token", token.as_str()),
-            ("list", self.sender.list_id_bare()),
-        ];
+        self.context_with(member, &self.tokens.token(&member.email))
+    }
+
+    /// [`Campaign::context`] with `token` for the unsubscribe link.
+    fn context_with(
+        &self,
+        member: &Member,
+        token: &str,
+    ) -> std::result::Result<minijinja::Value, String> {
+        let extra = [("token", token), ("list", self.sender.list_id_bare())];
         self.bulletin.context(&self.vars, member, &self.id, &extra)
     }
 
     /// Renders one member; also returns the member's unsubscribe URL (for the headers).
-    fn render_with_url(&self, member: &Member) -> std::result::Result<(Rendered, String), String> {
-        let ctx = self.context(member)?;
+    fn render_with_url(
+        &self,
+        member: &Member,
+        token: &str,
+    ) -> std::result::Result<(Rendered, String), String> {
+        let ctx = self.context_with(member, token)?;
         let rendered = self.bulletin.render(&ctx)?;
         let url = ctx
             .get_attr("unsubscribe_url")
@@ -119,7 +128,7 @@ impl Campaign {
     /// Renders one member and checks what would go into its headers and envelope, without
     /// building MIME.
     pub fn check(&self, member: &Member) -> std::result::Result<Rendered, String> {
-        let (rendered, url) = self.render_with_url(member)?;
+        let (rendered, url) = self.render_with_url(member, &self.tokens.token(&member.email))?;
         message::check_unsubscribe_url(&url)?;
         self.check_envelope(member)?;
         Ok(rendered)
@@ -187,14 +196,19 @@ impl Campaign {
             .ok()
     }
 
-    /// Renders and builds one member's message; `test_to` redirects it (and marks the subject).
+    /// Renders and builds one member's message; `test_to` redirects it (and marks the subject,
+    /// and gives its links a test token that unsubscribes nobody).
     pub fn build(
         &self,
         member: &Member,
         message_id: &str,
         test_to: Option<&str>,
     ) -> std::result::Result<Outgoing, String> {
-        let (rendered, url) = self.render_with_url(member)?;
+        let token = match test_to {
+            Some(to) => self.tokens.test_token(&self.id, to),
+            None => self.tokens.token(&member.email),
+        };
+        let (rendered, url) = self.render_with_url(member, &token)?;
         let test_subject = test_to.map(|_| format!("[TEST] {}", rendered.subject));
         let per = PerMember {
             to: test_to.unwrap_or(&member.email),

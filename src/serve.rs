@@ -65,15 +65,23 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
     r
 }
 
+/// What a genuine link stands for.
+enum Link {
+    /// A member's address.
+    Member(String),
+    /// A `--test-to` copy of a campaign, sent to an address: it unsubscribes nobody.
+    Test { campaign: String, to: String },
+}
+
 /// Checks the link's token (the `token` query parameter, or the last path segment) and
-/// returns the address it stands for; `Err` is the response to give.
+/// returns what it stands for; `Err` is the response to give.
 // The error is the page to answer with; built once per request, boxing it would buy nothing.
 #[allow(clippy::result_large_err)]
 fn check(
     app: &App,
     path: &str,
     q: &HashMap<String, String>,
-) -> std::result::Result<String, Response> {
+) -> std::result::Result<Link, Response> {
     let token = q
         .get("token")
         .map(String::as_str)
@@ -85,8 +93,11 @@ fn check(
             "<p>The link is missing part of its address: please use the whole link from the email.</p>",
         ));
     }
+    if let Some((campaign, to)) = app.tokens.verify_test(token) {
+        return Ok(Link::Test { campaign, to });
+    }
     match app.tokens.verify(token) {
-        Some(email) if check_address(&email).is_ok() => Ok(email),
+        Some(email) if check_address(&email).is_ok() => Ok(Link::Member(email)),
         _ => Err(page(
             StatusCode::FORBIDDEN,
             "This unsubscribe link is not valid",
@@ -101,11 +112,23 @@ async fn handle(
     uri: axum::http::Uri,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
+    let list = escape(&app.list_name);
     let email = match check(&app, uri.path(), &q) {
-        Ok(e) => e,
+        Ok(Link::Member(e)) => e,
+        Ok(Link::Test { campaign, to }) => {
+            return page(
+                StatusCode::OK,
+                "This was a test copy: nothing changed",
+                &format!(
+                    "<p>This link came in a test copy of {list} (campaign <strong>{}</strong>) sent to \
+                     <strong>{}</strong>. It unsubscribes nobody: each member's copy has its own link.</p>",
+                    escape(&campaign),
+                    escape(&to)
+                ),
+            );
+        }
         Err(r) => return r,
     };
-    let list = escape(&app.list_name);
     match method {
         Method::GET | Method::HEAD => page(
             StatusCode::OK,

@@ -20,6 +20,10 @@ const TOKEN_BYTES: usize = 16;
 /// Used only when the secret is unset and nothing leaves the machine (the file transport).
 const DEVELOPMENT_SECRET: &str = "mailshot development secret: not for real mail";
 
+/// How a test copy's token begins. A member's token never does: its first part is base64 of
+/// an address, never a single character.
+pub const TEST_PREFIX: &str = "t.";
+
 #[derive(Clone)]
 pub struct Tokens {
     secret: Vec<u8>,
@@ -105,6 +109,37 @@ impl Tokens {
         (genuine(&email) || genuine(&email.to_lowercase())).then(|| crate::address::key(&email))
     }
 
+    /// The token of a `--test-to` copy of `campaign` sent to `to`: `t.<campaign and address>.<mac>`,
+    /// under its own MAC domain, so it never stands for a member. The unsubscribe service
+    /// recognises it and changes nothing.
+    pub fn test_token(&self, campaign: &str, to: &str) -> String {
+        let to = to.to_lowercase();
+        let tag = self
+            .mac(&["test", &self.list_id, campaign, &to])
+            .finalize()
+            .into_bytes();
+        format!(
+            "{TEST_PREFIX}{}.{}",
+            URL_SAFE_NO_PAD.encode(format!("{campaign}\n{to}").as_bytes()),
+            URL_SAFE_NO_PAD.encode(&tag[..TOKEN_BYTES])
+        )
+    }
+
+    /// The campaign and address of a genuine test token (see [`Tokens::test_token`]).
+    pub fn verify_test(&self, token: &str) -> Option<(String, String)> {
+        let (data, tag) = token.strip_prefix(TEST_PREFIX)?.split_once('.')?;
+        let data = String::from_utf8(URL_SAFE_NO_PAD.decode(data.as_bytes()).ok()?).ok()?;
+        let (campaign, to) = data.split_once('\n')?;
+        let bytes = URL_SAFE_NO_PAD.decode(tag.as_bytes()).ok()?;
+        if bytes.len() != TOKEN_BYTES {
+            return None;
+        }
+        self.mac(&["test", &self.list_id, campaign, to])
+            .verify_truncated_left(&bytes)
+            .ok()?;
+        Some((campaign.to_string(), to.to_string()))
+    }
+
     /// A short token for the envelope sender (`bounces+{token}@...`), naming campaign and
     /// member; the delivery log keeps it so a bounce can be matched.
     pub fn bounce_token(&self, campaign: &str, email: &str) -> String {
@@ -148,5 +183,31 @@ mod tests {
         for bad in ["", ".", "abc", "not base64!.x", &tok[..tok.len() - 1]] {
             assert_eq!(t.verify(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_test_token_never_stands_for_a_member() {
+        let t = Tokens::new(b"0123456789abcdef-secret", "news.example.org");
+        let tok = t.test_token("2023-04", "Chair@Example.org");
+        assert!(tok.starts_with("t."));
+        assert_eq!(t.verify(&tok), None);
+        assert_eq!(
+            t.verify_test(&tok),
+            Some(("2023-04".to_string(), "chair@example.org".to_string()))
+        );
+        // A member's token is not a test token, nor is a test token of another list.
+        assert_eq!(t.verify_test(&t.token("chair@example.org")), None);
+        assert_eq!(
+            Tokens::new(b"0123456789abcdef-secret", "other.example.org").verify_test(&tok),
+            None
+        );
+        // Another campaign or address under this MAC: refused.
+        let (_, tag) = tok.rsplit_once('.').unwrap();
+        let forged = format!(
+            "t.{}.{tag}",
+            URL_SAFE_NO_PAD.encode(b"2023-05\nchair@example.org")
+        );
+        assert_eq!(t.verify_test(&forged), None);
+        assert_eq!(t.verify_test(&tok[..tok.len() - 1]), None);
     }
 }

@@ -36,13 +36,13 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
         .build()
         .map_err(|e| Error::runtime(format!("failed to start the async runtime: {e}")))?;
 
-    if let Some(to) = &args.test_to {
+    if !args.test_to.is_empty() {
         return runtime.block_on(test_send(
             &campaign,
             &list,
             &spec,
             &config,
-            to,
+            &args.test_to,
             args.as_member.as_deref(),
         ));
     }
@@ -402,17 +402,24 @@ fn confirm(subject: &str, n: u64, via: &str) -> Result<()> {
     }
 }
 
-/// `--test-to`: one member's rendering to one address, not recorded.
+/// `--test-to`: one member's rendering to each address, not recorded. Its unsubscribe links
+/// carry a test token (see [`crate::unsubscribe::Tokens::test_token`]), never the member's.
 async fn test_send(
     campaign: &Campaign,
     list: &MemberList,
     spec: &TransportSpec,
     config: &Config,
-    to: &str,
+    to: &[String],
     as_member: Option<&str>,
 ) -> Result<i32> {
-    let to =
-        crate::members::check_address(to).map_err(|e| Error::input(format!("--test-to: {e}")))?;
+    // Every address checked before the first copy goes.
+    let to = to
+        .iter()
+        .map(|a| {
+            crate::members::check_address(a.trim())
+                .map_err(|e| Error::input(format!("--test-to: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let list_name = show(&list.path);
     let mut chosen = None;
     for row in list.rows()? {
@@ -431,40 +438,41 @@ async fn test_send(
         Some(a) => Error::input(format!("--as: `{a}` is not in `{list_name}`")),
         None => Error::input(format!("member list `{list_name}` has no members")),
     })?;
-    let msg = campaign
-        .build(&member, &campaign.new_message_id(), Some(&to))
-        .map_err(|e| {
-            Error::input(format!(
-                "{e} (member on `{list_name}` line {} (`{}`))",
-                member.line, member.email
-            ))
-        })?;
     let spec = match spec {
         TransportSpec::File { dir } => TransportSpec::File {
             dir: dir.join("test"),
         },
         other => other.clone(),
     };
-    let mut conn = spec.connect();
-    let reply = match conn.send(&msg, Go::now()).await {
-        Some(Ok(reply)) => reply,
-        Some(Err(fatal)) => return Err(Error::runtime(fatal.0)),
-        None => return Err(Error::runtime("the test message was not sent")),
-    };
-    conn.close().await;
     let via = config.destination(&campaign.id);
-    match reply.kind {
-        ReplyKind::Accepted => {
-            println!(
+    let mut conn = spec.connect();
+    let mut code = EXIT_OK;
+    for to in &to {
+        let msg = campaign
+            .build(&member, &campaign.new_message_id(), Some(to))
+            .map_err(|e| {
+                Error::input(format!(
+                    "{e} (member on `{list_name}` line {} (`{}`))",
+                    member.line, member.email
+                ))
+            })?;
+        let reply = match conn.send(&msg, Go::now()).await {
+            Some(Ok(reply)) => reply,
+            Some(Err(fatal)) => return Err(Error::runtime(fatal.0)),
+            None => return Err(Error::runtime("the test message was not sent")),
+        };
+        match reply.kind {
+            ReplyKind::Accepted => println!(
                 "test message (rendered for {}) sent to {to} via {via}: {}",
                 member.email, reply.text
-            );
-            println!("not recorded as a delivery of campaign `{}`", campaign.id);
-            Ok(EXIT_OK)
-        }
-        _ => {
-            eprintln!("error: test message to {to} was refused: {}", reply.text);
-            Ok(EXIT_FAILURES)
+            ),
+            _ => {
+                eprintln!("error: test message to {to} was refused: {}", reply.text);
+                code = EXIT_FAILURES;
+            }
         }
     }
+    conn.close().await;
+    println!("not recorded as a delivery of campaign `{}`", campaign.id);
+    Ok(code)
 }

@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use crate::support::{BIN, Project, SECRET};
+use crate::support::{BIN, Project, SECRET, SECRET_ENV, SmtpServer};
 
 /// `mailshot serve` on a free port, killed when dropped.
 struct Service {
@@ -18,6 +18,7 @@ impl Service {
             .args(["serve", "--listen", "127.0.0.1:0"])
             .current_dir(p.dir.path())
             .env("MAILSHOT_UNSUBSCRIBE_SECRET", SECRET)
+            .env(SECRET_ENV, SECRET)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -60,7 +61,11 @@ fn curl(args: &[&str]) -> (u16, String) {
 
 /// The https URL in a sent message's List-Unsubscribe header, pointed at the local service.
 fn link(p: &Project, email: &str, service: &Service) -> String {
-    let eml = p.read(&format!("outbox/c/{email}.eml"));
+    link_in(&p.read(&format!("outbox/c/{email}.eml")), service)
+}
+
+/// The https URL in `eml`'s List-Unsubscribe header, pointed at the local service.
+fn link_in(eml: &str, service: &Service) -> String {
     let header = eml.split("\r\n\r\n").next().unwrap().replace("\r\n ", " ");
     let value = header
         .lines()
@@ -459,4 +464,96 @@ fn serve_refuses_to_start_without_a_real_secret() {
         r.stderr,
         "error: environment variable `MAILSHOT_UNSUBSCRIBE_SECRET` is too short: the unsubscribe secret needs at least 16 characters\n"
     );
+}
+
+#[test]
+fn test_copies_carry_a_test_token_that_unsubscribes_nobody() {
+    let server = SmtpServer::start(None);
+    let p = Project::smtp(server.port, "");
+    let r = p.run(&[
+        "send",
+        "--campaign",
+        "c",
+        "--test-to",
+        "chair@example.org,deputy@example.org",
+        "--test-to",
+        "editor@example.org",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{}", r.stdout);
+    for (line, to) in lines.iter().zip(["chair", "deputy", "editor"]) {
+        assert!(
+            line.starts_with(&format!(
+                "test message (rendered for zoe.hartley@medtech.example.org) sent to {to}@example.org via 127.0.0.1:{}: 250 ",
+                server.port
+            )),
+            "{line}"
+        );
+    }
+    assert_eq!(lines[3], "not recorded as a delivery of campaign `c`");
+    assert_eq!(
+        server.recipients(),
+        [
+            "chair@example.org",
+            "deputy@example.org",
+            "editor@example.org"
+        ]
+    );
+
+    // No copy carries a member's token, in its header or its footer link.
+    let tokens = mailshot::unsubscribe::Tokens::new(SECRET.as_bytes(), "cluster-news.example.org");
+    let list = p.read("lists/members.csv");
+    let members: Vec<&str> = list
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(members.len(), 12);
+    let s = Service::start(&p);
+    let mut urls = Vec::new();
+    for m in server.received() {
+        let eml = String::from_utf8(m.bytes).unwrap();
+        for member in &members {
+            assert!(
+                !eml.contains(&tokens.token(member)),
+                "{member}'s token in a test copy"
+            );
+        }
+        let url = link_in(&eml, &s);
+        let token = url.rsplit("token=").next().unwrap();
+        assert_eq!(
+            tokens.verify_test(token),
+            Some(("c".to_string(), m.rcpt_tos[0].clone()))
+        );
+        let parsed = mail_parser::MessageParser::default()
+            .parse(eml.as_bytes())
+            .unwrap();
+        let html = parsed.body_html(0).unwrap();
+        assert!(
+            html.contains(&format!("token={token}\"")),
+            "the footer link is the test link"
+        );
+        urls.push(url);
+    }
+    assert_eq!(urls.len(), 3);
+
+    // The service shows that it was a test copy, for GET and the one-click POST, and records
+    // nothing.
+    for url in &urls {
+        for post in [false, true] {
+            let (status, body) = if post {
+                curl(&["-X", "POST", "--data", "List-Unsubscribe=One-Click", url])
+            } else {
+                curl(&[url])
+            };
+            assert_eq!(status, 200, "{body}");
+            assert!(
+                body.contains("<h1>This was a test copy: nothing changed</h1>"),
+                "{body}"
+            );
+            assert!(!body.contains("zoe.hartley"), "{body}");
+        }
+    }
+    assert!(suppressed(&p).is_empty());
 }
