@@ -33,6 +33,8 @@ struct RawConfig {
     #[serde(default)]
     rate: RateConfig,
     #[serde(default)]
+    serve: ServeConfig,
+    #[serde(default)]
     vars: BTreeMap<String, String>,
 }
 
@@ -81,6 +83,44 @@ pub struct UnsubscribeConfig {
 
 fn default_secret_env() -> String {
     "MAILSHOT_UNSUBSCRIBE_SECRET".into()
+}
+
+/// `[serve]`: what one client may hold of the unsubscribe service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Seconds a request's headers may take to arrive, counted from the connection's opening
+    /// or the previous response (so it is also how long an idle keep-alive connection is
+    /// kept). Default 10.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_secs: u64,
+    /// Seconds a connection may pass without a byte read or written (a stalled body, a
+    /// client that does not read the answer) before it is closed. Default 30.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_secs: u64,
+    /// Connections served at once; further ones wait to be accepted. Default 256.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+fn default_header_timeout() -> u64 {
+    10
+}
+fn default_idle_timeout() -> u64 {
+    30
+}
+fn default_max_connections() -> usize {
+    256
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            header_timeout_secs: default_header_timeout(),
+            idle_timeout_secs: default_idle_timeout(),
+            max_connections: default_max_connections(),
+        }
+    }
 }
 
 /// `[dkim]`: signing.
@@ -343,6 +383,7 @@ pub struct Config {
     pub file: FileConfig,
     pub smtp: SmtpConfig,
     pub rate: RateConfig,
+    pub serve: ServeConfig,
     pub vars: BTreeMap<String, String>,
 }
 
@@ -416,6 +457,15 @@ impl Config {
         within("smtp.connections", &s.connections, s.connections as f64, 1.0, 1000.0)?;
         within("smtp.timeout_secs", &s.timeout_secs, s.timeout_secs as f64, 1.0, 3600.0)?;
         within("smtp.port", &s.port, s.port.into(), 1.0, 65535.0)?;
+        let v = &raw.serve;
+        for (key, secs) in [
+            ("serve.header_timeout_secs", v.header_timeout_secs),
+            ("serve.idle_timeout_secs", v.idle_timeout_secs),
+        ] {
+            within(key, &secs, secs as f64, 1.0, 3600.0)?;
+        }
+        let max = v.max_connections;
+        within("serve.max_connections", &max, max as f64, 1.0, 10_000.0)?;
         for key in raw.vars.keys() {
             if !crate::members::is_identifier(key) {
                 return Err(bad(format!(
@@ -494,6 +544,7 @@ impl Config {
             file,
             smtp,
             rate,
+            serve: raw.serve,
             vars: raw.vars,
         })
     }

@@ -7,18 +7,36 @@
 //!   `multipart/form-data`) records the suppression durably and answers 200, no redirect.
 //!   Repeating it is harmless.
 //! - A missing token gets 400, a forged, altered or truncated one 403; neither changes anything.
-//!   Tokens are compared in constant time.
+//!   Tokens are compared in constant time. Another method gets 405 with `Allow`.
+//!
+//! [`serve`] takes a bound listener and a shutdown future (tests bind `127.0.0.1:0`): at most
+//! `max_connections` at once (a semaphore taken before each accept, so the rest wait in the
+//! listen queue), each closed when its headers take longer than `header_timeout_secs` (hyper's
+//! header-read timer, which also runs between keep-alive requests) or when no byte moves for
+//! `idle_timeout_secs`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::config::Config;
+use crate::config::{Config, ServeConfig};
 use crate::error::{Error, Result};
 use crate::members::check_address;
 use crate::store::Store;
@@ -82,9 +100,11 @@ fn check(
     path: &str,
     q: &HashMap<String, String>,
 ) -> std::result::Result<Link, Response> {
+    // An empty `?token=` (a link template that left it blank) never hides the path's token.
     let token = q
         .get("token")
         .map(String::as_str)
+        .filter(|t| !t.is_empty())
         .unwrap_or_else(|| path.rsplit('/').next().unwrap_or(""));
     if token.is_empty() || !token.contains('.') {
         return Err(page(
@@ -112,6 +132,16 @@ async fn handle(
     uri: axum::http::Uri,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
+    if !matches!(method, Method::GET | Method::HEAD | Method::POST) {
+        let mut r = page(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Method not allowed",
+            "<p>Unsubscribe links answer GET and POST only.</p>",
+        );
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, POST"));
+        return r;
+    }
     let list = escape(&app.list_name);
     let email = match check(&app, uri.path(), &q) {
         Ok(Link::Member(e)) => e,
@@ -164,7 +194,7 @@ async fn handle(
                 ),
             }
         }
-        _ => StatusCode::METHOD_NOT_ALLOWED.into_response(),
+        _ => unreachable!("other methods are answered first"),
     }
 }
 
@@ -191,6 +221,7 @@ pub fn run(config: &Config, listen: &str) -> Result<()> {
     let addr: SocketAddr = listen
         .parse()
         .map_err(|_| Error::input(format!("--listen: `{listen}` is not an address:port")))?;
+    let limits = Limits::from(&config.serve);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -205,11 +236,163 @@ pub fn run(config: &Config, listen: &str) -> Result<()> {
             .map_err(|e| Error::runtime(e.to_string()))?;
         println!("listening on http://{bound}");
         let router = Router::new().fallback(handle).with_state(app);
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown())
-            .await
-            .map_err(|e| Error::runtime(format!("the unsubscribe service failed: {e}")))
+        serve(listener, router, limits, shutdown()).await;
+        Ok(())
     })
+}
+
+/// What one client may hold (see `[serve]` in the config).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+}
+
+impl From<&ServeConfig> for Limits {
+    fn from(c: &ServeConfig) -> Limits {
+        Limits {
+            header_timeout: Duration::from_secs(c.header_timeout_secs),
+            idle_timeout: Duration::from_secs(c.idle_timeout_secs),
+            max_connections: c.max_connections,
+        }
+    }
+}
+
+/// Serves `router` on `listener` within `limits` until `shutdown` completes, then lets the
+/// requests in flight finish (idle connections close at once) and returns.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    let (stop, stopping) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        // The slot first: past the cap, connections wait in the listen queue, unaccepted.
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, say: wait for some to close, never spin.
+                    eprintln!("warning: failed to accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let activity = Arc::new(Activity::new());
+        let io = TokioIo::new(Watched {
+            inner: stream,
+            activity: activity.clone(),
+        });
+        let conn = http.serve_connection(io, TowerToHyperService::new(router.clone()));
+        let mut stopping = stopping.clone();
+        connections.spawn(async move {
+            let _slot = slot;
+            tokio::pin!(conn);
+            let mut graceful = false;
+            loop {
+                let idle_until = activity.last() + limits.idle_timeout;
+                tokio::select! {
+                    _ = conn.as_mut() => break,
+                    () = tokio::time::sleep_until(idle_until) => {
+                        if activity.last() + limits.idle_timeout <= Instant::now() {
+                            break; // dropped: the socket is closed
+                        }
+                    }
+                    _ = stopping.changed(), if !graceful => {
+                        graceful = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
+                }
+            }
+        });
+        while connections.try_join_next().is_some() {}
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    while connections.join_next().await.is_some() {}
+}
+
+/// When a connection last moved a byte.
+struct Activity {
+    start: Instant,
+    /// Milliseconds since `start`.
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            start: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = self.start.elapsed().as_millis() as u64;
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn last(&self) -> Instant {
+        self.start + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
+    }
+}
+
+/// A stream that notes in [`Activity`] each time bytes move.
+struct Watched {
+    inner: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.touch();
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, data);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        r
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 async fn shutdown() {

@@ -557,3 +557,116 @@ fn test_copies_carry_a_test_token_that_unsubscribes_nobody() {
     }
     assert!(suppressed(&p).is_empty());
 }
+
+#[test]
+fn other_methods_get_405_with_allow_and_an_empty_query_token_hides_nothing() {
+    let p = Project::example();
+    assert_eq!(
+        p.run(&["send", "--campaign", "c", "--yes", "--limit", "1"])
+            .code,
+        0
+    );
+    let s = Service::start(&p);
+    let zoe = link(&p, "zoe.hartley@medtech.example.org", &s);
+    for method in ["PUT", "DELETE", "PATCH", "OPTIONS"] {
+        let (status, text) = curl(&["-X", method, &zoe]);
+        assert_eq!(status, 405, "{method}: {text}");
+        assert!(
+            text.contains("\r\nallow: GET, HEAD, POST\r\n"),
+            "{method}: {text}"
+        );
+    }
+    // A link template that leaves `?token=` empty: the path's token still counts.
+    let (status, body) = curl(&[&format!("{zoe}?token=")]);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("zoe.hartley@medtech.example.org"), "{body}");
+    assert!(suppressed(&p).is_empty());
+}
+
+/// Sets the example config's `[serve]` limits.
+fn limits(p: &Project, header_secs: u64, idle_secs: u64, max_connections: usize) {
+    p.edit(
+        "config.toml",
+        "header_timeout_secs = 10",
+        &format!("header_timeout_secs = {header_secs}"),
+    );
+    p.edit(
+        "config.toml",
+        "idle_timeout_secs = 30",
+        &format!("idle_timeout_secs = {idle_secs}"),
+    );
+    p.edit(
+        "config.toml",
+        "max_connections = 256",
+        &format!("max_connections = {max_connections}"),
+    );
+}
+
+/// Seconds until the server closes a connection that sends `start`, then one header line
+/// every 200 ms (a slow-loris) or, if `dribble` is false, nothing more; `None` if it was not
+/// closed within 15 s.
+fn closed_after(addr: &str, start: &[u8], dribble: bool) -> Option<f64> {
+    use std::io::{Read, Write};
+    let began = std::time::Instant::now();
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.write_all(start).unwrap();
+    c.set_read_timeout(Some(std::time::Duration::from_millis(200)))
+        .unwrap();
+    while began.elapsed() < std::time::Duration::from_secs(15) {
+        let mut buf = [0u8; 512];
+        match c.read(&mut buf) {
+            Ok(0) => return Some(began.elapsed().as_secs_f64()),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return Some(began.elapsed().as_secs_f64()),
+        }
+        if dribble && c.write_all(b"X-Slow: 1\r\n").is_err() {
+            return Some(began.elapsed().as_secs_f64());
+        }
+    }
+    None
+}
+
+#[test]
+fn slow_and_silent_clients_are_cut_off_and_connections_are_capped() {
+    let p = Project::example();
+    assert_eq!(
+        p.run(&["send", "--campaign", "c", "--yes", "--limit", "1"])
+            .code,
+        0
+    );
+    limits(&p, 3, 1, 2);
+    let s = Service::start(&p);
+    let addr = s.base.strip_prefix("http://").unwrap().to_string();
+    let zoe = link(&p, "zoe.hartley@medtech.example.org", &s);
+
+    // Silent: closed by the idle timeout (1 s), well before the header timeout.
+    let silent = closed_after(&addr, b"", false).expect("a silent connection is closed");
+    assert!((0.8..2.5).contains(&silent), "closed after {silent} s");
+    // A slow-loris keeps bytes moving, so only the header timeout (3 s) closes it.
+    let head = b"GET /unsubscribe/x HTTP/1.1\r\nHost: localhost\r\n";
+    let loris = closed_after(&addr, head, true).expect("a slow-loris is closed");
+    assert!((2.8..5.0).contains(&loris), "closed after {loris} s");
+
+    // Two slow-lorises hold both slots: a third client is answered only when they are cut
+    // off (3 s), and then normally.
+    let holders: Vec<_> = (0..2)
+        .map(|_| {
+            let addr = addr.clone();
+            std::thread::spawn(move || closed_after(&addr, head, true))
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let began = std::time::Instant::now();
+    let (status, body) = curl(&[&zoe]);
+    let waited = began.elapsed().as_secs_f64();
+    assert_eq!(status, 200, "{body}");
+    assert!((2.0..5.0).contains(&waited), "answered after {waited} s");
+    for h in holders {
+        assert!(h.join().unwrap().is_some());
+    }
+    // With the slots free again, an answer comes at once.
+    let began = std::time::Instant::now();
+    assert_eq!(curl(&[&zoe]).0, 200);
+    assert!(began.elapsed().as_secs_f64() < 1.0);
+}
