@@ -25,7 +25,8 @@
 //!        |           dot-stuffed in one pass -> its reply, or `uncertain` -> Event::Done(Reply)
 //!        |           -> coordinator appends `reply`
 //!        |   (store::Skip: who this run leaves out, in memory or asked of the store;
-//!        |    suppressions recorded during the run seen within a second)
+//!        |    suppressions recorded during the run seen within a second; unsubscribes
+//!        |    the service has waiting for a busy store, within 10 ms)
 //!        v
 //!   journal::Journal::fold (every second, or when idle; one transaction)
 //!        v
@@ -52,7 +53,10 @@
 //! - [`dkim`]: DKIM signing of the finished bytes (relaxed/relaxed, RSA or Ed25519 by aws-lc).
 //! - [`lint`]: `mailshot check`'s rules (also run by `send`).
 //! - [`unsubscribe`]: HMAC tokens for unsubscribe links and bounce addresses.
-//! - [`serve`]: the one-click unsubscribe HTTP service (axum).
+//! - [`serve`]: the one-click unsubscribe HTTP service (axum on hyper: timeouts, a connection
+//!   cap). [`unsubscribes`]: what it has promised, appended and synced to a file beside the
+//!   store before the 200, folded into the store by it and by every [`store::Store::open`],
+//!   and read by a running send's [`store::Skip`].
 //! - [`transport`]: the file and SMTP transports (the SMTP session's steps: greeting, EHLO,
 //!   STARTTLS, AUTH, MAIL/RCPT/DATA pipelined or not, the content dot-stuffed) and what a
 //!   reply means for the member (`accepted`, `deferred`, `uncertain`, `failed`).
@@ -94,3 +98,4 @@ pub mod smtp;
 pub mod store;
 pub mod transport;
 pub mod unsubscribe;
+pub mod unsubscribes;

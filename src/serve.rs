@@ -4,8 +4,11 @@
 //!   unsubscribes: mail scanners fetch links.
 //! - `POST` to the same URL (the button, or a mailbox provider's one-click POST with
 //!   `List-Unsubscribe=One-Click` as `application/x-www-form-urlencoded` or
-//!   `multipart/form-data`) records the suppression durably and answers 200, no redirect.
-//!   Repeating it is harmless.
+//!   `multipart/form-data`) records the unsubscribe durably and answers 200, no redirect:
+//!   appended to the file beside the store and synced to disk first (the store may be busy or
+//!   replaced; see [`crate::unsubscribes`]), then folded into the store by [`fold_loop`].
+//!   Repeating it is harmless. Only when the file cannot be written is the answer 503, and
+//!   the reason is printed on stderr.
 //! - A missing token gets 400, a forged, altered or truncated one 403; neither changes anything.
 //!   Tokens are compared in constant time. Another method gets 405 with `Allow`.
 //!
@@ -17,9 +20,10 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -27,7 +31,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -41,9 +45,11 @@ use crate::error::{Error, Result};
 use crate::members::check_address;
 use crate::store::Store;
 use crate::unsubscribe::Tokens;
+use crate::unsubscribes::{self, Entry, Folded};
 
 struct App {
-    store: Mutex<Store>,
+    /// Hands each unsubscribe to [`write_loop`], with where to say it is on disk.
+    records: mpsc::Sender<(Entry, oneshot::Sender<std::result::Result<(), String>>)>,
     tokens: Tokens,
     list_name: String,
 }
@@ -171,15 +177,26 @@ async fn handle(
             ),
         ),
         Method::POST => {
-            let app2 = app.clone();
-            let e2 = email.clone();
-            let done = tokio::task::spawn_blocking(move || {
-                let store = app2.store.lock().unwrap_or_else(|p| p.into_inner());
-                store.suppress(&e2, "unsubscribed", Some("one-click unsubscribe"))
-            })
-            .await;
-            match done {
-                Ok(Ok(_)) => page(
+            // On disk before the 200, whatever the store is doing; folded into it after.
+            let entry = Entry {
+                email: email.clone(),
+                reason: "unsubscribed".into(),
+                source: "one-click unsubscribe".into(),
+                at: crate::store::now(),
+            };
+            let (done, on_disk) = oneshot::channel();
+            let failed = match app.records.send((entry, done)).await {
+                Ok(()) => on_disk
+                    .await
+                    .unwrap_or_else(|_| Err("the writer stopped".into()))
+                    .err(),
+                Err(_) => Some("the writer stopped".into()),
+            };
+            if let Some(why) = &failed {
+                eprintln!("error: answered 503 to an unsubscribe of `{email}`: {why}");
+            }
+            match failed {
+                None => page(
                     StatusCode::OK,
                     "You are unsubscribed",
                     &format!(
@@ -208,10 +225,11 @@ pub fn run(config: &Config, listen: &str) -> Result<()> {
         )));
     }
     let (tokens, _) = Tokens::from_config(config, false)?;
-    let store = Store::open(&config.store)?;
-    store.durable()?;
+    // Opening folds in what an earlier run left waiting, and shows the store is usable.
+    drop(Store::open(&config.store)?);
+    let (records, to_write) = mpsc::channel(RECORDS_QUEUED);
     let app = Arc::new(App {
-        store: Mutex::new(store),
+        records,
         tokens,
         list_name: config
             .list_name
@@ -235,10 +253,134 @@ pub fn run(config: &Config, listen: &str) -> Result<()> {
             .local_addr()
             .map_err(|e| Error::runtime(e.to_string()))?;
         println!("listening on http://{bound}");
+        let wake = Arc::new(Notify::new());
+        let writer = tokio::spawn(write_loop(config.store.clone(), to_write, wake.clone()));
+        let folder = tokio::spawn(fold_loop(config.store.clone(), wake));
         let router = Router::new().fallback(handle).with_state(app);
         serve(listener, router, limits, shutdown()).await;
+        // Every request is answered, so every unsubscribe is on disk: the writer ends.
+        let _ = writer.await;
+        folder.abort();
+        // A last try; what the store cannot take now waits on disk for the next command.
+        let path = config.store.clone();
+        let _ = tokio::task::spawn_blocking(move || Folder::new(path).fold()).await;
         Ok(())
     })
+}
+
+/// How long a fold waits for a busy store before trying again a second later.
+const FOLD_WAIT: Duration = Duration::from_millis(500);
+
+/// Unsubscribes waiting to be written, at most; more requests wait their turn.
+const RECORDS_QUEUED: usize = 1024;
+
+/// Appends the unsubscribes handed over to the file beside the store, as many as are waiting
+/// in one write and one sync (group commit), then tells each sender, and wakes the folder.
+async fn write_loop(
+    store: PathBuf,
+    mut records: mpsc::Receiver<(Entry, oneshot::Sender<std::result::Result<(), String>>)>,
+    wake: Arc<Notify>,
+) {
+    let mut batch = Vec::new();
+    while records.recv_many(&mut batch, RECORDS_QUEUED).await > 0 {
+        let entries: Vec<Entry> = batch.iter().map(|(e, _)| e.clone()).collect();
+        let path = store.clone();
+        let done = tokio::task::spawn_blocking(move || unsubscribes::append(&path, &entries))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        if done.is_ok() {
+            wake.notify_one();
+        }
+        for (_, tell) in batch.drain(..) {
+            let _ = tell.send(done.clone());
+        }
+    }
+}
+
+/// The service's connection to the store, reopened when the file at the store's path is no
+/// longer the one it opened (replaced or deleted: writing on would reach a file nobody reads).
+struct Folder {
+    path: PathBuf,
+    open: Option<(Store, Option<(u64, u64)>)>,
+}
+
+impl Folder {
+    fn new(path: PathBuf) -> Folder {
+        Folder { path, open: None }
+    }
+
+    /// The file's device and inode; `None` if there is none.
+    fn identity(path: &Path) -> Option<(u64, u64)> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = path;
+            None
+        }
+    }
+
+    fn fold(&mut self) -> Result<Folded> {
+        let now = Folder::identity(&self.path);
+        let same = matches!(&self.open, Some((_, was)) if was.is_some() && *was == now);
+        if !same {
+            self.open = None;
+            let store = Store::connect(&self.path)?;
+            self.open = Some((store, Folder::identity(&self.path)));
+        }
+        let (store, _) = self.open.as_mut().expect("opened above");
+        unsubscribes::fold(store, &self.path, FOLD_WAIT)
+    }
+}
+
+/// Folds the waiting unsubscribes into the store when woken, and every second while some
+/// wait; says on stderr when the store holds them up, and when it took them.
+async fn fold_loop(store: PathBuf, wake: Arc<Notify>) {
+    let mut waiting = false;
+    let mut folder = Some(Folder::new(store.clone()));
+    let file = crate::error::show(&unsubscribes::path(&store));
+    loop {
+        if waiting {
+            let _ = tokio::time::timeout(Duration::from_secs(1), wake.notified()).await;
+        } else {
+            wake.notified().await;
+        }
+        let mut f = folder.take().unwrap_or_else(|| Folder::new(store.clone()));
+        let done = tokio::task::spawn_blocking(move || {
+            let r = f.fold();
+            (f, r)
+        })
+        .await;
+        let why = match done {
+            Ok((f, r)) => {
+                folder = Some(f);
+                match r {
+                    Ok(Folded::Busy(n)) => format!("the delivery log is busy; {n} wait"),
+                    Ok(_) => {
+                        if waiting {
+                            eprintln!(
+                                "note: the unsubscribes waiting in `{file}` are in the delivery log"
+                            );
+                        }
+                        waiting = false;
+                        continue;
+                    }
+                    Err(e) => e.to_string(),
+                }
+            }
+            Err(e) => e.to_string(),
+        };
+        if !waiting {
+            eprintln!(
+                "note: unsubscribes are recorded in `{file}` (on disk; a running send honours them) but not yet in the delivery log: {why}; trying again every second"
+            );
+        }
+        waiting = true;
+    }
 }
 
 /// What one client may hold (see `[serve]` in the config).

@@ -101,6 +101,14 @@ CREATE TABLE IF NOT EXISTS suppressions (
 );
 ";
 
+/// How long a write waits for another process's transaction before it fails as busy.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How long opening the store waits to fold in waiting unsubscribes (see
+/// [`crate::unsubscribes`]); when busy they wait for the next command, and a running send
+/// honours them meanwhile.
+pub const FOLD_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// How many addresses [`Store::skip`] keeps in memory (~100 bytes each, ~10 MB) before it asks
 /// the store instead (a few microseconds an address).
 pub const SKIP_IN_MEMORY: u64 = 100_000;
@@ -138,9 +146,10 @@ impl SkipQuery {
     }
 }
 
-/// The addresses a run must not send to (from [`Store::skip`]).
+/// The addresses a run must not send to (from [`Store::skip`]); also those unsubscribed
+/// through the service and not yet folded into the store (see [`crate::unsubscribes`]).
 #[derive(Debug)]
-pub struct Skip(SkipKind);
+pub struct Skip(SkipKind, Option<crate::unsubscribes::Watch>);
 
 #[derive(Debug)]
 enum SkipKind {
@@ -165,6 +174,9 @@ struct News {
     conn: Connection,
     /// The newest suppression time seen (RFC 3339, compares as text).
     since: std::cell::RefCell<String>,
+    /// The highest rowid seen: a suppression folded in from the service's file carries the
+    /// time it was received, which may be older than `since`.
+    rowid: std::cell::Cell<i64>,
     checked: std::cell::Cell<std::time::Instant>,
 }
 
@@ -175,16 +187,21 @@ impl News {
         }
         self.checked.set(std::time::Instant::now());
         let mut since = self.since.borrow_mut();
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT email, at FROM suppressions WHERE at >= ?1")?;
-        let rows = stmt.query_map([since.as_str()], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT email, at, rowid FROM suppressions WHERE at >= ?1 OR rowid > ?2",
+        )?;
+        let rows = stmt.query_map(params![since.as_str(), self.rowid.get()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
         })?;
         let mut newest = since.clone();
         for row in rows {
-            let (email, at) = row?;
+            let (email, at, rowid) = row?;
             newest = newest.max(at);
+            self.rowid.set(self.rowid.get().max(rowid));
             set.insert(crate::address::key(&email));
         }
         *since = newest;
@@ -195,15 +212,23 @@ impl News {
 impl Skip {
     /// Nothing to skip (no delivery log yet).
     pub fn none() -> Skip {
-        Skip(SkipKind::Memory {
-            set: Default::default(),
-            news: None,
-        })
+        Skip(
+            SkipKind::Memory {
+                set: Default::default(),
+                news: None,
+            },
+            None,
+        )
     }
 
     /// Whether `email` is skipped: compared by [`crate::address::key`], so an unsubscribe
     /// from any spelling of the address counts.
     pub fn contains(&self, email: &str) -> Result<bool> {
+        if let Some(pending) = &self.1
+            && pending.contains(email)?
+        {
+            return Ok(true);
+        }
         match &self.0 {
             SkipKind::Memory { set, news } => {
                 let mut set = set.borrow_mut();
@@ -477,8 +502,16 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store at `path`.
+    /// Opens (creating if needed) the store at `path`, and folds in the unsubscribes the
+    /// service has waiting (see [`crate::unsubscribes`]).
     pub fn open(path: &Path) -> Result<Store> {
+        let mut store = Store::connect(path)?;
+        crate::unsubscribes::fold(&mut store, path, FOLD_WAIT)?;
+        Ok(store)
+    }
+
+    /// [`Store::open`] without the fold.
+    pub fn connect(path: &Path) -> Result<Store> {
         let ctx = |e: rusqlite::Error| {
             Error::runtime(format!("failed to open delivery log `{}`: {e}", show(path)))
         };
@@ -486,8 +519,7 @@ impl Store {
             std::fs::create_dir_all(dir).map_err(|e| Error::io("create the folder of", path, e))?;
         }
         let conn = Connection::open(path).map_err(ctx)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(ctx)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(ctx)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(ctx)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
@@ -499,6 +531,40 @@ impl Store {
             conn,
             in_batch: false,
         })
+    }
+
+    /// Runs `f` in one write transaction that is on disk (synchronous FULL) when this
+    /// returns; waits at most `wait` for the store, then `Ok(None)`: nothing happened.
+    pub fn write_durably<T>(
+        &mut self,
+        wait: std::time::Duration,
+        f: impl FnOnce(&Store) -> Result<T>,
+    ) -> Result<Option<T>> {
+        // FULL: the commit is synced before the caller lets go of its copy. (SQLite
+        // refuses to change it inside a transaction.)
+        let sync: i64 = self
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        self.conn.busy_timeout(wait)?;
+        let begun = self.conn.execute_batch("BEGIN IMMEDIATE");
+        self.conn.busy_timeout(BUSY_TIMEOUT)?;
+        let done = match begun {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+            Ok(()) => {
+                f(self).and_then(|v| Ok(self.conn.execute_batch("COMMIT").map(|()| Some(v))?))
+            }
+        };
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        self.conn.pragma_update(None, "synchronous", sync)?;
+        done
     }
 
     #[cfg(test)]
@@ -515,7 +581,7 @@ impl Store {
 
     /// Opens an existing store read-only; `None` if there is none yet.
     pub fn open_existing(path: &Path) -> Result<Option<Store>> {
-        if !path.exists() {
+        if !path.exists() && !crate::unsubscribes::path(path).exists() {
             return Ok(None);
         }
         Store::open(path).map(Some)
@@ -730,9 +796,17 @@ impl Store {
             add_functions(&conn)?;
             Ok(conn)
         };
+        let pending = Some(crate::unsubscribes::Watch::new(Path::new(
+            self.conn.path().unwrap_or_default(),
+        )));
         if count <= in_memory {
             // Before the set is read: a suppression recorded meanwhile is asked for again.
             let since = now();
+            let rowid: i64 = self.conn.query_row(
+                "SELECT coalesce(max(rowid), 0) FROM suppressions",
+                [],
+                |r| r.get(0),
+            )?;
             let mut stmt = self.conn.prepare(&format!(
                 "SELECT email FROM suppressions UNION ALL \
                  SELECT email FROM deliveries WHERE campaign = ?1 AND {SKIP_WHERE}"
@@ -741,20 +815,27 @@ impl Store {
             for email in stmt.query_map(query.params().as_slice(), |r| r.get::<_, String>(0))? {
                 set.insert(crate::address::key(&email?));
             }
-            return Ok(Skip(SkipKind::Memory {
-                set: std::cell::RefCell::new(set),
-                news: Some(News {
-                    conn: reader()?,
-                    since: std::cell::RefCell::new(since),
-                    checked: std::cell::Cell::new(std::time::Instant::now()),
-                }),
-            }));
+            return Ok(Skip(
+                SkipKind::Memory {
+                    set: std::cell::RefCell::new(set),
+                    news: Some(News {
+                        conn: reader()?,
+                        since: std::cell::RefCell::new(since),
+                        rowid: std::cell::Cell::new(rowid),
+                        checked: std::cell::Cell::new(std::time::Instant::now()),
+                    }),
+                },
+                pending,
+            ));
         }
-        Ok(Skip(SkipKind::Lookup {
-            conn: reader()?,
-            query,
-            read: std::cell::Cell::new(None),
-        }))
+        Ok(Skip(
+            SkipKind::Lookup {
+                conn: reader()?,
+                query,
+                read: std::cell::Cell::new(None),
+            },
+            pending,
+        ))
     }
 
     /// Records one attempt's outcome (the reply, received at `at`) and the member's new status.
@@ -816,10 +897,20 @@ impl Store {
     /// Suppresses `email` (every spelling of it: the list keeps its
     /// [`crate::address::key`]); returns false if it already was (the first reason is kept).
     pub fn suppress(&self, email: &str, reason: &str, source: Option<&str>) -> Result<bool> {
-        let n = self.conn.execute(
+        self.suppress_at(email, reason, source, &now())
+    }
+
+    /// [`Store::suppress`], recorded as of `at` (RFC 3339).
+    pub fn suppress_at(
+        &self,
+        email: &str,
+        reason: &str,
+        source: Option<&str>,
+        at: &str,
+    ) -> Result<bool> {
+        let n = self.conn.prepare_cached(
             "INSERT INTO suppressions (email, reason, source, at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-            params![crate::address::key(email), reason, source, now()],
-        )?;
+        )?.execute(params![crate::address::key(email), reason, source, at])?;
         Ok(n == 1)
     }
 
@@ -834,6 +925,8 @@ impl Store {
             == 1)
     }
 
+    /// Every suppression, and after them those the service has waiting that the store could
+    /// not take yet.
     pub fn suppressions(&self) -> Result<Vec<Suppression>> {
         let mut stmt = self
             .conn
@@ -846,7 +939,23 @@ impl Store {
                 at: r.get(3)?,
             })
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut all: Vec<Suppression> = rows.collect::<rusqlite::Result<_>>()?;
+        if let Some(path) = self.conn.path().filter(|p| !p.is_empty()) {
+            let mut seen: std::collections::HashSet<String> =
+                all.iter().map(|s| s.email.clone()).collect();
+            for e in crate::unsubscribes::pending(Path::new(path))? {
+                let key = crate::address::key(&e.email);
+                if seen.insert(key.clone()) {
+                    all.push(Suppression {
+                        email: key,
+                        reason: e.reason,
+                        source: Some(e.source),
+                        at: e.at,
+                    });
+                }
+            }
+        }
+        Ok(all)
     }
 
     /// Marks the campaign's pending and deferred members that are on the suppression list as

@@ -259,7 +259,9 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
     ))?;
 
     journal.close(&mut store)?;
-    // Members suppressed while the run was sending (an unsubscribe) were left out: say so.
+    // Members suppressed while the run was sending (an unsubscribe) were left out: say so,
+    // with the unsubscribes the service could not yet fold in.
+    crate::unsubscribes::fold(&mut store, &config.store, crate::store::FOLD_WAIT)?;
     store.apply_suppressions(&args.campaign)?;
     if let Some(e) = lookup_failed.into_inner() {
         return Err(e);

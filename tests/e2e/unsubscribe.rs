@@ -10,17 +10,20 @@ use crate::support::{BIN, Project, SECRET, SECRET_ENV, SmtpServer};
 struct Service {
     child: Child,
     base: String,
+    /// Where its standard error goes.
+    log: std::path::PathBuf,
 }
 
 impl Service {
     fn start(p: &Project) -> Service {
+        let log = p.path("serve.log");
         let mut child = Command::new(BIN)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .current_dir(p.dir.path())
             .env("MAILSHOT_UNSUBSCRIBE_SECRET", SECRET)
             .env(SECRET_ENV, SECRET)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
         let mut line = String::new();
@@ -32,7 +35,61 @@ impl Service {
             .strip_prefix("listening on ")
             .expect("serve prints its address")
             .to_string();
-        Service { child, base }
+        Service { child, base, log }
+    }
+
+    /// Waits (up to 10 s) until its standard error contains `text`; returns it all.
+    fn stderr_with(&self, text: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let log = std::fs::read_to_string(&self.log).unwrap();
+            if log.contains(text) || std::time::Instant::now() > deadline {
+                return log;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+/// Another process holding the store in an exclusive transaction (Python's sqlite3) until
+/// released or dropped.
+struct StoreLock {
+    child: Child,
+}
+
+impl StoreLock {
+    fn hold(db: &std::path::Path) -> StoreLock {
+        let script = "import sqlite3, sys\n\
+                      c = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+                      c.execute('BEGIN EXCLUSIVE')\n\
+                      print('locked', flush=True)\n\
+                      sys.stdin.read()\n\
+                      c.execute('COMMIT')\n";
+        let mut child = Command::new("python3")
+            .args(["-c", script])
+            .arg(db)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line, "locked\n");
+        StoreLock { child }
+    }
+
+    fn release(mut self) {
+        drop(self.child.stdin.take());
+        assert!(self.child.wait().unwrap().success());
+    }
+}
+
+impl Drop for StoreLock {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
     }
 }
 
@@ -669,4 +726,175 @@ fn slow_and_silent_clients_are_cut_off_and_connections_are_capped() {
     let began = std::time::Instant::now();
     assert_eq!(curl(&[&zoe]).0, 200);
     assert!(began.elapsed().as_secs_f64() < 1.0);
+}
+
+/// One-click POST; (status, response).
+fn one_click(url: &str) -> (u16, String) {
+    curl(&["-X", "POST", "--data", "List-Unsubscribe=One-Click", url])
+}
+
+#[test]
+fn an_unsubscribe_while_the_store_is_locked_answers_200_and_is_never_lost() {
+    let p = Project::example();
+    assert_eq!(
+        p.run(&["send", "--campaign", "c", "--yes", "--limit", "1"])
+            .code,
+        0
+    );
+    let s = Service::start(&p);
+    let zoe = link(&p, "zoe.hartley@medtech.example.org", &s);
+    let lock = StoreLock::hold(&p.path("mailshot.db"));
+    let began = std::time::Instant::now();
+    let (status, body) = one_click(&zoe);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("You are unsubscribed"), "{body}");
+    assert!(began.elapsed() < std::time::Duration::from_secs(2));
+    // On disk, listed already, and the service says why it is not in the store yet.
+    let listed = p.run(&["suppress", "list"]);
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    assert!(
+        listed
+            .stdout
+            .contains("\nzoe.hartley@medtech.example.org,unsubscribed,one-click unsubscribe,"),
+        "{}",
+        listed.stdout
+    );
+    let waiting = "note: unsubscribes are recorded in `mailshot.db.unsubscribes` (on disk; a running send honours them) but not yet in the delivery log: the delivery log is busy; 1 wait; trying again every second\n";
+    assert_eq!(s.stderr_with(waiting), waiting);
+
+    // The store free again: folded in within a second or so, and the file emptied.
+    lock.release();
+    let folded =
+        "note: the unsubscribes waiting in `mailshot.db.unsubscribes` are in the delivery log\n";
+    assert_eq!(s.stderr_with(folded), format!("{waiting}{folded}"));
+    assert_eq!(p.read("mailshot.db.unsubscribes"), "");
+    assert_eq!(suppressed(&p), ["zoe.hartley@medtech.example.org"]);
+
+    // The next send skips her.
+    let r = p.run(&["send", "--campaign", "next", "--yes"]);
+    assert!(
+        r.stdout
+            .contains("campaign `next`: 12 members, 11 accepted, 0 failed, 0 deferred, 1 suppressed, 0 pending"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !p.path("outbox/next/zoe.hartley@medtech.example.org.eml")
+            .exists()
+    );
+}
+
+#[test]
+fn unsubscribes_reach_a_store_deleted_or_replaced_while_serving() {
+    let p = Project::example();
+    assert_eq!(p.run(&["send", "--campaign", "c", "--yes"]).code, 0);
+    let s = Service::start(&p);
+    let (zoe, sian) = (
+        link(&p, "zoe.hartley@medtech.example.org", &s),
+        link(&p, "sian.pritchard@example.org", &s),
+    );
+    // Deleted: the next unsubscribe goes into a new store, not into the deleted file.
+    for f in ["mailshot.db", "mailshot.db-wal", "mailshot.db-shm"] {
+        let _ = std::fs::remove_file(p.path(f));
+    }
+    assert_eq!(one_click(&zoe).0, 200);
+    wait_folded(&p);
+    assert_eq!(
+        store_suppressions(&p.path("mailshot.db")),
+        ["zoe.hartley@medtech.example.org"]
+    );
+
+    // Replaced by a copy renamed over it (a restore, a sync tool): the copy gets the next one.
+    std::fs::copy(p.path("mailshot.db"), p.path("copy.db")).unwrap();
+    std::fs::rename(p.path("copy.db"), p.path("mailshot.db")).unwrap();
+    assert_eq!(one_click(&sian).0, 200);
+    wait_folded(&p);
+    assert_eq!(
+        store_suppressions(&p.path("mailshot.db")),
+        [
+            "zoe.hartley@medtech.example.org",
+            "sian.pritchard@example.org"
+        ]
+    );
+}
+
+/// Waits (up to 5 s) until the service has folded what waits in `mailshot.db.unsubscribes`.
+fn wait_folded(p: &Project) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::fs::metadata(p.path("mailshot.db.unsubscribes")).map_or(0, |m| m.len()) > 0
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The suppressions table as the store file holds it (read with the sqlite3 Python module:
+/// no mailshot command, which would fold the waiting unsubscribes in itself).
+fn store_suppressions(db: &std::path::Path) -> Vec<String> {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys\nfor (e,) in sqlite3.connect(sys.argv[1]).execute('SELECT email FROM suppressions ORDER BY rowid'): print(e)",
+        ])
+        .arg(db)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn a_running_send_skips_a_member_unsubscribed_while_the_store_is_locked() {
+    // Paced, on one connection: member0009's turn comes ~2 s in. The store is locked before
+    // the unsubscribe and stays locked past her turn, so only the file can tell the send.
+    let server = SmtpServer::start(None);
+    let p = Project::smtp_paced(server.port, 4);
+    p.edit("config.toml", "connections = 4", "connections = 1");
+    p.members("lists/members.csv", 10);
+    let tokens = mailshot::unsubscribe::Tokens::new(SECRET.as_bytes(), "cluster-news.example.org");
+    let s = Service::start(&p);
+    let last = format!(
+        "{}/unsubscribe?token={}",
+        s.base,
+        tokens.token("member0009@example.org")
+    );
+    let send = Command::new(BIN)
+        .args(["send", "--campaign", "c", "--yes"])
+        .current_dir(p.dir.path())
+        .env(SECRET_ENV, SECRET)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    server.wait_for(1);
+    let lock = StoreLock::hold(&p.path("mailshot.db"));
+    assert_eq!(one_click(&last).0, 200);
+    // Everyone else mailed (the run goes on: its journal waits for the store), then let go.
+    server.wait_for(9);
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    lock.release();
+    let r = crate::support::Run::from(send.wait_with_output().unwrap());
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let got = server.recipients();
+    assert_eq!(got.len(), 9, "{got:?}");
+    assert!(!got.contains(&"member0009@example.org".to_string()));
+    assert!(
+        r.stdout.contains(
+            "campaign `c`: 10 members, 9 accepted, 0 failed, 0 deferred, 1 suppressed, 0 pending"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        p.log_row("c", "member0009@example.org")["reason"],
+        "suppressed: unsubscribed"
+    );
 }
