@@ -898,3 +898,49 @@ fn a_running_send_skips_a_member_unsubscribed_while_the_store_is_locked() {
         "suppressed: unsubscribed"
     );
 }
+
+#[test]
+fn when_the_unsubscribe_cannot_be_written_the_answer_is_503_and_stderr_says_why() {
+    let p = Project::example();
+    assert_eq!(
+        p.run(&["send", "--campaign", "c", "--yes", "--limit", "1"])
+            .code,
+        0
+    );
+    let s = Service::start(&p);
+    let zoe = link(&p, "zoe.hartley@medtech.example.org", &s);
+    // Something in the way of the file (a folder: no permission stops root, who runs CI).
+    std::fs::create_dir(p.path("mailshot.db.unsubscribes")).unwrap();
+    let (status, body) = one_click(&zoe);
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("Please try again"), "{body}");
+    let why = "error: answered 503 to an unsubscribe of `zoe.hartley@medtech.example.org`: failed to record the unsubscribe in `mailshot.db.unsubscribes`: Is a directory (os error 21)\n";
+    assert_eq!(s.stderr_with(why), why);
+}
+
+#[test]
+fn serve_limits_out_of_range_are_refused_with_the_key() {
+    let p = Project::example();
+    p.edit(
+        "config.toml",
+        "max_connections = 256",
+        "max_connections = 0",
+    );
+    let r = p.run(&["serve"]);
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        "error: invalid config `config.toml`: serve.max_connections: `0` must be from 1 to 10000\n"
+    );
+    p.edit("config.toml", "max_connections = 0", "max_connections = 1");
+    p.edit(
+        "config.toml",
+        "idle_timeout_secs = 30",
+        "idle_timeout_secs = 0",
+    );
+    let r = p.run(&["serve"]);
+    assert_eq!(
+        r.stderr,
+        "error: invalid config `config.toml`: serve.idle_timeout_secs: `0` must be from 1 to 3600\n"
+    );
+}
