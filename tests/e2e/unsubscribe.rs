@@ -6,6 +6,16 @@ use std::process::{Child, Command, Stdio};
 
 use crate::support::{BIN, Project, SECRET, SECRET_ENV, SmtpServer};
 
+/// Starts `cmd` and reads the first line it prints (to say it is ready).
+fn first_line(cmd: &mut Command) -> (Child, String) {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (child, line)
+}
+
 /// `mailshot serve` on a free port, killed when dropped.
 struct Service {
     child: Child,
@@ -17,19 +27,14 @@ struct Service {
 impl Service {
     fn start(p: &Project) -> Service {
         let log = p.path("serve.log");
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .current_dir(p.dir.path())
-            .env("MAILSHOT_UNSUBSCRIBE_SECRET", SECRET)
-            .env(SECRET_ENV, SECRET)
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let (child, line) = first_line(
+            Command::new(BIN)
+                .args(["serve", "--listen", "127.0.0.1:0"])
+                .current_dir(p.dir.path())
+                .env("MAILSHOT_UNSUBSCRIBE_SECRET", SECRET)
+                .env(SECRET_ENV, SECRET)
+                .stderr(std::fs::File::create(&log).unwrap()),
+        );
         let base = line
             .trim()
             .strip_prefix("listening on ")
@@ -65,17 +70,12 @@ impl StoreLock {
                       print('locked', flush=True)\n\
                       sys.stdin.read()\n\
                       c.execute('COMMIT')\n";
-        let mut child = Command::new("python3")
-            .args(["-c", script])
-            .arg(db)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let (child, line) = first_line(
+            Command::new("python3")
+                .args(["-c", script])
+                .arg(db)
+                .stdin(Stdio::piped()),
+        );
         assert_eq!(line, "locked\n");
         StoreLock { child }
     }
@@ -306,12 +306,7 @@ fn the_service_confirms_on_get_and_unsubscribes_on_post_only() {
 
 #[test]
 fn the_confirmation_page_works_in_a_real_browser() {
-    let p = Project::example();
-    assert_eq!(
-        p.run(&["send", "--campaign", "c", "--yes", "--limit", "1"])
-            .code,
-        0
-    );
+    let p = sent_to_zoe();
     let s = Service::start(&p);
     let url = link(&p, "zoe.hartley@medtech.example.org", &s);
     let shot = p.path("confirm.png");
@@ -617,12 +612,7 @@ fn test_copies_carry_a_test_token_that_unsubscribes_nobody() {
 
 #[test]
 fn other_methods_get_405_with_allow_and_an_empty_query_token_hides_nothing() {
-    let p = Project::example();
-    assert_eq!(
-        p.run(&["send", "--campaign", "c", "--yes", "--limit", "1"])
-            .code,
-        0
-    );
+    let p = sent_to_zoe();
     let s = Service::start(&p);
     let zoe = link(&p, "zoe.hartley@medtech.example.org", &s);
     for method in ["PUT", "DELETE", "PATCH", "OPTIONS"] {
@@ -686,12 +676,7 @@ fn closed_after(addr: &str, start: &[u8], dribble: bool) -> Option<f64> {
 
 #[test]
 fn slow_and_silent_clients_are_cut_off_and_connections_are_capped() {
-    let p = Project::example();
-    assert_eq!(
-        p.run(&["send", "--campaign", "c", "--yes", "--limit", "1"])
-            .code,
-        0
-    );
+    let p = sent_to_zoe();
     limits(&p, 3, 1, 2);
     let s = Service::start(&p);
     let addr = s.base.strip_prefix("http://").unwrap().to_string();
@@ -728,6 +713,14 @@ fn slow_and_silent_clients_are_cut_off_and_connections_are_capped() {
     assert!(began.elapsed().as_secs_f64() < 1.0);
 }
 
+/// The example project after campaign `c` went to its first member, Zoë.
+fn sent_to_zoe() -> Project {
+    let p = Project::example();
+    let r = p.run(&["send", "--campaign", "c", "--yes", "--limit", "1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    p
+}
+
 /// One-click POST; (status, response).
 fn one_click(url: &str) -> (u16, String) {
     curl(&["-X", "POST", "--data", "List-Unsubscribe=One-Click", url])
@@ -735,12 +728,7 @@ fn one_click(url: &str) -> (u16, String) {
 
 #[test]
 fn an_unsubscribe_while_the_store_is_locked_answers_200_and_is_never_lost() {
-    let p = Project::example();
-    assert_eq!(
-        p.run(&["send", "--campaign", "c", "--yes", "--limit", "1"])
-            .code,
-        0
-    );
+    let p = sent_to_zoe();
     let s = Service::start(&p);
     let zoe = link(&p, "zoe.hartley@medtech.example.org", &s);
     let lock = StoreLock::hold(&p.path("mailshot.db"));
@@ -901,12 +889,7 @@ fn a_running_send_skips_a_member_unsubscribed_while_the_store_is_locked() {
 
 #[test]
 fn when_the_unsubscribe_cannot_be_written_the_answer_is_503_and_stderr_says_why() {
-    let p = Project::example();
-    assert_eq!(
-        p.run(&["send", "--campaign", "c", "--yes", "--limit", "1"])
-            .code,
-        0
-    );
+    let p = sent_to_zoe();
     let s = Service::start(&p);
     let zoe = link(&p, "zoe.hartley@medtech.example.org", &s);
     // Something in the way of the file (a folder: no permission stops root, who runs CI).
