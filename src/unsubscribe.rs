@@ -113,7 +113,7 @@ impl Tokens {
     /// under its own MAC domain, so it never stands for a member. The unsubscribe service
     /// recognises it and changes nothing.
     pub fn test_token(&self, campaign: &str, to: &str) -> String {
-        let to = to.to_lowercase();
+        let to = crate::address::key(to);
         let tag = self
             .mac(&["test", &self.list_id, campaign, &to])
             .finalize()

@@ -297,7 +297,7 @@ mod tests {
         // Folded: in the store, the file emptied; a second fold finds nothing.
         let mut store = Store::open(&db).unwrap();
         assert!(std::fs::metadata(path(&db)).unwrap().len() == 0);
-        assert_eq!(store.suppressions().unwrap()[0].email, "Ann@example.org");
+        assert_eq!(store.suppressions().unwrap()[0].email, "ann@example.org");
         assert_eq!(
             fold(&mut store, &db, Duration::ZERO).unwrap(),
             Folded::Nothing

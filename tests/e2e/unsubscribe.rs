@@ -395,7 +395,10 @@ fn an_unsubscribe_is_honoured_whatever_the_spelling_of_a_non_ascii_address() {
     // Émile's unsubscribe arrives by reply and is typed in another case, accent decomposed.
     let r = p.run(&["suppress", "add", "E\u{301}MILE@example.org"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(suppressed(&p), vec!["ünal@example.org", "émile@example.org"]);
+    assert_eq!(
+        suppressed(&p),
+        vec!["ünal@example.org", "émile@example.org"]
+    );
 
     let r = p.run(&["send", "--campaign", "next", "--yes"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -408,12 +411,20 @@ fn an_unsubscribe_is_honoured_whatever_the_spelling_of_a_non_ascii_address() {
     );
     assert!(!p.path("outbox/next/Ünal@example.org.eml").exists());
     assert!(!p.path("outbox/next/Émile@example.org.eml").exists());
-    assert_eq!(p.log_row("next", "Ünal@example.org")["status"], "suppressed");
+    assert_eq!(
+        p.log_row("next", "Ünal@example.org")["status"],
+        "suppressed"
+    );
 
     // An import in yet another spelling does not bring them back.
     p.write("crm.csv", "Email\nÜNAL@EXAMPLE.ORG\nnew@example.org\n");
     let r = p.run(&["import", "crm.csv"]);
-    assert!(r.stdout.contains("1 added, 0 updated, 0 unchanged, 0 duplicates, 0 rejected, 3 suppressed"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("1 added, 0 updated, 0 unchanged, 0 duplicates, 0 rejected, 3 suppressed"),
+        "{}",
+        r.stdout
+    );
     let list = p.read("lists/members.csv");
     assert!(!list.contains("nal@") && !list.contains("mile@"), "{list}");
 }
@@ -467,7 +478,8 @@ db.commit()",
     );
     let r = p.run(&["send", "--campaign", "c", "--yes"]);
     assert!(
-        r.stdout.contains("3 members, 2 accepted, 0 failed, 0 deferred, 1 suppressed"),
+        r.stdout
+            .contains("3 members, 2 accepted, 0 failed, 0 deferred, 1 suppressed"),
         "{}",
         r.stdout
     );
@@ -902,9 +914,10 @@ fn when_the_unsubscribe_cannot_be_written_the_answer_is_503_and_stderr_says_why(
 }
 
 #[test]
-fn serve_limits_out_of_range_are_refused_with_the_key() {
+fn serve_limits_out_of_range_are_refused_with_the_key_and_line() {
     let p = Project::example();
-    p.edit(
+    let line_of = |text: &str, key: &str| 1 + text[..text.find(key).unwrap()].matches('\n').count();
+    let text = p.edit(
         "config.toml",
         "max_connections = 256",
         "max_connections = 0",
@@ -913,10 +926,13 @@ fn serve_limits_out_of_range_are_refused_with_the_key() {
     assert_eq!(r.code, 2);
     assert_eq!(
         r.stderr,
-        "error: invalid config `config.toml`: serve.max_connections: `0` must be from 1 to 10000\n"
+        format!(
+            "error: invalid config `config.toml`: line {}: serve.max_connections: `0` must be between 1 and 10000\n",
+            line_of(&text, "max_connections = 0")
+        )
     );
     p.edit("config.toml", "max_connections = 0", "max_connections = 1");
-    p.edit(
+    let text = p.edit(
         "config.toml",
         "idle_timeout_secs = 30",
         "idle_timeout_secs = 0",
@@ -924,6 +940,9 @@ fn serve_limits_out_of_range_are_refused_with_the_key() {
     let r = p.run(&["serve"]);
     assert_eq!(
         r.stderr,
-        "error: invalid config `config.toml`: serve.idle_timeout_secs: `0` must be from 1 to 3600\n"
+        format!(
+            "error: invalid config `config.toml`: line {}: serve.idle_timeout_secs: `0` must be between 1 and 3600\n",
+            line_of(&text, "idle_timeout_secs = 0")
+        )
     );
 }
