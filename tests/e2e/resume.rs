@@ -468,9 +468,13 @@ fn an_hourly_quota_holds_across_two_campaigns_sent_at_once() {
         stderr.contains("error: the campaign stopped early: the sending quota is used up"),
         "{stderr}"
     );
-    // And the next run of either sends nothing within the hour.
-    let r = p.run(&["send", "--campaign", "b", "--yes"]);
-    assert_eq!(r.code, 1);
+    // And the next run of either sends nothing within the hour (one of them may have finished:
+    // the other is refused by the quota).
+    let codes: Vec<i32> = ["a", "b"]
+        .iter()
+        .map(|c| p.run(&["send", "--campaign", c, "--yes"]).code)
+        .collect();
+    assert!(codes.contains(&1), "{codes:?}");
     assert_eq!(server.received().len(), 30);
 }
 
