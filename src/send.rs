@@ -452,10 +452,14 @@ pub fn backoff(base: Duration, tries: u32) -> Duration {
 /// Delivers to `members` (already filtered), recording each attempt before it goes and each
 /// reply as it arrives. Stops early on a systemic failure, a quota it cannot wait for, or a
 /// signal: the first Ctrl-C or SIGTERM lets messages in flight finish, a second exits at once.
+/// `still_wanted` is asked again as each message is about to go (members are taken from the
+/// list a few messages ahead, and a retry can come much later): a member unsubscribed
+/// meanwhile is left out, still `pending`, for the caller to mark suppressed.
 #[allow(clippy::too_many_arguments)]
 pub async fn deliver(
     campaign: Arc<Campaign>,
     members: impl Iterator<Item = Member>,
+    mut still_wanted: impl FnMut(&str) -> bool,
     total: u64,
     store: &mut Store,
     journal: &mut Journal,
@@ -465,6 +469,8 @@ pub async fn deliver(
     settings: &Delivery,
 ) -> Result<RunSummary> {
     let workers = settings.connections.max(1);
+    // Members `still_wanted` turned down as they were about to go.
+    let mut withdrawn = std::collections::HashSet::new();
     let (job_tx, job_rx) = mpsc::channel::<Job>(workers);
     let job_rx = Arc::new(Mutex::new(job_rx));
     let (event_tx, mut events) = mpsc::channel::<Event>(workers * 4);
@@ -617,7 +623,11 @@ pub async fn deliver(
                                 let taken = quota.take(crate::clock::now());
                                 quota_wait(taken, settings.max_quota_wait, Instant::now(), &mut quota_until, &mut stopped);
                             }
-                            let ok = stopped.is_none() && quota_until.is_none();
+                            let mut ok = stopped.is_none() && quota_until.is_none();
+                            if ok && !still_wanted(&email) {
+                                withdrawn.insert(email.clone());
+                                ok = false;
+                            }
                             if ok {
                                 journal.start(&email, &message_id);
                             }
@@ -628,6 +638,8 @@ pub async fn deliver(
                             match result {
                                 // Not sent: the run is stopping (it stays pending), or a quota window
                                 // is full (it waits for the window).
+                                // Unsubscribed since it was taken from the list.
+                                None if withdrawn.remove(&job.member.email) => {}
                                 None if stopped.is_none() => {
                                     seq += 1;
                                     retries.push(Reverse((quota_until.unwrap_or_else(Instant::now), seq)));

@@ -246,9 +246,13 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
     )?;
     let pacer = Arc::new(SharedPacer::new(&config.rate));
     let campaign = Arc::new(campaign);
+    // Asked again as each message is about to go: a lookup that fails then lets it go, as it
+    // passed the same check moments before.
+    let still_wanted = |email: &str| !matches!(skip.contains(email), Ok(true));
     let summary = runtime.block_on(send::deliver(
         campaign,
         members,
+        still_wanted,
         to_send,
         &mut store,
         &mut journal,
