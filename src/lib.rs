@@ -17,7 +17,8 @@
 //!   message::build --> Outgoing (multipart/alternative with the HTML as 7bit, List-*
 //!        |              headers, Message-ID; dkim::Signer signs the finished bytes)
 //!   send::deliver: coordinator -> bounded channel -> N workers (one connection each)
-//!        |   worker: pacer.acquire() -> Event::Starting -> coordinator appends `start` to
+//!        |   worker: pacer.acquire() -> Event::Starting -> coordinator asks the skip set
+//!        |           again (unsubscribed meanwhile? left out), appends `start` to
 //!        |           the journal (quota checked; one write per batch of events) while the
 //!        |           worker builds the message -> transport::Go ("go") -> MAIL, RCPT and
 //!        |           DATA pipelined (without PIPELINING: MAIL and RCPT before the word),

@@ -368,9 +368,11 @@ fn unasked_replies_are_a_protocol_error_never_an_acceptance() {
             "extra-after-mail",
             "unexpected reply `250 2.1.0 Ok` to DATA",
         ),
+        // However many of the three have arrived when the check looks (one TCP segment or
+        // several).
         (
             "extra-after-greeting",
-            r"the server sent `250 2.0.0 OK\r\n250 2.0.0 OK\r\n250 2.0.0 OK` unasked",
+            r"the server sent `250 2.0.0 OK",
         ),
     ] {
         let server = SmtpServer::hostile(fault, &[]);
@@ -381,10 +383,12 @@ fn unasked_replies_are_a_protocol_error_never_an_acceptance() {
         for row in p.log("c") {
             assert_eq!(row["status"], "deferred", "{fault}: {row}");
             assert_eq!(row["attempts"], 2, "{fault}: {row}");
-            assert_eq!(
-                row["smtp_reply"],
-                format!("protocol error before the message was complete: {why}: will retry"),
-                "{fault}"
+            let reply = row["smtp_reply"].as_str().unwrap();
+            assert!(
+                reply.starts_with(&format!(
+                    "protocol error before the message was complete: {why}"
+                )) && reply.ends_with(": will retry"),
+                "{fault}: {reply}"
             );
             // A 2.x.x code never stands beside a deferral.
             assert_eq!(row["enhanced_code"], serde_json::Value::Null, "{fault}");
