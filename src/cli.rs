@@ -115,6 +115,12 @@ pub enum SuppressAction {
         file: PathBuf,
         #[arg(long, default_value = "unsubscribed")]
         reason: String,
+        /// Field delimiter (`,` `;` or `tab`). Default: detected, as for `import`.
+        #[arg(long, value_name = "C", value_parser = crate::import::parse_delimiter)]
+        delimiter: Option<u8>,
+        /// Text encoding. Default: detected, as for `import`.
+        #[arg(long, value_name = "NAME", value_parser = crate::import::parse_encoding)]
+        encoding: Option<&'static encoding_rs::Encoding>,
     },
 }
 

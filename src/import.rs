@@ -146,7 +146,7 @@ fn detect_delimiter(text: &[u8]) -> u8 {
 }
 
 /// `path` decoded to UTF-8, its BOM removed.
-fn decoded(path: &Path, encoding: &'static Encoding) -> std::io::Result<impl Read> {
+fn decoded(path: &Path, encoding: &'static Encoding) -> std::io::Result<impl Read + use<>> {
     let f = File::open(path)?;
     Ok(encoding_rs_io::DecodeReaderBytesBuilder::new()
         .encoding(Some(encoding))
@@ -175,6 +175,80 @@ pub fn parse_delimiter(s: &str) -> std::result::Result<u8, String> {
             "`{s}` is not a delimiter: give one character such as `,` `;` or `tab`"
         )),
     }
+}
+
+/// Opens `path` as CSV with its sniffed (or given) format; the reader counts true lines.
+fn open_csv(path: &Path, format: Format) -> Result<csv::Reader<Lines<impl Read + use<>>>> {
+    let input = decoded(path, format.encoding)
+        .map_err(|e| Error::input(format!("failed to read `{}`: {e}", show(path))))?;
+    Ok(csv::ReaderBuilder::new()
+        .delimiter(format.delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(Lines::new(input, format.delimiter)))
+}
+
+/// Reads the addresses of a suppression file: a CSV (any encoding and delimiter an import
+/// reads) whose header names an email column, or one address per line with no header.
+/// Calls `each` with the line and the cell (a `Name <addr>` cell gives its address).
+pub fn addresses(
+    path: &Path,
+    encoding: Option<&'static Encoding>,
+    delimiter: Option<u8>,
+    mut each: impl FnMut(u64, &str) -> Result<()>,
+) -> Result<Format> {
+    let name = show(path);
+    let format = sniff(path, encoding, delimiter)
+        .map_err(|e| Error::input(format!("failed to read `{name}`: {e}")))?;
+    let mut reader = open_csv(path, format)?;
+    let mut record = csv::StringRecord::new();
+    let mut column: Option<usize> = None;
+    loop {
+        let line = reader.position().line();
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map_or(line, |p| p.line());
+                return Err(Error::input(format!(
+                    "failed to read `{name}`: line {line}: {e}"
+                )));
+            }
+        }
+        if record.iter().all(|f| f.trim().is_empty()) {
+            continue;
+        }
+        let line = record.position().map_or(line, |p| p.line());
+        let col = match column {
+            Some(c) => c,
+            // The first row: a header (no `@` anywhere) names the email column.
+            None if !record.iter().any(|f| f.contains('@')) => {
+                let c = record
+                    .iter()
+                    .position(|h| canonical_column(h) == Some("email"))
+                    .ok_or_else(|| {
+                        Error::input(format!(
+                            "`{name}` line {line}: no email column (headers found: {})",
+                            quoted_list(record.iter())
+                        ))
+                    })?;
+                column = Some(c);
+                continue;
+            }
+            None => *column.insert(record.iter().position(|f| f.contains('@')).unwrap_or(0)),
+        };
+        let (_, addr) = split_mailbox(record.get(col).unwrap_or(""));
+        each(line, &addr)?;
+    }
+    Ok(format)
+}
+
+/// `a`, `b`, `c`: each item in backticks.
+fn quoted_list<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    items
+        .map(|h| format!("`{h}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A row that was not imported.

@@ -34,6 +34,11 @@ pub struct Progress {
 }
 
 /// `1234567` -> `1,234,567`.
+/// `1 row`, `2 rows`, `1,000 rows`: the count with thousands separators and the right form.
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+}
+
 pub fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();

@@ -4,6 +4,7 @@ use crate::cli::{LogFormat, SuppressAction, SuppressArgs};
 use crate::config::Config;
 use crate::error::{EXIT_FAILURES, EXIT_OK, Error, Result, show};
 use crate::members::check_address;
+use crate::progress::{plural, thousands};
 use crate::store::Store;
 
 const REASONS: [&str; 4] = ["unsubscribed", "hard-bounce", "complaint", "manual"];
@@ -83,51 +84,18 @@ pub fn exec(config: &Config, args: SuppressArgs) -> Result<i32> {
             }
             Ok(EXIT_OK)
         }
-        SuppressAction::Import { file, reason } => {
+        SuppressAction::Import {
+            file,
+            reason,
+            delimiter,
+            encoding,
+        } => {
             check_reason(&reason)?;
             let name = show(&file);
-            let text = std::fs::read(&file)
-                .map_err(|e| Error::input(format!("failed to read `{name}`: {e}")))?;
-            let text = String::from_utf8_lossy(&text);
             let source = format!("mailshot suppress import {name}");
             let store = Store::open(&config.store)?;
             let (mut added, mut already, mut bad) = (0u64, 0u64, 0u64);
-            let mut lines = text.lines().enumerate().peekable();
-            // A header line (no `@`) names the columns; the address is in the email column.
-            let mut column = 0;
-            if let Some((_, first)) = lines.peek()
-                && !first.contains('@')
-            {
-                let sep = if first.contains(';') {
-                    ';'
-                } else if first.contains('\t') {
-                    '\t'
-                } else {
-                    ','
-                };
-                column = first
-                    .split(sep)
-                    .position(|h| {
-                        crate::import::canonical_column(h.trim_matches(['"', '\u{feff}', ' ']))
-                            == Some("email")
-                    })
-                    .ok_or_else(|| {
-                        Error::input(format!(
-                            "`{name}` line 1: no email column (found `{first}`)"
-                        ))
-                    })?;
-                lines.next();
-            }
-            for (i, line) in lines {
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let cell = line
-                    .split([',', ';', '\t'])
-                    .nth(column)
-                    .unwrap_or("")
-                    .trim()
-                    .trim_matches('"');
+            crate::import::addresses(&file, encoding, delimiter, |line, cell| {
                 match check_address(cell) {
                     Ok(e) => {
                         if store.suppress(&e, &reason, Some(&source))? {
@@ -137,13 +105,17 @@ pub fn exec(config: &Config, args: SuppressArgs) -> Result<i32> {
                         }
                     }
                     Err(r) => {
-                        eprintln!("`{name}` line {}: {r}", i + 1);
+                        eprintln!("`{name}` line {line}: {r}");
                         bad += 1;
                     }
                 }
-            }
+                Ok(())
+            })?;
             println!(
-                "suppressed {added} addresses ({already} already suppressed, {bad} not valid)"
+                "suppressed {} ({} already suppressed, {} not valid)",
+                plural(added, "address", "addresses"),
+                thousands(already),
+                thousands(bad)
             );
             Ok(if bad > 0 { EXIT_FAILURES } else { EXIT_OK })
         }

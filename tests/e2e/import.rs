@@ -534,3 +534,75 @@ proptest! {
         prop_assert_eq!(s.members, s.added);
     }
 }
+
+/// The suppression list as (email, reason, source) rows.
+fn suppressions(p: &Project) -> Vec<(String, String, String)> {
+    let r = p.run(&["suppress", "list"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut rows = csv::Reader::from_reader(r.stdout.as_bytes());
+    rows.records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[0].to_string(), r[1].to_string(), r[2].to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn suppress_import_reads_quoted_commas_any_encoding_and_names_bad_lines() {
+    let p = project();
+    // A quoted comma in the name column used to shift Ann's address out of its column.
+    std::fs::write(
+        p.path("unsub.csv"),
+        cp1252("Name;Email\r\n\"Lee; Ann\";ann@example.org\r\nZoë Hartley;zoe@example.org\r\nBob;bob@@example.org\r\n"),
+    )
+    .unwrap();
+    let r = p.run(&["suppress", "import", "unsub.csv"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "suppressed 2 addresses (0 already suppressed, 1 not valid)\n"
+    );
+    assert_eq!(
+        r.stderr,
+        "`unsub.csv` line 4: `bob@@example.org` is not a valid address: Invalid email user\n"
+    );
+    let source = "mailshot suppress import unsub.csv".to_string();
+    assert_eq!(
+        suppressions(&p),
+        vec![
+            (
+                "ann@example.org".into(),
+                "unsubscribed".into(),
+                source.clone()
+            ),
+            ("zoe@example.org".into(), "unsubscribed".into(), source),
+        ]
+    );
+    p.write("commas.csv", "Name,Email\n\"Lee, Cy\",cy@example.org\n");
+    let r = p.run(&["suppress", "import", "commas.csv"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "suppressed 1 address (0 already suppressed, 0 not valid)\n"
+    );
+    assert_eq!(suppressions(&p)[2].0, "cy@example.org");
+    // One address per line, no header; a `Name <addr>` line gives its address.
+    p.write(
+        "plain.txt",
+        "dee@example.org\n\n\"Eve E\" <eve@example.org>\nann@example.org\n",
+    );
+    let r = p.run(&["suppress", "import", "plain.txt"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "suppressed 2 addresses (1 already suppressed, 0 not valid)\n"
+    );
+    p.write("noemail.csv", "Name,Phone\nAnn,123\n");
+    let r = p.run(&["suppress", "import", "noemail.csv"]);
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        "error: `noemail.csv` line 1: no email column (headers found: `Name`, `Phone`)\n"
+    );
+}
