@@ -251,35 +251,72 @@ fn quoted_list<'a>(items: impl Iterator<Item = &'a str>) -> String {
         .join(", ")
 }
 
-/// A row that was not imported.
+/// What the report says happened to a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Not imported; the reason says why.
+    Rejected,
+    /// Left out and suppressed: an opt-out column said so.
+    Suppressed,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Rejected => "rejected",
+            Action::Suppressed => "suppressed",
+        }
+    }
+}
+
+/// A row the report names, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejected {
+pub struct Noted {
     pub file: String,
     pub line: u64,
+    pub action: Action,
     pub reason: String,
     /// The row as it was read, re-joined as CSV.
     pub record: String,
 }
 
-/// What an import did.
+/// An address an opt-out column asked to suppress, and where it said so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptOut {
+    pub email: String,
+    /// `mailshot import FILE line N`.
+    pub source: String,
+}
+
+/// What an import did. The rows read are accounted for exactly once:
+/// `read = added + updated + unchanged + duplicates + rejected + suppressed`.
 #[derive(Debug, Default, Clone)]
 pub struct Summary {
     /// Data rows read from the import files.
     pub read: u64,
+    /// Rows that added a member.
     pub added: u64,
+    /// Rows that changed an existing member.
     pub updated: u64,
+    /// Rows that matched an existing member exactly.
     pub unchanged: u64,
     /// Rows whose address appeared earlier in the import, merged into it.
     pub duplicates: u64,
     pub rejected: u64,
-    /// Rows (and existing members) left out because the address is suppressed.
+    /// Rows left out because the address is suppressed, already or by an opt-out column.
     pub suppressed: u64,
+    /// Of those, the rows an opt-out column suppressed.
+    pub opted_out: u64,
+    /// The opt-out columns found, as headed in the files.
+    pub opt_out_columns: Vec<String>,
+    /// Members of the existing list taken off it because they are suppressed.
+    pub removed: u64,
     /// Members of the existing list not in the import: kept when merging, dropped by `--replace`.
     pub not_in_import: u64,
     /// Members in the list written.
     pub members: u64,
     /// The first few rejected rows.
-    pub rejected_rows: Vec<Rejected>,
+    pub rejected_rows: Vec<Noted>,
     /// With `--replace`: the first few addresses dropped.
     pub dropped: Vec<String>,
     /// Each input file with the encoding and delimiter it was read with.
@@ -294,6 +331,48 @@ pub struct Options {
     pub report: Option<PathBuf>,
     pub delimiter: Option<u8>,
     pub encoding: Option<&'static Encoding>,
+}
+
+/// Whether a header is a CRM's opt-out flag (Salesforce's `HasOptedOutOfEmail`, HubSpot's
+/// `Unsubscribed`, `Email Opt Out`, `Do Not Email`...), matched like [`canonical_column`].
+pub fn opt_out_column(header: &str) -> bool {
+    let key: String = header
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect();
+    matches!(
+        key.as_str(),
+        "emailoptout"
+            | "emailoptedout"
+            | "optout"
+            | "optedout"
+            | "unsubscribed"
+            | "unsubscribe"
+            | "donotemail"
+            | "donotmail"
+            | "hasoptedoutofemail"
+    )
+}
+
+/// An opt-out cell: `Some(true)` for yes/true/1/y/x, `Some(false)` for no/false/0/n or
+/// empty, `None` for anything else (the row is then rejected: better not to guess).
+fn opt_out_value(cell: &str) -> Option<bool> {
+    let v = cell.trim();
+    if ["yes", "true", "1", "y", "x"]
+        .iter()
+        .any(|t| v.eq_ignore_ascii_case(t))
+    {
+        Some(true)
+    } else if v.is_empty()
+        || ["no", "false", "0", "n"]
+            .iter()
+            .any(|t| v.eq_ignore_ascii_case(t))
+    {
+        Some(false)
+    } else {
+        None
+    }
 }
 
 /// One checked row: its address and its values by column name.
@@ -316,164 +395,6 @@ fn split_mailbox(cell: &str) -> (Option<String>, String) {
         );
     }
     (None, t.to_string())
-}
-
-/// Reads one file's rows, calling `row` for each good one and `reject` for each bad one.
-fn read_file(
-    path: &Path,
-    format: Format,
-    columns_out: &mut Vec<String>,
-    mut row: impl FnMut(Row) -> Result<()>,
-    mut reject: impl FnMut(Rejected) -> Result<()>,
-) -> Result<u64> {
-    let name = show(path);
-    let input = decoded(path, format.encoding)
-        .map_err(|e| Error::input(format!("failed to read `{name}`: {e}")))?;
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(format.delimiter)
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(Lines::new(input, format.delimiter));
-    let headers = reader
-        .headers()
-        .map_err(|e| Error::input(format!("failed to read `{name}`: line 1: {e}")))?
-        .clone();
-    // Column names: canonical where recognised (first one wins), else snake_case; empty
-    // headers (Excel's trailing columns) become `column_N` and are dropped if always empty.
-    let mut names: Vec<String> = Vec::with_capacity(headers.len());
-    for (i, h) in headers.iter().enumerate() {
-        let mut n = match canonical_column(h) {
-            Some(c) if !names.iter().any(|x| x == c) => c.to_string(),
-            _ => normalize_header(h),
-        };
-        if n.is_empty() {
-            n = format!("column_{}", i + 1);
-        }
-        while names.contains(&n) {
-            n.push_str("_2");
-        }
-        names.push(n);
-    }
-    let Some(email_col) = names.iter().position(|n| n == "email") else {
-        return Err(Error::input(format!(
-            "`{name}` has no email column (headers found: {})",
-            headers
-                .iter()
-                .map(|h| format!("`{h}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
-    };
-    let blank_header: Vec<bool> = headers.iter().map(|h| h.trim().is_empty()).collect();
-    for (i, n) in names.iter().enumerate() {
-        if !blank_header[i] && !columns_out.contains(n) {
-            columns_out.push(n.clone());
-        }
-    }
-    let mut record = csv::StringRecord::new();
-    let mut read = 0u64;
-    loop {
-        let line = reader.position().line();
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                read += 1;
-                let line = e.position().map_or(line, |p| p.line());
-                let fatal = !matches!(e.kind(), csv::ErrorKind::Utf8 { .. });
-                reject(Rejected {
-                    file: name.clone(),
-                    line,
-                    reason: e.to_string(),
-                    record: String::new(),
-                })?;
-                if fatal {
-                    break;
-                }
-                continue;
-            }
-        }
-        if record.iter().all(|f| f.trim().is_empty()) {
-            continue;
-        }
-        read += 1;
-        let line = record.position().map_or(line, |p| p.line());
-        let raw = || {
-            let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
-            let _ = w.write_record(&record);
-            String::from_utf8_lossy(&w.into_inner().unwrap_or_default())
-                .trim_end()
-                .to_string()
-        };
-        let bad = |reason: String| Rejected {
-            file: name.clone(),
-            line,
-            reason,
-            record: raw(),
-        };
-        if record.len() > names.len()
-            && record
-                .iter()
-                .skip(names.len())
-                .any(|f| !f.trim().is_empty())
-        {
-            reject(bad(format!(
-                "found {} fields, the header has {}",
-                record.len(),
-                names.len()
-            )))?;
-            continue;
-        }
-        let mut values: Vec<(String, String)> = Vec::with_capacity(names.len());
-        let mut problem = None;
-        for (i, col) in names.iter().enumerate() {
-            let v = record.get(i).unwrap_or("").trim();
-            if blank_header[i] && v.is_empty() {
-                continue;
-            }
-            if let Err(r) = check_field(col, v) {
-                problem = Some(r);
-                break;
-            }
-            values.push((col.clone(), v.to_string()));
-        }
-        if let Some(r) = problem {
-            reject(bad(r))?;
-            continue;
-        }
-        let (display, addr) = split_mailbox(record.get(email_col).unwrap_or(""));
-        let email = match check_address(&addr) {
-            Ok(e) => e,
-            Err(r) => {
-                reject(bad(format!("field `email`: {r}")))?;
-                continue;
-            }
-        };
-        for (col, v) in values.iter_mut() {
-            if col == "email" {
-                *v = email.clone();
-            }
-        }
-        // A display name fills the name columns when the row has none.
-        if let Some(display) = display {
-            let has = |c: &str| values.iter().any(|(k, v)| k == c && !v.is_empty());
-            if !has("first_name") && !has("last_name") {
-                let (first, last) = display.rsplit_once(' ').unwrap_or((display.as_str(), ""));
-                for (col, val) in [("first_name", first.trim()), ("last_name", last.trim())] {
-                    values.retain(|(k, _)| k != col);
-                    values.push((col.to_string(), val.to_string()));
-                    if !columns_out.iter().any(|c| c == col) {
-                        columns_out.push(col.to_string());
-                    }
-                }
-            }
-        }
-        row(Row {
-            key: crate::address::key(&email),
-            values,
-        })?;
-    }
-    Ok(read)
 }
 
 /// The scratch store the merge happens in.
@@ -519,7 +440,7 @@ fn merge(into: &mut Vec<(String, String)>, from: Vec<(String, String)>) {
     }
 }
 
-/// Writes the rejected-rows report as CSV.
+/// Writes the report (`--report`) as CSV.
 struct Report {
     writer: Option<csv::Writer<File>>,
 }
@@ -532,7 +453,7 @@ impl Report {
                 let mut w = csv::Writer::from_path(p).map_err(|e| {
                     Error::input(format!("failed to create report `{}`: {e}", show(p)))
                 })?;
-                w.write_record(["file", "line", "reason", "record"])
+                w.write_record(["file", "line", "action", "reason", "record"])
                     .map_err(|e| Error::runtime(e.to_string()))?;
                 Some(w)
             }
@@ -540,10 +461,16 @@ impl Report {
         Ok(Report { writer })
     }
 
-    fn add(&mut self, r: &Rejected) -> Result<()> {
+    fn add(&mut self, r: &Noted) -> Result<()> {
         if let Some(w) = &mut self.writer {
-            w.write_record([r.file.as_str(), &r.line.to_string(), &r.reason, &r.record])
-                .map_err(|e| Error::runtime(format!("failed to write the report: {e}")))?;
+            w.write_record([
+                r.file.as_str(),
+                &r.line.to_string(),
+                r.action.as_str(),
+                &r.reason,
+                &r.record,
+            ])
+            .map_err(|e| Error::runtime(format!("failed to write the report: {e}")))?;
         }
         Ok(())
     }
@@ -557,107 +484,322 @@ impl Report {
     }
 }
 
-/// Imports `opts.inputs` into `opts.into`, leaving out `suppressed` addresses (their
-/// [`crate::address::key`]s).
-pub fn import(opts: &Options, suppressed: &HashSet<String>) -> Result<Summary> {
-    let mut summary = Summary::default();
-    let mut report = Report::create(opts.report.as_deref())?;
-    let staging = Staging::new()?;
-    let mut columns: Vec<String> = Vec::new();
-    let mut ord: i64 = 0;
+/// The import under way: the counts, the report, the merge.
+struct Importer<'a> {
+    opts: &'a Options,
+    /// Addresses suppressed in the store (lowercased).
+    suppressed: &'a HashSet<String>,
+    summary: Summary,
+    report: Report,
+    staging: Staging,
+    /// The columns of the list to write, in order of first appearance.
+    columns: Vec<String>,
+    ord: i64,
+    /// Addresses an opt-out column suppressed in this import (lowercased).
+    opted: HashSet<String>,
+    opt_outs: Vec<OptOut>,
+}
 
-    let on_reject = |summary: &mut Summary, report: &mut Report, r: Rejected| -> Result<()> {
-        summary.rejected += 1;
-        report.add(&r)?;
-        if summary.rejected_rows.len() < MAX_NAMED {
-            summary.rejected_rows.push(r);
+impl Importer<'_> {
+    fn note(&mut self, n: Noted) -> Result<()> {
+        self.report.add(&n)?;
+        if n.action == Action::Rejected {
+            self.summary.rejected += 1;
+            if self.summary.rejected_rows.len() < MAX_NAMED {
+                self.summary.rejected_rows.push(n);
+            }
         }
         Ok(())
+    }
+
+    /// A member of the list being merged into.
+    fn existing(&mut self, row: Row) -> Result<()> {
+        self.ord += 1;
+        let data = encode(&row.values);
+        self.staging
+            .db
+            .prepare_cached(
+                "INSERT INTO rows (key, ord, existing, imported, original, data) VALUES (?1, ?2, 1, 0, ?3, ?3)
+                 ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![row.key, self.ord, data])?;
+        Ok(())
+    }
+
+    /// A row of an import file.
+    fn imported(&mut self, row: Row) -> Result<()> {
+        if self.suppressed.contains(&row.key) || self.opted.contains(&row.key) {
+            self.summary.suppressed += 1;
+            return Ok(());
+        }
+        let db = &self.staging.db;
+        // Most rows are new: try the insert first, merge only on a conflict.
+        self.ord += 1;
+        let inserted = db
+            .prepare_cached(
+                "INSERT INTO rows (key, ord, existing, imported, data) VALUES (?1, ?2, 0, 1, ?3)
+                 ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![row.key, self.ord + (1 << 40), encode(&row.values)])?;
+        if inserted == 0 {
+            let (imported, data): (i64, String) = db
+                .prepare_cached("SELECT imported, data FROM rows WHERE key = ?1")?
+                .query_row([&row.key], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            if imported == 1 {
+                self.summary.duplicates += 1;
+            }
+            let mut values = decode(&data);
+            merge(&mut values, row.values);
+            db.prepare_cached("UPDATE rows SET imported = 1, data = ?2 WHERE key = ?1")?
+                .execute(params![row.key, encode(&values)])?;
+        }
+        Ok(())
+    }
+
+    /// Reads one file's rows; `existing` for the list being merged into. Returns the number
+    /// of data rows read.
+    fn read_file(&mut self, path: &Path, format: Format, existing: bool) -> Result<u64> {
+        let name = show(path);
+        let mut reader = open_csv(path, format)?;
+        let mut headers = csv::StringRecord::new();
+        match reader.read_record(&mut headers) {
+            Ok(_) => {}
+            Err(e) => {
+                return Err(Error::input(format!(
+                    "failed to read `{name}`: line 1: {e}"
+                )));
+            }
+        }
+        // Column names: canonical where recognised (first one wins), else snake_case; empty
+        // headers (Excel's trailing columns) become `column_N` and are dropped if always empty.
+        // An import's opt-out columns are read, never kept.
+        let opt_out: Vec<bool> = headers
+            .iter()
+            .map(|h| !existing && opt_out_column(h))
+            .collect();
+        let mut names: Vec<String> = Vec::with_capacity(headers.len());
+        for (i, h) in headers.iter().enumerate() {
+            let mut n = match canonical_column(h) {
+                Some(c) if !names.iter().any(|x| x == c) => c.to_string(),
+                _ => normalize_header(h),
+            };
+            if n.is_empty() {
+                n = format!("column_{}", i + 1);
+            }
+            while names.contains(&n) {
+                n.push_str("_2");
+            }
+            names.push(n);
+        }
+        let Some(email_col) = names.iter().position(|n| n == "email") else {
+            return Err(Error::input(format!(
+                "`{name}` has no email column (headers found: {})",
+                quoted_list(headers.iter())
+            )));
+        };
+        for (i, h) in headers.iter().enumerate() {
+            if opt_out[i] && !self.summary.opt_out_columns.iter().any(|c| c == h) {
+                self.summary.opt_out_columns.push(h.to_string());
+            }
+        }
+        let blank_header: Vec<bool> = headers.iter().map(|h| h.trim().is_empty()).collect();
+        for (i, n) in names.iter().enumerate() {
+            if !blank_header[i] && !opt_out[i] && !self.columns.contains(n) {
+                self.columns.push(n.clone());
+            }
+        }
+        let mut record = csv::StringRecord::new();
+        let mut read = 0u64;
+        loop {
+            let line = reader.position().line();
+            match reader.read_record(&mut record) {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(e) => {
+                    read += 1;
+                    let line = e.position().map_or(line, |p| p.line());
+                    let fatal = !matches!(e.kind(), csv::ErrorKind::Utf8 { .. });
+                    self.note(Noted {
+                        file: name.clone(),
+                        line,
+                        action: Action::Rejected,
+                        reason: e.to_string(),
+                        record: String::new(),
+                    })?;
+                    if fatal {
+                        break;
+                    }
+                    continue;
+                }
+            }
+            if record.iter().all(|f| f.trim().is_empty()) {
+                continue;
+            }
+            read += 1;
+            let line = record.position().map_or(line, |p| p.line());
+            let raw = |record: &csv::StringRecord| {
+                let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
+                let _ = w.write_record(record);
+                String::from_utf8_lossy(&w.into_inner().unwrap_or_default())
+                    .trim_end()
+                    .to_string()
+            };
+            let bad = |reason: String| Noted {
+                file: name.clone(),
+                line,
+                action: Action::Rejected,
+                reason,
+                record: raw(&record),
+            };
+            if record.len() > names.len()
+                && record
+                    .iter()
+                    .skip(names.len())
+                    .any(|f| !f.trim().is_empty())
+            {
+                self.note(bad(format!(
+                    "found {} fields, the header has {}",
+                    record.len(),
+                    names.len()
+                )))?;
+                continue;
+            }
+            let mut values: Vec<(String, String)> = Vec::with_capacity(names.len());
+            let mut problem = None;
+            let mut opted_out: Option<usize> = None;
+            for (i, col) in names.iter().enumerate() {
+                let v = record.get(i).unwrap_or("").trim();
+                if opt_out[i] {
+                    match opt_out_value(v) {
+                        Some(true) => opted_out = opted_out.or(Some(i)),
+                        Some(false) => {}
+                        None => {
+                            problem = Some(format!(
+                                "field `{}` (an opt-out column): `{v}` is neither yes nor no",
+                                &headers[i]
+                            ));
+                            break;
+                        }
+                    }
+                    continue;
+                }
+                if blank_header[i] && v.is_empty() {
+                    continue;
+                }
+                if let Err(r) = check_field(col, v) {
+                    problem = Some(r);
+                    break;
+                }
+                values.push((col.clone(), v.to_string()));
+            }
+            if let Some(r) = problem {
+                self.note(bad(r))?;
+                continue;
+            }
+            let (display, addr) = split_mailbox(record.get(email_col).unwrap_or(""));
+            let email = match check_address(&addr) {
+                Ok(e) => e,
+                Err(r) => {
+                    self.note(bad(format!("field `email`: {r}")))?;
+                    continue;
+                }
+            };
+            let key = email.to_lowercase();
+            if let Some(i) = opted_out {
+                // The member asked not to be mailed: suppress, never list.
+                self.summary.suppressed += 1;
+                self.summary.opted_out += 1;
+                if !self.suppressed.contains(&key) && self.opted.insert(key) {
+                    self.opt_outs.push(OptOut {
+                        email: email.clone(),
+                        source: format!("mailshot import {name} line {line}"),
+                    });
+                }
+                let n = Noted {
+                    action: Action::Suppressed,
+                    ..bad(format!(
+                        "field `{}` is `{}`: `{email}` suppressed (unsubscribed)",
+                        &headers[i],
+                        record.get(i).unwrap_or("").trim()
+                    ))
+                };
+                self.note(n)?;
+                continue;
+            }
+            for (col, v) in values.iter_mut() {
+                if col == "email" {
+                    *v = email.clone();
+                }
+            }
+            // A display name fills the name columns when the row has none.
+            if let Some(display) = display {
+                let has = |c: &str| values.iter().any(|(k, v)| k == c && !v.is_empty());
+                if !has("first_name") && !has("last_name") {
+                    let (first, last) = display.rsplit_once(' ').unwrap_or((display.as_str(), ""));
+                    for (col, val) in [("first_name", first.trim()), ("last_name", last.trim())] {
+                        values.retain(|(k, _)| k != col);
+                        values.push((col.to_string(), val.to_string()));
+                        if !self.columns.iter().any(|c| c == col) {
+                            self.columns.push(col.to_string());
+                        }
+                    }
+                }
+            }
+            let row = Row { key, values };
+            if existing {
+                self.existing(row)?;
+            } else {
+                self.imported(row)?;
+            }
+        }
+        Ok(read)
+    }
+}
+
+/// Imports `opts.inputs` into `opts.into`, leaving out `suppressed` addresses (lowercased).
+/// The addresses an opt-out column suppresses are handed to `record` before the list is
+/// written (never on a dry run), so that a list without them never exists unrecorded.
+pub fn import(
+    opts: &Options,
+    suppressed: &HashSet<String>,
+    record: &mut dyn FnMut(&[OptOut]) -> Result<()>,
+) -> Result<Summary> {
+    let mut im = Importer {
+        opts,
+        suppressed,
+        summary: Summary::default(),
+        report: Report::create(opts.report.as_deref())?,
+        staging: Staging::new()?,
+        columns: Vec::new(),
+        ord: 0,
+        opted: HashSet::new(),
+        opt_outs: Vec::new(),
     };
 
     // The current list, if there is one.
     if opts.into.exists() {
         let format = sniff(&opts.into, None, None)
             .map_err(|e| Error::input(format!("failed to read `{}`: {e}", show(&opts.into))))?;
-        let summary_cell = std::cell::RefCell::new(&mut summary);
-        let report_cell = std::cell::RefCell::new(&mut report);
-        let db = &staging.db;
-        read_file(
-            &opts.into,
-            format,
-            &mut columns,
-            |row| {
-                ord += 1;
-                let data = encode(&row.values);
-                db.prepare_cached(
-                    "INSERT INTO rows (key, ord, existing, imported, original, data) VALUES (?1, ?2, 1, 0, ?3, ?3)
-                     ON CONFLICT DO NOTHING",
-                )?
-                .execute(params![row.key, ord, data])?;
-                Ok(())
-            },
-            |r| {
-                on_reject(
-                    &mut summary_cell.borrow_mut(),
-                    &mut report_cell.borrow_mut(),
-                    r,
-                )
-            },
-        )?;
+        im.read_file(&opts.into, format, true)?;
     }
 
     for input in &opts.inputs {
         let format = sniff(input, opts.encoding, opts.delimiter)
             .map_err(|e| Error::input(format!("failed to read `{}`: {e}", show(input))))?;
-        summary.formats.push((input.clone(), format));
-        let read = {
-            let summary_cell = std::cell::RefCell::new(&mut summary);
-            let report_cell = std::cell::RefCell::new(&mut report);
-            let db = &staging.db;
-            read_file(
-                input,
-                format,
-                &mut columns,
-                |row| {
-                    if suppressed.contains(&row.key) {
-                        summary_cell.borrow_mut().suppressed += 1;
-                        return Ok(());
-                    }
-                    // Most rows are new: try the insert first, merge only on a conflict.
-                    ord += 1;
-                    let inserted = db
-                        .prepare_cached(
-                            "INSERT INTO rows (key, ord, existing, imported, data) VALUES (?1, ?2, 0, 1, ?3)
-                             ON CONFLICT DO NOTHING",
-                        )?
-                        .execute(params![row.key, ord + (1 << 40), encode(&row.values)])?;
-                    if inserted == 0 {
-                        let (imported, data): (i64, String) = db
-                            .prepare_cached("SELECT imported, data FROM rows WHERE key = ?1")?
-                            .query_row([&row.key], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                        if imported == 1 {
-                            summary_cell.borrow_mut().duplicates += 1;
-                        }
-                        let mut values = decode(&data);
-                        merge(&mut values, row.values);
-                        db.prepare_cached(
-                            "UPDATE rows SET imported = 1, data = ?2 WHERE key = ?1",
-                        )?
-                        .execute(params![row.key, encode(&values)])?;
-                    }
-                    Ok(())
-                },
-                |r| {
-                    on_reject(
-                        &mut summary_cell.borrow_mut(),
-                        &mut report_cell.borrow_mut(),
-                        r,
-                    )
-                },
-            )?
-        };
-        summary.read += read;
+        im.summary.formats.push((input.clone(), format));
+        let read = im.read_file(input, format, false)?;
+        im.summary.read += read;
     }
+    let Importer {
+        mut summary,
+        report,
+        staging,
+        columns,
+        opted,
+        opt_outs,
+        opts,
+        ..
+    } = im;
     report.finish()?;
 
     // Canonical columns first, then the rest in order of first appearance.
@@ -688,8 +830,14 @@ pub fn import(opts: &Options, suppressed: &HashSet<String>) -> Result<Summary> {
         let imported: bool = r.get(2)?;
         let original: Option<String> = r.get(3)?;
         let data: String = r.get(4)?;
-        if existing && suppressed.contains(&key) {
-            summary.suppressed += 1;
+        if suppressed.contains(&key) || opted.contains(&key) {
+            // The import row that brought it in (an opt-out came later) is a suppressed row.
+            if imported {
+                summary.suppressed += 1;
+            }
+            if existing {
+                summary.removed += 1;
+            }
             continue;
         }
         match (existing, imported) {
@@ -727,6 +875,9 @@ pub fn import(opts: &Options, suppressed: &HashSet<String>) -> Result<Summary> {
         }
     }
     if let Some(out) = out {
+        if !opt_outs.is_empty() {
+            record(&opt_outs)?;
+        }
         out.commit()?;
     }
     Ok(summary)

@@ -914,6 +914,28 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Suppresses each `(email, source)` with `reason` in one transaction; returns how many
+    /// were not suppressed before.
+    pub fn suppress_all<'a>(
+        &mut self,
+        entries: impl IntoIterator<Item = (&'a str, &'a str)>,
+        reason: &str,
+    ) -> Result<u64> {
+        let tx = self.conn.transaction()?;
+        let at = now();
+        let mut n = 0;
+        {
+            let mut insert = tx.prepare(
+                "INSERT INTO suppressions (email, reason, source, at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+            )?;
+            for (email, source) in entries {
+                n += insert.execute(params![email, reason, source, at])? as u64;
+            }
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
     /// Lifts a suppression; returns false if there was none.
     pub fn unsuppress(&self, email: &str) -> Result<bool> {
         Ok(self

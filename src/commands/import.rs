@@ -4,7 +4,7 @@ use crate::cli::ImportArgs;
 use crate::config::Config;
 use crate::error::{EXIT_FAILURES, EXIT_OK, Result, show};
 use crate::import::{self, Options};
-use crate::progress::thousands;
+use crate::progress::{plural, thousands};
 use crate::store::Store;
 
 pub fn exec(config: &Config, args: ImportArgs) -> Result<i32> {
@@ -12,6 +12,17 @@ pub fn exec(config: &Config, args: ImportArgs) -> Result<i32> {
     let suppressed = match Store::open_existing(&config.store)? {
         Some(store) => store.suppressed_set()?,
         None => Default::default(),
+    };
+    // Opt-out columns suppress in the store before the list without them is written.
+    let mut record = |opt_outs: &[import::OptOut]| -> Result<()> {
+        let mut store = Store::open(&config.store)?;
+        store.suppress_all(
+            opt_outs
+                .iter()
+                .map(|o| (o.email.as_str(), o.source.as_str())),
+            "unsubscribed",
+        )?;
+        Ok(())
     };
     let opts = Options {
         inputs: args.inputs,
@@ -22,7 +33,7 @@ pub fn exec(config: &Config, args: ImportArgs) -> Result<i32> {
         delimiter: args.delimiter,
         encoding: args.encoding,
     };
-    let s = import::import(&opts, &suppressed)?;
+    let s = import::import(&opts, &suppressed, &mut record)?;
     for (path, f) in &s.formats {
         let delimiter = match f.delimiter {
             b'\t' => "tab".to_string(),
@@ -34,16 +45,36 @@ pub fn exec(config: &Config, args: ImportArgs) -> Result<i32> {
             f.encoding.name()
         );
     }
+    // Every row read is counted once, so the figures add up to the first.
     println!(
-        "{} rows: {} added, {} updated, {} unchanged, {} duplicates, {} rejected, {} suppressed",
-        thousands(s.read),
+        "{} read: {} added, {} updated, {} unchanged, {}, {} rejected, {} suppressed",
+        plural(s.read, "row", "rows"),
         thousands(s.added),
         thousands(s.updated),
         thousands(s.unchanged),
-        thousands(s.duplicates),
+        plural(s.duplicates, "duplicate", "duplicates"),
         thousands(s.rejected),
         thousands(s.suppressed)
     );
+    if s.opted_out > 0 {
+        let columns = s
+            .opt_out_columns
+            .iter()
+            .map(|c| format!("`{c}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let verb = if args.dry_run { "would be" } else { "are now" };
+        println!(
+            "{} opted out ({columns}): {verb} suppressed (unsubscribed), never listed",
+            plural(s.opted_out, "row", "rows")
+        );
+    }
+    if s.removed > 0 {
+        println!(
+            "took {} off the list",
+            plural(s.removed, "suppressed member", "suppressed members")
+        );
+    }
     if s.not_in_import > 0 {
         if args.replace {
             let more = s.not_in_import.saturating_sub(s.dropped.len() as u64);
@@ -53,25 +84,29 @@ pub fn exec(config: &Config, args: ImportArgs) -> Result<i32> {
                 String::new()
             };
             println!(
-                "dropped {} members not in this import: {}{more}",
-                thousands(s.not_in_import),
+                "dropped {} not in this import: {}{more}",
+                plural(s.not_in_import, "member", "members"),
                 s.dropped.join(", ")
             );
         } else {
             println!(
-                "kept {} members not in this import",
-                thousands(s.not_in_import)
+                "kept {} not in this import",
+                plural(s.not_in_import, "member", "members")
             );
         }
     }
     if args.dry_run {
         println!(
-            "dry run: `{}` would have {} members; nothing was written",
+            "dry run: `{}` would have {}; nothing was written",
             show(&into),
-            thousands(s.members)
+            plural(s.members, "member", "members")
         );
     } else {
-        println!("wrote `{}`: {} members", show(&into), thousands(s.members));
+        println!(
+            "wrote `{}`: {}",
+            show(&into),
+            plural(s.members, "member", "members")
+        );
     }
     if s.rejected > 0 {
         println!("rejected rows:");

@@ -145,7 +145,7 @@ fn every_export_format_gives_the_same_clean_list() {
         assert_eq!(
             r.stdout,
             format!(
-                "read `{name}` as {seen}\n2 rows: 2 added, 0 updated, 0 unchanged, 0 duplicates, 0 rejected, 0 suppressed\n\
+                "read `{name}` as {seen}\n2 rows read: 2 added, 0 updated, 0 unchanged, 0 duplicates, 0 rejected, 0 suppressed\n\
                  wrote `lists/members.csv`: 2 members\n"
             ),
             "{name}"
@@ -224,7 +224,7 @@ fn bad_rows_are_reported_with_file_line_and_reason_and_the_rest_imported() {
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(
         r.stdout.contains(
-            "9 rows: 3 added, 0 updated, 0 unchanged, 0 duplicates, 6 rejected, 0 suppressed\n"
+            "9 rows read: 3 added, 0 updated, 0 unchanged, 0 duplicates, 6 rejected, 0 suppressed\n"
         ),
         "{}",
         r.stdout
@@ -237,13 +237,14 @@ fn bad_rows_are_reported_with_file_line_and_reason_and_the_rest_imported() {
     let mut report = csv::Reader::from_path(p.path("rejected.csv")).unwrap();
     assert_eq!(
         report.headers().unwrap(),
-        vec!["file", "line", "reason", "record"]
+        vec!["file", "line", "action", "reason", "record"]
     );
     let rows: Vec<(String, String, String)> = report
         .records()
         .map(|r| {
             let r = r.unwrap();
-            (r[0].to_string(), r[1].to_string(), r[2].to_string())
+            assert_eq!(&r[2], "rejected");
+            (r[0].to_string(), r[1].to_string(), r[3].to_string())
         })
         .collect();
     let expect = [
@@ -300,7 +301,7 @@ fn duplicates_merge_later_non_empty_values_over_earlier_ones() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stdout.contains(
-            "5 rows: 1 added, 1 updated, 1 unchanged, 2 duplicates, 0 rejected, 0 suppressed\n"
+            "5 rows read: 1 added, 1 updated, 1 unchanged, 2 duplicates, 0 rejected, 0 suppressed\n"
         ),
         "{}",
         r.stdout
@@ -350,12 +351,13 @@ fn suppressed_addresses_are_never_added_again() {
         "crm.csv",
         "Email,First Name\neve@EXAMPLE.org,Eve\ngone@example.org,Gone\nnew@example.org,New\n",
     );
-    // First: two import rows and the suppressed member already on the list; then the two rows.
-    for suppressed in [3, 2] {
+    // First: two import rows suppressed, and the suppressed member on the list taken off it.
+    for took in ["took 1 suppressed member off the list\n", ""] {
         let r = p.run(&["import", "crm.csv"]);
         assert_eq!(r.code, 0, "{}", r.stderr);
         assert!(
-            r.stdout.contains(&format!(", {suppressed} suppressed\n")),
+            r.stdout
+                .contains(&format!(", 2 suppressed\n{took}kept 1 member not")),
             "{}",
             r.stdout
         );
@@ -390,7 +392,7 @@ fn replace_reports_who_dropped_out_and_dry_run_writes_nothing() {
     assert_eq!(r.code, 0);
     assert_eq!(
         r.stdout,
-        "read `new.csv` as UTF-8, delimiter `,`\n2 rows: 1 added, 0 updated, 1 unchanged, 0 duplicates, 0 rejected, 0 suppressed\n\
+        "read `new.csv` as UTF-8, delimiter `,`\n2 rows read: 1 added, 0 updated, 1 unchanged, 0 duplicates, 0 rejected, 0 suppressed\n\
          dropped 2 members not in this import: ann@example.org, cy@example.org\n\
          dry run: `lists/members.csv` would have 2 members; nothing was written\n"
     );
@@ -467,7 +469,7 @@ fn import_bytes(bytes: &[u8]) -> (mailshot::import::Summary, tempfile::TempDir) 
         delimiter: None,
         encoding: None,
     };
-    match import(&opts, &HashSet::new()) {
+    match import(&opts, &HashSet::new(), &mut |_| Ok(())) {
         Ok(s) => (s, dir),
         // Refusing a file (no email column) is fine: then no list may have been written.
         Err(_) => {
@@ -605,4 +607,86 @@ fn suppress_import_reads_quoted_commas_any_encoding_and_names_bad_lines() {
         r.stderr,
         "error: `noemail.csv` line 1: no email column (headers found: `Name`, `Phone`)\n"
     );
+}
+
+#[test]
+fn crm_opt_out_columns_suppress_the_member_instead_of_becoming_a_variable() {
+    let p = project();
+    p.write(
+        "lists/members.csv",
+        "email,first_name\nann@example.org,Ann\nbob@example.org,Bob\ncy@example.org,Cy\n",
+    );
+    // Salesforce's flag, and HubSpot-like values in another file.
+    p.write(
+        "sf.csv",
+        "Email,First Name,HasOptedOutOfEmail\nann@example.org,Ann,false\nBOB@example.org,Bob,TRUE\nnew@example.org,New,\nnew2@example.org,New2,x\nodd@example.org,Odd,maybe\n",
+    );
+    p.write(
+        "hub.csv",
+        "Email;Email Opt Out\ncy@example.org;No\nnew@example.org;Yes\n",
+    );
+    let r = p.run(&["import", "sf.csv", "hub.csv", "--report", "report.csv"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "read `sf.csv` as UTF-8, delimiter `,`\n\
+         read `hub.csv` as UTF-8, delimiter `;`\n\
+         7 rows read: 0 added, 0 updated, 2 unchanged, 0 duplicates, 1 rejected, 4 suppressed\n\
+         3 rows opted out (`HasOptedOutOfEmail`, `Email Opt Out`): are now suppressed (unsubscribed), never listed\n\
+         took 1 suppressed member off the list\n\
+         wrote `lists/members.csv`: 2 members\n\
+         rejected rows:\n  \
+         sf.csv line 6: field `HasOptedOutOfEmail` (an opt-out column): `maybe` is neither yes nor no\n\
+         every rejected row is in `report.csv`\n"
+    );
+    // The opt-out column is not a template variable; the opted-out are off the list.
+    assert_eq!(
+        p.read("lists/members.csv"),
+        "email,first_name\nann@example.org,Ann\ncy@example.org,Cy\n"
+    );
+    assert_eq!(
+        suppressions(&p),
+        vec![
+            (
+                "BOB@example.org".into(),
+                "unsubscribed".into(),
+                "mailshot import sf.csv line 3".into()
+            ),
+            (
+                "new2@example.org".into(),
+                "unsubscribed".into(),
+                "mailshot import sf.csv line 5".into()
+            ),
+            (
+                "new@example.org".into(),
+                "unsubscribed".into(),
+                "mailshot import hub.csv line 3".into()
+            ),
+        ]
+    );
+    let report = p.read("report.csv");
+    assert!(
+        report.starts_with(
+            "file,line,action,reason,record\n\
+             sf.csv,3,suppressed,field `HasOptedOutOfEmail` is `TRUE`: `BOB@example.org` suppressed (unsubscribed),\"BOB@example.org,Bob,TRUE\"\n"
+        ),
+        "{report}"
+    );
+    // A later import without the column does not bring them back.
+    p.write("again.csv", "email\nbob@example.org\nnew@example.org\n");
+    let r = p.run(&["import", "again.csv"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains(", 2 suppressed\n"), "{}", r.stdout);
+    assert!(!p.read("lists/members.csv").contains("bob@"));
+    // A dry run suppresses nothing and says so.
+    p.write("dry.csv", "email,unsubscribed\ncy@example.org,1\n");
+    let r = p.run(&["import", "dry.csv", "--dry-run"]);
+    assert!(
+        r.stdout.contains(
+            "1 row opted out (`unsubscribed`): would be suppressed (unsubscribed), never listed\n"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(suppressions(&p).len(), 3);
 }
