@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE, WINDOWS_1252};
 use rusqlite::params;
 
+use crate::csv_safe::csv_safe;
 use crate::error::{Error, Result, show};
 use crate::members::{Lines, check_address, check_field, normalize_header};
 
@@ -463,12 +464,13 @@ impl Report {
 
     fn add(&mut self, r: &Noted) -> Result<()> {
         if let Some(w) = &mut self.writer {
+            // Member data is untrusted and the report is opened in spreadsheets.
             w.write_record([
-                r.file.as_str(),
-                &r.line.to_string(),
-                r.action.as_str(),
-                &r.reason,
-                &r.record,
+                csv_safe(&r.file).as_bytes(),
+                r.line.to_string().as_bytes(),
+                r.action.as_str().as_bytes(),
+                csv_safe(&r.reason).as_bytes(),
+                csv_safe(&r.record).as_bytes(),
             ])
             .map_err(|e| Error::runtime(format!("failed to write the report: {e}")))?;
         }

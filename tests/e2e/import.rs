@@ -690,3 +690,40 @@ fn crm_opt_out_columns_suppress_the_member_instead_of_becoming_a_variable() {
     );
     assert_eq!(suppressions(&p).len(), 3);
 }
+
+#[test]
+fn the_report_neutralises_cells_a_spreadsheet_would_run_as_formulas() {
+    let p = project();
+    p.write(
+        "=evil.csv",
+        "email,first_name\n\"=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",Eve\n@SUM(A1),At\n+1@@x.org,Plus\n-1@@x.org,Minus\n",
+    );
+    let r = p.run(&["import", "=evil.csv", "--report", "report.csv"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let mut report = csv::Reader::from_path(p.path("report.csv")).unwrap();
+    let cells: Vec<(String, String, String)> = report
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (
+                r[0].to_string(),
+                r[3].chars().take(2).collect(),
+                r[4].to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        cells,
+        vec![
+            // Re-joined as CSV it starts with a quote: text to a spreadsheet already.
+            (
+                "'=evil.csv".into(),
+                "fi".into(),
+                "\"=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",Eve".into()
+            ),
+            ("'=evil.csv".into(), "fi".into(), "'@SUM(A1),At".into()),
+            ("'=evil.csv".into(), "fi".into(), "'+1@@x.org,Plus".into()),
+            ("'=evil.csv".into(), "fi".into(), "'-1@@x.org,Minus".into()),
+        ]
+    );
+}
