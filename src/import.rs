@@ -13,6 +13,7 @@
 //!    winning; suppressed addresses are never added.
 //! 5. **Write** the list atomically (temporary file, fsync, rename), UTF-8 with canonical headers.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
@@ -259,6 +260,8 @@ pub enum Action {
     Rejected,
     /// Left out and suppressed: an opt-out column said so.
     Suppressed,
+    /// Imported with a change: line breaks in a field that only reaches the body.
+    Changed,
 }
 
 impl Action {
@@ -266,6 +269,7 @@ impl Action {
         match self {
             Action::Rejected => "rejected",
             Action::Suppressed => "suppressed",
+            Action::Changed => "changed",
         }
     }
 }
@@ -318,6 +322,10 @@ pub struct Summary {
     pub members: u64,
     /// The first few rejected rows.
     pub rejected_rows: Vec<Noted>,
+    /// Rows imported with line breaks turned into spaces (also counted as added, updated...).
+    pub changed: u64,
+    /// The first few of them.
+    pub changed_rows: Vec<Noted>,
     /// With `--replace`: the first few addresses dropped.
     pub dropped: Vec<String>,
     /// Each input file with the encoding and delimiter it was read with.
@@ -374,6 +382,21 @@ fn opt_out_value(cell: &str) -> Option<bool> {
     } else {
         None
     }
+}
+
+/// Whether a column can reach a message header (the address, the To name, any name-like
+/// column): a line break there is refused, never mended.
+fn reaches_a_header(column: &str) -> bool {
+    column.contains("mail") || column.contains("name")
+}
+
+/// `v` on one line: each line trimmed, blank ones dropped, joined with a space.
+fn one_line(v: &str) -> String {
+    v.split(['\r', '\n'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// One checked row: its address and its values by column name.
@@ -505,11 +528,14 @@ struct Importer<'a> {
 impl Importer<'_> {
     fn note(&mut self, n: Noted) -> Result<()> {
         self.report.add(&n)?;
-        if n.action == Action::Rejected {
-            self.summary.rejected += 1;
-            if self.summary.rejected_rows.len() < MAX_NAMED {
-                self.summary.rejected_rows.push(n);
-            }
+        let (count, named) = match n.action {
+            Action::Rejected => (&mut self.summary.rejected, &mut self.summary.rejected_rows),
+            Action::Changed => (&mut self.summary.changed, &mut self.summary.changed_rows),
+            Action::Suppressed => return Ok(()),
+        };
+        *count += 1;
+        if named.len() < MAX_NAMED {
+            named.push(n);
         }
         Ok(())
     }
@@ -669,6 +695,7 @@ impl Importer<'_> {
             let mut values: Vec<(String, String)> = Vec::with_capacity(names.len());
             let mut problem = None;
             let mut opted_out: Option<usize> = None;
+            let mut changed: Vec<&str> = Vec::new();
             for (i, col) in names.iter().enumerate() {
                 let v = record.get(i).unwrap_or("").trim();
                 if opt_out[i] {
@@ -688,11 +715,19 @@ impl Importer<'_> {
                 if blank_header[i] && v.is_empty() {
                     continue;
                 }
-                if let Err(r) = check_field(col, v) {
+                // A multi-line address or note is kept on one line; a line break never
+                // reaches a header, so it stays refused where it could.
+                let v = if v.contains(['\r', '\n']) && !reaches_a_header(col) {
+                    changed.push(col.as_str());
+                    Cow::Owned(one_line(v))
+                } else {
+                    Cow::Borrowed(v)
+                };
+                if let Err(r) = check_field(col, &v) {
                     problem = Some(r);
                     break;
                 }
-                values.push((col.clone(), v.to_string()));
+                values.push((col.clone(), v.into_owned()));
             }
             if let Some(r) = problem {
                 self.note(bad(r))?;
@@ -746,6 +781,14 @@ impl Importer<'_> {
                         }
                     }
                 }
+            }
+            if !changed.is_empty() {
+                let fields = quoted_list(changed.iter().copied());
+                let n = Noted {
+                    action: Action::Changed,
+                    ..bad(format!("line breaks turned into spaces in {fields}"))
+                };
+                self.note(n)?;
             }
             let row = Row { key, values };
             if existing {

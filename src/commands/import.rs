@@ -108,6 +108,18 @@ pub fn exec(config: &Config, args: ImportArgs) -> Result<i32> {
             plural(s.members, "member", "members")
         );
     }
+    if s.changed > 0 {
+        println!("{} changed:", plural(s.changed, "row", "rows"));
+        for r in &s.changed_rows {
+            println!("  {} line {}: {}", r.file, r.line, r.reason);
+        }
+        if s.changed > s.changed_rows.len() as u64 {
+            println!(
+                "  ... and {} more",
+                thousands(s.changed - s.changed_rows.len() as u64)
+            );
+        }
+    }
     if s.rejected > 0 {
         println!("rejected rows:");
         for r in &s.rejected_rows {

@@ -212,19 +212,24 @@ fn bad_rows_are_reported_with_file_line_and_reason_and_the_rest_imported() {
              ok@example.org,Ok,\n\
              bob@@example.org,Bob,\n\
              ,Nobody,\n\
-             multi@example.org,Multi,\"two\nlines\"\n\
+             multi@example.org,\"Mul\ntiple\",\"two\nlines\"\n\
              ctl@example.org,Ctl\u{7},\n\
              long@example.org,{long},\n\
              idn@bücher.example,Idn,\n\
              extra@example.org,Extra,,surplus\n\
-             last@example.org,Last,\n"
+             last@example.org,Last,\n\
+             addr@example.org,Addr,\"1 High St\r\n\r\n  London \"\n"
         ),
     );
     let r = p.run(&["import", "raw.csv", "--report", "rejected.csv"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(
         r.stdout.contains(
-            "9 rows read: 3 added, 0 updated, 0 unchanged, 0 duplicates, 6 rejected, 0 suppressed\n"
+            "10 rows read: 4 added, 0 updated, 0 unchanged, 0 duplicates, 6 rejected, 0 suppressed\n\
+             wrote `lists/members.csv`: 4 members\n\
+             1 row changed:\n  \
+             raw.csv line 13: line breaks turned into spaces in `notes`\n\
+             rejected rows:\n"
         ),
         "{}",
         r.stdout
@@ -243,8 +248,11 @@ fn bad_rows_are_reported_with_file_line_and_reason_and_the_rest_imported() {
         .records()
         .map(|r| {
             let r = r.unwrap();
-            assert_eq!(&r[2], "rejected");
-            (r[0].to_string(), r[1].to_string(), r[3].to_string())
+            (
+                r[0].to_string(),
+                r[1].to_string(),
+                format!("{}: {}", &r[2], &r[3]),
+            )
         })
         .collect();
     let expect = [
@@ -253,25 +261,42 @@ fn bad_rows_are_reported_with_file_line_and_reason_and_the_rest_imported() {
             "field `email`: `bob@@example.org` is not a valid address: Invalid email user",
         ),
         ("4", "field `email`: the address is empty"),
-        ("5", "field `notes` contains a line break"),
+        ("5", "field `first_name` contains a line break"),
         (
-            "7",
+            "8",
             "field `first_name` contains the control character U+0007",
         ),
-        ("8", "field `first_name` is longer than 1000 characters"),
-        ("10", "found 4 fields, the header has 3"),
+        ("9", "field `first_name` is longer than 1000 characters"),
+        ("11", "found 4 fields, the header has 3"),
     ];
-    assert_eq!(rows.len(), expect.len(), "{rows:?}");
+    let expect = expect
+        .map(|(line, reason)| (line, format!("rejected: {reason}")))
+        .into_iter()
+        .chain([(
+            "13",
+            "changed: line breaks turned into spaces in `notes`".to_string(),
+        )]);
+    assert_eq!(rows.len(), 7, "{rows:?}");
     for ((file, line, reason), (eline, ereason)) in rows.iter().zip(expect) {
         assert_eq!(
             (file.as_str(), line.as_str(), reason.as_str()),
-            ("raw.csv", eline, ereason)
+            ("raw.csv", eline, ereason.as_str())
         );
     }
-    let emails: Vec<String> = list_rows(&p).iter().skip(1).map(|r| r[0].clone()).collect();
+    let rows = list_rows(&p);
+    let emails: Vec<&str> = rows.iter().skip(1).map(|r| r[0].as_str()).collect();
     assert_eq!(
         emails,
-        vec!["ok@example.org", "idn@bücher.example", "last@example.org"]
+        vec![
+            "ok@example.org",
+            "idn@bücher.example",
+            "last@example.org",
+            "addr@example.org"
+        ]
+    );
+    assert_eq!(
+        rows[4],
+        vec!["addr@example.org", "Addr", "1 High St London"]
     );
     // And `send` accepts what import wrote (the list has no organisation column: give one).
     let r = p.run(&[
