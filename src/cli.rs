@@ -81,6 +81,15 @@ pub struct ImportArgs {
     /// Text encoding (`utf-8`, `utf-16le`, `utf-16be`, `windows-1252`). Default: detected.
     #[arg(long, value_name = "NAME", value_parser = crate::import::parse_encoding)]
     pub encoding: Option<&'static encoding_rs::Encoding>,
+    /// The column holding the address, for headers mailshot cannot guess (`E-mail 1 - Value`).
+    #[arg(long, value_name = "NAME")]
+    pub email_column: Option<String>,
+    /// The column holding the first name.
+    #[arg(long, value_name = "NAME")]
+    pub first_name_column: Option<String>,
+    /// The column holding the last name.
+    #[arg(long, value_name = "NAME")]
+    pub last_name_column: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -332,6 +332,33 @@ pub struct Summary {
     pub formats: Vec<(PathBuf, Format)>,
 }
 
+/// Columns named on the command line (`--email-column` ...), for exports whose headers
+/// cannot be guessed (Google Contacts' `E-mail 1 - Value`).
+#[derive(Debug, Clone, Default)]
+pub struct ColumnNames {
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+}
+
+/// The header `given` names: the same text, else the same ignoring case, else the same
+/// variable name (`E-mail 1 - Value` and `e_mail_1_value`).
+fn find_header(headers: &csv::StringRecord, given: &str) -> Option<usize> {
+    let given = given.trim();
+    headers
+        .iter()
+        .position(|h| h.trim() == given)
+        .or_else(|| {
+            headers
+                .iter()
+                .position(|h| h.trim().to_lowercase() == given.to_lowercase())
+        })
+        .or_else(|| {
+            let key = normalize_header(given);
+            headers.iter().position(|h| normalize_header(h) == key)
+        })
+}
+
 pub struct Options {
     pub inputs: Vec<PathBuf>,
     pub into: PathBuf,
@@ -340,6 +367,8 @@ pub struct Options {
     pub report: Option<PathBuf>,
     pub delimiter: Option<u8>,
     pub encoding: Option<&'static Encoding>,
+    /// Columns named on the command line; the rest are guessed.
+    pub columns: ColumnNames,
 }
 
 /// Whether a header is a CRM's opt-out flag (Salesforce's `HasOptedOutOfEmail`, HubSpot's
@@ -601,24 +630,50 @@ impl Importer<'_> {
         // Column names: canonical where recognised (first one wins), else snake_case; empty
         // headers (Excel's trailing columns) become `column_N` and are dropped if always empty.
         // An import's opt-out columns are read, never kept.
+        // Columns named on the command line come first; an import's only (the list being
+        // merged into has canonical headers).
+        let mut given: Vec<Option<String>> = vec![None; headers.len()];
+        if !existing {
+            let c = &self.opts.columns;
+            for (canonical, named, flag) in [
+                ("email", &c.email, "--email-column"),
+                ("first_name", &c.first_name, "--first-name-column"),
+                ("last_name", &c.last_name, "--last-name-column"),
+            ] {
+                let Some(named) = named else { continue };
+                let i = find_header(&headers, named).ok_or_else(|| {
+                    Error::input(format!(
+                        "`{name}` has no column `{named}` (given by {flag}; headers found: {})",
+                        quoted_list(headers.iter())
+                    ))
+                })?;
+                given[i] = Some(canonical.to_string());
+            }
+        }
         let opt_out: Vec<bool> = headers
             .iter()
-            .map(|h| !existing && opt_out_column(h))
+            .zip(&given)
+            .map(|(h, g)| !existing && g.is_none() && opt_out_column(h))
             .collect();
-        let mut names: Vec<String> = Vec::with_capacity(headers.len());
+        let mut names = given;
         for (i, h) in headers.iter().enumerate() {
+            if names[i].is_some() {
+                continue;
+            }
+            let taken = |n: &str, names: &[Option<String>]| names.iter().flatten().any(|x| x == n);
             let mut n = match canonical_column(h) {
-                Some(c) if !names.iter().any(|x| x == c) => c.to_string(),
+                Some(c) if !taken(c, &names) => c.to_string(),
                 _ => normalize_header(h),
             };
             if n.is_empty() {
                 n = format!("column_{}", i + 1);
             }
-            while names.contains(&n) {
+            while taken(&n, &names) {
                 n.push_str("_2");
             }
-            names.push(n);
+            names[i] = Some(n);
         }
+        let names: Vec<String> = names.into_iter().flatten().collect();
         let Some(email_col) = names.iter().position(|n| n == "email") else {
             return Err(Error::input(format!(
                 "`{name}` has no email column (headers found: {})",

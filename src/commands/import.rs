@@ -32,6 +32,11 @@ pub fn exec(config: &Config, args: ImportArgs) -> Result<i32> {
         report: args.report.clone(),
         delimiter: args.delimiter,
         encoding: args.encoding,
+        columns: import::ColumnNames {
+            email: args.email_column,
+            first_name: args.first_name_column,
+            last_name: args.last_name_column,
+        },
     };
     let s = import::import(&opts, &suppressed, &mut record)?;
     for (path, f) in &s.formats {

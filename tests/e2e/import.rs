@@ -493,6 +493,7 @@ fn import_bytes(bytes: &[u8]) -> (mailshot::import::Summary, tempfile::TempDir) 
         report: Some(dir.path().join("report.csv")),
         delimiter: None,
         encoding: None,
+        columns: Default::default(),
     };
     match import(&opts, &HashSet::new(), &mut |_| Ok(())) {
         Ok(s) => (s, dir),
@@ -750,5 +751,42 @@ fn the_report_neutralises_cells_a_spreadsheet_would_run_as_formulas() {
             ("'=evil.csv".into(), "fi".into(), "'+1@@x.org,Plus".into()),
             ("'=evil.csv".into(), "fi".into(), "'-1@@x.org,Minus".into()),
         ]
+    );
+}
+
+#[test]
+fn named_columns_read_exports_whose_headers_cannot_be_guessed() {
+    let p = project();
+    // Google Contacts' CSV export.
+    p.write(
+        "contacts.csv",
+        "Name,Given Name,Family Name,E-mail 1 - Type,E-mail 1 - Value,Phone 1 - Value\n\
+         Ann Lee,Ann,Lee,* Home,ann@example.org,123\n\
+         Bob Roe,Robert,Roe,* Work,bob@example.org,\n",
+    );
+    let r = p.run(&["import", "contacts.csv"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("has no email column"), "{}", r.stderr);
+    let r = p.run(&[
+        "import",
+        "contacts.csv",
+        "--email-column",
+        "E-mail 1 - Value",
+        "--first-name-column",
+        "name",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        p.read("lists/members.csv"),
+        "email,first_name,last_name,given_name,e_mail_1_type,phone_1_value\n\
+         ann@example.org,Ann Lee,Lee,Ann,* Home,123\n\
+         bob@example.org,Bob Roe,Roe,Robert,* Work,\n"
+    );
+    let r = p.run(&["import", "contacts.csv", "--email-column", "Mail"]);
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        "error: `contacts.csv` has no column `Mail` (given by --email-column; headers found: \
+         `Name`, `Given Name`, `Family Name`, `E-mail 1 - Type`, `E-mail 1 - Value`, `Phone 1 - Value`)\n"
     );
 }
