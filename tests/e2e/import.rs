@@ -790,3 +790,48 @@ fn named_columns_read_exports_whose_headers_cannot_be_guessed() {
          `Name`, `Given Name`, `Family Name`, `E-mail 1 - Type`, `E-mail 1 - Value`, `Phone 1 - Value`)\n"
     );
 }
+
+#[test]
+fn an_encoding_that_does_not_fit_the_bytes_is_an_error_naming_the_line() {
+    let p = project();
+    let original = "email,first_name\nzoe@example.org,Zoe\n";
+    p.write("lists/members.csv", original);
+    std::fs::write(
+        p.path("x.csv"),
+        cp1252("email,first_name\nann@example.org,Ann\nzoe@example.org,Zoë\n"),
+    )
+    .unwrap();
+    let r = p.run(&["import", "x.csv", "--encoding", "utf-8"]);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert_eq!(
+        r.stderr,
+        "error: failed to read `x.csv`: line 3: bytes that are not valid UTF-8 \
+         (give the file's encoding with --encoding, e.g. windows-1252)\n"
+    );
+    assert_eq!(r.stdout, "");
+    assert_eq!(p.read("lists/members.csv"), original, "not a silent update");
+    // UTF-16 with its BOM, ending in half a character.
+    let mut bytes = vec![0xFF, 0xFE];
+    for u in "email\nann@example.org\n".encode_utf16() {
+        bytes.extend(u.to_le_bytes());
+    }
+    bytes.extend([0x00, 0xD8, b'a', 0]); // an unpaired surrogate
+    std::fs::write(p.path("y.txt"), bytes).unwrap();
+    let r = p.run(&["import", "y.txt"]);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(
+        r.stderr.starts_with(
+            "error: failed to read `y.txt`: line 3: bytes that are not valid UTF-16LE"
+        ),
+        "{}",
+        r.stderr
+    );
+    let r = p.run(&["suppress", "import", "x.csv", "--encoding", "utf-8"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .starts_with("error: failed to read `x.csv`: line 3: bytes that are not valid UTF-8"),
+        "{}",
+        r.stderr
+    );
+}
