@@ -561,6 +561,34 @@ proptest! {
         prop_assert_eq!(s.read, s.added + s.duplicates + s.rejected);
         prop_assert_eq!(s.members, s.added);
     }
+
+    #[test]
+    fn the_counts_always_add_up_to_the_rows_read(bytes in csvish()) {
+        // An existing list, a suppressed address, an opt-out column: every row still counted once.
+        let dir = tempfile::tempdir().unwrap();
+        let raw = dir.path().join("raw.csv");
+        std::fs::write(&raw, [b"email,first_name,unsubscribed\n".as_slice(), &bytes].concat()).unwrap();
+        let into = dir.path().join("members.csv");
+        std::fs::write(&into, "email,first_name\nann@example.org,Ann\nbob@example.org,Bob\n").unwrap();
+        let opts = Options {
+            inputs: vec![raw],
+            into,
+            replace: false,
+            dry_run: false,
+            report: None,
+            delimiter: None,
+            encoding: None,
+            columns: Default::default(),
+        };
+        let suppressed: HashSet<String> = ["bob@example.org".to_string()].into();
+        if let Ok(s) = import(&opts, &suppressed, &mut |_| Ok(())) {
+            prop_assert_eq!(
+                s.read,
+                s.added + s.updated + s.unchanged + s.duplicates + s.rejected + s.suppressed
+            );
+            prop_assert_eq!(s.members, s.added + s.updated + s.unchanged + s.not_in_import);
+        }
+    }
 }
 
 /// The suppression list as (email, reason, source) rows.
@@ -833,5 +861,28 @@ fn an_encoding_that_does_not_fit_the_bytes_is_an_error_naming_the_line() {
             .starts_with("error: failed to read `x.csv`: line 3: bytes that are not valid UTF-8"),
         "{}",
         r.stderr
+    );
+}
+
+#[test]
+fn one_of_a_thing_is_singular() {
+    let p = project();
+    p.write("one.csv", "email\nann@example.org\nANN@example.org\n");
+    let r = p.run(&["import", "one.csv"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "read `one.csv` as UTF-8, delimiter `,`\n\
+         2 rows read: 1 added, 0 updated, 0 unchanged, 1 duplicate, 0 rejected, 0 suppressed\n\
+         wrote `lists/members.csv`: 1 member\n"
+    );
+    p.write("two.csv", "email\nbob@example.org\n");
+    let r = p.run(&["import", "two.csv", "--replace", "--dry-run"]);
+    assert_eq!(
+        r.stdout,
+        "read `two.csv` as UTF-8, delimiter `,`\n\
+         1 row read: 1 added, 0 updated, 0 unchanged, 0 duplicates, 0 rejected, 0 suppressed\n\
+         dropped 1 member not in this import: ann@example.org\n\
+         dry run: `lists/members.csv` would have 1 member; nothing was written\n"
     );
 }
