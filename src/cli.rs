@@ -60,7 +60,7 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// Export files to import (CSV or tab-separated; UTF-8, UTF-16 or Windows-1252).
+    /// Export files to import (CSV or tab-separated; UTF-8, UTF-16 or Windows-1252; or .xlsx).
     #[arg(required = true, value_name = "RAW.csv")]
     pub inputs: Vec<PathBuf>,
     /// The member list to merge into. Default: `list` in the config.
@@ -90,6 +90,9 @@ pub struct ImportArgs {
     /// The column holding the last name.
     #[arg(long, value_name = "NAME")]
     pub last_name_column: Option<String>,
+    /// The sheet to read from an .xlsx workbook. Default: the first.
+    #[arg(long, value_name = "NAME")]
+    pub sheet: Option<String>,
 }
 
 #[derive(Debug, Args)]

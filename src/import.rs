@@ -302,15 +302,142 @@ pub fn parse_delimiter(s: &str) -> std::result::Result<u8, String> {
     }
 }
 
-/// Opens `path` as CSV with its sniffed (or given) format; the reader counts true lines.
-fn open_csv(path: &Path, format: Format) -> Result<csv::Reader<Lines<impl Read + use<>>>> {
-    let input = decoded(path, format.encoding)
-        .map_err(|e| Error::input(format!("failed to read `{}`: {e}", show(path))))?;
-    Ok(csv::ReaderBuilder::new()
-        .delimiter(format.delimiter)
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(Lines::new(input, format.delimiter)))
+/// How a file was read: as text (with its encoding and delimiter) or as an .xlsx sheet.
+#[derive(Debug, Clone)]
+pub enum ReadAs {
+    Text(Format),
+    Sheet(String),
+}
+
+/// The records of an input file, CSV or workbook sheet alike.
+enum Source {
+    Csv(csv::Reader<Lines<Decode<File>>>),
+    Sheet {
+        range: calamine::Range<calamine::Data>,
+        next: usize,
+    },
+}
+
+/// The zip archive an .xlsx workbook is (recognised by content, whatever the file is called).
+const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
+/// The OLE2 container of Excel 97-2003 `.xls` (and other old Office) files.
+const OLE_MAGIC: &[u8] = &[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
+
+impl Source {
+    /// Opens `path` by what it holds: an .xlsx workbook (its first sheet, or `sheet`), or text
+    /// in the given or detected encoding and delimiter. Other binary files are refused.
+    fn open(
+        path: &Path,
+        encoding: Option<&'static Encoding>,
+        delimiter: Option<u8>,
+        sheet: Option<&str>,
+    ) -> Result<(Source, ReadAs)> {
+        let name = show(path);
+        let fail = |e: std::io::Error| Error::input(format!("failed to read `{name}`: {e}"));
+        let mut head = [0u8; 1024];
+        let n = read_up_to(&mut File::open(path).map_err(fail)?, &mut head).map_err(fail)?;
+        let head = &head[..n];
+        if head.starts_with(ZIP_MAGIC) {
+            return Source::workbook(path, sheet);
+        }
+        if head.starts_with(OLE_MAGIC) {
+            return Err(Error::input(format!(
+                "`{name}` is an Excel 97-2003 workbook (.xls), which mailshot does not read: \
+                 save it as CSV (or .xlsx) and import that"
+            )));
+        }
+        if encoding.is_none() && Encoding::for_bom(head).is_none() && head.contains(&0) {
+            return Err(Error::input(format!(
+                "`{name}` is not text (it holds NUL bytes): if it is a spreadsheet, save it as \
+                 CSV and import that; if it is UTF-16 without a BOM, give --encoding utf-16le"
+            )));
+        }
+        let format = sniff(path, encoding, delimiter).map_err(fail)?;
+        let input = decoded(path, format.encoding).map_err(fail)?;
+        let reader = csv::ReaderBuilder::new()
+            .delimiter(format.delimiter)
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(Lines::new(input, format.delimiter));
+        Ok((Source::Csv(reader), ReadAs::Text(format)))
+    }
+
+    fn workbook(path: &Path, sheet: Option<&str>) -> Result<(Source, ReadAs)> {
+        use calamine::Reader;
+        let name = show(path);
+        let file =
+            File::open(path).map_err(|e| Error::input(format!("failed to read `{name}`: {e}")))?;
+        let mut book = calamine::Xlsx::new(BufReader::new(file)).map_err(|e| {
+            Error::input(format!(
+                "`{name}` is a zip archive but not an .xlsx workbook mailshot can read ({e}): \
+                 save it as CSV and import that"
+            ))
+        })?;
+        let sheets = book.sheet_names();
+        let chosen = match sheet {
+            Some(s) => sheets.iter().find(|n| n.as_str() == s),
+            None => sheets.first(),
+        };
+        let Some(chosen) = chosen.cloned() else {
+            return Err(Error::input(format!(
+                "`{name}` has no sheet{} (sheets: {})",
+                sheet.map_or(String::new(), |s| format!(" `{s}`")),
+                quoted_list(sheets.iter().map(String::as_str))
+            )));
+        };
+        let range = book
+            .worksheet_range(&chosen)
+            .map_err(|e| Error::input(format!("failed to read `{name}`, sheet `{chosen}`: {e}")))?;
+        Ok((Source::Sheet { range, next: 0 }, ReadAs::Sheet(chosen)))
+    }
+
+    /// Reads the next record into `record`; its line, or `None` at the end. An error comes
+    /// with the line it is on.
+    fn next(
+        &mut self,
+        record: &mut csv::StringRecord,
+    ) -> std::result::Result<Option<u64>, (csv::Error, u64)> {
+        match self {
+            Source::Csv(reader) => {
+                let line = reader.position().line();
+                match reader.read_record(record) {
+                    Ok(false) => Ok(None),
+                    Ok(true) => Ok(Some(record.position().map_or(line, |p| p.line()))),
+                    Err(e) => {
+                        let line = e.position().map_or(line, |p| p.line());
+                        Err((e, line))
+                    }
+                }
+            }
+            Source::Sheet { range, next } => {
+                if *next >= range.height() {
+                    return Ok(None);
+                }
+                record.clear();
+                for col in 0..range.width() {
+                    record.push_field(&cell_text(range.get((*next, col))));
+                }
+                let line = range.start().map_or(0, |(row, _)| u64::from(row)) + *next as u64 + 1;
+                *next += 1;
+                Ok(Some(line))
+            }
+        }
+    }
+}
+
+/// A workbook cell as text: numbers as Excel shows them unformatted (`42`, `0.5`), dates as
+/// ISO 8601, errors as their code (`#N/A`).
+fn cell_text(cell: Option<&calamine::Data>) -> String {
+    use calamine::Data;
+    match cell {
+        None | Some(Data::Empty) => String::new(),
+        Some(Data::DateTime(d)) => match d.as_datetime() {
+            Some(t) if t.time() == chrono::NaiveTime::MIN => t.format("%Y-%m-%d").to_string(),
+            Some(t) => t.format("%Y-%m-%d %H:%M:%S").to_string(),
+            None => d.to_string(),
+        },
+        Some(other) => other.to_string(),
+    }
 }
 
 /// Reads the addresses of a suppression file: a CSV (any encoding and delimiter an import
@@ -321,32 +448,27 @@ pub fn addresses(
     encoding: Option<&'static Encoding>,
     delimiter: Option<u8>,
     mut each: impl FnMut(u64, &str) -> Result<()>,
-) -> Result<Format> {
+) -> Result<ReadAs> {
     let name = show(path);
-    let format = sniff(path, encoding, delimiter)
-        .map_err(|e| Error::input(format!("failed to read `{name}`: {e}")))?;
-    let mut reader = open_csv(path, format)?;
+    let (mut source, read_as) = Source::open(path, encoding, delimiter, None)?;
     let mut record = csv::StringRecord::new();
     let mut column: Option<usize> = None;
     loop {
-        let line = reader.position().line();
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) if malformed(&e).is_some() => {
+        let line = match source.next(&mut record) {
+            Ok(None) => break,
+            Ok(Some(line)) => line,
+            Err((e, _)) if malformed(&e).is_some() => {
                 return Err(Error::input(format!("failed to read `{name}`: {e}")));
             }
-            Err(e) => {
-                let line = e.position().map_or(line, |p| p.line());
+            Err((e, line)) => {
                 return Err(Error::input(format!(
                     "failed to read `{name}`: line {line}: {e}"
                 )));
             }
-        }
+        };
         if record.iter().all(|f| f.trim().is_empty()) {
             continue;
         }
-        let line = record.position().map_or(line, |p| p.line());
         let col = match column {
             Some(c) => c,
             // The first row: a header (no `@` anywhere) names the email column.
@@ -368,7 +490,7 @@ pub fn addresses(
         let (_, addr) = split_mailbox(record.get(col).unwrap_or(""));
         each(line, &addr)?;
     }
-    Ok(format)
+    Ok(read_as)
 }
 
 /// `a`, `b`, `c`: each item in backticks.
@@ -455,7 +577,7 @@ pub struct Summary {
     /// With `--replace`: the first few addresses dropped.
     pub dropped: Vec<String>,
     /// Each input file with the encoding and delimiter it was read with.
-    pub formats: Vec<(PathBuf, Format)>,
+    pub formats: Vec<(PathBuf, ReadAs)>,
 }
 
 /// Columns named on the command line (`--email-column` ...), for exports whose headers
@@ -495,6 +617,8 @@ pub struct Options {
     pub encoding: Option<&'static Encoding>,
     /// Columns named on the command line; the rest are guessed.
     pub columns: ColumnNames,
+    /// The sheet of an .xlsx workbook to read (default: the first).
+    pub sheet: Option<String>,
 }
 
 /// Whether a header is a CRM's opt-out flag (Salesforce's `HasOptedOutOfEmail`, HubSpot's
@@ -741,16 +865,24 @@ impl Importer<'_> {
 
     /// Reads one file's rows; `existing` for the list being merged into. Returns the number
     /// of data rows read.
-    fn read_file(&mut self, path: &Path, format: Format, existing: bool) -> Result<u64> {
+    fn read_file(&mut self, path: &Path, existing: bool) -> Result<u64> {
         let name = show(path);
-        let mut reader = open_csv(path, format)?;
+        let (mut source, read_as) = if existing {
+            Source::open(path, None, None, None)?
+        } else {
+            let o = self.opts;
+            Source::open(path, o.encoding, o.delimiter, o.sheet.as_deref())?
+        };
+        if !existing {
+            self.summary.formats.push((path.to_path_buf(), read_as));
+        }
         let mut headers = csv::StringRecord::new();
-        match reader.read_record(&mut headers) {
+        match source.next(&mut headers) {
             Ok(_) => {}
-            Err(e) if malformed(&e).is_some() => {
+            Err((e, _)) if malformed(&e).is_some() => {
                 return Err(Error::input(format!("failed to read `{name}`: {e}")));
             }
-            Err(e) => {
+            Err((e, _)) => {
                 return Err(Error::input(format!(
                     "failed to read `{name}`: line 1: {e}"
                 )));
@@ -823,17 +955,15 @@ impl Importer<'_> {
         let mut record = csv::StringRecord::new();
         let mut read = 0u64;
         loop {
-            let line = reader.position().line();
-            match reader.read_record(&mut record) {
-                Ok(false) => break,
-                Ok(true) => {}
-                Err(e) if malformed(&e).is_some() => {
+            let line = match source.next(&mut record) {
+                Ok(None) => break,
+                Ok(Some(line)) => line,
+                Err((e, _)) if malformed(&e).is_some() => {
                     // The wrong encoding: nothing of this file can be trusted.
                     return Err(Error::input(format!("failed to read `{name}`: {e}")));
                 }
-                Err(e) => {
+                Err((e, line)) => {
                     read += 1;
-                    let line = e.position().map_or(line, |p| p.line());
                     let fatal = !matches!(e.kind(), csv::ErrorKind::Utf8 { .. });
                     self.note(Noted {
                         file: name.clone(),
@@ -847,12 +977,11 @@ impl Importer<'_> {
                     }
                     continue;
                 }
-            }
+            };
             if record.iter().all(|f| f.trim().is_empty()) {
                 continue;
             }
             read += 1;
-            let line = record.position().map_or(line, |p| p.line());
             let raw = |record: &csv::StringRecord| {
                 let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
                 let _ = w.write_record(record);
@@ -1011,16 +1140,11 @@ pub fn import(
 
     // The current list, if there is one.
     if opts.into.exists() {
-        let format = sniff(&opts.into, None, None)
-            .map_err(|e| Error::input(format!("failed to read `{}`: {e}", show(&opts.into))))?;
-        im.read_file(&opts.into, format, true)?;
+        im.read_file(&opts.into, true)?;
     }
 
     for input in &opts.inputs {
-        let format = sniff(input, opts.encoding, opts.delimiter)
-            .map_err(|e| Error::input(format!("failed to read `{}`: {e}", show(input))))?;
-        im.summary.formats.push((input.clone(), format));
-        let read = im.read_file(input, format, false)?;
+        let read = im.read_file(input, false)?;
         im.summary.read += read;
     }
     let Importer {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond cargo: a real SMTP server we did not write
 # (aiosmtpd, a Python package), driven by tests/support/smtp_server.py; dkimpy, an independent
-# DKIM verifier; openssl, which makes the test certificates for TLS; util-linux's `script`,
+# DKIM verifier; openpyxl, which writes the .xlsx workbooks the import tests read; openssl, which makes the test certificates for TLS; util-linux's `script`,
 # which gives the prompt tests a terminal; curl; Debian's Chromium with playwright-core (npm)
 # to click the unsubscribe page; SpamAssassin; Postfix, for its test server `smtp-sink` (its
 # mail system is not started). Idempotent.
@@ -20,7 +20,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 here=$(dirname "$0")
-if ! python3 -c 'import aiosmtpd, dkim, nacl' 2>/dev/null; then
+if ! python3 -c 'import aiosmtpd, dkim, nacl, openpyxl' 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check -r "$here/support/requirements.txt"
 fi
 python3 -c 'import aiosmtpd; print("aiosmtpd", aiosmtpd.__version__)'

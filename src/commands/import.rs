@@ -3,7 +3,7 @@
 use crate::cli::ImportArgs;
 use crate::config::Config;
 use crate::error::{EXIT_FAILURES, EXIT_OK, Result, show};
-use crate::import::{self, Options};
+use crate::import::{self, Options, ReadAs};
 use crate::progress::{plural, thousands};
 use crate::store::Store;
 
@@ -37,18 +37,24 @@ pub fn exec(config: &Config, args: ImportArgs) -> Result<i32> {
             first_name: args.first_name_column,
             last_name: args.last_name_column,
         },
+        sheet: args.sheet,
     };
     let s = import::import(&opts, &suppressed, &mut record)?;
-    for (path, f) in &s.formats {
-        let delimiter = match f.delimiter {
-            b'\t' => "tab".to_string(),
-            d => format!("`{}`", d as char),
-        };
-        println!(
-            "read `{}` as {}, delimiter {delimiter}",
-            show(path),
-            f.encoding.name()
-        );
+    for (path, read_as) in &s.formats {
+        match read_as {
+            ReadAs::Text(f) => {
+                let delimiter = match f.delimiter {
+                    b'\t' => "tab".to_string(),
+                    d => format!("`{}`", d as char),
+                };
+                println!(
+                    "read `{}` as {}, delimiter {delimiter}",
+                    show(path),
+                    f.encoding.name()
+                );
+            }
+            ReadAs::Sheet(sheet) => println!("read `{}`, sheet `{sheet}`", show(path)),
+        }
     }
     // Every row read is counted once, so the figures add up to the first.
     println!(

@@ -494,6 +494,7 @@ fn import_bytes(bytes: &[u8]) -> (mailshot::import::Summary, tempfile::TempDir) 
         delimiter: None,
         encoding: None,
         columns: Default::default(),
+        sheet: None,
     };
     match import(&opts, &HashSet::new(), &mut |_| Ok(())) {
         Ok(s) => (s, dir),
@@ -579,6 +580,7 @@ proptest! {
             delimiter: None,
             encoding: None,
             columns: Default::default(),
+            sheet: None,
         };
         let suppressed: HashSet<String> = ["bob@example.org".to_string()].into();
         if let Ok(s) = import(&opts, &suppressed, &mut |_| Ok(())) {
@@ -885,4 +887,110 @@ fn one_of_a_thing_is_singular() {
          dropped 1 member not in this import: ann@example.org\n\
          dry run: `lists/members.csv` would have 1 member; nothing was written\n"
     );
+}
+
+/// Writes an .xlsx workbook with openpyxl (tests/support/requirements.txt): a `Members` sheet
+/// with a blank first row, a date, a number, a boolean opt-out, and an `Events` sheet.
+fn workbook(path: &Path) {
+    let script = r#"
+import datetime, sys, openpyxl
+wb = openpyxl.Workbook()
+ws = wb.active
+ws.title = "Members"
+ws.append([])
+ws.append(["E-mail Address", "First Name", "Joined", "Member No", "Email Opt Out", "Notes"])
+ws.append(["ann@example.org", "Ann", datetime.date(2024, 3, 1), 42, False, "line one\nline two"])
+ws.append(["bob@example.org", "Bob", datetime.date(2023, 12, 31), 7.5, True, None])
+ws.append(["Cy <cy@example.org>", None, None, None, None, "VIP"])
+ev = wb.create_sheet("Events")
+ev.append(["email", "event"])
+ev.append(["dee@example.org", "AGM"])
+wb.save(sys.argv[1])
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(path)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "openpyxl is needed (run tests/install-deps.sh): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn xlsx_workbooks_are_read_by_content_and_other_binaries_refused() {
+    let p = project();
+    // Named .csv, as happens: recognised by its content, not its name.
+    workbook(&p.path("crm-export.csv"));
+    let r = p.run(&["import", "crm-export.csv"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "read `crm-export.csv`, sheet `Members`\n\
+         3 rows read: 2 added, 0 updated, 0 unchanged, 0 duplicates, 0 rejected, 1 suppressed\n\
+         1 row opted out (`Email Opt Out`): are now suppressed (unsubscribed), never listed\n\
+         wrote `lists/members.csv`: 2 members\n\
+         1 row changed:\n  \
+         crm-export.csv line 3: line breaks turned into spaces in `notes`\n"
+    );
+    assert_eq!(
+        p.read("lists/members.csv"),
+        "email,first_name,last_name,joined,member_no,notes\n\
+         ann@example.org,Ann,,2024-03-01,42,line one line two\n\
+         cy@example.org,Cy,,,,VIP\n"
+    );
+    assert_eq!(
+        suppressions(&p)[0].2,
+        "mailshot import crm-export.csv line 4"
+    );
+    let r = p.run(&["import", "crm-export.csv", "--sheet", "Events"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .starts_with("read `crm-export.csv`, sheet `Events`\n1 row read: 1 added"),
+        "{}",
+        r.stdout
+    );
+    let r = p.run(&["import", "crm-export.csv", "--sheet", "Nope"]);
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        "error: `crm-export.csv` has no sheet `Nope` (sheets: `Members`, `Events`)\n"
+    );
+    // Excel 97-2003, a zip that is no workbook, and binary junk: refused, never read as text.
+    let mut xls = vec![0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
+    xls.extend([0u8; 600]);
+    std::fs::write(p.path("old.xls"), xls).unwrap();
+    let r = p.run(&["import", "old.xls"]);
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        "error: `old.xls` is an Excel 97-2003 workbook (.xls), which mailshot does not read: \
+         save it as CSV (or .xlsx) and import that\n"
+    );
+    std::fs::write(p.path("junk.zip"), b"PK\x03\x04\x14\x00\x00\x00junk").unwrap();
+    let r = p.run(&["import", "junk.zip"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .starts_with("error: `junk.zip` is a zip archive but not an .xlsx workbook")
+            && r.stderr.ends_with("save it as CSV and import that\n"),
+        "{}",
+        r.stderr
+    );
+    std::fs::write(
+        p.path("image.png"),
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR email,x",
+    )
+    .unwrap();
+    let r = p.run(&["import", "image.png"]);
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        "error: `image.png` is not text (it holds NUL bytes): if it is a spreadsheet, save it as \
+         CSV and import that; if it is UTF-16 without a BOM, give --encoding utf-16le\n"
+    );
+    assert_eq!(r.stdout, "");
 }
