@@ -311,7 +311,7 @@ pub enum ReadAs {
 
 /// The records of an input file, CSV or workbook sheet alike.
 enum Source {
-    Csv(csv::Reader<Lines<Decode<File>>>),
+    Csv(Box<csv::Reader<Lines<Decode<File>>>>),
     Sheet {
         range: calamine::Range<calamine::Data>,
         next: usize,
@@ -359,7 +359,7 @@ impl Source {
             .has_headers(false)
             .flexible(true)
             .from_reader(Lines::new(input, format.delimiter));
-        Ok((Source::Csv(reader), ReadAs::Text(format)))
+        Ok((Source::Csv(Box::new(reader)), ReadAs::Text(format)))
     }
 
     fn workbook(path: &Path, sheet: Option<&str>) -> Result<(Source, ReadAs)> {
