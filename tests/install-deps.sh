@@ -2,8 +2,9 @@
 # Installs what the test suite needs beyond cargo: a real SMTP server we did not write
 # (aiosmtpd, a Python package), driven by tests/support/smtp_server.py; dkimpy, an independent
 # DKIM verifier; openpyxl, which writes the .xlsx workbooks the import tests read; openssl,
-# which makes the test certificates for TLS; util-linux's `script`, which gives the prompt tests a terminal; curl; Debian's Chromium with playwright-core (npm)
-# to click the unsubscribe page; SpamAssassin. Idempotent.
+# which makes the test certificates for TLS; util-linux's `script`, which gives the prompt
+# tests a terminal; curl; Debian's Chromium with playwright-core (npm) to click the
+# unsubscribe page; SpamAssassin. Idempotent.
 set -euo pipefail
 missing=()
 command -v python3 >/dev/null || missing+=(python3 python3-pip)
