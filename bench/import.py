@@ -76,7 +76,8 @@ def main() -> None:
         size_mib = os.path.getsize(raw) / 2**20
         config = os.path.join(tmp, "config.toml")
         with open(config, "w") as f:
-            f.write('[sender]\nfrom = "x@example.org"\nunsubscribe_url = "https://example.org/u"\n')
+            f.write('[sender]\nfrom = "x@example.org"\nlist_id = "news.example.org"\n'
+                    '[unsubscribe]\nurl = "https://example.org/u/{{ token }}"\n')
         lst = os.path.join(tmp, "members.csv")
         first = run([binary, "--config", config, "import", raw, "--into", lst], tmp)
         merge = run([binary, "--config", config, "import", raw, "--into", lst], tmp)

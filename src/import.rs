@@ -20,11 +20,14 @@ use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE, WINDOWS_1252};
-use rusqlite::params;
 
 use crate::csv_safe::csv_safe;
 use crate::error::{Error, Result, show};
 use crate::members::{Lines, check_address, check_field, normalize_header};
+
+mod stage;
+pub use stage::MEMORY_LIMIT;
+use stage::Stage;
 
 /// The canonical columns, in the order they are written.
 pub const CANONICAL: [&str; 4] = ["email", "first_name", "last_name", "organisation"];
@@ -578,6 +581,8 @@ pub struct Summary {
     pub dropped: Vec<String>,
     /// Each input file with the encoding and delimiter it was read with.
     pub formats: Vec<(PathBuf, ReadAs)>,
+    /// The merge outgrew memory and moved to a scratch file.
+    pub spilled: bool,
 }
 
 /// Columns named on the command line (`--email-column` ...), for exports whose headers
@@ -619,6 +624,9 @@ pub struct Options {
     pub columns: ColumnNames,
     /// The sheet of an .xlsx workbook to read (default: the first).
     pub sheet: Option<String>,
+    /// Bytes of members merged in memory before the merge moves to a scratch file
+    /// ([`MEMORY_LIMIT`] by default).
+    pub memory_limit: usize,
 }
 
 /// Whether a header is a CRM's opt-out flag (Salesforce's `HasOptedOutOfEmail`, HubSpot's
@@ -678,12 +686,6 @@ fn one_line(v: &str) -> String {
         .join(" ")
 }
 
-/// One checked row: its address and its values by column name.
-struct Row {
-    key: String,
-    values: Vec<(String, String)>,
-}
-
 /// Splits a `Name <addr>` cell; a plain address comes back as is.
 fn split_mailbox(cell: &str) -> (Option<String>, String) {
     let t = cell.trim();
@@ -698,49 +700,6 @@ fn split_mailbox(cell: &str) -> (Option<String>, String) {
         );
     }
     (None, t.to_string())
-}
-
-/// The scratch store the merge happens in.
-struct Staging {
-    _dir: tempfile::TempDir,
-    db: rusqlite::Connection,
-}
-
-impl Staging {
-    fn new() -> Result<Staging> {
-        let dir = tempfile::tempdir()
-            .map_err(|e| Error::runtime(format!("failed to create a scratch folder: {e}")))?;
-        let db = rusqlite::Connection::open(dir.path().join("import.db"))?;
-        db.execute_batch(
-            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -16000;
-             CREATE TABLE rows (ord INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, existing INTEGER NOT NULL,
-                                imported INTEGER NOT NULL, original TEXT, data TEXT NOT NULL);
-             BEGIN;",
-        )?;
-        Ok(Staging { _dir: dir, db })
-    }
-}
-
-fn encode(values: &[(String, String)]) -> String {
-    serde_json::to_string(values).expect("strings serialize")
-}
-
-fn decode(text: &str) -> Vec<(String, String)> {
-    serde_json::from_str(text).unwrap_or_default()
-}
-
-/// Later non-empty values win; empty ones never erase; the address keeps its first spelling.
-fn merge(into: &mut Vec<(String, String)>, from: Vec<(String, String)>) {
-    for (k, v) in from {
-        match into.iter_mut().find(|(ik, _)| *ik == k) {
-            Some((ik, iv)) => {
-                if !v.is_empty() && ik != "email" {
-                    *iv = v;
-                }
-            }
-            None => into.push((k, v)),
-        }
-    }
 }
 
 /// Writes the report (`--report`) as CSV.
@@ -795,16 +754,32 @@ struct Importer<'a> {
     suppressed: &'a HashSet<String>,
     summary: Summary,
     report: Report,
-    staging: Staging,
-    /// The columns of the list to write, in order of first appearance.
+    stage: Stage,
+    /// Every column seen, by the index records use; `listed` says which the list keeps.
     columns: Vec<String>,
-    ord: i64,
+    listed: Vec<bool>,
     /// Addresses an opt-out column suppressed in this import (lowercased).
     opted: HashSet<String>,
     opt_outs: Vec<OptOut>,
+    /// The record being built.
+    scratch: Vec<u8>,
 }
 
 impl Importer<'_> {
+    /// The index of column `name`, registering it (and whether the list keeps it).
+    fn column(&mut self, name: &str, listed: bool) -> Result<u16> {
+        let i = match self.columns.iter().position(|c| c == name) {
+            Some(i) => i,
+            None => {
+                self.columns.push(name.to_string());
+                self.listed.push(false);
+                self.columns.len() - 1
+            }
+        };
+        self.listed[i] |= listed;
+        u16::try_from(i).map_err(|_| Error::input("more than 65,535 columns"))
+    }
+
     fn note(&mut self, n: Noted) -> Result<()> {
         self.report.add(&n)?;
         let (count, named) = match n.action {
@@ -819,46 +794,14 @@ impl Importer<'_> {
         Ok(())
     }
 
-    /// A member of the list being merged into.
-    fn existing(&mut self, row: Row) -> Result<()> {
-        self.ord += 1;
-        let data = encode(&row.values);
-        self.staging
-            .db
-            .prepare_cached(
-                "INSERT INTO rows (key, ord, existing, imported, original, data) VALUES (?1, ?2, 1, 0, ?3, ?3)
-                 ON CONFLICT DO NOTHING",
-            )?
-            .execute(params![row.key, self.ord, data])?;
-        Ok(())
-    }
-
-    /// A row of an import file.
-    fn imported(&mut self, row: Row) -> Result<()> {
-        if self.suppressed.contains(&row.key) || self.opted.contains(&row.key) {
+    /// A row of an import file, its record in `self.scratch`.
+    fn imported(&mut self, key: &str) -> Result<()> {
+        if self.suppressed.contains(key) || self.opted.contains(key) {
             self.summary.suppressed += 1;
             return Ok(());
         }
-        let db = &self.staging.db;
-        // Most rows are new: try the insert first, merge only on a conflict.
-        self.ord += 1;
-        let inserted = db
-            .prepare_cached(
-                "INSERT INTO rows (key, ord, existing, imported, data) VALUES (?1, ?2, 0, 1, ?3)
-                 ON CONFLICT DO NOTHING",
-            )?
-            .execute(params![row.key, self.ord + (1 << 40), encode(&row.values)])?;
-        if inserted == 0 {
-            let (imported, data): (i64, String) = db
-                .prepare_cached("SELECT imported, data FROM rows WHERE key = ?1")?
-                .query_row([&row.key], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            if imported == 1 {
-                self.summary.duplicates += 1;
-            }
-            let mut values = decode(&data);
-            merge(&mut values, row.values);
-            db.prepare_cached("UPDATE rows SET imported = 1, data = ?2 WHERE key = ?1")?
-                .execute(params![row.key, encode(&values)])?;
+        if self.stage.imported(key, &self.scratch)? {
+            self.summary.duplicates += 1;
         }
         Ok(())
     }
@@ -947,10 +890,9 @@ impl Importer<'_> {
             }
         }
         let blank_header: Vec<bool> = headers.iter().map(|h| h.trim().is_empty()).collect();
+        let mut index: Vec<u16> = Vec::with_capacity(names.len());
         for (i, n) in names.iter().enumerate() {
-            if !blank_header[i] && !opt_out[i] && !self.columns.contains(n) {
-                self.columns.push(n.clone());
-            }
+            index.push(self.column(n, !blank_header[i] && !opt_out[i])?);
         }
         let mut record = csv::StringRecord::new();
         let mut read = 0u64;
@@ -1009,7 +951,7 @@ impl Importer<'_> {
                 )))?;
                 continue;
             }
-            let mut values: Vec<(String, String)> = Vec::with_capacity(names.len());
+            let mut values: Vec<(u16, Cow<str>)> = Vec::with_capacity(names.len());
             let mut problem = None;
             let mut opted_out: Option<usize> = None;
             let mut changed: Vec<&str> = Vec::new();
@@ -1044,7 +986,9 @@ impl Importer<'_> {
                     problem = Some(r);
                     break;
                 }
-                values.push((col.clone(), v.into_owned()));
+                if i != email_col {
+                    values.push((index[i], v));
+                }
             }
             if let Some(r) = problem {
                 self.note(bad(r))?;
@@ -1080,23 +1024,18 @@ impl Importer<'_> {
                 self.note(n)?;
                 continue;
             }
-            for (col, v) in values.iter_mut() {
-                if col == "email" {
-                    *v = email.clone();
-                }
-            }
             // A display name fills the name columns when the row has none.
             if let Some(display) = display {
-                let has = |c: &str| values.iter().any(|(k, v)| k == c && !v.is_empty());
-                if !has("first_name") && !has("last_name") {
-                    let (first, last) = display.rsplit_once(' ').unwrap_or((display.as_str(), ""));
-                    for (col, val) in [("first_name", first.trim()), ("last_name", last.trim())] {
-                        values.retain(|(k, _)| k != col);
-                        values.push((col.to_string(), val.to_string()));
-                        if !self.columns.iter().any(|c| c == col) {
-                            self.columns.push(col.to_string());
-                        }
-                    }
+                let (first, last) = (
+                    self.column("first_name", true)?,
+                    self.column("last_name", true)?,
+                );
+                let has = |c: u16| values.iter().any(|(k, v)| *k == c && !v.is_empty());
+                if !has(first) && !has(last) {
+                    let (f, l) = display.rsplit_once(' ').unwrap_or((display.as_str(), ""));
+                    values.retain(|(k, _)| *k != first && *k != last);
+                    values.push((first, Cow::Owned(f.trim().to_string())));
+                    values.push((last, Cow::Owned(l.trim().to_string())));
                 }
             }
             if !changed.is_empty() {
@@ -1107,11 +1046,16 @@ impl Importer<'_> {
                 };
                 self.note(n)?;
             }
-            let row = Row { key, values };
+            self.scratch.clear();
+            stage::encode(
+                &mut self.scratch,
+                &email,
+                values.iter().map(|(c, v)| (*c, v.as_ref())),
+            );
             if existing {
-                self.existing(row)?;
+                self.stage.existing(&key, &self.scratch)?;
             } else {
-                self.imported(row)?;
+                self.imported(&key)?;
             }
         }
         Ok(read)
@@ -1131,11 +1075,12 @@ pub fn import(
         suppressed,
         summary: Summary::default(),
         report: Report::create(opts.report.as_deref())?,
-        staging: Staging::new()?,
+        stage: Stage::with_limit(opts.memory_limit),
         columns: Vec::new(),
-        ord: 0,
+        listed: Vec::new(),
         opted: HashSet::new(),
         opt_outs: Vec::new(),
+        scratch: Vec::new(),
     };
 
     // The current list, if there is one.
@@ -1150,87 +1095,76 @@ pub fn import(
     let Importer {
         mut summary,
         report,
-        staging,
+        stage,
         columns,
+        listed,
         opted,
         opt_outs,
         opts,
         ..
     } = im;
     report.finish()?;
+    summary.spilled = stage.on_disk();
 
     // Canonical columns first, then the rest in order of first appearance.
-    let mut header: Vec<String> = CANONICAL
-        .iter()
-        .filter(|c| columns.iter().any(|x| x == *c))
-        .map(|c| c.to_string())
-        .collect();
+    let kept = |c: &str| columns.iter().zip(&listed).any(|(x, l)| *l && x == c);
+    let mut header: Vec<&str> = CANONICAL.iter().copied().filter(|c| kept(c)).collect();
     header.extend(
         columns
             .iter()
-            .filter(|c| !CANONICAL.contains(&c.as_str()))
-            .cloned(),
+            .zip(&listed)
+            .filter(|(c, l)| **l && !CANONICAL.contains(&c.as_str()))
+            .map(|(c, _)| c.as_str()),
     );
+    // Where each column goes in a written row (the address always first).
+    let place: Vec<Option<usize>> = columns
+        .iter()
+        .map(|c| header.iter().position(|h| h == c))
+        .collect();
 
-    let db = &staging.db;
-    let mut stmt =
-        db.prepare("SELECT key, existing, imported, original, data FROM rows ORDER BY ord")?;
-    let mut rows = stmt.query([])?;
     let mut out = if opts.dry_run {
         None
     } else {
         Some(AtomicCsv::create(&opts.into, &header)?)
     };
-    while let Some(r) = rows.next()? {
-        let key: String = r.get(0)?;
-        let existing: bool = r.get(1)?;
-        let imported: bool = r.get(2)?;
-        let original: Option<String> = r.get(3)?;
-        let data: String = r.get(4)?;
-        if suppressed.contains(&key) || opted.contains(&key) {
+    stage.for_each(|m| {
+        if suppressed.contains(m.key) || opted.contains(m.key) {
             // The import row that brought it in (an opt-out came later) is a suppressed row.
-            if imported {
+            if m.imported {
                 summary.suppressed += 1;
             }
-            if existing {
+            if m.existing {
                 summary.removed += 1;
             }
-            continue;
+            return Ok(());
         }
-        match (existing, imported) {
+        match (m.existing, m.imported) {
             (true, false) => {
                 summary.not_in_import += 1;
                 if opts.replace {
                     if summary.dropped.len() < MAX_NAMED {
-                        summary.dropped.push(
-                            decode(&data)
-                                .into_iter()
-                                .find(|(k, _)| k == "email")
-                                .map_or(key, |(_, v)| v),
-                        );
+                        summary.dropped.push(stage::email(m.record).to_string());
                     }
-                    continue;
+                    return Ok(());
                 }
             }
-            (true, true) if original.as_deref() == Some(data.as_str()) => summary.unchanged += 1,
-            (true, true) => summary.updated += 1,
+            (true, true) if m.changed => summary.updated += 1,
+            (true, true) => summary.unchanged += 1,
             (false, _) => summary.added += 1,
         }
         summary.members += 1;
         if let Some(out) = &mut out {
-            let values = decode(&data);
-            let fields: Vec<&str> = header
-                .iter()
-                .map(|h| {
-                    values
-                        .iter()
-                        .find(|(k, _)| k == h)
-                        .map_or("", |(_, v)| v.as_str())
-                })
-                .collect();
+            let mut fields: Vec<&str> = vec![""; header.len()];
+            fields[0] = stage::email(m.record);
+            for (col, v) in stage::fields(m.record) {
+                if let Some(at) = place[col as usize] {
+                    fields[at] = v;
+                }
+            }
             out.write(&fields)?;
         }
-    }
+        Ok(())
+    })?;
     if let Some(out) = out {
         if !opt_outs.is_empty() {
             record(&opt_outs)?;
@@ -1249,7 +1183,7 @@ pub struct AtomicCsv {
 }
 
 impl AtomicCsv {
-    pub fn create(path: &Path, header: &[String]) -> Result<AtomicCsv> {
+    pub fn create<S: AsRef<str>>(path: &Path, header: &[S]) -> Result<AtomicCsv> {
         let dir = path
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
@@ -1272,7 +1206,7 @@ impl AtomicCsv {
             .map_err(|e| Error::io("create a temporary file in", dir, e))?;
         let mut writer = csv::WriterBuilder::new().from_writer(tmp);
         writer
-            .write_record(header)
+            .write_record(header.iter().map(|h| h.as_ref()))
             .map_err(|e| Error::runtime(format!("failed to write `{}`: {e}", show(path))))?;
         Ok(AtomicCsv {
             path: path.to_path_buf(),
@@ -1380,18 +1314,69 @@ mod tests {
 
     #[test]
     fn merging_keeps_earlier_values_that_later_rows_leave_empty() {
-        let mut a = vec![
-            ("email".into(), "a@x.org".into()),
-            ("first_name".into(), "Ann".into()),
-        ];
-        merge(
-            &mut a,
-            vec![
-                ("first_name".into(), "".into()),
-                ("organisation".into(), "Acme".into()),
-            ],
+        let (mut a, mut b, mut out) = (Vec::new(), Vec::new(), Vec::new());
+        stage::encode(&mut a, "A@x.org", [(1, "Ann"), (2, "Lee")]);
+        stage::encode(&mut b, "a@x.org", [(1, ""), (3, "Acme"), (4, "")]);
+        assert!(stage::merge(&a, &b, &mut out));
+        assert_eq!(stage::email(&out), "A@x.org", "the first spelling stays");
+        assert_eq!(
+            stage::fields(&out).collect::<Vec<_>>(),
+            vec![(1, "Ann"), (2, "Lee"), (3, "Acme")]
         );
-        assert_eq!(a[1].1, "Ann");
-        assert_eq!(a[2], ("organisation".into(), "Acme".into()));
+        let mut same = Vec::new();
+        stage::encode(&mut same, "a@x.org", [(2, "Lee"), (1, "")]);
+        assert!(!stage::merge(&a, &same, &mut Vec::new()), "nothing changed");
+    }
+
+    #[test]
+    fn the_merge_gives_the_same_list_in_memory_and_after_moving_to_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = dir.path().join("raw.csv");
+        let mut text = String::from("email,first_name,org\n");
+        for i in 0..300 {
+            // Every third address again, in another case, with a new organisation.
+            let n = if i % 3 == 2 { i - 1 } else { i };
+            let e = if i % 3 == 2 {
+                format!("M{n}@X.org")
+            } else {
+                format!("m{n}@x.org")
+            };
+            text.push_str(&format!(
+                "{e},N{n},{}\n",
+                if i % 3 == 2 { "Org" } else { "" }
+            ));
+        }
+        std::fs::write(&raw, text).unwrap();
+        let run = |limit: usize, into: &str| {
+            let into = dir.path().join(into);
+            std::fs::write(&into, "email,first_name\nm1@x.org,Old\nkeep@x.org,K\n").unwrap();
+            let opts = Options {
+                inputs: vec![raw.clone()],
+                into: into.clone(),
+                replace: false,
+                dry_run: false,
+                report: None,
+                delimiter: None,
+                encoding: None,
+                columns: ColumnNames::default(),
+                sheet: None,
+                memory_limit: limit,
+            };
+            let s = import(&opts, &HashSet::new(), &mut |_| Ok(())).unwrap();
+            (s, std::fs::read_to_string(into).unwrap())
+        };
+        let (memory, list) = run(MEMORY_LIMIT, "a.csv");
+        let (disk, list_disk) = run(500, "b.csv");
+        assert!(!memory.spilled && disk.spilled);
+        assert_eq!(list, list_disk);
+        let counts = |s: &Summary| (s.read, s.added, s.updated, s.unchanged, s.duplicates);
+        assert_eq!(counts(&memory), counts(&disk));
+        assert_eq!(counts(&memory), (300, 199, 1, 0, 100));
+        assert!(
+            list.starts_with(
+                "email,first_name,organisation\nm1@x.org,N1,Org\nkeep@x.org,K,\nm0@x.org,N0,\n"
+            ),
+            "{list}"
+        );
     }
 }

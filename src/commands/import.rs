@@ -38,6 +38,7 @@ pub fn exec(config: &Config, args: ImportArgs) -> Result<i32> {
             last_name: args.last_name_column,
         },
         sheet: args.sheet,
+        memory_limit: import::MEMORY_LIMIT,
     };
     let s = import::import(&opts, &suppressed, &mut record)?;
     for (path, read_as) in &s.formats {

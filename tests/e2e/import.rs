@@ -495,6 +495,7 @@ fn import_bytes(bytes: &[u8]) -> (mailshot::import::Summary, tempfile::TempDir) 
         encoding: None,
         columns: Default::default(),
         sheet: None,
+        memory_limit: mailshot::import::MEMORY_LIMIT,
     };
     match import(&opts, &HashSet::new(), &mut |_| Ok(())) {
         Ok(s) => (s, dir),
@@ -581,6 +582,7 @@ proptest! {
             encoding: None,
             columns: Default::default(),
             sheet: None,
+            memory_limit: mailshot::import::MEMORY_LIMIT,
         };
         let suppressed: HashSet<String> = ["bob@example.org".to_string()].into();
         if let Ok(s) = import(&opts, &suppressed, &mut |_| Ok(())) {

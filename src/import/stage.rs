@@ -1,0 +1,364 @@
+//! Where an import's members wait to be merged and written: in memory while they fit (a hash
+//! table of indexes over one byte arena, no allocation per member), in a scratch SQLite file
+//! beyond [`MEMORY_LIMIT`], so that memory stays bounded whatever the input's size.
+//!
+//! A member is one record of bytes: its address, then each other value with its column:
+//! `len(email) email (column len value)*`, lengths as LEB128 varints, columns as `u16`.
+//! The members come out in the order they were first staged: the existing list's, then
+//! the new ones in the order the import first named them.
+
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use rusqlite::params;
+
+use crate::error::{Error, Result};
+
+/// Bytes of member records held in memory before the merge moves to a scratch file (about
+/// 1.5 million members of a five-column export).
+pub const MEMORY_LIMIT: usize = 128 << 20;
+
+/// Appends a record: the address, then `(column, value)` for every other value.
+pub fn encode<'a>(
+    out: &mut Vec<u8>,
+    email: &str,
+    fields: impl IntoIterator<Item = (u16, &'a str)>,
+) {
+    varint(out, email.len());
+    out.extend_from_slice(email.as_bytes());
+    for (col, value) in fields {
+        out.extend_from_slice(&col.to_le_bytes());
+        varint(out, value.len());
+        out.extend_from_slice(value.as_bytes());
+    }
+}
+
+fn varint(out: &mut Vec<u8>, mut n: usize) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn read_varint(rec: &[u8], at: &mut usize) -> usize {
+    let mut n = 0usize;
+    let mut shift = 0;
+    loop {
+        let b = rec[*at];
+        *at += 1;
+        n |= usize::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return n;
+        }
+        shift += 7;
+    }
+}
+
+fn text<'a>(rec: &'a [u8], at: &mut usize) -> &'a str {
+    let len = read_varint(rec, at);
+    let s = &rec[*at..*at + len];
+    *at += len;
+    // Records are only ever made by `encode` from `&str`s.
+    std::str::from_utf8(s).expect("records hold UTF-8")
+}
+
+/// The address a record holds.
+pub fn email(rec: &[u8]) -> &str {
+    text(rec, &mut 0)
+}
+
+/// The values of a record other than the address, with their columns.
+pub fn fields(rec: &[u8]) -> impl Iterator<Item = (u16, &str)> {
+    let mut at = 0;
+    text(rec, &mut at);
+    std::iter::from_fn(move || {
+        if at >= rec.len() {
+            return None;
+        }
+        let col = u16::from_le_bytes([rec[at], rec[at + 1]]);
+        at += 2;
+        Some((col, text(rec, &mut at)))
+    })
+}
+
+/// Merges `new` into `old` (written to `out`): a later non-empty value replaces an earlier
+/// one, an empty one never erases, the address keeps its first spelling. Returns whether any
+/// value changed.
+pub fn merge(old: &[u8], new: &[u8], out: &mut Vec<u8>) -> bool {
+    let mut changed = false;
+    let news: Vec<(u16, &str)> = fields(new).filter(|(_, v)| !v.is_empty()).collect();
+    let mut merged: Vec<(u16, &str)> = Vec::new();
+    for (col, v) in fields(old) {
+        match news.iter().find(|(c, _)| *c == col) {
+            Some(&(_, nv)) => {
+                changed |= nv != v;
+                merged.push((col, nv));
+            }
+            None => merged.push((col, v)),
+        }
+    }
+    for &(col, v) in &news {
+        if !merged.iter().any(|(c, _)| *c == col) {
+            changed = true;
+            merged.push((col, v));
+        }
+    }
+    encode(out, email(old), merged);
+    changed
+}
+
+/// Whether `stored`, lowercased, is `key` (without allocating).
+fn same_key(stored: &str, key: &str) -> bool {
+    stored.len() == key.len() && stored == key
+        || stored.chars().flat_map(char::to_lowercase).eq(key.chars())
+}
+
+/// One staged member, as handed out for writing.
+pub struct Member<'a> {
+    /// The address, lowercased.
+    pub key: &'a str,
+    /// On the list being merged into.
+    pub existing: bool,
+    /// Named by the import.
+    pub imported: bool,
+    /// A value of an existing member changed.
+    pub changed: bool,
+    pub record: &'a [u8],
+}
+
+const EXISTING: u8 = 1;
+const IMPORTED: u8 = 2;
+const CHANGED: u8 = 4;
+
+struct Slot {
+    hash: u64,
+    start: u32,
+    len: u32,
+    flags: u8,
+}
+
+struct Memory {
+    table: HashTable<u32>,
+    slots: Vec<Slot>,
+    arena: Vec<u8>,
+    hasher: std::hash::RandomState,
+}
+
+impl Memory {
+    fn record(&self, i: u32) -> &[u8] {
+        let s = &self.slots[i as usize];
+        &self.arena[s.start as usize..(s.start + s.len) as usize]
+    }
+
+    fn find(&self, key: &str, hash: u64) -> Option<u32> {
+        self.table
+            .find(hash, |&i| same_key(email(self.record(i)), key))
+            .copied()
+    }
+
+    fn push(&mut self, hash: u64, record: &[u8], flags: u8) -> u32 {
+        let start = self.arena.len() as u32;
+        self.arena.extend_from_slice(record);
+        let i = self.slots.len() as u32;
+        self.slots.push(Slot {
+            hash,
+            start,
+            len: record.len() as u32,
+            flags,
+        });
+        i
+    }
+}
+
+/// The staged members.
+pub struct Stage {
+    memory: Option<Memory>,
+    disk: Option<Disk>,
+    limit: usize,
+    scratch: Vec<u8>,
+}
+
+impl Default for Stage {
+    fn default() -> Self {
+        Stage::with_limit(MEMORY_LIMIT)
+    }
+}
+
+impl Stage {
+    /// A stage that moves to disk beyond `limit` bytes of records.
+    pub fn with_limit(limit: usize) -> Stage {
+        Stage {
+            memory: Some(Memory {
+                table: HashTable::new(),
+                slots: Vec::new(),
+                arena: Vec::new(),
+                hasher: std::hash::RandomState::new(),
+            }),
+            disk: None,
+            limit,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Moves to disk if `extra` more bytes would pass the limit.
+    fn make_room(&mut self, extra: usize) -> Result<()> {
+        let Some(m) = &self.memory else {
+            return Ok(());
+        };
+        if m.arena.len() + extra <= self.limit {
+            return Ok(());
+        }
+        let m = self.memory.take().expect("checked above");
+        let disk = Disk::new()?;
+        for (i, s) in m.slots.iter().enumerate() {
+            let rec = m.record(i as u32);
+            disk.insert(&email(rec).to_lowercase(), s.flags, rec)?;
+        }
+        self.disk = Some(disk);
+        Ok(())
+    }
+
+    /// A member of the list being merged into (a second one with the same address is ignored).
+    pub fn existing(&mut self, key: &str, record: &[u8]) -> Result<()> {
+        self.make_room(record.len())?;
+        if let Some(m) = &mut self.memory {
+            let hash = m.hasher.hash_one(key);
+            if m.find(key, hash).is_none() {
+                let i = m.push(hash, record, EXISTING);
+                let slots = &m.slots;
+                m.table.insert_unique(hash, i, |&j| slots[j as usize].hash);
+            }
+            return Ok(());
+        }
+        self.disk
+            .as_ref()
+            .expect("memory or disk")
+            .insert(key, EXISTING, record)?;
+        Ok(())
+    }
+
+    /// A row of an import; returns true when its address came earlier in the import (a
+    /// duplicate, merged into that member).
+    pub fn imported(&mut self, key: &str, record: &[u8]) -> Result<bool> {
+        self.make_room(record.len() * 2)?;
+        if let Some(m) = &mut self.memory {
+            let hash = m.hasher.hash_one(key);
+            let Some(i) = m.find(key, hash) else {
+                let i = m.push(hash, record, IMPORTED);
+                let slots = &m.slots;
+                m.table.insert_unique(hash, i, |&j| slots[j as usize].hash);
+                return Ok(false);
+            };
+            self.scratch.clear();
+            let changed = merge(m.record(i), record, &mut self.scratch);
+            let start = m.arena.len() as u32;
+            m.arena.extend_from_slice(&self.scratch);
+            let slot = &mut m.slots[i as usize];
+            let duplicate = slot.flags & IMPORTED != 0;
+            slot.start = start;
+            slot.len = self.scratch.len() as u32;
+            slot.flags |= IMPORTED | if changed { CHANGED } else { 0 };
+            return Ok(duplicate);
+        }
+        let disk = self.disk.as_ref().expect("memory or disk");
+        disk.imported(key, record, &mut self.scratch)
+    }
+
+    /// Hands out every member in order.
+    pub fn for_each(&self, mut f: impl FnMut(Member<'_>) -> Result<()>) -> Result<()> {
+        if let Some(m) = &self.memory {
+            let mut key = String::new();
+            for (i, s) in m.slots.iter().enumerate() {
+                let record = m.record(i as u32);
+                key.clear();
+                key.extend(email(record).chars().flat_map(char::to_lowercase));
+                f(Member {
+                    key: &key,
+                    existing: s.flags & EXISTING != 0,
+                    imported: s.flags & IMPORTED != 0,
+                    changed: s.flags & CHANGED != 0,
+                    record,
+                })?;
+            }
+            return Ok(());
+        }
+        self.disk.as_ref().expect("memory or disk").for_each(f)
+    }
+
+    /// Whether the members have moved to the scratch file.
+    pub fn on_disk(&self) -> bool {
+        self.disk.is_some()
+    }
+}
+
+/// The scratch SQLite file the members move to beyond the memory limit.
+struct Disk {
+    _dir: tempfile::TempDir,
+    db: rusqlite::Connection,
+}
+
+impl Disk {
+    fn new() -> Result<Disk> {
+        let dir = tempfile::tempdir()
+            .map_err(|e| Error::runtime(format!("failed to create a scratch folder: {e}")))?;
+        let db = rusqlite::Connection::open(dir.path().join("import.db"))?;
+        db.execute_batch(
+            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -16000;
+             CREATE TABLE rows (ord INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE,
+                                flags INTEGER NOT NULL, data BLOB NOT NULL);
+             BEGIN;",
+        )?;
+        Ok(Disk { _dir: dir, db })
+    }
+
+    /// Inserts a member unless its address is there; returns whether it was inserted.
+    fn insert(&self, key: &str, flags: u8, record: &[u8]) -> Result<bool> {
+        Ok(self
+            .db
+            .prepare_cached(
+                "INSERT INTO rows (key, flags, data) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![key, flags, record])?
+            == 1)
+    }
+
+    fn imported(&self, key: &str, record: &[u8], scratch: &mut Vec<u8>) -> Result<bool> {
+        // Most rows are new: try the insert first, merge only on a conflict.
+        if self.insert(key, IMPORTED, record)? {
+            return Ok(false);
+        }
+        let (flags, data): (u8, Vec<u8>) = self
+            .db
+            .prepare_cached("SELECT flags, data FROM rows WHERE key = ?1")?
+            .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        scratch.clear();
+        let changed = merge(&data, record, scratch);
+        let duplicate = flags & IMPORTED != 0;
+        let flags = flags | IMPORTED | if changed { CHANGED } else { 0 };
+        self.db
+            .prepare_cached("UPDATE rows SET flags = ?2, data = ?3 WHERE key = ?1")?
+            .execute(params![key, flags, &scratch[..]])?;
+        Ok(duplicate)
+    }
+
+    fn for_each(&self, mut f: impl FnMut(Member<'_>) -> Result<()>) -> Result<()> {
+        let mut stmt = self
+            .db
+            .prepare("SELECT key, flags, data FROM rows ORDER BY ord")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let key: String = r.get(0)?;
+            let flags: u8 = r.get(1)?;
+            let record = r.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
+            f(Member {
+                key: &key,
+                existing: flags & EXISTING != 0,
+                imported: flags & IMPORTED != 0,
+                changed: flags & CHANGED != 0,
+                record,
+            })?;
+        }
+        Ok(())
+    }
+}
