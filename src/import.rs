@@ -1053,7 +1053,11 @@ impl Importer<'_> {
                 values.iter().map(|(c, v)| (*c, v.as_ref())),
             );
             if existing {
-                self.stage.existing(&key, &self.scratch)?;
+                if self.suppressed.contains(&key) {
+                    self.summary.removed += 1;
+                } else {
+                    self.stage.existing(&key, &self.scratch)?;
+                }
             } else {
                 self.imported(&key)?;
             }
@@ -1128,7 +1132,9 @@ pub fn import(
         Some(AtomicCsv::create(&opts.into, &header)?)
     };
     stage.for_each(|m| {
-        if suppressed.contains(m.key) || opted.contains(m.key) {
+        // The list's suppressed members were left out as it was read; an opt-out may name
+        // a member staged before it.
+        if !opted.is_empty() && opted.contains(&*m.key()) {
             // The import row that brought it in (an opt-out came later) is a suppressed row.
             if m.imported {
                 summary.suppressed += 1;

@@ -119,6 +119,14 @@ pub fn check_address(raw: &str) -> std::result::Result<String, String> {
 }
 
 pub fn check_field(column: &str, value: &str) -> std::result::Result<(), String> {
+    // The common case, checked a byte at a time: short ASCII text without control characters.
+    if value.len() <= MAX_FIELD_CHARS
+        && value
+            .bytes()
+            .all(|b| (b' '..0x7f).contains(&b) || b == b'\t')
+    {
+        return Ok(());
+    }
     if let Some(c) = value.chars().find(|&c| c.is_control() && c != '\t') {
         let what = match c {
             '\r' | '\n' => "a line break".to_string(),
@@ -253,8 +261,26 @@ impl<R: Read> Read for Lines<R> {
                 }
                 return Ok(0);
             }
-            for &b in &chunk[..n] {
-                self.push(b);
+            let mut i = 0;
+            while i < n {
+                // Runs of bytes that cannot change the state are copied whole.
+                if !self.cr {
+                    let run = match self.state {
+                        Scan::Quoted => memchr::memchr(b'"', &chunk[i..n]),
+                        Scan::Unquoted => {
+                            memchr::memchr3(b'\r', b'\n', self.delimiter, &chunk[i..n])
+                        }
+                        _ => Some(0),
+                    };
+                    let end = run.map_or(n, |k| i + k);
+                    self.buf.extend_from_slice(&chunk[i..end]);
+                    i = end;
+                    if i == n {
+                        break;
+                    }
+                }
+                self.push(chunk[i]);
+                i += 1;
             }
         }
         let n = out.len().min(self.buf.len() - self.pos);

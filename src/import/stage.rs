@@ -110,14 +110,16 @@ pub fn merge(old: &[u8], new: &[u8], out: &mut Vec<u8>) -> bool {
 
 /// Whether `stored`, lowercased, is `key` (without allocating).
 fn same_key(stored: &str, key: &str) -> bool {
-    stored.len() == key.len() && stored == key
-        || stored.chars().flat_map(char::to_lowercase).eq(key.chars())
+    if stored.is_ascii() {
+        // `key` is lowercase already.
+        stored.eq_ignore_ascii_case(key)
+    } else {
+        stored.chars().flat_map(char::to_lowercase).eq(key.chars())
+    }
 }
 
 /// One staged member, as handed out for writing.
 pub struct Member<'a> {
-    /// The address, lowercased.
-    pub key: &'a str,
     /// On the list being merged into.
     pub existing: bool,
     /// Named by the import.
@@ -125,6 +127,13 @@ pub struct Member<'a> {
     /// A value of an existing member changed.
     pub changed: bool,
     pub record: &'a [u8],
+}
+
+impl Member<'_> {
+    /// The address, lowercased.
+    pub fn key(&self) -> String {
+        email(self.record).to_lowercase()
+    }
 }
 
 const EXISTING: u8 = 1;
@@ -152,8 +161,11 @@ impl Memory {
     }
 
     fn find(&self, key: &str, hash: u64) -> Option<u32> {
+        // The full hash first: decoding a record only for an address that is likely the same.
         self.table
-            .find(hash, |&i| same_key(email(self.record(i)), key))
+            .find(hash, |&i| {
+                self.slots[i as usize].hash == hash && same_key(email(self.record(i)), key)
+            })
             .copied()
     }
 
@@ -253,12 +265,16 @@ impl Stage {
             self.scratch.clear();
             let changed = merge(m.record(i), record, &mut self.scratch);
             let start = m.arena.len() as u32;
-            m.arena.extend_from_slice(&self.scratch);
             let slot = &mut m.slots[i as usize];
             let duplicate = slot.flags & IMPORTED != 0;
-            slot.start = start;
-            slot.len = self.scratch.len() as u32;
-            slot.flags |= IMPORTED | if changed { CHANGED } else { 0 };
+            slot.flags |= IMPORTED;
+            if changed {
+                // The merged record replaces the old one, which stays unused in the arena.
+                slot.start = start;
+                slot.len = self.scratch.len() as u32;
+                slot.flags |= CHANGED;
+                m.arena.extend_from_slice(&self.scratch);
+            }
             return Ok(duplicate);
         }
         let disk = self.disk.as_ref().expect("memory or disk");
@@ -268,13 +284,9 @@ impl Stage {
     /// Hands out every member in order.
     pub fn for_each(&self, mut f: impl FnMut(Member<'_>) -> Result<()>) -> Result<()> {
         if let Some(m) = &self.memory {
-            let mut key = String::new();
             for (i, s) in m.slots.iter().enumerate() {
                 let record = m.record(i as u32);
-                key.clear();
-                key.extend(email(record).chars().flat_map(char::to_lowercase));
                 f(Member {
-                    key: &key,
                     existing: s.flags & EXISTING != 0,
                     imported: s.flags & IMPORTED != 0,
                     changed: s.flags & CHANGED != 0,
@@ -345,14 +357,12 @@ impl Disk {
     fn for_each(&self, mut f: impl FnMut(Member<'_>) -> Result<()>) -> Result<()> {
         let mut stmt = self
             .db
-            .prepare("SELECT key, flags, data FROM rows ORDER BY ord")?;
+            .prepare("SELECT flags, data FROM rows ORDER BY ord")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
-            let key: String = r.get(0)?;
-            let flags: u8 = r.get(1)?;
-            let record = r.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
+            let flags: u8 = r.get(0)?;
+            let record = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
             f(Member {
-                key: &key,
                 existing: flags & EXISTING != 0,
                 imported: flags & IMPORTED != 0,
                 changed: flags & CHANGED != 0,
