@@ -1050,7 +1050,7 @@ impl Importer<'_> {
             stage::encode(
                 &mut self.scratch,
                 &email,
-                values.iter().map(|(c, v)| (*c, v.as_ref())),
+                values.iter().map(|(c, v)| (*c, v.as_bytes())),
             );
             if existing {
                 if self.suppressed.contains(&key) {
@@ -1160,8 +1160,8 @@ pub fn import(
         }
         summary.members += 1;
         if let Some(out) = &mut out {
-            let mut fields: Vec<&str> = vec![""; header.len()];
-            fields[0] = stage::email(m.record);
+            let mut fields: Vec<&[u8]> = vec![b""; header.len()];
+            fields[0] = stage::email(m.record).as_bytes();
             for (col, v) in stage::fields(m.record) {
                 if let Some(at) = place[col as usize] {
                     fields[at] = v;
@@ -1220,7 +1220,7 @@ impl AtomicCsv {
         })
     }
 
-    pub fn write(&mut self, fields: &[&str]) -> Result<()> {
+    pub fn write<S: AsRef<[u8]>>(&mut self, fields: &[S]) -> Result<()> {
         self.writer
             .write_record(fields)
             .map_err(|e| Error::runtime(format!("failed to write `{}`: {e}", show(&self.path))))
@@ -1321,16 +1321,16 @@ mod tests {
     #[test]
     fn merging_keeps_earlier_values_that_later_rows_leave_empty() {
         let (mut a, mut b, mut out) = (Vec::new(), Vec::new(), Vec::new());
-        stage::encode(&mut a, "A@x.org", [(1, "Ann"), (2, "Lee")]);
-        stage::encode(&mut b, "a@x.org", [(1, ""), (3, "Acme"), (4, "")]);
+        stage::encode(&mut a, "A@x.org", [(1, &b"Ann"[..]), (2, b"Lee")]);
+        stage::encode(&mut b, "a@x.org", [(1, &b""[..]), (3, b"Acme"), (4, b"")]);
         assert!(stage::merge(&a, &b, &mut out));
         assert_eq!(stage::email(&out), "A@x.org", "the first spelling stays");
         assert_eq!(
             stage::fields(&out).collect::<Vec<_>>(),
-            vec![(1, "Ann"), (2, "Lee"), (3, "Acme")]
+            vec![(1, &b"Ann"[..]), (2, b"Lee"), (3, b"Acme")]
         );
         let mut same = Vec::new();
-        stage::encode(&mut same, "a@x.org", [(2, "Lee"), (1, "")]);
+        stage::encode(&mut same, "a@x.org", [(2, &b"Lee"[..]), (1, b"")]);
         assert!(!stage::merge(&a, &same, &mut Vec::new()), "nothing changed");
     }
 

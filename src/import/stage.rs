@@ -22,14 +22,14 @@ pub const MEMORY_LIMIT: usize = 128 << 20;
 pub fn encode<'a>(
     out: &mut Vec<u8>,
     email: &str,
-    fields: impl IntoIterator<Item = (u16, &'a str)>,
+    fields: impl IntoIterator<Item = (u16, &'a [u8])>,
 ) {
     varint(out, email.len());
     out.extend_from_slice(email.as_bytes());
     for (col, value) in fields {
         out.extend_from_slice(&col.to_le_bytes());
         varint(out, value.len());
-        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(value);
     }
 }
 
@@ -55,30 +55,34 @@ fn read_varint(rec: &[u8], at: &mut usize) -> usize {
     }
 }
 
-fn text<'a>(rec: &'a [u8], at: &mut usize) -> &'a str {
+fn bytes<'a>(rec: &'a [u8], at: &mut usize) -> &'a [u8] {
     let len = read_varint(rec, at);
     let s = &rec[*at..*at + len];
     *at += len;
-    // Records are only ever made by `encode` from `&str`s.
-    std::str::from_utf8(s).expect("records hold UTF-8")
+    s
+}
+
+/// The address a record holds, as bytes (UTF-8: records are only made from `&str`s).
+fn email_bytes(rec: &[u8]) -> &[u8] {
+    bytes(rec, &mut 0)
 }
 
 /// The address a record holds.
 pub fn email(rec: &[u8]) -> &str {
-    text(rec, &mut 0)
+    std::str::from_utf8(email_bytes(rec)).expect("records hold UTF-8")
 }
 
-/// The values of a record other than the address, with their columns.
-pub fn fields(rec: &[u8]) -> impl Iterator<Item = (u16, &str)> {
+/// The values of a record other than the address, with their columns (UTF-8 bytes).
+pub fn fields(rec: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
     let mut at = 0;
-    text(rec, &mut at);
+    bytes(rec, &mut at);
     std::iter::from_fn(move || {
         if at >= rec.len() {
             return None;
         }
         let col = u16::from_le_bytes([rec[at], rec[at + 1]]);
         at += 2;
-        Some((col, text(rec, &mut at)))
+        Some((col, bytes(rec, &mut at)))
     })
 }
 
@@ -87,8 +91,8 @@ pub fn fields(rec: &[u8]) -> impl Iterator<Item = (u16, &str)> {
 /// value changed.
 pub fn merge(old: &[u8], new: &[u8], out: &mut Vec<u8>) -> bool {
     let mut changed = false;
-    let news: Vec<(u16, &str)> = fields(new).filter(|(_, v)| !v.is_empty()).collect();
-    let mut merged: Vec<(u16, &str)> = Vec::new();
+    let news: Vec<(u16, &[u8])> = fields(new).filter(|(_, v)| !v.is_empty()).collect();
+    let mut merged: Vec<(u16, &[u8])> = Vec::new();
     for (col, v) in fields(old) {
         match news.iter().find(|(c, _)| *c == col) {
             Some(&(_, nv)) => {
@@ -108,14 +112,21 @@ pub fn merge(old: &[u8], new: &[u8], out: &mut Vec<u8>) -> bool {
     changed
 }
 
-/// Whether `stored`, lowercased, is `key` (without allocating).
-fn same_key(stored: &str, key: &str) -> bool {
+/// Whether the address `stored`, lowercased, is `key` (without allocating).
+fn same_key(stored: &[u8], key: &str) -> bool {
     if stored.is_ascii() {
         // `key` is lowercase already.
-        stored.eq_ignore_ascii_case(key)
+        stored.eq_ignore_ascii_case(key.as_bytes())
     } else {
-        stored.chars().flat_map(char::to_lowercase).eq(key.chars())
+        std::str::from_utf8(stored)
+            .is_ok_and(|s| s.chars().flat_map(char::to_lowercase).eq(key.chars()))
     }
+}
+
+/// The table's hash for a 32-bit tag: the tag in both halves, so that hashbrown's bucket
+/// (low bits) and control byte (top bits) both come from it.
+fn spread(tag: u32) -> u64 {
+    (u64::from(tag) << 32) | u64::from(tag)
 }
 
 /// One staged member, as handed out for writing.
@@ -141,14 +152,15 @@ const IMPORTED: u8 = 2;
 const CHANGED: u8 = 4;
 
 struct Slot {
-    hash: u64,
     start: u32,
     len: u32,
     flags: u8,
 }
 
 struct Memory {
-    table: HashTable<u32>,
+    /// (slot, tag): the tag, 32 bits of the address's hash, is compared before the record
+    /// is touched, so a lookup reads no record but its own.
+    table: HashTable<(u32, u32)>,
     slots: Vec<Slot>,
     arena: Vec<u8>,
     hasher: std::hash::RandomState,
@@ -160,26 +172,30 @@ impl Memory {
         &self.arena[s.start as usize..(s.start + s.len) as usize]
     }
 
-    fn find(&self, key: &str, hash: u64) -> Option<u32> {
-        // The full hash first: decoding a record only for an address that is likely the same.
-        self.table
-            .find(hash, |&i| {
-                self.slots[i as usize].hash == hash && same_key(email(self.record(i)), key)
-            })
-            .copied()
+    fn tag(&self, key: &str) -> u32 {
+        let h = self.hasher.hash_one(key);
+        (h as u32) ^ ((h >> 32) as u32)
     }
 
-    fn push(&mut self, hash: u64, record: &[u8], flags: u8) -> u32 {
+    fn find(&self, key: &str, tag: u32) -> Option<u32> {
+        self.table
+            .find(spread(tag), |&(i, t)| {
+                t == tag && same_key(email_bytes(self.record(i)), key)
+            })
+            .map(|&(i, _)| i)
+    }
+
+    fn push(&mut self, tag: u32, record: &[u8], flags: u8) {
         let start = self.arena.len() as u32;
         self.arena.extend_from_slice(record);
         let i = self.slots.len() as u32;
         self.slots.push(Slot {
-            hash,
             start,
             len: record.len() as u32,
             flags,
         });
-        i
+        self.table
+            .insert_unique(spread(tag), (i, tag), |&(_, t)| spread(t));
     }
 }
 
@@ -235,11 +251,9 @@ impl Stage {
     pub fn existing(&mut self, key: &str, record: &[u8]) -> Result<()> {
         self.make_room(record.len())?;
         if let Some(m) = &mut self.memory {
-            let hash = m.hasher.hash_one(key);
-            if m.find(key, hash).is_none() {
-                let i = m.push(hash, record, EXISTING);
-                let slots = &m.slots;
-                m.table.insert_unique(hash, i, |&j| slots[j as usize].hash);
+            let tag = m.tag(key);
+            if m.find(key, tag).is_none() {
+                m.push(tag, record, EXISTING);
             }
             return Ok(());
         }
@@ -255,11 +269,9 @@ impl Stage {
     pub fn imported(&mut self, key: &str, record: &[u8]) -> Result<bool> {
         self.make_room(record.len() * 2)?;
         if let Some(m) = &mut self.memory {
-            let hash = m.hasher.hash_one(key);
-            let Some(i) = m.find(key, hash) else {
-                let i = m.push(hash, record, IMPORTED);
-                let slots = &m.slots;
-                m.table.insert_unique(hash, i, |&j| slots[j as usize].hash);
+            let tag = m.tag(key);
+            let Some(i) = m.find(key, tag) else {
+                m.push(tag, record, IMPORTED);
                 return Ok(false);
             };
             self.scratch.clear();
