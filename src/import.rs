@@ -1,17 +1,25 @@
 //! `mailshot import`: messy exports (CRM, Excel, events platforms) in, a clean member list out.
 //!
-//! 1. **Decode** ([`sniff`]): a BOM says UTF-8 or UTF-16 LE/BE; otherwise a file that is valid
-//!    UTF-8 is UTF-8 and anything else is Windows-1252 (Excel's "CSV" on Windows). The delimiter
-//!    (`,` `;` or tab) is the one the header line uses most.
+//! 1. **Open** (`Source`): an .xlsx workbook (recognised by its zip header, whatever its
+//!    name) is read with calamine, its first sheet or `--sheet`; an .xls or other binary file
+//!    is refused. Text is **decoded** ([`sniff`], [`Decode`]): a BOM says UTF-8 or UTF-16
+//!    LE/BE; otherwise a file that is valid UTF-8 is UTF-8 and anything else is Windows-1252
+//!    (Excel's "CSV" on Windows). Bytes not valid in the encoding are an error with their
+//!    line, never replacement characters. The delimiter (`,` `;` or tab) is the one the
+//!    header line uses most.
 //! 2. **Map headers** ([`canonical_column`]): `E-mail Address`, `Forename`, `Surname`,
-//!    `Company` and their kin become `email`, `first_name`, `last_name`, `organisation`; every
-//!    other column is kept under a snake_case name.
+//!    `Company` and their kin become `email`, `first_name`, `last_name`, `organisation`, or the
+//!    columns named by `--email-column` and its kin; CRM opt-out flags ([`opt_out_column`])
+//!    are read, never kept; every other column is kept under a snake_case name.
 //! 3. **Check rows** with the same rules `send` applies ([`crate::members`]); `Name <addr>`
-//!    cells are taken apart. A bad row is reported with its file, line and reason, never fatal.
-//! 4. **Merge** in a scratch SQLite file (so a million rows cost little memory): duplicates,
-//!    case-insensitive on the address, merge field by field with the later non-empty value
-//!    winning; suppressed addresses are never added.
-//! 5. **Write** the list atomically (temporary file, fsync, rename), UTF-8 with canonical headers.
+//!    cells are taken apart; line breaks in a column that only reaches the body become
+//!    spaces. A bad row is reported with its file, line and reason, never fatal. A row that
+//!    opted out is suppressed (handed to the caller to record), never listed.
+//! 4. **Merge** (`stage`): in memory up to [`MEMORY_LIMIT`] bytes of member records, then in a
+//!    scratch SQLite file: duplicates, case-insensitive on the address, merge field by field
+//!    with the later non-empty value winning; suppressed addresses are never added.
+//! 5. **Write** the list atomically (temporary file, fsync, rename), UTF-8 with canonical
+//!    headers; the report's cells neutralised for spreadsheets ([`crate::csv_safe`]).
 
 use std::borrow::Cow;
 use std::collections::HashSet;

@@ -45,8 +45,9 @@
 //!   duplicate check, import, suppressions, tokens, serve and the skip set all compare).
 //! - [`config`]: strict `config.toml` (unknown keys are errors) checked into [`config::Config`].
 //! - [`members`]: the CSV member list, streamed and checked row by row.
-//! - [`import`]: messy exports (any encoding, delimiter, header spelling) merged into the member
-//!   list in a scratch SQLite file, written atomically; suppressions honoured.
+//! - [`import`]: messy exports (any encoding, delimiter, header spelling, or an .xlsx sheet)
+//!   merged into the member list in memory (a scratch SQLite file beyond 128 MiB), written
+//!   atomically; suppressions and CRM opt-out columns honoured.
 //! - [`render`]: minijinja + mrml; the once-per-campaign MJML render and its equivalence check.
 //!   `fill` fills a pre-rendered template that is only text and `{{ name }}` slots by copying,
 //!   without the template engine.
