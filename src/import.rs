@@ -320,6 +320,9 @@ pub enum ReadAs {
     Sheet(String),
 }
 
+/// A record's line, `None` at the end, or an error with its line.
+type Next = std::result::Result<Option<u64>, (csv::Error, u64)>;
+
 /// The records of an input file, CSV or workbook sheet alike.
 enum Source {
     Csv(Box<csv::Reader<Lines<Decode<File>>>>),
@@ -402,12 +405,21 @@ impl Source {
         Ok((Source::Sheet { range, next: 0 }, ReadAs::Sheet(chosen)))
     }
 
-    /// Reads the next record into `record`; its line, or `None` at the end. An error comes
-    /// with the line it is on.
-    fn next(
-        &mut self,
-        record: &mut csv::StringRecord,
-    ) -> std::result::Result<Option<u64>, (csv::Error, u64)> {
+    /// Reads the next record into `record`; its line, or `None` at the end. A record that
+    /// cannot be read comes back as the error with its line; bytes that are not valid in the
+    /// file's encoding are fatal (`name` is the file's).
+    fn next(&mut self, record: &mut csv::StringRecord, name: &str) -> Result<Next> {
+        let next = self.read(record);
+        if let Err((e, _)) = &next
+            && malformed(e).is_some()
+        {
+            // The wrong encoding: nothing of this file can be trusted.
+            return Err(Error::input(format!("failed to read `{name}`: {e}")));
+        }
+        Ok(next)
+    }
+
+    fn read(&mut self, record: &mut csv::StringRecord) -> Next {
         match self {
             Source::Csv(reader) => {
                 let line = reader.position().line();
@@ -465,12 +477,9 @@ pub fn addresses(
     let mut record = csv::StringRecord::new();
     let mut column: Option<usize> = None;
     loop {
-        let line = match source.next(&mut record) {
+        let line = match source.next(&mut record, &name)? {
             Ok(None) => break,
             Ok(Some(line)) => line,
-            Err((e, _)) if malformed(&e).is_some() => {
-                return Err(Error::input(format!("failed to read `{name}`: {e}")));
-            }
             Err((e, line)) => {
                 return Err(Error::input(format!(
                     "failed to read `{name}`: line {line}: {e}"
@@ -828,11 +837,8 @@ impl Importer<'_> {
             self.summary.formats.push((path.to_path_buf(), read_as));
         }
         let mut headers = csv::StringRecord::new();
-        match source.next(&mut headers) {
+        match source.next(&mut headers, &name)? {
             Ok(_) => {}
-            Err((e, _)) if malformed(&e).is_some() => {
-                return Err(Error::input(format!("failed to read `{name}`: {e}")));
-            }
             Err((e, _)) => {
                 return Err(Error::input(format!(
                     "failed to read `{name}`: line 1: {e}"
@@ -905,13 +911,9 @@ impl Importer<'_> {
         let mut record = csv::StringRecord::new();
         let mut read = 0u64;
         loop {
-            let line = match source.next(&mut record) {
+            let line = match source.next(&mut record, &name)? {
                 Ok(None) => break,
                 Ok(Some(line)) => line,
-                Err((e, _)) if malformed(&e).is_some() => {
-                    // The wrong encoding: nothing of this file can be trusted.
-                    return Err(Error::input(format!("failed to read `{name}`: {e}")));
-                }
                 Err((e, line)) => {
                     read += 1;
                     let fatal = !matches!(e.kind(), csv::ErrorKind::Utf8 { .. });

@@ -122,27 +122,11 @@ pub fn exec(config: &Config, args: ImportArgs) -> Result<i32> {
     }
     if s.changed > 0 {
         println!("{} changed:", plural(s.changed, "row", "rows"));
-        for r in &s.changed_rows {
-            println!("  {} line {}: {}", r.file, r.line, r.reason);
-        }
-        if s.changed > s.changed_rows.len() as u64 {
-            println!(
-                "  ... and {} more",
-                thousands(s.changed - s.changed_rows.len() as u64)
-            );
-        }
+        list_rows(s.changed, &s.changed_rows);
     }
     if s.rejected > 0 {
         println!("rejected rows:");
-        for r in &s.rejected_rows {
-            println!("  {} line {}: {}", r.file, r.line, r.reason);
-        }
-        if s.rejected > s.rejected_rows.len() as u64 {
-            println!(
-                "  ... and {} more",
-                thousands(s.rejected - s.rejected_rows.len() as u64)
-            );
-        }
+        list_rows(s.rejected, &s.rejected_rows);
         match &args.report {
             Some(p) => println!("every rejected row is in `{}`", show(p)),
             None => {
@@ -152,4 +136,14 @@ pub fn exec(config: &Config, args: ImportArgs) -> Result<i32> {
         return Ok(EXIT_FAILURES);
     }
     Ok(EXIT_OK)
+}
+
+/// The first rows named, and how many more there are of `count`.
+fn list_rows(count: u64, named: &[import::Noted]) {
+    for r in named {
+        println!("  {} line {}: {}", r.file, r.line, r.reason);
+    }
+    if count > named.len() as u64 {
+        println!("  ... and {} more", thousands(count - named.len() as u64));
+    }
 }
