@@ -355,8 +355,7 @@ fn key_line(text: &str, key: &str) -> Option<usize> {
         let line = line.trim();
         if let Some(h) = line.strip_prefix('[') {
             current = h.split(']').next().unwrap_or("").trim().to_string();
-        } else if (current == table && sets(line, name))
-            || (current.is_empty() && sets(line, key))
+        } else if (current == table && sets(line, name)) || (current.is_empty() && sets(line, key))
         {
             return Some(i + 1);
         }
@@ -435,15 +434,22 @@ impl Config {
                 format!("`{mps}` must be 0 (no limit) or between {MIN_RATE} and {MAX_RATE}"),
             ));
         }
-        let within = |key: &str, v: &dyn std::fmt::Display, x: f64, lo: f64, hi: f64| {
-            match (lo..=hi).contains(&x) {
-                true => Ok(()),
-                false => Err(at(key, format!("`{v}` must be between {lo} and {hi}"))),
-            }
+        let within = |key: &str, v: &dyn std::fmt::Display, x: f64, lo: f64, hi: f64| match (lo
+            ..=hi)
+            .contains(&x)
+        {
+            true => Ok(()),
+            false => Err(at(key, format!("`{v}` must be between {lo} and {hi}"))),
         };
         let (r, s) = (&rate, &raw.smtp);
         within("rate.burst", &r.burst, r.burst.into(), 1.0, MAX_BURST)?;
-        within("rate.max_attempts", &r.max_attempts, r.max_attempts.into(), 1.0, 100.0)?;
+        within(
+            "rate.max_attempts",
+            &r.max_attempts,
+            r.max_attempts.into(),
+            1.0,
+            100.0,
+        )?;
         for (key, v) in [
             ("rate.batch_pause_secs", r.batch_pause_secs),
             ("rate.retry_delay_secs", r.retry_delay_secs),
@@ -451,11 +457,35 @@ impl Config {
             within(key, &v, v, 0.0, MAX_WAIT_SECS)?;
         }
         let wait = r.max_quota_wait_secs;
-        within("rate.max_quota_wait_secs", &wait, wait as f64, 0.0, MAX_WAIT_SECS)?;
+        within(
+            "rate.max_quota_wait_secs",
+            &wait,
+            wait as f64,
+            0.0,
+            MAX_WAIT_SECS,
+        )?;
         let fails = r.max_connection_failures;
-        within("rate.max_connection_failures", &fails, fails.into(), 1.0, 1e6)?;
-        within("smtp.connections", &s.connections, s.connections as f64, 1.0, 1000.0)?;
-        within("smtp.timeout_secs", &s.timeout_secs, s.timeout_secs as f64, 1.0, 3600.0)?;
+        within(
+            "rate.max_connection_failures",
+            &fails,
+            fails.into(),
+            1.0,
+            1e6,
+        )?;
+        within(
+            "smtp.connections",
+            &s.connections,
+            s.connections as f64,
+            1.0,
+            1000.0,
+        )?;
+        within(
+            "smtp.timeout_secs",
+            &s.timeout_secs,
+            s.timeout_secs as f64,
+            1.0,
+            3600.0,
+        )?;
         within("smtp.port", &s.port, s.port.into(), 1.0, 65535.0)?;
         let v = &raw.serve;
         for (key, secs) in [

@@ -16,8 +16,9 @@
 //!    spaces. A bad row is reported with its file, line and reason, never fatal. A row that
 //!    opted out is suppressed (handed to the caller to record), never listed.
 //! 4. **Merge** (`stage`): in memory up to [`MEMORY_LIMIT`] bytes of member records, then in a
-//!    scratch SQLite file: duplicates, case-insensitive on the address, merge field by field
-//!    with the later non-empty value winning; suppressed addresses are never added.
+//!    scratch SQLite file: duplicates, by the address key ([`crate::address::key`]), merge
+//!    field by field with the later non-empty value winning; suppressed addresses are never
+//!    added.
 //! 5. **Write** the list atomically (temporary file, fsync, rename), UTF-8 with canonical
 //!    headers; the report's cells neutralised for spreadsheets ([`crate::csv_safe`]).
 
@@ -767,7 +768,7 @@ impl Report {
 /// The import under way: the counts, the report, the merge.
 struct Importer<'a> {
     opts: &'a Options,
-    /// Addresses suppressed in the store (lowercased).
+    /// Addresses suppressed in the store (their keys).
     suppressed: &'a HashSet<String>,
     summary: Summary,
     report: Report,
@@ -775,7 +776,7 @@ struct Importer<'a> {
     /// Every column seen, by the index records use; `listed` says which the list keeps.
     columns: Vec<String>,
     listed: Vec<bool>,
-    /// Addresses an opt-out column suppressed in this import (lowercased).
+    /// Addresses an opt-out column suppressed in this import (their keys).
     opted: HashSet<String>,
     opt_outs: Vec<OptOut>,
     /// The record being built.
@@ -1012,7 +1013,7 @@ impl Importer<'_> {
                     continue;
                 }
             };
-            let key = email.to_lowercase();
+            let key = crate::address::key(&email);
             if let Some(i) = opted_out {
                 // The member asked not to be mailed: suppress, never list.
                 self.summary.suppressed += 1;
@@ -1076,7 +1077,8 @@ impl Importer<'_> {
     }
 }
 
-/// Imports `opts.inputs` into `opts.into`, leaving out `suppressed` addresses (lowercased).
+/// Imports `opts.inputs` into `opts.into`, leaving out `suppressed` addresses (their
+/// [`crate::address::key`]s).
 /// The addresses an opt-out column suppresses are handed to `record` before the list is
 /// written (never on a dry run), so that a list without them never exists unrecorded.
 pub fn import(

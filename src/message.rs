@@ -305,7 +305,9 @@ mod tests {
         for w in encoded_words(&"é".repeat(40)).split("\r\n ") {
             let b64 = w.trim_start_matches("=?utf-8?b?").trim_end_matches("?=");
             use base64::Engine;
-            let bytes = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap();
             assert!(String::from_utf8(bytes).is_ok() && w.len() <= 75, "{w}");
         }
         assert_eq!(

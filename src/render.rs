@@ -407,8 +407,8 @@ const MAX_INCLUDES: usize = 100;
 
 /// HTML elements that never have a closing tag.
 const VOID: [&str; 14] = [
-    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
-    "source", "track", "wbr",
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr",
 ];
 
 /// Checks that no element of `src` is nested more than [`MAX_NESTING`] deep, before any
@@ -417,7 +417,9 @@ pub fn check_nesting(src: &str) -> std::result::Result<(), String> {
     let bytes = src.as_bytes();
     let (mut depth, mut at) = (0usize, 0usize);
     let skip_to = |from: usize, end: &str| {
-        src[from..].find(end).map_or(src.len(), |i| from + i + end.len())
+        src[from..]
+            .find(end)
+            .map_or(src.len(), |i| from + i + end.len())
     };
     while let Some(i) = memchr::memchr(b'<', &bytes[at..]).map(|i| at + i) {
         let rest = &src[i..];
@@ -447,8 +449,7 @@ pub fn check_nesting(src: &str) -> std::result::Result<(), String> {
                 j += 1;
             }
             let closed = j > 0 && bytes.get(j - 1) == Some(&b'/');
-            if !name.is_empty() && !closed && !VOID.contains(&name.to_ascii_lowercase().as_str())
-            {
+            if !name.is_empty() && !closed && !VOID.contains(&name.to_ascii_lowercase().as_str()) {
                 depth += 1;
                 if depth > MAX_NESTING {
                     return Err(format!(
@@ -492,10 +493,16 @@ impl IncludeLoader for Loader {
         let source =
             std::fs::read_to_string(&canon).map_err(|e| IncludeLoaderError::new(path, e.kind()))?;
         let refuse = |msg: String| {
-            Err(IncludeLoaderError::new(path, std::io::ErrorKind::InvalidData)
-                .with_cause(Arc::new(std::io::Error::other(msg))))
+            Err(
+                IncludeLoaderError::new(path, std::io::ErrorKind::InvalidData)
+                    .with_cause(Arc::new(std::io::Error::other(msg))),
+            )
         };
-        if self.included.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= MAX_INCLUDES {
+        if self
+            .included
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            >= MAX_INCLUDES
+        {
             return refuse(format!(
                 "more than {MAX_INCLUDES} files included (does a partial include itself?)"
             ));
@@ -599,21 +606,19 @@ fn describe_mrml(
             origin,
             position,
             source,
-        } => {
-            match &source.cause {
-                Some(cause) => format!(
-                    "{}: cannot include `{}`: {cause}",
-                    located(origin, position.start),
-                    source.path,
-                ),
-                None => format!(
-                    "{}: cannot include `{}`: {}",
-                    located(origin, position.start),
-                    source.path,
-                    source.reason
-                ),
-            }
-        }
+        } => match &source.cause {
+            Some(cause) => format!(
+                "{}: cannot include `{}`: {cause}",
+                located(origin, position.start),
+                source.path,
+            ),
+            None => format!(
+                "{}: cannot include `{}`: {}",
+                located(origin, position.start),
+                source.path,
+                source.reason
+            ),
+        },
         E::ParserError { origin, source } => {
             let row = source.pos().row as usize;
             let at = match origin {
@@ -1042,14 +1047,27 @@ mod tests {
     #[test]
     fn nesting_counts_elements_not_void_tags_comments_or_self_closing_ones() {
         let ok = |n: usize, inner: &str| {
-            check_nesting(&format!("{}{inner}{}", "<div>".repeat(n), "</div>".repeat(n)))
+            check_nesting(&format!(
+                "{}{inner}{}",
+                "<div>".repeat(n),
+                "</div>".repeat(n)
+            ))
         };
         assert!(ok(100, "").is_ok());
-        assert!(ok(99, "<br><img src=\"a>b\"><hr/><mj-image src='x' /><!-- <div> -->").is_ok());
+        assert!(
+            ok(
+                99,
+                "<br><img src=\"a>b\"><hr/><mj-image src='x' /><!-- <div> -->"
+            )
+            .is_ok()
+        );
         assert_eq!(
             ok(100, "\n<p>x</p>"),
             Err("line 2: `<p>` is nested more than 100 elements deep".into())
         );
-        assert!(check_nesting("a < b and <").is_ok(), "a bare `<` is not a tag");
+        assert!(
+            check_nesting("a < b and <").is_ok(),
+            "a bare `<` is not a tag"
+        );
     }
 }

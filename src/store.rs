@@ -929,7 +929,8 @@ impl Store {
                 "INSERT INTO suppressions (email, reason, source, at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
             )?;
             for (email, source) in entries {
-                n += insert.execute(params![email, reason, source, at])? as u64;
+                n +=
+                    insert.execute(params![crate::address::key(email), reason, source, at])? as u64;
             }
         }
         tx.commit()?;
@@ -938,13 +939,10 @@ impl Store {
 
     /// Lifts a suppression; returns false if there was none.
     pub fn unsuppress(&self, email: &str) -> Result<bool> {
-        Ok(self
-            .conn
-            .execute(
-                "DELETE FROM suppressions WHERE email = ?1",
-                [crate::address::key(email)],
-            )?
-            == 1)
+        Ok(self.conn.execute(
+            "DELETE FROM suppressions WHERE email = ?1",
+            [crate::address::key(email)],
+        )? == 1)
     }
 
     /// Every suppression, and after them those the service has waiting that the store could

@@ -88,7 +88,11 @@ impl Tokens {
     /// to flag, and its MAC: `<key>.<mac>`.
     pub fn token(&self, email: &str) -> String {
         let key = crate::address::key(email);
-        format!("{}.{}", URL_SAFE_NO_PAD.encode(key.as_bytes()), self.tag(&key))
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(key.as_bytes()),
+            self.tag(&key)
+        )
     }
 
     /// The key of the address a token stands for, if the token is genuine (compared in
@@ -171,7 +175,10 @@ mod tests {
         );
         // Every spelling of an address has the one token; no other address shares it.
         assert_eq!(t.token("ÜNAL@Example.org"), t.token("ünal@example.org"));
-        assert_eq!(t.verify(&t.token("Ünal@example.org")).as_deref(), Some("ünal@example.org"));
+        assert_eq!(
+            t.verify(&t.token("Ünal@example.org")).as_deref(),
+            Some("ünal@example.org")
+        );
         // Another member's address with this member's MAC.
         let (_, tag) = tok.split_once('.').unwrap();
         let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode(b"bob@example.org"));

@@ -4,7 +4,8 @@
 # DKIM verifier; openpyxl, which writes the .xlsx workbooks the import tests read; openssl,
 # which makes the test certificates for TLS; util-linux's `script`, which gives the prompt
 # tests a terminal; curl; Debian's Chromium with playwright-core (npm) to click the
-# unsubscribe page; SpamAssassin. Idempotent.
+# unsubscribe page; SpamAssassin; Postfix, for its test server `smtp-sink` (its mail system is
+# not started). Idempotent.
 set -euo pipefail
 missing=()
 command -v python3 >/dev/null || missing+=(python3 python3-pip)

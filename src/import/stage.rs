@@ -112,14 +112,13 @@ pub fn merge(old: &[u8], new: &[u8], out: &mut Vec<u8>) -> bool {
     changed
 }
 
-/// Whether the address `stored`, lowercased, is `key` (without allocating).
+/// Whether the address `stored` has the [`crate::address::key`] `key` (without allocating
+/// for an ASCII address, whose key is its lowercase).
 fn same_key(stored: &[u8], key: &str) -> bool {
     if stored.is_ascii() {
-        // `key` is lowercase already.
         stored.eq_ignore_ascii_case(key.as_bytes())
     } else {
-        std::str::from_utf8(stored)
-            .is_ok_and(|s| s.chars().flat_map(char::to_lowercase).eq(key.chars()))
+        std::str::from_utf8(stored).is_ok_and(|s| crate::address::key(s) == key)
     }
 }
 
@@ -141,9 +140,9 @@ pub struct Member<'a> {
 }
 
 impl Member<'_> {
-    /// The address, lowercased.
+    /// The address's [`crate::address::key`].
     pub fn key(&self) -> String {
-        email(self.record).to_lowercase()
+        crate::address::key(email(self.record))
     }
 }
 
@@ -241,7 +240,7 @@ impl Stage {
         let disk = Disk::new()?;
         for (i, s) in m.slots.iter().enumerate() {
             let rec = m.record(i as u32);
-            disk.insert(&email(rec).to_lowercase(), s.flags, rec)?;
+            disk.insert(&crate::address::key(email(rec)), s.flags, rec)?;
         }
         self.disk = Some(disk);
         Ok(())

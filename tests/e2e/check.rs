@@ -172,7 +172,11 @@ fn a_template_nested_too_deep_is_refused_with_its_line_not_a_crash() {
         )
     };
     // 1,035 levels aborted the process with a stack overflow (exit 134) in check and send.
-    let text = p.edit("templates/bulletin.mjml", "</mj-body>", &format!("{}</mj-body>", deep(1035)));
+    let text = p.edit(
+        "templates/bulletin.mjml",
+        "</mj-body>",
+        &format!("{}</mj-body>", deep(1035)),
+    );
     let line = text[..text.find("<div>").unwrap()].lines().count();
     for args in [
         &["check", "--campaign", "c"][..],
@@ -192,7 +196,11 @@ fn a_template_nested_too_deep_is_refused_with_its_line_not_a_crash() {
     // In a partial, the partial is named.
     let p = Project::example();
     p.write("templates/partials/deep.mjml", &deep(1035));
-    p.edit("templates/bulletin.mjml", "</mj-body>", "<mj-include path=\"partials/deep.mjml\" /></mj-body>");
+    p.edit(
+        "templates/bulletin.mjml",
+        "</mj-body>",
+        "<mj-include path=\"partials/deep.mjml\" /></mj-body>",
+    );
     let r = p.run(&["check", "--campaign", "c"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(

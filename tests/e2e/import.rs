@@ -706,7 +706,7 @@ fn crm_opt_out_columns_suppress_the_member_instead_of_becoming_a_variable() {
         suppressions(&p),
         vec![
             (
-                "BOB@example.org".into(),
+                "bob@example.org".into(),
                 "unsubscribed".into(),
                 "mailshot import sf.csv line 3".into()
             ),
@@ -995,4 +995,27 @@ fn xlsx_workbooks_are_read_by_content_and_other_binaries_refused() {
          CSV and import that; if it is UTF-16 without a BOM, give --encoding utf-16le\n"
     );
     assert_eq!(r.stdout, "");
+}
+
+#[test]
+fn the_merge_compares_addresses_by_their_key() {
+    let p = project();
+    // Precomposed and decomposed Ü, upper and lower case: one member.
+    p.write(
+        "k.csv",
+        "email,first_name\nÜnal@Example.org,Ünal\nu\u{308}nal@example.org,\nZOE@example.org,Zoe\n",
+    );
+    let r = p.run(&["import", "k.csv"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains(
+            "3 rows read: 2 added, 0 updated, 0 unchanged, 1 duplicate, 0 rejected, 0 suppressed\n"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        p.read("lists/members.csv"),
+        "email,first_name\nÜnal@example.org,Ünal\nZOE@example.org,Zoe\n"
+    );
 }

@@ -614,7 +614,11 @@ fn the_shipped_binary_has_no_switch_that_turns_delivery_recording_off() {
     let off = [("MAILSHOT_BENCH_JOURNAL", "off")];
     let r = p.run_env(&["send", "--campaign", "c", "--yes"], &off);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(statuses(&p).values().all(|s| s == "accepted"), "{:?}", statuses(&p));
+    assert!(
+        statuses(&p).values().all(|s| s == "accepted"),
+        "{:?}",
+        statuses(&p)
+    );
     let r = p.run_env(&["send", "--campaign", "c", "--yes"], &off);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(server.received().len(), 3, "no member got a second copy");

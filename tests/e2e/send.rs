@@ -791,7 +791,12 @@ fn the_csv_log_neutralises_cells_a_spreadsheet_would_run_as_formulas() {
         .collect();
     assert_eq!(
         emails,
-        vec!["email", "'=1+2@example.org", "'-2@example.org", "ann@example.org"]
+        vec![
+            "email",
+            "'=1+2@example.org",
+            "'-2@example.org",
+            "ann@example.org"
+        ]
     );
     // JSON is for programs: the values as they are.
     let json = p.log("c");

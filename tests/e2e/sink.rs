@@ -103,7 +103,10 @@ fn the_example_bulletin_reaches_postfixs_smtp_sink_whole() {
         .expect("zoe's message was dumped");
     assert!(zoe.contains("X-Mail-Args: <news@example.org>"), "{zoe}");
     assert!(zoe.contains("\nSubject: Cluster News =?utf-8?"), "{zoe}");
-    assert!(zoe.contains("\nList-Unsubscribe-Post: List-Unsubscribe=One-Click"), "{zoe}");
+    assert!(
+        zoe.contains("\nList-Unsubscribe-Post: List-Unsubscribe=One-Click"),
+        "{zoe}"
+    );
     assert!(zoe.contains("Dear Zo&#235;"), "{zoe}");
     // The whole message: its last MIME boundary arrived.
     let boundary = zoe
@@ -121,7 +124,12 @@ fn the_example_bulletin_reaches_postfixs_smtp_sink_whole() {
 #[test]
 fn postfix_refusals_are_recorded_as_its_replies_say() {
     // A hard refusal of every RCPT, with the reply Postfix gives for an unknown user.
-    let sink = Sink::start(&["-B", "550 5.1.1 Recipient address rejected: User unknown", "-f", "RCPT"]);
+    let sink = Sink::start(&[
+        "-B",
+        "550 5.1.1 Recipient address rejected: User unknown",
+        "-f",
+        "RCPT",
+    ]);
     let p = Project::smtp(sink.port, "");
     p.members("lists/members.csv", 2);
     let r = p.run(&["send", "--campaign", "c", "--yes"]);
@@ -132,7 +140,10 @@ fn postfix_refusals_are_recorded_as_its_replies_say() {
     assert_eq!(row["enhanced_code"], "5.1.1");
     assert!(sink.messages().is_empty());
     let suppressed = p.run(&["suppress", "list"]).stdout;
-    assert!(suppressed.contains("member0001@example.org,hard-bounce,"), "{suppressed}");
+    assert!(
+        suppressed.contains("member0001@example.org,hard-bounce,"),
+        "{suppressed}"
+    );
 
     // A soft refusal of every RCPT (Postfix's 450 4.3.0): deferred, retried, still deferred.
     let sink = Sink::start(&["-r", "RCPT"]);

@@ -953,7 +953,11 @@ fn a_member_unsubscribed_after_being_taken_from_the_list_is_not_mailed() {
     // few messages ahead of sending them.
     let server = crate::support::SmtpServer::start(None);
     let p = Project::smtp(server.port, "");
-    p.edit("config.toml", "messages_per_second = 0", "messages_per_second = 0.5");
+    p.edit(
+        "config.toml",
+        "messages_per_second = 0",
+        "messages_per_second = 0.5",
+    );
     p.edit("config.toml", "connections = 4", "connections = 1");
     p.members("lists/members.csv", 3);
     let child = Command::new(BIN)
@@ -970,14 +974,24 @@ fn a_member_unsubscribed_after_being_taken_from_the_list_is_not_mailed() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         server.recipients(),
         vec!["member0000@example.org", "member0001@example.org"]
     );
     assert!(
-        stdout.contains("campaign `c`: 3 members, 2 accepted, 0 failed, 0 deferred, 1 suppressed, 0 pending"),
+        stdout.contains(
+            "campaign `c`: 3 members, 2 accepted, 0 failed, 0 deferred, 1 suppressed, 0 pending"
+        ),
         "{stdout}"
     );
-    assert_eq!(p.log_row("c", "member0002@example.org")["status"], "suppressed");
+    assert_eq!(
+        p.log_row("c", "member0002@example.org")["status"],
+        "suppressed"
+    );
 }
