@@ -13,11 +13,11 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use mailshot::dkim::Signer;
-use mailshot::journal::Journal;
-use mailshot::members::{Member, Rows, read_header};
-use mailshot::message::{self, PerMember, Sender};
-use mailshot::render::Bulletin;
+use mailshot::compose::dkim::Signer;
+use mailshot::compose::message::{self, PerMember, Sender};
+use mailshot::compose::render::Bulletin;
+use mailshot::list::{Member, Rows, read_header};
+use mailshot::store::journal::Journal;
 use mailshot::store::{CampaignInfo, CampaignLock, Store};
 use mailshot::transport::Reply;
 
@@ -136,7 +136,7 @@ fn mime_and_dkim(c: &mut Criterion) {
         mail_auth::dkim::DkimSigner::from_key(key)
             .domain("example.org")
             .selector("bench")
-            .headers(mailshot::dkim::SIGNED_HEADERS)
+            .headers(mailshot::compose::dkim::SIGNED_HEADERS)
             .header_canonicalization(mail_auth::dkim::Canonicalization::Relaxed)
             .body_canonicalization(mail_auth::dkim::Canonicalization::Relaxed)
     }
@@ -179,7 +179,7 @@ fn mime_and_dkim(c: &mut Criterion) {
         })
     });
     g.bench_function("relaxed body hash, mailshot", |bch| {
-        bch.iter(|| black_box(mailshot::dkim::relaxed_body_hash(&bytes)))
+        bch.iter(|| black_box(mailshot::compose::dkim::relaxed_body_hash(&bytes)))
     });
     g.finish();
 }

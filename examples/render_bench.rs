@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::time::Instant;
 
-use mailshot::members::{Rows, read_header};
-use mailshot::render::Bulletin;
+use mailshot::compose::render::Bulletin;
+use mailshot::list::{Rows, read_header};
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -76,10 +76,10 @@ pub struct ImportArgs {
     #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,
     /// Field delimiter (`,` `;` or `tab`). Default: detected from the header line.
-    #[arg(long, value_name = "C", value_parser = crate::import::parse_delimiter)]
+    #[arg(long, value_name = "C", value_parser = crate::list::import::parse_delimiter)]
     pub delimiter: Option<u8>,
     /// Text encoding (`utf-8`, `utf-16le`, `utf-16be`, `windows-1252`). Default: detected.
-    #[arg(long, value_name = "NAME", value_parser = crate::import::parse_encoding)]
+    #[arg(long, value_name = "NAME", value_parser = crate::list::import::parse_encoding)]
     pub encoding: Option<&'static encoding_rs::Encoding>,
     /// The column holding the address, for headers mailshot cannot guess (`E-mail 1 - Value`).
     #[arg(long, value_name = "NAME")]
@@ -128,10 +128,10 @@ pub enum SuppressAction {
         #[arg(long, default_value = "unsubscribed")]
         reason: String,
         /// Field delimiter (`,` `;` or `tab`). Default: detected, as for `import`.
-        #[arg(long, value_name = "C", value_parser = crate::import::parse_delimiter)]
+        #[arg(long, value_name = "C", value_parser = crate::list::import::parse_delimiter)]
         delimiter: Option<u8>,
         /// Text encoding. Default: detected, as for `import`.
-        #[arg(long, value_name = "NAME", value_parser = crate::import::parse_encoding)]
+        #[arg(long, value_name = "NAME", value_parser = crate::list::import::parse_encoding)]
         encoding: Option<&'static encoding_rs::Encoding>,
     },
 }
@@ -196,7 +196,7 @@ fn parse_var(s: &str) -> Result<(String, String), String> {
         .split_once('=')
         .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))?;
     let k = k.trim();
-    if !crate::members::is_identifier(k) {
+    if !crate::list::is_identifier(k) {
         return Err(format!(
             "`{k}` is not a usable variable name (letters, digits and `_`)"
         ));

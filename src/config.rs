@@ -497,7 +497,7 @@ impl Config {
         let max = v.max_connections;
         within("serve.max_connections", &max, max as f64, 1.0, 10_000.0)?;
         for key in raw.vars.keys() {
-            if !crate::members::is_identifier(key) {
+            if !crate::list::is_identifier(key) {
                 return Err(bad(format!(
                     "vars: `{key}` is not a usable variable name (letters, digits and `_`)"
                 )));

@@ -14,9 +14,9 @@
 //!        v
 //!   commands::check + lint: preflight every member, then the inbox rules; errors stop here
 //!        |
-//!   message::build --> Outgoing (multipart/alternative with the HTML as 7bit, List-*
-//!        |              headers, Message-ID; dkim::Signer signs the finished bytes)
-//!   send::deliver: coordinator -> bounded channel -> N workers (one connection each)
+//!   compose::message::build --> Outgoing (multipart/alternative with the HTML as 7bit, List-*
+//!        |              headers, Message-ID; compose::dkim::Signer signs the finished bytes)
+//!   deliver::deliver: coordinator -> bounded channel -> N workers (one connection each)
 //!        |   worker: pacer.acquire() -> Event::Starting -> coordinator asks the skip set
 //!        |           again (unsubscribed meanwhile? left out), appends `start` to
 //!        |           the journal (quota checked; one write per batch of events) while the
@@ -38,66 +38,54 @@
 //! ```
 //!
 //! # Modules
+//! The directories are the pipeline's stages; dependencies run one way:
+//! `commands` -> `list`, `compose`, `deliver`, `store`; `deliver` -> `compose`, `transport`,
+//! `store`; `store` -> nothing of ours but the shared vocabulary ([`address`], [`clock`],
+//! [`error`]).
+//!
 //! - [`cli`]: clap definitions; [`commands`]: one module per subcommand (`send`, `status`,
-//!   `log`, `import`, `suppress`, `check`; `serve` runs [`serve`]) that calls into the library
-//!   and prints.
+//!   `log`, `import`, `suppress`, `check`, `serve`) that calls into the library and prints.
+//! - [`config`]: strict `config.toml` (unknown keys are errors) checked into [`config::Config`].
 //! - [`address`]: the one rule for when two addresses are the same member (the key that the
 //!   duplicate check, import, suppressions, tokens, serve and the skip set all compare).
-//! - [`config`]: strict `config.toml` (unknown keys are errors) checked into [`config::Config`].
-//! - [`members`]: the CSV member list, streamed and checked row by row.
-//! - [`import`]: messy exports (any encoding, delimiter, header spelling, or an .xlsx sheet)
-//!   merged into the member list in memory (a scratch SQLite file beyond 128 MiB), written
-//!   atomically; suppressions and CRM opt-out columns honoured.
-//! - [`render`]: minijinja + mrml; the once-per-campaign MJML render and its equivalence check.
-//!   `fill` fills a pre-rendered template that is only text and `{{ name }}` slots by copying,
-//!   without the template engine.
-//! - [`message`]: MIME building with lettre; list headers, Message-ID.
-//! - [`dkim`]: DKIM signing of the finished bytes (relaxed/relaxed, RSA or Ed25519 by aws-lc).
-//! - [`lint`]: `mailshot check`'s rules (also run by `send`).
-//! - [`unsubscribe`]: HMAC tokens for unsubscribe links and bounce addresses.
-//! - [`serve`]: the one-click unsubscribe HTTP service (axum on hyper: timeouts, a connection
-//!   cap). [`unsubscribes`]: what it has promised, appended and synced to a file beside the
-//!   store before the 200, folded into the store by it and by every [`store::Store::open`],
-//!   and read by a running send's [`store::Skip`].
-//! - [`transport`]: the file and SMTP transports (the SMTP session's steps: greeting, EHLO,
-//!   STARTTLS, AUTH, MAIL/RCPT/DATA pipelined or not, the content dot-stuffed) and what a
-//!   reply means for the member (`accepted`, `deferred`, `uncertain`, `failed`).
-//! - [`smtp`]: SMTP replies read strictly and in order (a sans-I/O parser) over our own
-//!   stream, and whether the server sent anything unasked.
-//! - [`pacer`]: rate (governor) and batch pauses; [`quota`]: rolling hourly/daily windows.
-//! - [`send`]: preflight and the delivery engine (journal, retries, throttling, circuit
-//!   breakers, signals).
-//! - [`journal`]: the run's append-only event file, folded into the store every second and
-//!   replayed after a crash.
+//! - [`list`]: the CSV member list, streamed and checked row by row; [`list::import`]: messy
+//!   exports (any encoding, delimiter, header spelling, or an .xlsx sheet) merged into the
+//!   member list in memory (a scratch SQLite file beyond 128 MiB), written atomically;
+//!   suppressions and CRM opt-out columns honoured.
+//! - [`compose`]: from template and member to signed bytes. [`compose::render`]: minijinja +
+//!   mrml, the once-per-campaign MJML render and its equivalence check, and a fill by copying
+//!   for templates that are only text and `{{ name }}` slots; [`compose::message`]: MIME,
+//!   list headers, Message-ID; [`compose::dkim`]: DKIM over the finished bytes (relaxed/relaxed,
+//!   RSA or Ed25519 by aws-lc); [`compose::tokens`]: HMAC tokens for unsubscribe links and
+//!   bounce addresses; [`compose::lint`]: `mailshot check`'s rules (also run by `send`).
+//! - [`deliver`]: preflight and the delivery engine (journal, retries, throttling, circuit
+//!   breakers, signals); [`deliver::pacer`]: rate (governor) and batch pauses;
+//!   [`deliver::quota`]: rolling hourly/daily windows; [`deliver::progress`]: the progress bar
+//!   or periodic lines.
+//! - [`transport`]: the file and SMTP transports (greeting, EHLO, STARTTLS, AUTH, MAIL/RCPT/DATA
+//!   pipelined or not, the content dot-stuffed) and what a reply means for the member
+//!   (`accepted`, `deferred`, `uncertain`, `failed`); [`transport::session`]: SMTP replies read
+//!   strictly and in order (a sans-I/O parser) over our own stream.
 //! - [`store`]: the SQLite store: campaigns, deliveries, attempts, suppressions; the campaign
-//!   lock; which members a run skips.
-//! - [`progress`]: progress bar / periodic lines.
+//!   lock; which members a run skips. [`store::journal`]: the run's append-only event file,
+//!   folded into the store every second and replayed after a crash;
+//!   [`store::unsubscribes`]: what the unsubscribe service has promised, appended and synced
+//!   to a file beside the store before its 200, folded in by every [`store::Store::open`].
+//! - [`serve`]: the one-click unsubscribe HTTP service (axum on hyper: timeouts, a connection
+//!   cap).
 //! - [`csv_safe`]: CSV cells neutralised against spreadsheet formula injection (OWASP).
-//! - [`error`]: the error type and exit codes.
-//! - [`clock`]: wall-clock time (with a test hook for quota tests).
+//! - [`error`]: the error type and exit codes; [`clock`]: wall-clock time.
 
 pub mod address;
 pub mod cli;
 pub mod clock;
 pub mod commands;
+pub mod compose;
 pub mod config;
 pub mod csv_safe;
-pub mod dkim;
+pub mod deliver;
 pub mod error;
-mod fill;
-pub mod import;
-pub mod journal;
-pub mod lint;
-pub mod members;
-pub mod message;
-pub mod pacer;
-pub mod progress;
-pub mod quota;
-pub mod render;
-pub mod send;
+pub mod list;
 pub mod serve;
-pub mod smtp;
 pub mod store;
 pub mod transport;
-pub mod unsubscribe;
-pub mod unsubscribes;

@@ -1,11 +1,11 @@
 //! `mailshot check`: preflight every member, then the inbox rules; `send` runs the same.
 
 use crate::cli::CheckArgs;
+use crate::compose::lint::{self, Finding, Severity};
 use crate::config::Config;
+use crate::deliver::{self, Campaign};
 use crate::error::{EXIT_OK, EXIT_USAGE, Result};
-use crate::lint::{self, Finding, Severity};
-use crate::members::MemberList;
-use crate::send::{self, Campaign};
+use crate::list::MemberList;
 
 /// Everything `check` and `send` check: problems found by preflight and by the rules.
 /// Returns the preflight (if it passed) and the findings, errors first.
@@ -13,8 +13,8 @@ pub fn findings(
     config: &Config,
     campaign: &mut Campaign,
     list: &MemberList,
-) -> Result<(send::Preflight, Vec<Finding>)> {
-    let pre = send::preflight(campaign, list)?;
+) -> Result<(deliver::Preflight, Vec<Finding>)> {
+    let pre = deliver::preflight(campaign, list)?;
     let mut out: Vec<Finding> = pre
         .problems
         .iter()

@@ -2,9 +2,9 @@
 
 use crate::cli::ImportArgs;
 use crate::config::Config;
+use crate::deliver::progress::{plural, thousands};
 use crate::error::{EXIT_FAILURES, EXIT_OK, Result, show};
-use crate::import::{self, Options, ReadAs};
-use crate::progress::{plural, thousands};
+use crate::list::import::{self, Options, ReadAs};
 use crate::store::Store;
 
 pub fn exec(config: &Config, args: ImportArgs) -> Result<i32> {

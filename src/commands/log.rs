@@ -19,7 +19,7 @@ pub fn exec(config: &Config, args: LogArgs) -> Result<i32> {
     let mut store = Store::open_existing(&config.store)?.ok_or_else(missing)?;
     store.campaign(&args.campaign)?.ok_or_else(missing)?;
     // A run that died may have left its last events in its journal.
-    crate::journal::settle(&mut store, &config.store, &args.campaign)?;
+    crate::store::journal::settle(&mut store, &config.store, &args.campaign)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let io = |e: std::io::Error| Error::runtime(format!("failed to write the log: {e}"));

@@ -5,16 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::SendArgs;
+use crate::compose::lint::Severity;
+use crate::compose::render::Mode;
 use crate::config::{Config, Transport};
+use crate::deliver::pacer::SharedPacer;
+use crate::deliver::progress::thousands;
+use crate::deliver::quota::Quota;
+use crate::deliver::{self, Campaign, Delivery, Selection};
 use crate::error::{EXIT_FAILURES, EXIT_OK, Error, Result, show};
-use crate::journal::Journal;
-use crate::lint::Severity;
-use crate::members::MemberList;
-use crate::pacer::SharedPacer;
-use crate::progress::thousands;
-use crate::quota::Quota;
-use crate::render::Mode;
-use crate::send::{self, Campaign, Delivery, Selection};
+use crate::list::MemberList;
+use crate::store::journal::Journal;
 use crate::store::{CampaignInfo, CampaignLock, Store, now};
 use crate::transport::{Go, ReplyKind, TransportSpec};
 
@@ -91,14 +91,14 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
         let skip = match Store::open_existing(&config.store)? {
             Some(mut store) => {
                 if let Some(pid) =
-                    crate::journal::settle(&mut store, &config.store, &args.campaign)?
+                    crate::store::journal::settle(&mut store, &config.store, &args.campaign)?
                 {
                     eprintln!(
                         "note: campaign `{}` is being sent now (process {pid}): this is as of the last second",
                         args.campaign
                     );
                 }
-                send::skip_set(&store, &args.campaign, selection, config.rate.max_attempts)?
+                deliver::skip_set(&store, &args.campaign, selection, config.rate.max_attempts)?
             }
             None => crate::store::Skip::none(),
         };
@@ -150,7 +150,7 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
             }
         }
     }
-    let skip = send::skip_set(&store, &args.campaign, selection, config.rate.max_attempts)?;
+    let skip = deliver::skip_set(&store, &args.campaign, selection, config.rate.max_attempts)?;
     let eligible = count_eligible(&list, &skip)?;
     let to_send = args.limit.map_or(eligible, |l| eligible.min(l));
     if to_send == 0 {
@@ -249,7 +249,7 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
     // Asked again as each message is about to go: a lookup that fails then lets it go, as it
     // passed the same check moments before.
     let still_wanted = |email: &str| !matches!(skip.contains(email), Ok(true));
-    let summary = runtime.block_on(send::deliver(
+    let summary = runtime.block_on(deliver::deliver(
         campaign,
         members,
         still_wanted,
@@ -265,7 +265,7 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
     journal.close(&mut store)?;
     // Members suppressed while the run was sending (an unsubscribe) were left out: say so,
     // with the unsubscribes the service could not yet fold in.
-    crate::unsubscribes::fold(&mut store, &config.store, crate::store::FOLD_WAIT)?;
+    crate::store::unsubscribes::fold(&mut store, &config.store, crate::store::FOLD_WAIT)?;
     store.apply_suppressions(&args.campaign)?;
     if let Some(e) = lookup_failed.into_inner() {
         return Err(e);
@@ -409,7 +409,7 @@ fn confirm(subject: &str, n: u64, via: &str) -> Result<()> {
 }
 
 /// `--test-to`: one member's rendering to each address, not recorded. Its unsubscribe links
-/// carry a test token (see [`crate::unsubscribe::Tokens::test_token`]), never the member's.
+/// carry a test token (see [`crate::compose::tokens::Tokens::test_token`]), never the member's.
 async fn test_send(
     campaign: &Campaign,
     list: &MemberList,
@@ -422,7 +422,7 @@ async fn test_send(
     let to = to
         .iter()
         .map(|a| {
-            crate::members::check_address(a.trim())
+            crate::list::check_address(a.trim())
                 .map_err(|e| Error::input(format!("--test-to: {e}")))
         })
         .collect::<Result<Vec<_>>>()?;

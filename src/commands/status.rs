@@ -45,7 +45,7 @@ pub fn exec(config: &Config, args: StatusArgs) -> Result<i32> {
     for c in campaigns {
         // A run that died may have left its last events in its journal; a run sending now
         // folds its own every second.
-        let running = match crate::journal::settle(&mut store, &config.store, &c.id) {
+        let running = match crate::store::journal::settle(&mut store, &config.store, &c.id) {
             Ok(running) => running,
             // One campaign's journal must not hide the others.
             Err(e) => {

@@ -2,9 +2,9 @@
 
 use crate::cli::{LogFormat, SuppressAction, SuppressArgs};
 use crate::config::Config;
+use crate::deliver::progress::{plural, thousands};
 use crate::error::{EXIT_FAILURES, EXIT_OK, Error, Result, show};
-use crate::members::check_address;
-use crate::progress::{plural, thousands};
+use crate::list::check_address;
 use crate::store::Store;
 
 const REASONS: [&str; 4] = ["unsubscribed", "hard-bounce", "complaint", "manual"];
@@ -95,7 +95,7 @@ pub fn exec(config: &Config, args: SuppressArgs) -> Result<i32> {
             let source = format!("mailshot suppress import {name}");
             let store = Store::open(&config.store)?;
             let (mut added, mut already, mut bad) = (0u64, 0u64, 0u64);
-            crate::import::addresses(&file, encoding, delimiter, |line, cell| {
+            crate::list::import::addresses(&file, encoding, delimiter, |line, cell| {
                 match check_address(cell) {
                     Ok(e) => {
                         if store.suppress(&e, &reason, Some(&source))? {

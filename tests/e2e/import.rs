@@ -4,8 +4,8 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use mailshot::import::{Options, import};
-use mailshot::members::MemberList;
+use mailshot::list::MemberList;
+use mailshot::list::import::{Options, import};
 use proptest::prelude::*;
 
 use crate::support::Project;
@@ -481,7 +481,7 @@ fn killing_an_import_midway_never_leaves_a_half_written_list() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
-fn import_bytes(bytes: &[u8]) -> (mailshot::import::Summary, tempfile::TempDir) {
+fn import_bytes(bytes: &[u8]) -> (mailshot::list::import::Summary, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let raw = dir.path().join("raw.csv");
     std::fs::write(&raw, bytes).unwrap();
@@ -495,7 +495,7 @@ fn import_bytes(bytes: &[u8]) -> (mailshot::import::Summary, tempfile::TempDir) 
         encoding: None,
         columns: Default::default(),
         sheet: None,
-        memory_limit: mailshot::import::MEMORY_LIMIT,
+        memory_limit: mailshot::list::import::MEMORY_LIMIT,
     };
     match import(&opts, &HashSet::new(), &mut |_| Ok(())) {
         Ok(s) => (s, dir),
@@ -582,7 +582,7 @@ proptest! {
             encoding: None,
             columns: Default::default(),
             sheet: None,
-            memory_limit: mailshot::import::MEMORY_LIMIT,
+            memory_limit: mailshot::list::import::MEMORY_LIMIT,
         };
         let suppressed: HashSet<String> = ["bob@example.org".to_string()].into();
         if let Ok(s) = import(&opts, &suppressed, &mut |_| Ok(())) {

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use mailshot::members::{MemberList, read_header};
-use mailshot::render::{Bulletin, Mode, Rendered};
+use mailshot::compose::render::{Bulletin, Mode, Rendered};
+use mailshot::list::{MemberList, read_header};
 
 use crate::support::repo;
 
@@ -27,14 +27,14 @@ fn vars() -> BTreeMap<String, String> {
     .collect()
 }
 
-fn members_of(csv: &str) -> Vec<mailshot::members::Member> {
+fn members_of(csv: &str) -> Vec<mailshot::list::Member> {
     let (cols, rdr) = read_header(Path::new("t.csv"), csv.as_bytes()).unwrap();
-    mailshot::members::Rows::new(cols, rdr)
+    mailshot::list::Rows::new(cols, rdr)
         .map(|r| r.unwrap())
         .collect()
 }
 
-fn example_members() -> Vec<mailshot::members::Member> {
+fn example_members() -> Vec<mailshot::list::Member> {
     MemberList::open(&repo().join("lists/members.csv"))
         .unwrap()
         .rows()
@@ -47,7 +47,7 @@ fn bulletin() -> Bulletin {
     Bulletin::compile(&repo().join("templates/bulletin.mjml"), None, UNSUBSCRIBE).unwrap()
 }
 
-fn render(b: &Bulletin, m: &mailshot::members::Member) -> Rendered {
+fn render(b: &Bulletin, m: &mailshot::list::Member) -> Rendered {
     let ctx = b
         .context(&vars(), m, "2023-04", &[("token", "TOKEN")])
         .unwrap();
@@ -257,7 +257,7 @@ fn same_to_a_parser(a: &str, b: &str) -> Result<(), String> {
 
 #[test]
 fn html_on_the_wire_reads_the_same_to_an_html_parser_and_fits_7bit() {
-    use mailshot::render::wire_html;
+    use mailshot::compose::render::wire_html;
     // The example bulletin as mrml writes it, placeholders and all.
     let root = repo().join("templates");
     let source = std::fs::read_to_string(root.join("bulletin.mjml")).unwrap();
@@ -322,7 +322,7 @@ proptest::proptest! {
         );
         let (cols, rdr) = read_header(Path::new("t.csv"), csv.as_bytes()).unwrap();
         // Values the list refuses (a line break) never reach rendering.
-        if let Some(Ok(m)) = mailshot::members::Rows::new(cols, rdr).next() {
+        if let Some(Ok(m)) = mailshot::list::Rows::new(cols, rdr).next() {
             proptest::prop_assert_eq!(render(&fast, &m), render(&engine, &m));
         }
     }

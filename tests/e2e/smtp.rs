@@ -370,10 +370,7 @@ fn unasked_replies_are_a_protocol_error_never_an_acceptance() {
         ),
         // However many of the three have arrived when the check looks (one TCP segment or
         // several).
-        (
-            "extra-after-greeting",
-            r"the server sent `250 2.0.0 OK",
-        ),
+        ("extra-after-greeting", r"the server sent `250 2.0.0 OK"),
     ] {
         let server = SmtpServer::hostile(fault, &[]);
         let (p, _) = against(&server, 2);

@@ -154,8 +154,9 @@ fn every_message_carries_one_click_unsubscribe_headers() {
         .header_raw("List-Unsubscribe")
         .unwrap()
         .replace("\r\n", "");
-    let token = mailshot::unsubscribe::Tokens::new(SECRET.as_bytes(), "cluster-news.example.org")
-        .token("zoe.hartley@medtech.example.org");
+    let token =
+        mailshot::compose::tokens::Tokens::new(SECRET.as_bytes(), "cluster-news.example.org")
+            .token("zoe.hartley@medtech.example.org");
     assert_eq!(
         unsub.trim(),
         format!(
@@ -345,7 +346,7 @@ fn bounce_address_and_feedback_id_are_per_campaign_and_member() {
     p.edit("config.toml", "list_id = \"cluster-news.example.org\"", "list_id = \"cluster-news.example.org\"\nbounce_address = \"bounces+{token}@example.org\"\nfeedback_id = \"{campaign}:bulletin:northvale:mailshot\"");
     p.members("lists/members.csv", 3);
     assert_eq!(p.run(&["send", "--campaign", "c", "--yes"]).code, 0);
-    let tokens = mailshot::unsubscribe::Tokens::new(
+    let tokens = mailshot::compose::tokens::Tokens::new(
         crate::support::SECRET.as_bytes(),
         "cluster-news.example.org",
     );
@@ -566,7 +567,8 @@ fn test_copies_carry_a_test_token_that_unsubscribes_nobody() {
     );
 
     // No copy carries a member's token, in its header or its footer link.
-    let tokens = mailshot::unsubscribe::Tokens::new(SECRET.as_bytes(), "cluster-news.example.org");
+    let tokens =
+        mailshot::compose::tokens::Tokens::new(SECRET.as_bytes(), "cluster-news.example.org");
     let list = p.read("lists/members.csv");
     let members: Vec<&str> = list
         .lines()
@@ -859,7 +861,8 @@ fn a_running_send_skips_a_member_unsubscribed_while_the_store_is_locked() {
     let p = Project::smtp_paced(server.port, 4);
     p.edit("config.toml", "connections = 4", "connections = 1");
     p.members("lists/members.csv", 10);
-    let tokens = mailshot::unsubscribe::Tokens::new(SECRET.as_bytes(), "cluster-news.example.org");
+    let tokens =
+        mailshot::compose::tokens::Tokens::new(SECRET.as_bytes(), "cluster-news.example.org");
     let s = Service::start(&p);
     let last = format!(
         "{}/unsubscribe?token={}",

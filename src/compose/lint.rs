@@ -12,9 +12,9 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+use crate::compose::render::Rendered;
 use crate::config::{Config, Transport};
 use crate::error::{line_of, show};
-use crate::render::Rendered;
 
 /// Decoded HTML at or above this many bytes is an error: Gmail clips messages around 102 KB.
 pub const MAX_HTML_BYTES: usize = 100 * 1024;

@@ -1,9 +1,9 @@
 //! Transports: where a built message goes, and the reply that decides its outcome.
 //!
 //! Each send worker owns one [`Connection`]. The SMTP connection is our own
-//! ([`crate::smtp::Session`]) over a TCP stream with `TCP_NODELAY` set, TLS by tokio-rustls
+//! ([`crate::transport::session::Session`]) over a TCP stream with `TCP_NODELAY` set, TLS by tokio-rustls
 //! (implicit, or after STARTTLS), AUTH PLAIN or LOGIN. lettre builds the messages; its SMTP
-//! client is not used, because it reads replies loosely (see [`crate::smtp`]): here every
+//! client is not used, because it reads replies loosely (see [`crate::transport::session`]): here every
 //! reply is read in order, must answer the command it follows, and nothing may come unasked.
 //! The content is dot-stuffed in one pass (lettre's codec pushes byte by byte, ~18% of the
 //! CPU of a send).
@@ -19,6 +19,8 @@
 //! reply makes the member `uncertain`: the server may have the message, and sending it again
 //! could deliver it twice.
 
+pub mod session;
+
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,10 +30,10 @@ use lettre::transport::smtp::extension::ClientId;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use crate::compose::message::Outgoing;
 use crate::config::{Config, Security, Transport};
 use crate::error::{Error, Result, show};
-use crate::message::Outgoing;
-use crate::smtp::{Extensions, Failure, Response, Session, Stream};
+use crate::transport::session::{Extensions, Failure, Response, Session, Stream};
 
 /// How a reply classifies the delivery (as the journal writes it: `accepted`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -989,7 +991,7 @@ mod tests {
     fn a_reply_text_is_one_line_and_its_enhanced_code_matches_its_class() {
         let r = Reply::transient("reset\r\nby peer\n".into());
         assert_eq!(r.text, "reset  by peer ");
-        let parsed = |b: &[u8]| crate::smtp::parse(b).unwrap().unwrap().0;
+        let parsed = |b: &[u8]| crate::transport::session::parse(b).unwrap().unwrap().0;
         let r = Reply::from_response(&parsed(b"451-4.3.0 first\r\n451 4.3.0 second\r\n"));
         assert_eq!(
             (r.text.as_str(), r.enhanced.as_deref()),

@@ -5,6 +5,8 @@
 //! characters (so no CR/LF can reach a header), no over-long field, no duplicate address.
 //! The list is streamed, never held whole, so a million-row list costs little memory.
 
+pub mod import;
+
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufReader, Read};

@@ -10,6 +10,10 @@
 //!    connection and reports the reply; the coordinator records it at once, schedules a retry
 //!    with backoff for a transient reply, and stops everything on a systemic failure.
 
+pub mod pacer;
+pub mod progress;
+pub mod quota;
+
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::sync::Arc;
@@ -19,18 +23,18 @@ use std::time::Duration;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::compose::message::{self, Outgoing, PerMember, Sender};
+use crate::compose::render::{Bulletin, Rendered};
+use crate::compose::tokens::Tokens;
 use crate::config::Config;
+use crate::deliver::pacer::SharedPacer;
+use crate::deliver::progress::{Progress, Tally};
+use crate::deliver::quota::Quota;
 use crate::error::{Error, Result, show};
-use crate::journal::Journal;
-use crate::members::{Member, MemberList};
-use crate::message::{self, Outgoing, PerMember, Sender};
-use crate::pacer::SharedPacer;
-use crate::progress::{Progress, Tally};
-use crate::quota::Quota;
-use crate::render::{Bulletin, Rendered};
+use crate::list::{Member, MemberList};
+use crate::store::journal::Journal;
 use crate::store::{Skip, Store};
 use crate::transport::{Fatal, Go, Reply, ReplyKind, TransportSpec};
-use crate::unsubscribe::Tokens;
 
 /// Policy rejections (5.7.x) in a row that stop a campaign: the sender, not the members,
 /// is being refused.
@@ -64,7 +68,7 @@ impl Campaign {
         let (tokens, warning) = Tokens::from_config(config, true)?;
         warnings.extend(warning);
         let dkim = match &config.dkim {
-            Some(d) => Some(Arc::new(crate::dkim::Signer::load(d)?)),
+            Some(d) => Some(Arc::new(crate::compose::dkim::Signer::load(d)?)),
             None => None,
         };
         let list_id = match &config.list_name {

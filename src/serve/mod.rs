@@ -6,7 +6,7 @@
 //!   `List-Unsubscribe=One-Click` as `application/x-www-form-urlencoded` or
 //!   `multipart/form-data`) records the unsubscribe durably and answers 200, no redirect:
 //!   appended to the file beside the store and synced to disk first (the store may be busy or
-//!   replaced; see [`crate::unsubscribes`]), then folded into the store by [`fold_loop`].
+//!   replaced; see [`crate::store::unsubscribes`]), then folded into the store by `fold_loop`.
 //!   Repeating it is harmless. Only when the file cannot be written is the answer 503, and
 //!   the reason is printed on stderr.
 //! - A missing token gets 400, a forged, altered or truncated one 403; neither changes anything.
@@ -40,12 +40,12 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::compose::tokens::Tokens;
 use crate::config::{Config, ServeConfig};
 use crate::error::{Error, Result};
-use crate::members::check_address;
+use crate::list::check_address;
 use crate::store::Store;
-use crate::unsubscribe::Tokens;
-use crate::unsubscribes::{self, Entry, Folded};
+use crate::store::unsubscribes::{self, Entry, Folded};
 
 struct App {
     /// Hands each unsubscribe to [`write_loop`], with where to say it is on disk.

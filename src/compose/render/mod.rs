@@ -7,11 +7,13 @@
 //! the same bytes as rendering the MJML per member (see `../shared/NOTES.md` for the traps),
 //! [`Bulletin::verify`] finds out on real members and the campaign falls back to full renders.
 //! A pre-rendered template that is only text and `{{ name }}` slots (the usual case) is filled
-//! by copying (`crate::fill`), without minijinja's VM: the same bytes, ~2.2x faster.
+//! by copying (`crate::compose::render::fill`), without minijinja's VM: the same bytes, ~2.2x faster.
 //!
 //! Member data is untrusted: every value is HTML-escaped in the HTML (the `.mjml` templates are
 //! escaped although minijinja would only do so for `.html` by default), and a misspelt
 //! variable is an error naming the template line.
+
+pub(crate) mod fill;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -24,8 +26,8 @@ use mrml::prelude::parser::loader::{IncludeLoader, IncludeLoaderError};
 use mrml::prelude::parser::{Origin, ParserOptions};
 use mrml::prelude::render::RenderOptions;
 
+use crate::compose::render::fill::{Escape, Fill};
 use crate::error::{Error, Result, line_of, show};
-use crate::fill::{Escape, Fill};
 
 /// The pre-rendered HTML, values escaped as minijinja does (`& < > " '`): equal to a full
 /// render when mrml passes text through untouched.
@@ -856,7 +858,7 @@ impl Bulletin {
     pub fn context(
         &self,
         vars: &BTreeMap<String, String>,
-        member: &crate::members::Member,
+        member: &crate::list::Member,
         campaign: &str,
         extra: &[(&str, &str)],
     ) -> std::result::Result<Value, String> {

@@ -145,9 +145,9 @@ impl Fill {
                     match escape {
                         _ if safe => out.push_str(s),
                         Escape::None => out.push_str(s),
-                        Escape::Html => crate::render::escape_html(s, &mut out).ok()?,
-                        Escape::Text => crate::render::escape_text(s, &mut out),
-                        Escape::Attr => crate::render::escape_attr(s, &mut out),
+                        Escape::Html => crate::compose::render::escape_html(s, &mut out).ok()?,
+                        Escape::Text => crate::compose::render::escape_text(s, &mut out),
+                        Escape::Attr => crate::compose::render::escape_attr(s, &mut out),
                     }
                 }
             }

@@ -4,10 +4,10 @@
 //! as rendered when it can, see `html_part`; otherwise lettre picks quoted-printable or
 //! base64, so no line exceeds 998 octets); `From`, optional
 //! `Reply-To`, `To` with the member's name, `Subject` (RFC 2047 encoded when not ASCII, and when
-//! member data would otherwise be misread or overlong: see [`Subject`]), `Date`,
+//! member data would otherwise be misread or overlong: see `Subject`), `Date`,
 //! a unique `Message-ID` on the sender's domain, and the bulk-mail headers mailbox providers
 //! require: `List-Unsubscribe` (+ `List-Unsubscribe-Post` for RFC 8058 one-click), `List-Id`
-//! and optionally `Feedback-ID`. A DKIM signature ([`crate::dkim`]), when configured, is added
+//! and optionally `Feedback-ID`. A DKIM signature ([`crate::compose::dkim`]), when configured, is added
 //! last and covers all of them. Member data reaches headers only through lettre's encoders, after the list
 //! check has refused every control character.
 
@@ -18,8 +18,8 @@ use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::{Address, Message};
 
-use crate::dkim;
-use crate::render::Rendered;
+use crate::compose::dkim;
+use crate::compose::render::Rendered;
 
 /// What the message is sent as, shared by every member of a campaign.
 #[derive(Clone)]
@@ -174,7 +174,7 @@ pub fn check_unsubscribe_url(url: &str) -> std::result::Result<(), String> {
 }
 
 /// The text/html part: as it is, 7bit, when it is ASCII with CRLF line ends and no line over
-/// 998 octets, which [`crate::render::wire_html`] makes of every rendering unless a value
+/// 998 octets, which [`crate::compose::render::wire_html`] makes of every rendering unless a value
 /// stands in `<style>` or has a stray CR; otherwise quoted-printable, chosen by lettre.
 /// Encoding ~40 KB of quoted-printable per member cost more than everything else in the
 /// message put together.

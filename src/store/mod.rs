@@ -5,7 +5,10 @@
 //! Tables: `campaigns` (template, list, subject, transport, start and finish), `deliveries`
 //! (one row per member of a campaign: status, attempts, last reply), `attempts` (one row per
 //! try) and `journal_folds` (how much of each campaign's journal file is in; see
-//! [`crate::journal`]). Addresses compare case-insensitively.
+//! [`crate::store::journal`]). Addresses compare case-insensitively.
+
+pub mod journal;
+pub mod unsubscribes;
 
 use std::path::Path;
 
@@ -105,7 +108,7 @@ CREATE TABLE IF NOT EXISTS suppressions (
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How long opening the store waits to fold in waiting unsubscribes (see
-/// [`crate::unsubscribes`]); when busy they wait for the next command, and a running send
+/// [`crate::store::unsubscribes`]); when busy they wait for the next command, and a running send
 /// honours them meanwhile.
 pub const FOLD_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
@@ -147,9 +150,9 @@ impl SkipQuery {
 }
 
 /// The addresses a run must not send to (from [`Store::skip`]); also those unsubscribed
-/// through the service and not yet folded into the store (see [`crate::unsubscribes`]).
+/// through the service and not yet folded into the store (see [`crate::store::unsubscribes`]).
 #[derive(Debug)]
-pub struct Skip(SkipKind, Option<crate::unsubscribes::Watch>);
+pub struct Skip(SkipKind, Option<crate::store::unsubscribes::Watch>);
 
 #[derive(Debug)]
 enum SkipKind {
@@ -503,10 +506,10 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
 
 impl Store {
     /// Opens (creating if needed) the store at `path`, and folds in the unsubscribes the
-    /// service has waiting (see [`crate::unsubscribes`]).
+    /// service has waiting (see [`crate::store::unsubscribes`]).
     pub fn open(path: &Path) -> Result<Store> {
         let mut store = Store::connect(path)?;
-        crate::unsubscribes::fold(&mut store, path, FOLD_WAIT)?;
+        crate::store::unsubscribes::fold(&mut store, path, FOLD_WAIT)?;
         Ok(store)
     }
 
@@ -581,7 +584,7 @@ impl Store {
 
     /// Opens an existing store read-only; `None` if there is none yet.
     pub fn open_existing(path: &Path) -> Result<Option<Store>> {
-        if !path.exists() && !crate::unsubscribes::path(path).exists() {
+        if !path.exists() && !crate::store::unsubscribes::path(path).exists() {
             return Ok(None);
         }
         Store::open(path).map(Some)
@@ -796,7 +799,7 @@ impl Store {
             add_functions(&conn)?;
             Ok(conn)
         };
-        let pending = Some(crate::unsubscribes::Watch::new(Path::new(
+        let pending = Some(crate::store::unsubscribes::Watch::new(Path::new(
             self.conn.path().unwrap_or_default(),
         )));
         if count <= in_memory {
@@ -963,7 +966,7 @@ impl Store {
         if let Some(path) = self.conn.path().filter(|p| !p.is_empty()) {
             let mut seen: std::collections::HashSet<String> =
                 all.iter().map(|s| s.email.clone()).collect();
-            for e in crate::unsubscribes::pending(Path::new(path))? {
+            for e in crate::store::unsubscribes::pending(Path::new(path))? {
                 let key = crate::address::key(&e.email);
                 if seen.insert(key.clone()) {
                     all.push(Suppression {

@@ -11,7 +11,7 @@
 //!    `Company` and their kin become `email`, `first_name`, `last_name`, `organisation`, or the
 //!    columns named by `--email-column` and its kin; CRM opt-out flags ([`opt_out_column`])
 //!    are read, never kept; every other column is kept under a snake_case name.
-//! 3. **Check rows** with the same rules `send` applies ([`crate::members`]); `Name <addr>`
+//! 3. **Check rows** with the same rules `send` applies ([`crate::list`]); `Name <addr>`
 //!    cells are taken apart; line breaks in a column that only reaches the body become
 //!    spaces. A bad row is reported with its file, line and reason, never fatal. A row that
 //!    opted out is suppressed (handed to the caller to record), never listed.
@@ -32,7 +32,7 @@ use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE, WINDOWS_1252};
 
 use crate::csv_safe::csv_safe;
 use crate::error::{Error, Result, show};
-use crate::members::{Lines, check_address, check_field, normalize_header};
+use crate::list::{Lines, check_address, check_field, normalize_header};
 
 mod stage;
 pub use stage::MEMORY_LIMIT;

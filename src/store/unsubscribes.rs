@@ -221,7 +221,7 @@ impl Watch {
     }
 
     /// Whether `email` was unsubscribed in the file (since this watch began or the file last
-    /// changed); the file is looked at again at most every [`WATCH_EVERY`].
+    /// changed); the file is looked at again at most every `WATCH_EVERY`.
     pub fn contains(&self, email: &str) -> Result<bool> {
         let mut st = self.state.borrow_mut();
         if st.checked.is_none_or(|t| t.elapsed() >= WATCH_EVERY) {
