@@ -19,7 +19,7 @@ use mailshot::compose::render::Bulletin;
 use mailshot::list::{Member, Rows, read_header};
 use mailshot::store::journal::Journal;
 use mailshot::store::{CampaignInfo, CampaignLock, Store};
-use mailshot::transport::Reply;
+use mailshot::outcome::Reply;
 
 /// The example campaign's `[vars]`, from the example `config.toml`.
 fn vars() -> BTreeMap<String, String> {

@@ -40,8 +40,8 @@
 //! # Modules
 //! The directories are the pipeline's stages; dependencies run one way:
 //! `commands` -> `list`, `compose`, `deliver`, `store`; `deliver` -> `compose`, `transport`,
-//! `store`; `store` -> nothing of ours but the shared vocabulary ([`address`], [`clock`],
-//! [`error`]).
+//! `store`, `outcome`; `transport` -> `outcome`; `store` -> nothing of ours but the shared
+//! vocabulary ([`outcome`], [`address`], [`clock`], [`error`]).
 //!
 //! - [`cli`]: clap definitions; [`commands`]: one module per subcommand (`send`, `status`,
 //!   `log`, `import`, `suppress`, `check`, `serve`) that calls into the library and prints.
@@ -62,12 +62,16 @@
 //!   breakers, signals); [`deliver::pacer`]: rate (governor) and batch pauses;
 //!   [`deliver::quota`]: rolling hourly/daily windows; [`deliver::progress`]: the progress bar
 //!   or periodic lines.
+//! - [`outcome`]: the vocabulary of an attempt's outcome, shared by transport, deliver and
+//!   store: [`outcome::Reply`] and its [`outcome::ReplyKind`] (`accepted`, `transient`,
+//!   `permanent`, `uncertain`, `unsendable`), the [`outcome::Reason`] it means for the member
+//!   (`hard-bounce`, `policy`, `throttled`, ...), and [`outcome::Fatal`] (stop the campaign).
 //! - [`transport`]: the file and SMTP transports (greeting, EHLO, STARTTLS, AUTH, MAIL/RCPT/DATA
-//!   pipelined or not, the content dot-stuffed) and what a reply means for the member
-//!   (`accepted`, `deferred`, `uncertain`, `failed`); [`transport::session`]: SMTP replies read
-//!   strictly and in order (a sans-I/O parser) over our own stream.
-//! - [`store`]: the SQLite store: campaigns, deliveries, attempts, suppressions; the campaign
-//!   lock; which members a run skips. [`store::journal`]: the run's append-only event file,
+//!   pipelined or not, the content dot-stuffed), each turning what happened into a
+//!   [`outcome::Reply`]; [`transport::session`]: SMTP replies read strictly and in order (a
+//!   sans-I/O parser) over our own stream.
+//! - [`store`]: the SQLite store: campaigns, deliveries (a member's [`store::Status`]),
+//!   attempts, suppressions; the campaign lock; which members a run skips. [`store::journal`]: the run's append-only event file,
 //!   folded into the store every second and replayed after a crash;
 //!   [`store::unsubscribes`]: what the unsubscribe service has promised, appended and synced
 //!   to a file beside the store before its 200, folded in by every [`store::Store::open`].
@@ -86,6 +90,7 @@ pub mod csv_safe;
 pub mod deliver;
 pub mod error;
 pub mod list;
+pub mod outcome;
 pub mod serve;
 pub mod store;
 pub mod transport;

@@ -48,7 +48,7 @@ pub fn exec(config: &Config, args: LogArgs) -> Result<i32> {
                 let number = |v: Option<u16>| v.map(|n| n.to_string()).unwrap_or_default();
                 w.write_record([
                     csv_safe(&r.email).into_owned(),
-                    r.status.clone(),
+                    r.status.to_string(),
                     r.attempts.to_string(),
                     number(r.smtp_code),
                     text(&r.enhanced_code),

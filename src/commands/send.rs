@@ -14,9 +14,10 @@ use crate::deliver::quota::Quota;
 use crate::deliver::{self, Campaign, Delivery, Selection};
 use crate::error::{EXIT_FAILURES, EXIT_OK, Error, Result, show};
 use crate::list::MemberList;
+use crate::outcome::ReplyKind;
 use crate::store::journal::Journal;
 use crate::store::{CampaignInfo, CampaignLock, Store, now};
-use crate::transport::{Go, ReplyKind, TransportSpec};
+use crate::transport::{Go, TransportSpec};
 
 /// How many problems, or unfinished members, a summary lists by name.
 const MAX_NAMED: usize = 20;

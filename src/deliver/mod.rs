@@ -32,9 +32,10 @@ use crate::deliver::progress::{Progress, Tally};
 use crate::deliver::quota::Quota;
 use crate::error::{Error, Result, show};
 use crate::list::{Member, MemberList};
+use crate::outcome::{Fatal, Reason, Reply, ReplyKind};
 use crate::store::journal::Journal;
 use crate::store::{Skip, Store};
-use crate::transport::{Fatal, Go, Reply, ReplyKind, TransportSpec};
+use crate::transport::{Go, TransportSpec};
 
 /// Policy rejections (5.7.x) in a row that stop a campaign: the sender, not the members,
 /// is being refused.
@@ -658,7 +659,7 @@ pub async fn deliver(
                                 Some(Ok(reply)) => {
                                     journal.reply(&job.member.email, &job.message_id, &reply);
                                     let reason = reply.reason();
-                                    policy_streak = if reason == "policy" { policy_streak + 1 } else if reason == "accepted" { 0 } else { policy_streak };
+                                    policy_streak = if reason == Reason::Policy { policy_streak + 1 } else if reason == Reason::Accepted { 0 } else { policy_streak };
                                     connection_streak = if reply.connecting { connection_streak + 1 } else { 0 };
                                     if policy_streak >= POLICY_STOP && stopped.is_none() {
                                         stopped = Some(format!(
@@ -674,13 +675,13 @@ pub async fn deliver(
                                     }
                                     // Throttling slows the whole run down, and recovers gradually.
                                     let pause = slowdown.load(Ordering::Relaxed);
-                                    if reason == "throttled" {
+                                    if reason == Reason::Throttled {
                                         slowdown.store((pause * 2).clamp(500, 60_000), Ordering::Relaxed);
-                                    } else if reason == "accepted" && pause > 0 {
+                                    } else if reason == Reason::Accepted && pause > 0 {
                                         slowdown.store(if pause < 50 { 0 } else { pause * 9 / 10 }, Ordering::Relaxed);
                                     }
-                                    let counts_as_try = reason != "throttled" || job.throttles >= MAX_THROTTLES;
-                                    if reason == "throttled" {
+                                    let counts_as_try = reason != Reason::Throttled || job.throttles >= MAX_THROTTLES;
+                                    if reason == Reason::Throttled {
                                         job.throttles += 1;
                                     }
                                     if counts_as_try {

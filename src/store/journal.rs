@@ -30,8 +30,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, show};
+use crate::outcome::{Reply, ReplyKind};
 use crate::store::{CampaignLock, Store};
-use crate::transport::{Reply, ReplyKind};
 
 /// Events held before a fold.
 pub const FOLD_EVENTS: usize = 10_000;
@@ -410,6 +410,7 @@ pub fn settle(store: &mut Store, store_path: &Path, campaign: &str) -> Result<Op
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Status;
     use crate::store::{CampaignInfo, Store};
 
     fn store(dir: &Path, members: &[&str]) -> Store {
@@ -429,7 +430,7 @@ mod tests {
         store
     }
 
-    fn status(store: &Store, email: &str) -> (String, u32) {
+    fn status(store: &Store, email: &str) -> (Status, u32) {
         let mut out = None;
         store
             .each_log_row("c", |r| {
@@ -470,8 +471,8 @@ mod tests {
             j.write().unwrap();
             // Killed here: the last three events are only in the file.
         }
-        assert_eq!(status(&s, "a@example.org"), ("accepted".into(), 1));
-        assert_eq!(status(&s, "b@example.org"), ("pending".into(), 0));
+        assert_eq!(status(&s, "a@example.org"), (Status::Accepted, 1));
+        assert_eq!(status(&s, "b@example.org"), (Status::Pending, 0));
         let text = std::fs::read_to_string(path(&db, "c")).unwrap();
         assert_eq!(text.lines().count(), 3, "{text}");
         assert!(
@@ -480,15 +481,15 @@ mod tests {
         );
 
         settle(&mut s, &db, "c").unwrap();
-        assert_eq!(status(&s, "b@example.org"), ("accepted".into(), 1));
-        assert_eq!(status(&s, "c@example.org"), ("sending".into(), 0));
+        assert_eq!(status(&s, "b@example.org"), (Status::Accepted, 1));
+        assert_eq!(status(&s, "c@example.org"), (Status::Sending, 0));
         assert!(!path(&db, "c").exists());
         assert_eq!(s.journal_seq("c").unwrap(), 5);
 
         // A file that was folded but not emptied (killed between the two) is not applied twice.
         std::fs::write(path(&db, "c"), text).unwrap();
         settle(&mut s, &db, "c").unwrap();
-        assert_eq!(status(&s, "b@example.org"), ("accepted".into(), 1));
+        assert_eq!(status(&s, "b@example.org"), (Status::Accepted, 1));
         let mut attempts = 0;
         s.each_log_row("c", |r| {
             attempts += r.attempts;
@@ -540,7 +541,7 @@ mod tests {
         other.execute_batch("COMMIT").unwrap();
         j.fold_or_wait(&mut s).unwrap();
         assert!(j.pending.is_empty());
-        assert_eq!(status(&s, "a@example.org"), ("sending".into(), 0));
+        assert_eq!(status(&s, "a@example.org"), (Status::Sending, 0));
         // The batch that failed left no transaction open: the store takes writes again.
         j.reply(
             "a@example.org",
@@ -548,7 +549,7 @@ mod tests {
             &Reply::accepted(Some(250), "250 ok".into()),
         );
         j.close(&mut s).unwrap();
-        assert_eq!(status(&s, "a@example.org"), ("accepted".into(), 1));
+        assert_eq!(status(&s, "a@example.org"), (Status::Accepted, 1));
     }
 
     #[test]
@@ -559,7 +560,7 @@ mod tests {
         let good = r#"{"seq":1,"event":"start","email":"a@example.org","message_id":"<1@x>","at":"2026-01-01T00:00:01.000Z"}"#;
         std::fs::write(path(&db, "c"), format!("{good}\n{{\"seq\":2,\"ev")).unwrap();
         settle(&mut s, &db, "c").unwrap();
-        assert_eq!(status(&s, "a@example.org"), ("sending".into(), 0));
+        assert_eq!(status(&s, "a@example.org"), (Status::Sending, 0));
         assert!(!path(&db, "c").exists());
 
         // A bad line with its newline was written whole: not torn, an error.
@@ -612,9 +613,9 @@ mod tests {
         let held = std::thread::spawn(move || settle(&mut other, &db, "c").map(|pid| (pid, other)));
         let (pid, other) = held.join().unwrap().unwrap();
         assert_eq!(pid, Some(std::process::id().to_string()));
-        assert_eq!(status(&other, "a@example.org"), ("pending".into(), 0));
+        assert_eq!(status(&other, "a@example.org"), (Status::Pending, 0));
         j.fold(&mut s).unwrap();
-        assert_eq!(status(&other, "a@example.org"), ("sending".into(), 0));
+        assert_eq!(status(&other, "a@example.org"), (Status::Sending, 0));
         drop(lock);
     }
 }

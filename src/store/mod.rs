@@ -12,14 +12,17 @@ pub mod unsubscribes;
 
 use std::path::Path;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OptionalExtension, ToSql, named_params, params};
 use serde::Serialize;
 
 use crate::error::{Error, Result, show};
-use crate::transport::{Reply, ReplyKind};
+use crate::outcome::{Reason, Reply, ReplyKind};
 
-/// A member's state in a campaign.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A member's state in a campaign, the `status` column of `deliveries` (and `outcome` of
+/// `attempts`): stored as its lowercase name, which `log` and `status` show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Not attempted yet.
     Pending,
@@ -39,6 +42,26 @@ pub enum Status {
 }
 
 impl Status {
+    pub const ALL: [Status; 7] = [
+        Status::Pending,
+        Status::Accepted,
+        Status::Deferred,
+        Status::Failed,
+        Status::Suppressed,
+        Status::Sending,
+        Status::Uncertain,
+    ];
+
+    /// The status an attempt's reply leaves the member in.
+    pub fn of(kind: ReplyKind) -> Status {
+        match kind {
+            ReplyKind::Accepted => Status::Accepted,
+            ReplyKind::Transient => Status::Deferred,
+            ReplyKind::Permanent | ReplyKind::Unsendable => Status::Failed,
+            ReplyKind::Uncertain => Status::Uncertain,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Pending => "pending",
@@ -49,6 +72,42 @@ impl Status {
             Status::Sending => "sending",
             Status::Uncertain => "uncertain",
         }
+    }
+
+    /// The `IN (...)` list of `statuses`, for SQL built here (the names are fixed
+    /// identifiers, never input).
+    fn sql_list(statuses: &[Status]) -> String {
+        let names: Vec<String> = statuses.iter().map(|s| format!("'{s}'")).collect();
+        format!("({})", names.join(", "))
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl ToSql for Status {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for Status {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let name = value.as_str()?;
+        Status::ALL
+            .into_iter()
+            .find(|s| s.as_str() == name)
+            .ok_or_else(|| FromSqlError::Other(format!("unknown delivery status `{name}`").into()))
+    }
+}
+
+/// A reason is stored as the delivery log shows it (`hard-bounce`, ...).
+impl ToSql for Reason {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
     }
 }
 
@@ -123,11 +182,12 @@ const LOOKUPS_PER_READ: u32 = 10_000;
 /// run still sees a suppression within a second.
 const READ_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Which deliveries rows a run skips; `?2` skip failed, `?3` max attempts, `?4` skip uncertain.
+/// Which deliveries rows a run skips: `:skip_failed`, `:max_attempts`, `:skip_uncertain`
+/// (see [`SkipQuery::params`]). The quoted words are [`Status`]'s names (a unit test checks).
 const SKIP_WHERE: &str = "(status IN ('accepted', 'suppressed') \
-     OR (?2 AND status = 'failed') \
-     OR (?2 AND status = 'deferred' AND attempts >= ?3) \
-     OR (?4 AND status IN ('uncertain', 'sending')))";
+     OR (:skip_failed AND status = 'failed') \
+     OR (:skip_failed AND status = 'deferred' AND attempts >= :max_attempts) \
+     OR (:skip_uncertain AND status IN ('uncertain', 'sending')))";
 
 #[derive(Debug)]
 struct SkipQuery {
@@ -138,13 +198,13 @@ struct SkipQuery {
 }
 
 impl SkipQuery {
-    /// `?1` to `?4` of [`SKIP_WHERE`].
-    fn params(&self) -> Vec<&dyn rusqlite::ToSql> {
+    /// `:campaign` and the parameters of [`SKIP_WHERE`].
+    fn params(&self) -> Vec<(&'static str, &dyn ToSql)> {
         vec![
-            &self.campaign,
-            &self.skip_failed,
-            &self.max_attempts,
-            &self.skip_uncertain,
+            (":campaign", &self.campaign),
+            (":skip_failed", &self.skip_failed),
+            (":max_attempts", &self.max_attempts),
+            (":skip_uncertain", &self.skip_uncertain),
         ]
     }
 }
@@ -260,16 +320,16 @@ impl Skip {
                 read.set(Some((n + 1, began)));
                 static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
                     format!(
-                        "SELECT EXISTS (SELECT 1 FROM suppressions WHERE email = ?6) \
+                        "SELECT EXISTS (SELECT 1 FROM suppressions WHERE email = :key) \
                          OR EXISTS (SELECT 1 FROM deliveries \
-                                    WHERE campaign = ?1 AND email = ?5 AND {SKIP_WHERE})"
+                                    WHERE campaign = :campaign AND email = :address AND {SKIP_WHERE})"
                     )
                 });
                 let mut stmt = conn.prepare_cached(&SQL)?;
                 let key = crate::address::key(email);
                 let mut params = query.params();
-                params.push(&email);
-                params.push(&key);
+                params.push((":address", &email));
+                params.push((":key", &key));
                 Ok(stmt.query_row(params.as_slice(), |r| r.get(0))?)
             }
         }
@@ -437,7 +497,7 @@ pub struct Counts {
 #[derive(Debug, Clone, Serialize)]
 pub struct LogRow {
     pub email: String,
-    pub status: String,
+    pub status: Status,
     pub attempts: u32,
     pub smtp_code: Option<u16>,
     pub enhanced_code: Option<String>,
@@ -638,10 +698,13 @@ impl Store {
         )?;
         {
             let mut ins = tx.prepare(
-                "INSERT INTO deliveries (campaign, email, status) VALUES (?1, ?2, 'pending') ON CONFLICT DO NOTHING",
+                "INSERT INTO deliveries (campaign, email, status) VALUES (:campaign, :address, :status)
+                 ON CONFLICT DO NOTHING",
             )?;
             for m in members {
-                ins.execute(params![info.id, m])?;
+                ins.execute(
+                    named_params![":campaign": info.id, ":address": m, ":status": Status::Pending],
+                )?;
             }
         }
         tx.commit()?;
@@ -723,11 +786,17 @@ impl Store {
         self.conn
             .prepare_cached(
                 "INSERT INTO deliveries (campaign, email, status, message_id, first_attempt_at, last_attempt_at)
-                 VALUES (?1, ?2, 'sending', ?3, ?4, ?4)
-                 ON CONFLICT (campaign, email) DO UPDATE SET status = 'sending', message_id = ?3,
-                     first_attempt_at = coalesce(first_attempt_at, ?4), last_attempt_at = ?4",
+                 VALUES (:campaign, :address, :status, :message_id, :at, :at)
+                 ON CONFLICT (campaign, email) DO UPDATE SET status = :status, message_id = :message_id,
+                     first_attempt_at = coalesce(first_attempt_at, :at), last_attempt_at = :at",
             )?
-            .execute(params![campaign, email, message_id, at])?;
+            .execute(named_params![
+                ":campaign": campaign,
+                ":address": email,
+                ":status": Status::Sending,
+                ":message_id": message_id,
+                ":at": at,
+            ])?;
         Ok(())
     }
 
@@ -735,17 +804,30 @@ impl Store {
     /// connection or login failed first): the member is pending again.
     pub fn unstart(&mut self, campaign: &str, email: &str) -> Result<()> {
         self.conn
-            .prepare_cached("UPDATE deliveries SET status = 'pending' WHERE campaign = ?1 AND email = ?2 AND status = 'sending'")?
-            .execute(params![campaign, email])?;
+            .prepare_cached(
+                "UPDATE deliveries SET status = :pending
+                 WHERE campaign = :campaign AND email = :address AND status = :sending",
+            )?
+            .execute(named_params![
+                ":campaign": campaign,
+                ":address": email,
+                ":pending": Status::Pending,
+                ":sending": Status::Sending,
+            ])?;
         Ok(())
     }
 
     /// After a crash: members left `sending` become `uncertain`. Returns how many.
     pub fn recover(&mut self, campaign: &str) -> Result<u64> {
         Ok(self.conn.execute(
-            "UPDATE deliveries SET status = 'uncertain', reason = 'uncertain: the run stopped before the reply was recorded'
-             WHERE campaign = ?1 AND status = 'sending'",
-            [campaign],
+            "UPDATE deliveries SET status = :uncertain, reason = :reason
+             WHERE campaign = :campaign AND status = :sending",
+            named_params![
+                ":campaign": campaign,
+                ":uncertain": Status::Uncertain,
+                ":sending": Status::Sending,
+                ":reason": format!("{}: the run stopped before the reply was recorded", Reason::Uncertain),
+            ],
         )? as u64)
     }
 
@@ -781,7 +863,7 @@ impl Store {
         let count: u64 = self.conn.query_row(
             &format!(
                 "SELECT (SELECT count(*) FROM suppressions) \
-                 + (SELECT count(*) FROM deliveries WHERE campaign = ?1 AND {SKIP_WHERE})"
+                 + (SELECT count(*) FROM deliveries WHERE campaign = :campaign AND {SKIP_WHERE})"
             ),
             query.params().as_slice(),
             |r| r.get(0),
@@ -812,7 +894,7 @@ impl Store {
             )?;
             let mut stmt = self.conn.prepare(&format!(
                 "SELECT email FROM suppressions UNION ALL \
-                 SELECT email FROM deliveries WHERE campaign = ?1 AND {SKIP_WHERE}"
+                 SELECT email FROM deliveries WHERE campaign = :campaign AND {SKIP_WHERE}"
             ))?;
             let mut set = std::collections::HashSet::new();
             for email in stmt.query_map(query.params().as_slice(), |r| r.get::<_, String>(0))? {
@@ -850,12 +932,7 @@ impl Store {
         reply: &Reply,
         at: &str,
     ) -> Result<()> {
-        let status = match reply.kind {
-            ReplyKind::Accepted => Status::Accepted,
-            ReplyKind::Transient => Status::Deferred,
-            ReplyKind::Permanent | ReplyKind::Unsendable => Status::Failed,
-            ReplyKind::Uncertain => Status::Uncertain,
-        };
+        let status = Status::of(reply.kind);
         let reason = reply.reason();
         // Its own transaction alone, or part of the batch (no savepoint: the SQL of one
         // cost more than the writes).
@@ -869,26 +946,56 @@ impl Store {
             .prepare_cached(
                 "INSERT INTO deliveries (campaign, email, status, attempts, smtp_code, enhanced_code,
                      smtp_reply, message_id, first_attempt_at, last_attempt_at, reason)
-                 VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?8, ?9)
-                 ON CONFLICT (campaign, email) DO UPDATE SET status = ?3, attempts = attempts + 1,
-                     smtp_code = ?4, enhanced_code = ?5, smtp_reply = ?6, message_id = ?7,
-                     first_attempt_at = coalesce(first_attempt_at, ?8), last_attempt_at = ?8, reason = ?9
+                 VALUES (:campaign, :address, :status, 1, :code, :enhanced, :text, :message_id, :at, :at, :reason)
+                 ON CONFLICT (campaign, email) DO UPDATE SET status = :status, attempts = attempts + 1,
+                     smtp_code = :code, enhanced_code = :enhanced, smtp_reply = :text,
+                     message_id = :message_id, first_attempt_at = coalesce(first_attempt_at, :at),
+                     last_attempt_at = :at, reason = :reason
                  RETURNING attempts",
             )?
             .query_row(
-                params![campaign, email, status.as_str(), reply.code, reply.enhanced, reply.text, message_id, at, reason],
+                named_params![
+                    ":campaign": campaign,
+                    ":address": email,
+                    ":status": status,
+                    ":code": reply.code,
+                    ":enhanced": reply.enhanced,
+                    ":text": reply.text,
+                    ":message_id": message_id,
+                    ":at": at,
+                    ":reason": reason,
+                ],
                 |r| r.get(0),
             )?;
         tx.prepare_cached(
-            "INSERT INTO attempts (campaign, email, attempt, at, outcome, smtp_code, enhanced_code, smtp_reply, message_id, reason)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            "INSERT INTO attempts (campaign, email, attempt, at, outcome, smtp_code, enhanced_code,
+                 smtp_reply, message_id, reason)
+             VALUES (:campaign, :address, :attempt, :at, :status, :code, :enhanced, :text,
+                 :message_id, :reason)",
         )?
-        .execute(params![campaign, email, attempt, at, status.as_str(), reply.code, reply.enhanced, reply.text, message_id, reason])?;
+        .execute(named_params![
+            ":campaign": campaign,
+            ":address": email,
+            ":attempt": attempt,
+            ":at": at,
+            ":status": status,
+            ":code": reply.code,
+            ":enhanced": reply.enhanced,
+            ":text": reply.text,
+            ":message_id": message_id,
+            ":reason": reason,
+        ])?;
         // The mailbox does not exist: never mail it again, in any campaign.
-        if reason == "hard-bounce" {
+        if reason == Reason::HardBounce {
             tx.execute(
-                "INSERT INTO suppressions (email, reason, source, at) VALUES (?1, 'hard-bounce', ?2, ?3) ON CONFLICT DO NOTHING",
-                params![crate::address::key(email), format!("campaign {campaign}: {}", reply.text), at],
+                "INSERT INTO suppressions (email, reason, source, at) VALUES (:key, :reason, :source, :at)
+                 ON CONFLICT DO NOTHING",
+                named_params![
+                    ":key": crate::address::key(email),
+                    ":reason": reason,
+                    ":source": format!("campaign {campaign}: {}", reply.text),
+                    ":at": at,
+                ],
             )?;
         }
         if let Some(own) = own {
@@ -987,21 +1094,29 @@ impl Store {
     /// Returns how many are suppressed.
     pub fn apply_suppressions(&mut self, campaign: &str) -> Result<u64> {
         let tx = self.conn.transaction()?;
+        let (pending, deferred, suppressed) =
+            (Status::Pending, Status::Deferred, Status::Suppressed);
         tx.execute(
-            "UPDATE deliveries SET status = 'pending', reason = NULL WHERE campaign = ?1 AND status = 'suppressed'
+            "UPDATE deliveries SET status = :pending, reason = NULL
+             WHERE campaign = :campaign AND status = :suppressed
                AND address_key(email) NOT IN (SELECT email FROM suppressions)",
-            [campaign],
+            named_params![":campaign": campaign, ":pending": pending, ":suppressed": suppressed],
         )?;
         tx.execute(
-            "UPDATE deliveries SET status = 'suppressed', reason = 'suppressed: ' || s.reason
+            "UPDATE deliveries SET status = :suppressed, reason = :suppressed || ': ' || s.reason
              FROM suppressions AS s
-             WHERE deliveries.campaign = ?1 AND deliveries.status IN ('pending', 'deferred')
+             WHERE deliveries.campaign = :campaign AND deliveries.status IN (:pending, :deferred)
                AND address_key(deliveries.email) = s.email",
-            [campaign],
+            named_params![
+                ":campaign": campaign,
+                ":pending": pending,
+                ":deferred": deferred,
+                ":suppressed": suppressed,
+            ],
         )?;
         let n: u64 = tx.query_row(
-            "SELECT count(*) FROM deliveries WHERE campaign = ?1 AND status = 'suppressed'",
-            [campaign],
+            "SELECT count(*) FROM deliveries WHERE campaign = :campaign AND status = :suppressed",
+            named_params![":campaign": campaign, ":suppressed": suppressed],
             |r| r.get(0),
         )?;
         tx.commit()?;
@@ -1021,18 +1136,18 @@ impl Store {
             "SELECT status, count(*) FROM deliveries WHERE campaign = ?1 GROUP BY status",
         )?;
         let rows = stmt.query_map([campaign], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?))
+            Ok((r.get::<_, Status>(0)?, r.get::<_, u64>(1)?))
         })?;
         for row in rows {
             let (status, n) = row?;
             c.members += n;
-            match status.as_str() {
-                "accepted" => c.accepted += n,
-                "deferred" => c.deferred += n,
-                "failed" => c.failed += n,
-                "suppressed" => c.suppressed += n,
-                "uncertain" | "sending" => c.uncertain += n,
-                _ => c.pending += n,
+            match status {
+                Status::Accepted => c.accepted += n,
+                Status::Deferred => c.deferred += n,
+                Status::Failed => c.failed += n,
+                Status::Suppressed => c.suppressed += n,
+                Status::Uncertain | Status::Sending => c.uncertain += n,
+                Status::Pending => c.pending += n,
             }
         }
         Ok(c)
@@ -1040,11 +1155,14 @@ impl Store {
 
     /// The first `limit` failed, deferred or uncertain members, in list order.
     pub fn unfinished(&self, campaign: &str, limit: usize) -> Result<Vec<LogRow>> {
-        self.log_where(
-            campaign,
-            "AND status IN ('failed', 'deferred', 'uncertain', 'sending')",
-            limit,
-        )
+        let unfinished = [
+            Status::Failed,
+            Status::Deferred,
+            Status::Uncertain,
+            Status::Sending,
+        ];
+        let filter = format!("AND status IN {}", Status::sql_list(&unfinished));
+        self.log_where(campaign, &filter, limit)
     }
 
     /// Every member's row of `campaign`, in list order, handed to `each` one at a time: a
@@ -1125,13 +1243,13 @@ mod tests {
             .begin_campaign(&info, members.iter().map(|m| m.to_string()))
             .unwrap();
         for (email, status, attempts) in [
-            ("Accepted@example.org", "accepted", 1),
-            ("failed@example.org", "failed", 1),
-            ("deferred-once@example.org", "deferred", 1),
-            ("deferred-out@example.org", "deferred", 3),
-            ("uncertain@example.org", "uncertain", 1),
-            ("sending@example.org", "sending", 1),
-            ("suppressed@example.org", "suppressed", 0),
+            ("Accepted@example.org", Status::Accepted, 1),
+            ("failed@example.org", Status::Failed, 1),
+            ("deferred-once@example.org", Status::Deferred, 1),
+            ("deferred-out@example.org", Status::Deferred, 3),
+            ("uncertain@example.org", Status::Uncertain, 1),
+            ("sending@example.org", Status::Sending, 1),
+            ("suppressed@example.org", Status::Suppressed, 0),
         ] {
             store
                 .conn
@@ -1212,5 +1330,29 @@ mod tests {
         std::thread::sleep(READ_FOR);
         assert!(skip.contains("deferred-once@example.org").unwrap());
         assert!(in_memory.contains("deferred-once@example.org").unwrap());
+    }
+
+    #[test]
+    fn the_statuses_in_sql_text_are_status_names() {
+        // SKIP_WHERE keeps its statuses as quoted words: each must be one of Status's names.
+        let quoted: Vec<&str> = SKIP_WHERE.split('\'').skip(1).step_by(2).collect();
+        assert_eq!(quoted.len(), 6, "{SKIP_WHERE}");
+        for word in quoted {
+            assert!(
+                Status::ALL.iter().any(|s| s.as_str() == word),
+                "`{word}` in SKIP_WHERE is not a Status"
+            );
+        }
+    }
+
+    #[test]
+    fn a_status_reads_back_as_it_was_written() {
+        let conn = Connection::open_in_memory().unwrap();
+        for status in Status::ALL {
+            let back: Status = conn.query_row("SELECT ?1", [status], |r| r.get(0)).unwrap();
+            assert_eq!(back, status);
+        }
+        let unknown = conn.query_row("SELECT 'sent'", [], |r| r.get::<_, Status>(0));
+        assert!(unknown.unwrap_err().to_string().contains("`sent`"));
     }
 }

@@ -33,125 +33,10 @@ use tokio::time::Instant;
 use crate::compose::message::Outgoing;
 use crate::config::{Config, Security, Transport};
 use crate::error::{Error, Result, show};
+use crate::outcome::{Fatal, Reply, ReplyKind};
 use crate::transport::session::{Extensions, Failure, Response, Session, Stream};
 
-/// How a reply classifies the delivery (as the journal writes it: `accepted`, ...).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ReplyKind {
-    /// 2xx: the server took responsibility for the message.
-    Accepted,
-    /// 4xx, a timeout or a connection problem before the whole message was sent: try again.
-    Transient,
-    /// 5xx: this message to this member will not go.
-    Permanent,
-    /// The whole message was sent and no clear reply came: it may have been delivered.
-    /// Not sent again unless `--resend-uncertain`.
-    Uncertain,
-    /// This member's message can never be sent as it stands (an address lettre cannot put
-    /// in an envelope, a non-ASCII local part for a server without SMTPUTF8, a file name
-    /// too long): the member fails, the campaign goes on.
-    Unsendable,
-}
-
-/// The outcome of one attempt, as the server worded it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    pub kind: ReplyKind,
-    /// Basic SMTP code (`250`, `451`, `550`), when a server answered.
-    pub code: Option<u16>,
-    /// Enhanced status code (`5.1.1`), when the reply carried one of its own class.
-    pub enhanced: Option<String>,
-    /// The whole reply text, or what went wrong; one line.
-    pub text: String,
-    /// The failure came before the message was offered (connect, greeting, TLS, login, or a
-    /// timeout): counts towards the circuit breaker.
-    pub connecting: bool,
-}
-
-/// Finds an RFC 3463 enhanced status code (`4.7.28`) at the start of a reply text.
-pub fn enhanced_code(text: &str) -> Option<String> {
-    text.split(|c: char| c.is_whitespace() || c == '-')
-        .find_map(|w| {
-            let parts: Vec<&str> = w.split('.').collect();
-            let ok = parts.len() == 3
-                && matches!(parts[0], "2" | "4" | "5")
-                && parts[1..]
-                    .iter()
-                    .all(|p| (1..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()));
-            ok.then(|| w.to_string())
-        })
-}
-
-/// The longest reply text kept, in bytes.
-const MAX_TEXT: usize = 1000;
-
-/// `text` on one line (control characters as spaces), at most [`MAX_TEXT`] bytes.
-fn one_line(text: &str) -> String {
-    let mut out: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if out.len() > MAX_TEXT {
-        let mut end = MAX_TEXT;
-        while !out.is_char_boundary(end) {
-            end -= 1;
-        }
-        out.truncate(end);
-        out.push_str("...");
-    }
-    out
-}
-
 impl Reply {
-    /// What the reply means for the member and the campaign (see the table in the README):
-    /// `accepted`; `hard-bounce` (5.1.x, 5.2.1: no such mailbox, suppressed); `policy` (5.7.x:
-    /// the sender's problem, not the member's); `message` (5.3.4, 5.6.x: fix the message);
-    /// `mailbox-full` (5.2.2); `permanent` (another 5xx); `throttled` (421 or 4.7.x);
-    /// `transient` (another 4xx, a timeout, a connection failure); `uncertain` (no clear
-    /// reply to a message sent whole); `unsendable` (cannot be sent to this member).
-    pub fn reason(&self) -> &'static str {
-        let e = self.enhanced.as_deref().unwrap_or("");
-        match self.kind {
-            ReplyKind::Accepted => "accepted",
-            ReplyKind::Uncertain => "uncertain",
-            ReplyKind::Unsendable => "unsendable",
-            ReplyKind::Transient if self.code == Some(421) || e.starts_with("4.7.") => "throttled",
-            ReplyKind::Transient => "transient",
-            ReplyKind::Permanent if e.starts_with("5.1.") || e == "5.2.1" => "hard-bounce",
-            ReplyKind::Permanent if e.starts_with("5.7.") => "policy",
-            ReplyKind::Permanent if e == "5.3.4" || e.starts_with("5.6.") => "message",
-            ReplyKind::Permanent if e == "5.2.2" => "mailbox-full",
-            ReplyKind::Permanent => "permanent",
-        }
-    }
-
-    pub fn accepted(code: Option<u16>, text: String) -> Reply {
-        Reply::of(ReplyKind::Accepted, code, text)
-    }
-
-    /// A reply with its enhanced code, if the text has one of the reply's class (a 2.x.x
-    /// never stands beside a refusal).
-    fn of(kind: ReplyKind, code: Option<u16>, text: String) -> Reply {
-        let text = one_line(&text);
-        let class = match kind {
-            ReplyKind::Accepted => Some('2'),
-            ReplyKind::Transient => Some('4'),
-            ReplyKind::Permanent => Some('5'),
-            _ => None,
-        };
-        let enhanced = code
-            .and(enhanced_code(&text))
-            .filter(|e| class.is_some_and(|c| e.starts_with(c)));
-        Reply {
-            kind,
-            code,
-            enhanced,
-            text,
-            connecting: false,
-        }
-    }
-
     /// The server's reply as it stands: 2xx accepted, 4xx transient, 5xx permanent.
     pub fn from_response(r: &Response) -> Reply {
         let kind = match r.class() {
@@ -161,35 +46,7 @@ impl Reply {
         };
         Reply::of(kind, Some(r.code), r.text())
     }
-
-    /// A failure with no SMTP reply, before the message was complete: refused, reset,
-    /// timed out, garbled. Counts towards the circuit breaker.
-    pub fn transient(text: String) -> Reply {
-        Reply {
-            connecting: true,
-            ..Reply::of(ReplyKind::Transient, None, text)
-        }
-    }
-
-    /// The whole message went and no clear reply came back.
-    pub fn uncertain(text: String) -> Reply {
-        Reply::of(ReplyKind::Uncertain, None, text)
-    }
-
-    /// This member's message cannot be sent; `text` says why.
-    pub fn unsendable(text: String) -> Reply {
-        Reply::of(ReplyKind::Unsendable, None, text)
-    }
-
-    fn while_connecting(mut self) -> Reply {
-        self.connecting = true;
-        self
-    }
 }
-
-/// Why a whole campaign must stop: retrying member after member would not help.
-#[derive(Debug, Clone)]
-pub struct Fatal(pub String);
 
 /// The transport settings a worker needs to open its connection.
 #[derive(Debug, Clone)]
@@ -938,53 +795,6 @@ mod tests {
         let (tx, rx) = tokio::sync::oneshot::channel::<bool>();
         drop(tx);
         assert!(!Go::on(rx).wait().await, "a coordinator gone says no");
-    }
-
-    #[test]
-    fn enhanced_codes_are_found() {
-        assert_eq!(
-            enhanced_code("550 5.1.1 <eve@example.org>: mailbox unknown").as_deref(),
-            Some("5.1.1")
-        );
-        assert_eq!(
-            enhanced_code("421-4.7.28 Our system has detected").as_deref(),
-            Some("4.7.28")
-        );
-        assert_eq!(enhanced_code("250 Ok: queued as 1.2"), None);
-    }
-
-    #[test]
-    fn replies_are_classified_as_the_providers_mean_them() {
-        let r = |code: u16, text: &str| {
-            let kind = match code / 100 {
-                2 => ReplyKind::Accepted,
-                4 => ReplyKind::Transient,
-                _ => ReplyKind::Permanent,
-            };
-            Reply {
-                kind,
-                code: Some(code),
-                enhanced: enhanced_code(text),
-                text: text.to_string(),
-                connecting: false,
-            }
-            .reason()
-        };
-        assert_eq!(
-            r(550, "550 5.1.1 <x@example.org>: Recipient address rejected"),
-            "hard-bounce"
-        );
-        assert_eq!(r(553, "553 5.1.3 bad address syntax"), "hard-bounce");
-        assert_eq!(r(550, "550 5.2.1 mailbox disabled"), "hard-bounce");
-        assert_eq!(r(550, "550 5.7.1 rejected by DMARC policy"), "policy");
-        assert_eq!(r(552, "552 5.3.4 message too big"), "message");
-        assert_eq!(r(554, "554 5.6.0 malformed"), "message");
-        assert_eq!(r(552, "552 5.2.2 mailbox full"), "mailbox-full");
-        assert_eq!(r(550, "550 rejected"), "permanent");
-        assert_eq!(r(421, "421 4.7.28 rate limited"), "throttled");
-        assert_eq!(r(450, "450 4.7.1 try later"), "throttled");
-        assert_eq!(r(451, "451 4.3.0 local error"), "transient");
-        assert_eq!(r(250, "250 2.0.0 Ok"), "accepted");
     }
 
     #[test]

@@ -50,7 +50,7 @@ impl Response {
             .lines
             .first()
             .map(|l| first_word(l))
-            .filter(|w| crate::transport::enhanced_code(w).as_deref() == Some(w.as_str()));
+            .filter(|w| crate::outcome::enhanced_code(w).as_deref() == Some(w.as_str()));
         for (i, line) in self.lines.iter().enumerate() {
             let mut line = line.as_str();
             if i > 0
