@@ -17,9 +17,9 @@ use mailshot::compose::dkim::Signer;
 use mailshot::compose::message::{self, PerMember, Sender};
 use mailshot::compose::render::Bulletin;
 use mailshot::list::{Member, Rows, read_header};
+use mailshot::outcome::Reply;
 use mailshot::store::journal::Journal;
 use mailshot::store::{CampaignInfo, CampaignLock, Store};
-use mailshot::outcome::Reply;
 
 /// The example campaign's `[vars]`, from the example `config.toml`.
 fn vars() -> BTreeMap<String, String> {

@@ -10,36 +10,37 @@
 //!    connection and reports the reply; the coordinator records it at once, schedules a retry
 //!    with backoff for a transient reply, and stops everything on a systemic failure.
 
+pub mod coordinator;
 pub mod pacer;
 pub mod progress;
 pub mod quota;
+mod signals;
+mod worker;
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc};
 use tokio::time::Instant;
 
 use crate::compose::message::{self, Outgoing, PerMember, Sender};
 use crate::compose::render::{Bulletin, Rendered};
 use crate::compose::tokens::Tokens;
 use crate::config::Config;
+use crate::deliver::coordinator::{Coordinator, Job, OnSignal, Rules};
 use crate::deliver::pacer::SharedPacer;
 use crate::deliver::progress::{Progress, Tally};
 use crate::deliver::quota::Quota;
+use crate::deliver::signals::{Interrupts, Signals};
+use crate::deliver::worker::Event;
 use crate::error::{Error, Result, show};
 use crate::list::{Member, MemberList};
-use crate::outcome::{Fatal, Reason, Reply, ReplyKind};
+use crate::outcome::{Fatal, Reply};
 use crate::store::journal::Journal;
 use crate::store::{Skip, Store};
-use crate::transport::{Go, TransportSpec};
-
-/// Policy rejections (5.7.x) in a row that stop a campaign: the sender, not the members,
-/// is being refused.
-pub const POLICY_STOP: u32 = 3;
+use crate::transport::TransportSpec;
 
 /// Everything a member needs to become a message, shared by the workers.
 pub struct Campaign {
@@ -394,32 +395,6 @@ pub fn skip_set(store: &Store, campaign: &str, sel: Selection, max_attempts: u32
     )
 }
 
-/// One member on its way.
-struct Job {
-    member: Member,
-    /// Tries so far in this run (throttled replies do not count until there are many).
-    tries: u32,
-    /// Throttled replies (421, 4.7.x) so far in this run.
-    throttles: u32,
-    message_id: String,
-}
-
-/// What a worker tells the coordinator, in order, on one channel.
-enum Event {
-    /// About to hand `job` to the server: may it go? The coordinator writes the attempt to
-    /// the journal first and answers `true`, or answers `false` when the run is stopping.
-    Starting {
-        email: String,
-        message_id: String,
-        go: oneshot::Sender<bool>,
-    },
-    /// The outcome; `None` if the job was not attempted.
-    Done {
-        job: Job,
-        result: Option<std::result::Result<Reply, Fatal>>,
-    },
-}
-
 /// What a run did.
 #[derive(Debug, Default)]
 pub struct RunSummary {
@@ -442,16 +417,20 @@ pub struct Delivery {
     pub max_quota_wait: Duration,
 }
 
-/// Throttled replies a member may get in one run before they count as tries.
-const MAX_THROTTLES: u32 = 5;
-
 /// Backoff before retry number `tries` (1-based): `base * 2^(tries-1)`, +-20% jitter.
 pub fn backoff(base: Duration, tries: u32) -> Duration {
-    let exp = base.saturating_mul(1u32 << (tries.saturating_sub(1)).min(16));
-    let mut b = [0u8; 2];
-    let _ = getrandom::fill(&mut b);
-    let jitter = 0.8 + 0.4 * (u16::from_le_bytes(b) as f64 / u16::MAX as f64);
-    exp.mul_f64(jitter)
+    coordinator::backoff(base, tries, coordinator::random_jitter())
+}
+
+/// Where a run records and what it counts against: borrowed for the run.
+struct Books<'a, W> {
+    store: &'a mut Store,
+    journal: &'a mut Journal,
+    quota: &'a mut Quota,
+    still_wanted: W,
+    progress: Progress,
+    /// The coordinator's slowdown, as the workers read it (milliseconds).
+    slowdown: Arc<AtomicU64>,
 }
 
 /// Delivers to `members` (already filtered), recording each attempt before it goes and each
@@ -460,11 +439,14 @@ pub fn backoff(base: Duration, tries: u32) -> Duration {
 /// `still_wanted` is asked again as each message is about to go (members are taken from the
 /// list a few messages ahead, and a retry can come much later): a member unsubscribed
 /// meanwhile is left out, still `pending`, for the caller to mark suppressed.
+///
+/// The decisions are the [`Coordinator`]'s; this is the shell that waits: workers, channels,
+/// timers, signals.
 #[allow(clippy::too_many_arguments)]
 pub async fn deliver(
     campaign: Arc<Campaign>,
     members: impl Iterator<Item = Member>,
-    mut still_wanted: impl FnMut(&str) -> bool,
+    still_wanted: impl FnMut(&str) -> bool,
     total: u64,
     store: &mut Store,
     journal: &mut Journal,
@@ -473,362 +455,390 @@ pub async fn deliver(
     quota: &mut Quota,
     settings: &Delivery,
 ) -> Result<RunSummary> {
-    let workers = settings.connections.max(1);
-    // Members `still_wanted` turned down as they were about to go.
-    let mut withdrawn = std::collections::HashSet::new();
+    let books = Books {
+        store,
+        journal,
+        quota,
+        still_wanted,
+        progress: Progress::new(total),
+        slowdown: Arc::new(AtomicU64::new(0)),
+    };
+    let rules = settings.rules();
+    let ids = campaign.clone();
+    let jobs = members.map(move |member| Job::new(member, ids.new_message_id()));
+    let coordinator = Coordinator::new(rules, jobs);
+    let interrupts = Interrupts::Os(Signals::new());
+    run(
+        campaign,
+        coordinator,
+        books,
+        spec,
+        pacer,
+        settings.connections,
+        interrupts,
+    )
+    .await
+}
+
+impl Delivery {
+    fn rules(&self) -> Rules {
+        Rules {
+            max_attempts: self.max_attempts,
+            retry_delay: self.retry_delay,
+            max_connection_failures: self.max_connection_failures,
+            max_quota_wait: self.max_quota_wait,
+        }
+    }
+}
+
+/// Runs `coordinator` with `connections` workers until it is finished.
+async fn run<I: Iterator<Item = Job>, W: FnMut(&str) -> bool>(
+    campaign: Arc<Campaign>,
+    mut coordinator: Coordinator<I>,
+    mut books: Books<'_, W>,
+    spec: &TransportSpec,
+    pacer: Arc<SharedPacer>,
+    connections: usize,
+    mut interrupts: Interrupts,
+) -> Result<RunSummary> {
+    let workers = connections.max(1);
     let (job_tx, job_rx) = mpsc::channel::<Job>(workers);
-    let job_rx = Arc::new(Mutex::new(job_rx));
     let (event_tx, mut events) = mpsc::channel::<Event>(workers * 4);
-    // Extra pause before each message while the server is throttling us, in milliseconds.
-    let slowdown = Arc::new(AtomicU64::new(0));
-    // Set once the run stops: a worker waiting for the pacer or a throttling pause hands its
-    // member back at once instead of sleeping on (the pause can be a minute).
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
-    let mut handles = Vec::new();
-    for _ in 0..workers {
-        let rx = job_rx.clone();
-        let tx = event_tx.clone();
-        let mut conn = spec.connect();
-        let pacer = pacer.clone();
-        let campaign = campaign.clone();
-        let slowdown = slowdown.clone();
-        let mut stopping = stopping.clone();
-        handles.push(tokio::spawn(async move {
-            loop {
-                let job = { rx.lock().await.recv().await };
-                let Some(job) = job else { break };
-                let ready = async {
-                    pacer.acquire().await;
-                    let pause = slowdown.load(Ordering::Relaxed);
-                    if pause > 0 {
-                        tokio::time::sleep(Duration::from_millis(pause)).await;
-                    }
-                };
-                let stopped = tokio::select! {
-                    _ = ready => false,
-                    _ = stopping.wait_for(|s| *s) => true,
-                };
-                if stopped {
-                    // Not attempted: it stays pending.
-                    if tx.send(Event::Done { job, result: None }).await.is_err() {
-                        break;
-                    }
-                    continue;
-                }
-                // The journal write overlaps the build: "starting" goes to the coordinator
-                // first; the message is built while it is written. The transport then waits
-                // for the word ("go") before the envelope (pipelining) or before DATA.
-                let (go_tx, go_rx) = oneshot::channel();
-                let starting = Event::Starting {
-                    email: job.member.email.clone(),
-                    message_id: job.message_id.clone(),
-                    go: go_tx,
-                };
-                if tx.send(starting).await.is_err() {
-                    break;
-                }
-                let mut go = Go::on(go_rx);
-                let result = match campaign.build(&job.member, &job.message_id, None) {
-                    Ok(msg) => conn.send(&msg, go).await,
-                    // This member's message cannot be built: that member fails, the
-                    // campaign goes on.
-                    Err(e) => go.wait().await.then(|| Ok(Reply::unsendable(e))),
-                };
-                if tx.send(Event::Done { job, result }).await.is_err() {
-                    break;
-                }
-            }
-            conn.close().await;
-        }));
-    }
-    drop(event_tx);
-
-    let mut progress = Progress::new(total);
-    let mut tally = Tally::default();
-    let mut fresh = members.map(|member| Job {
-        message_id: campaign.new_message_id(),
-        member,
-        tries: 0,
-        throttles: 0,
-    });
-    let mut fresh_done = false;
-    let mut retries: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
-    let mut waiting: HashMap<u64, Job> = HashMap::new();
-    let mut seq = 0u64;
-    let mut in_flight = 0usize;
-    let mut stopped: Option<String> = None;
-    let mut interrupted = false;
-    let mut policy_streak = 0u32;
-    let mut connection_streak = 0u32;
-    let mut quota_until: Option<Instant> = None;
-    let mut job_tx = Some(job_tx);
-    let mut signals = Signals::new();
-
-    loop {
-        if stopped.is_some() {
-            stopping_tx.send_replace(true);
-        }
-        let now = Instant::now();
-        if quota_until.is_some_and(|t| t <= now) {
-            quota_until = None;
-        }
-        if stopped.is_none() && quota_until.is_none() && (!fresh_done || !retries.is_empty()) {
-            check_quota(
-                quota,
-                settings.max_quota_wait,
-                now,
-                &mut quota_until,
-                &mut stopped,
-            );
-        }
-        let retry_ready = retries.peek().is_some_and(|Reverse((t, _))| *t <= now);
-        let next_retry = retries.peek().map(|Reverse((t, _))| *t);
-        let want_feed = stopped.is_none() && quota_until.is_none() && (retry_ready || !fresh_done);
-        if in_flight == 0
-            && !want_feed
-            && (stopped.is_some() || (next_retry.is_none() && quota_until.is_none()))
-        {
-            break;
-        }
-        let wake = match (next_retry.filter(|_| !retry_ready), quota_until) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
-        let fold_at = journal.fold_at(in_flight).map(Instant::from_std);
-        let tx = job_tx.as_ref().expect("open until the end");
-        tokio::select! {
-            biased;
-            _ = signals.recv() => {
-                if interrupted {
-                    eprintln!("\nstopping at once: members being sent now will be `uncertain`; resume with: mailshot send --campaign {}", campaign.id);
-                    std::process::exit(crate::error::EXIT_INTERRUPTED);
-                }
-                interrupted = true;
-                eprintln!("\ninterrupted: finishing the {in_flight} messages in flight (Ctrl-C again to stop at once)");
-                stopped.get_or_insert_with(|| "interrupted".to_string());
-            }
-            Some(first) = events.recv(), if in_flight > 0 => {
-                // Every event waiting now goes into the journal with one write, and the
-                // workers hear "go" only once their `start` is written.
-                let mut batch = vec![first];
-                while batch.len() < 512 {
-                    match events.try_recv() {
-                        Ok(e) => batch.push(e),
-                        Err(_) => break,
-                    }
-                }
-                let mut acks = Vec::new();
-                for event in batch {
-                    match event {
-                        Event::Starting { email, message_id, go } => {
-                            // The quota is taken here, one message at a time (shared with
-                            // other runs on the same store): jobs already queued must not
-                            // overrun it.
-                            if stopped.is_none() && quota_until.is_none() {
-                                let taken = quota.take(crate::clock::now());
-                                quota_wait(taken, settings.max_quota_wait, Instant::now(), &mut quota_until, &mut stopped);
-                            }
-                            let mut ok = stopped.is_none() && quota_until.is_none();
-                            if ok && !still_wanted(&email) {
-                                withdrawn.insert(email.clone());
-                                ok = false;
-                            }
-                            if ok {
-                                journal.start(&email, &message_id);
-                            }
-                            acks.push((go, ok));
-                        }
-                        Event::Done { mut job, result } => {
-                            in_flight -= 1;
-                            match result {
-                                // Not sent: the run is stopping (it stays pending), or a quota window
-                                // is full (it waits for the window).
-                                // Unsubscribed since it was taken from the list.
-                                None if withdrawn.remove(&job.member.email) => {}
-                                None if stopped.is_none() => {
-                                    seq += 1;
-                                    retries.push(Reverse((quota_until.unwrap_or_else(Instant::now), seq)));
-                                    waiting.insert(seq, job);
-                                }
-                                None => {}
-                                Some(Err(Fatal(why))) => {
-                                    // Fatal means the message was never offered.
-                                    journal.unstart(&job.member.email);
-                                    stopped.get_or_insert(why);
-                                }
-                                Some(Ok(reply)) => {
-                                    journal.reply(&job.member.email, &job.message_id, &reply);
-                                    let reason = reply.reason();
-                                    policy_streak = if reason == Reason::Policy { policy_streak + 1 } else if reason == Reason::Accepted { 0 } else { policy_streak };
-                                    connection_streak = if reply.connecting { connection_streak + 1 } else { 0 };
-                                    if policy_streak >= POLICY_STOP && stopped.is_none() {
-                                        stopped = Some(format!(
-                                            "the server refused {POLICY_STOP} messages in a row for policy reasons (5.7.x), last: `{}`; check SPF, DKIM and DMARC for the From domain and the sending IP's reputation",
-                                            reply.text
-                                        ));
-                                    }
-                                    if connection_streak >= settings.max_connection_failures && stopped.is_none() {
-                                        stopped = Some(format!(
-                                            "{connection_streak} connection failures in a row, last: `{}`",
-                                            reply.text
-                                        ));
-                                    }
-                                    // Throttling slows the whole run down, and recovers gradually.
-                                    let pause = slowdown.load(Ordering::Relaxed);
-                                    if reason == Reason::Throttled {
-                                        slowdown.store((pause * 2).clamp(500, 60_000), Ordering::Relaxed);
-                                    } else if reason == Reason::Accepted && pause > 0 {
-                                        slowdown.store(if pause < 50 { 0 } else { pause * 9 / 10 }, Ordering::Relaxed);
-                                    }
-                                    let counts_as_try = reason != Reason::Throttled || job.throttles >= MAX_THROTTLES;
-                                    if reason == Reason::Throttled {
-                                        job.throttles += 1;
-                                    }
-                                    if counts_as_try {
-                                        job.tries += 1;
-                                    }
-                                    match reply.kind {
-                                        ReplyKind::Accepted => tally.accepted += 1,
-                                        ReplyKind::Permanent | ReplyKind::Unsendable => tally.failed += 1,
-                                        // Never again in this run: it may have been delivered.
-                                        ReplyKind::Uncertain => tally.uncertain += 1,
-                                        ReplyKind::Transient if job.tries < settings.max_attempts && stopped.is_none() => {
-                                            tally.retries += 1;
-                                            seq += 1;
-                                            let at = Instant::now() + backoff(settings.retry_delay, job.tries.max(job.throttles).max(1));
-                                            retries.push(Reverse((at, seq)));
-                                            waiting.insert(seq, job);
-                                        }
-                                        ReplyKind::Transient => tally.deferred += 1,
-                                    }
-                                    progress.update(&tally);
-                                }
-                            }
-                        }
-                    }
-                }
-                // In the operating system's hands before any of these messages may go.
-                journal.write()?;
-                for (go, ok) in acks {
-                    let _ = go.send(ok);
-                }
-                if journal.fold_at(in_flight).is_some_and(|t| t <= std::time::Instant::now()) {
-                    journal.fold_or_wait(store)?;
-                }
-            }
-            permit = tx.reserve(), if want_feed => {
-                let Ok(permit) = permit else { break };
-                let job = if retry_ready {
-                    let Reverse((_, id)) = retries.pop().expect("peeked");
-                    waiting.remove(&id)
-                } else {
-                    fresh.next()
-                };
-                match job {
-                    Some(job) => {
-                        permit.send(job);
-                        in_flight += 1;
-                    }
-                    None => fresh_done = true,
-                }
-            }
-            _ = tokio::time::sleep_until(wake.unwrap_or(now)), if wake.is_some() && stopped.is_none() => {}
-            _ = tokio::time::sleep_until(fold_at.unwrap_or(now)), if fold_at.is_some() => {
-                journal.fold_or_wait(store)?;
-            }
-        }
-    }
-    // Members still waiting for a retry when the run stopped stay `deferred` in the store.
-    tally.deferred += waiting.len() as u64;
-    job_tx.take();
+    let shared = worker::Shared {
+        jobs: Arc::new(Mutex::new(job_rx)),
+        events: event_tx,
+        pacer,
+        campaign: campaign.clone(),
+        slowdown: books.slowdown.clone(),
+        stopping,
+    };
+    let handles: Vec<_> = (0..workers)
+        .map(|_| tokio::spawn(worker::run(shared.clone(), spec.connect())))
+        .collect();
+    drop(shared);
+    let mut shell = Shell {
+        coordinator: &mut coordinator,
+        books: &mut books,
+        events: &mut events,
+        jobs: &job_tx,
+        stopping: &stopping_tx,
+        campaign: &campaign.id,
+    };
+    shell.drive(&mut interrupts).await?;
+    drop(job_tx);
     for h in handles {
         let _ = h.await;
     }
-    journal.fold(store)?;
-    progress.finish();
+    books.journal.fold(books.store)?;
+    books.progress.finish();
+    let (tally, stopped, interrupted) = coordinator.finish();
     Ok(RunSummary {
         tally,
-        elapsed: progress.elapsed(),
+        elapsed: books.progress.elapsed(),
         stopped,
         interrupted,
     })
 }
 
-/// A full quota window: wait for it (set `until`) if not longer than `max_wait`, else stop
-/// and say when to resume.
-fn check_quota(
-    quota: &mut Quota,
-    max_wait: Duration,
-    now: Instant,
-    until: &mut Option<Instant>,
-    stopped: &mut Option<String>,
-) {
-    if !quota.is_limited() {
-        return;
-    }
-    let free = quota.next_allowed(crate::clock::now());
-    quota_wait(free, max_wait, now, until, stopped);
+/// The shell's loop: feeds the coordinator what happens and does what it says.
+struct Shell<'s, 'a, I, W> {
+    coordinator: &'s mut Coordinator<I>,
+    books: &'s mut Books<'a, W>,
+    events: &'s mut mpsc::Receiver<Event>,
+    jobs: &'s mpsc::Sender<Job>,
+    stopping: &'s tokio::sync::watch::Sender<bool>,
+    campaign: &'s str,
 }
 
-/// What a quota's answer means for the run: go on (`None`), wait until the window reopens
-/// (set `until`), or stop (set `stopped`) when that is further than `max_wait` or the quota
-/// cannot be read.
-fn quota_wait(
-    free: Result<Option<chrono::DateTime<chrono::Utc>>>,
-    max_wait: Duration,
-    now: Instant,
-    until: &mut Option<Instant>,
-    stopped: &mut Option<String>,
-) {
-    let wall = crate::clock::now();
-    match free {
-        Ok(None) => {}
-        Ok(Some(free)) => {
-            let wait = (free - wall).to_std().unwrap_or_default();
-            if wait <= max_wait {
-                *until = Some(now + wait);
-            } else {
-                *stopped = Some(format!(
-                    "the sending quota is used up (`max_per_hour`/`max_per_day`): resume after {} UTC",
-                    free.format("%Y-%m-%d %H:%M")
-                ));
+impl<I: Iterator<Item = Job>, W: FnMut(&str) -> bool> Shell<'_, '_, I, W> {
+    async fn drive(&mut self, interrupts: &mut Interrupts) -> Result<()> {
+        loop {
+            let c = &mut *self.coordinator;
+            if c.stop_reason().is_some() {
+                self.stopping.send_replace(true);
             }
-        }
-        Err(e) => *stopped = Some(format!("cannot count the sending quota: {e}")),
-    }
-}
-
-/// Ctrl-C and SIGTERM, as one stream.
-struct Signals {
-    #[cfg(unix)]
-    term: Option<tokio::signal::unix::Signal>,
-}
-
-impl Signals {
-    fn new() -> Signals {
-        Signals {
-            #[cfg(unix)]
-            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
-        }
-    }
-
-    async fn recv(&mut self) {
-        #[cfg(unix)]
-        {
-            let term = async {
-                match &mut self.term {
-                    Some(t) => {
-                        t.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
+            let now = Instant::now();
+            let quota = &mut *self.books.quota;
+            if c.wants_quota(now) && quota.is_limited() {
+                let free = quota.next_allowed(crate::clock::now());
+                c.on_quota(free, crate::clock::now(), now);
+            }
+            if c.is_finished(now) {
+                return Ok(());
+            }
+            let want_job = c.wants_job(now);
+            let wake = c.poll_timeout(now);
+            let in_flight = c.in_flight();
+            let fold_at = self.books.journal.fold_at(in_flight).map(Instant::from_std);
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term => {}
+                biased;
+                _ = interrupts.recv() => self.on_signal(),
+                Some(first) = self.events.recv(), if in_flight > 0 => self.on_events(first)?,
+                permit = self.jobs.reserve(), if want_job => {
+                    let Ok(permit) = permit else { return Ok(()) };
+                    if let Some(job) = self.coordinator.next_job(now) {
+                        permit.send(job);
+                    }
+                }
+                _ = tokio::time::sleep_until(wake.unwrap_or(now)), if wake.is_some() => {}
+                _ = tokio::time::sleep_until(fold_at.unwrap_or(now)), if fold_at.is_some() => {
+                    self.books.journal.fold_or_wait(self.books.store)?;
+                }
             }
         }
-        #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
+    }
+
+    fn on_signal(&mut self) {
+        match self.coordinator.on_signal() {
+            OnSignal::Exit => {
+                eprintln!(
+                    "\nstopping at once: members being sent now will be `uncertain`; resume with: mailshot send --campaign {}",
+                    self.campaign
+                );
+                std::process::exit(crate::error::EXIT_INTERRUPTED);
+            }
+            OnSignal::Finish { in_flight } => eprintln!(
+                "\ninterrupted: finishing the {in_flight} messages in flight (Ctrl-C again to stop at once)"
+            ),
+        }
+    }
+
+    /// Every event waiting now goes into the journal with one write, and the workers hear
+    /// "go" only once their `start` is written.
+    fn on_events(&mut self, first: Event) -> Result<()> {
+        let mut batch = vec![first];
+        while batch.len() < 512 {
+            match self.events.try_recv() {
+                Ok(e) => batch.push(e),
+                Err(_) => break,
+            }
+        }
+        let mut acks = Vec::new();
+        for event in batch {
+            match event {
+                Event::Starting {
+                    email,
+                    message_id,
+                    go,
+                } => {
+                    let ok = self.starting(&email);
+                    if ok {
+                        self.books.journal.start(&email, &message_id);
+                    }
+                    acks.push((go, ok));
+                }
+                Event::Done { job, result } => self.done(job, result),
+            }
+        }
+        let books = &mut *self.books;
+        // In the operating system's hands before any of these messages may go.
+        books.journal.write()?;
+        for (go, ok) in acks {
+            let _ = go.send(ok);
+        }
+        let in_flight = self.coordinator.in_flight();
+        if books
+            .journal
+            .fold_at(in_flight)
+            .is_some_and(|t| t <= std::time::Instant::now())
+        {
+            books.journal.fold_or_wait(books.store)?;
+        }
+        Ok(())
+    }
+
+    /// Whether a member about to go may: the quota is taken here, one message at a time
+    /// (shared with other runs on the same store), so jobs already queued cannot overrun
+    /// it; and the member must still be wanted.
+    fn starting(&mut self, email: &str) -> bool {
+        let c = &mut *self.coordinator;
+        if c.may_start() {
+            let taken = self.books.quota.take(crate::clock::now());
+            c.on_quota(taken, crate::clock::now(), Instant::now());
+        }
+        c.may_start() && {
+            let wanted = (self.books.still_wanted)(email);
+            c.on_starting(email, wanted)
+        }
+    }
+
+    fn done(&mut self, job: Job, result: Option<std::result::Result<Reply, Fatal>>) {
+        let journal = &mut *self.books.journal;
+        match &result {
+            Some(Ok(reply)) => journal.reply(&job.member.email, &job.message_id, reply),
+            // Fatal means the message was never offered.
+            Some(Err(_)) => journal.unstart(&job.member.email),
+            None => {}
+        }
+        let c = &mut *self.coordinator;
+        if c.on_done(job, result, Instant::now()) {
+            self.books.progress.update(c.tally());
+        }
+        let pause = c.slowdown().as_millis() as u64;
+        self.books.slowdown.store(pause, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::ReplyKind;
+    use crate::store::journal::Journal;
+    use crate::store::{CampaignInfo, CampaignLock, Status};
+    use crate::transport::stub::Stub;
+
+    /// The repository's sample config and bulletin, for the file transport's development secret.
+    fn campaign() -> Arc<Campaign> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let config = Config::parse(&path, &text).unwrap();
+        Arc::new(Campaign::from_config(&config, "t", None).unwrap().0)
+    }
+
+    fn members(emails: &[&str]) -> Vec<Member> {
+        let columns = ["email", "first_name", "last_name", "organisation"];
+        let columns: Arc<[String]> = columns.iter().map(|c| c.to_string()).collect();
+        let row = |(i, e): (usize, &&str)| Member {
+            line: i as u64 + 2,
+            email: e.to_string(),
+            columns: columns.clone(),
+            values: [e, "Ann", "Lee", "Lee Ltd"].map(String::from).to_vec(),
+        };
+        emails.iter().enumerate().map(row).collect()
+    }
+
+    /// Runs a campaign to `emails` through `stub` with a real store and journal, scripted
+    /// interrupts; returns the summary and each member's status and reason in the store.
+    async fn send_through(
+        stub: &Stub,
+        emails: &[&str],
+        interrupts: Interrupts,
+    ) -> (RunSummary, Vec<(String, Status, Option<String>)>) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("t.db");
+        let mut store = Store::open(&db).unwrap();
+        let info = CampaignInfo {
+            id: "t".into(),
+            template: "t".into(),
+            list: "l".into(),
+            subject: "s".into(),
+            transport: "stub".into(),
+            started_at: crate::store::now(),
+            finished_at: None,
+        };
+        store
+            .begin_campaign(&info, emails.iter().map(|e| e.to_string()))
+            .unwrap();
+        let lock = CampaignLock::acquire(&db, "t").unwrap();
+        let mut journal = Journal::open(&mut store, &db, "t", &lock).unwrap();
+        let mut quota = Quota::new(0, 0, []);
+        let books = Books {
+            store: &mut store,
+            journal: &mut journal,
+            quota: &mut quota,
+            still_wanted: |_: &str| true,
+            progress: Progress::new(emails.len() as u64),
+            slowdown: Arc::new(AtomicU64::new(0)),
+        };
+        let settings = Delivery {
+            connections: 2,
+            max_attempts: 3,
+            retry_delay: Duration::from_secs(30),
+            max_connection_failures: 10,
+            max_quota_wait: Duration::from_secs(900),
+        };
+        let campaign = campaign();
+        let ids = campaign.clone();
+        let jobs = members(emails)
+            .into_iter()
+            .map(move |m| Job::new(m, ids.new_message_id()));
+        let coordinator = Coordinator::new(settings.rules(), jobs).with_jitter(|| 0.5);
+        let rate = crate::config::RateConfig {
+            messages_per_second: 0.0,
+            batch_size: 0,
+            ..toml::from_str("").unwrap()
+        };
+        let pacer = Arc::new(SharedPacer::new(&rate));
+        let spec = TransportSpec::Stub(stub.clone());
+        let summary = run(campaign, coordinator, books, &spec, pacer, 2, interrupts)
+            .await
+            .unwrap();
+        let mut rows = Vec::new();
+        store
+            .each_log_row("t", |r| {
+                rows.push((r.email, r.status, r.reason));
+                Ok(())
+            })
+            .unwrap();
+        (summary, rows)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_small_campaign_goes_through_the_stub_with_a_retry_and_a_hard_bounce() {
+        let stub = Stub::new();
+        stub.replies(
+            "bob@example.org",
+            ReplyKind::Transient,
+            "451 4.3.0 try later",
+        );
+        stub.replies(
+            "eve@example.org",
+            ReplyKind::Permanent,
+            "550 5.1.1 no such user",
+        );
+        let emails = ["ann@example.org", "bob@example.org", "eve@example.org"];
+        let (_never, interrupts) = tokio::sync::mpsc::unbounded_channel();
+        let started = Instant::now();
+        let (summary, rows) = send_through(&stub, &emails, Interrupts::Scripted(interrupts)).await;
+        // Bob's retry waited its backoff (30 s, on tokio's paused clock).
+        assert!(started.elapsed() >= Duration::from_secs(30), "{rows:?}");
+        let t = summary.tally;
+        assert_eq!((t.accepted, t.failed, t.retries, t.deferred), (2, 1, 1, 0));
+        assert_eq!((summary.stopped, summary.interrupted), (None, false));
+        let sent = stub.sent();
+        let mut to: Vec<&str> = sent.iter().map(|s| s.to.as_str()).collect();
+        to.sort();
+        assert_eq!(
+            to,
+            [
+                "ann@example.org",
+                "bob@example.org",
+                "bob@example.org",
+                "eve@example.org"
+            ]
+        );
+        for s in &sent {
+            assert_eq!(s.from, "news@example.org");
+            let text = String::from_utf8_lossy(&s.bytes);
+            assert!(
+                text.contains(&format!("To: \"Ann Lee\" <{}>", s.to)),
+                "{text}"
+            );
+            assert!(text.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"));
+        }
+        let row = |e: &str| rows.iter().find(|r| r.0 == e).cloned().unwrap();
+        assert_eq!(row("ann@example.org").1, Status::Accepted);
+        assert_eq!(row("bob@example.org").1, Status::Accepted);
+        let eve = row("eve@example.org");
+        assert_eq!(
+            (eve.1, eve.2.as_deref()),
+            (Status::Failed, Some("hard-bounce"))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_interrupt_before_anything_went_leaves_every_member_pending() {
+        let stub = Stub::new();
+        let (tx, interrupts) = tokio::sync::mpsc::unbounded_channel();
+        tx.send(()).unwrap();
+        let emails = ["ann@example.org", "bob@example.org"];
+        let (summary, rows) = send_through(&stub, &emails, Interrupts::Scripted(interrupts)).await;
+        assert_eq!(
+            (summary.stopped.as_deref(), summary.interrupted),
+            (Some("interrupted"), true)
+        );
+        assert!(stub.sent().is_empty());
+        assert!(rows.iter().all(|r| r.1 == Status::Pending), "{rows:?}");
     }
 }

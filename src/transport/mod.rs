@@ -20,6 +20,7 @@
 //! could deliver it twice.
 
 pub mod session;
+pub mod stub;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -51,8 +52,12 @@ impl Reply {
 /// The transport settings a worker needs to open its connection.
 #[derive(Debug, Clone)]
 pub enum TransportSpec {
-    File { dir: PathBuf },
+    File {
+        dir: PathBuf,
+    },
     Smtp(Arc<SmtpSpec>),
+    /// For tests: see [`stub`].
+    Stub(stub::Stub),
 }
 
 #[derive(Debug)]
@@ -168,6 +173,7 @@ impl TransportSpec {
                 conn: None,
                 sent: 0,
             },
+            TransportSpec::Stub(stub) => Connection::Stub(stub.clone()),
         }
     }
 }
@@ -185,6 +191,7 @@ pub enum Connection {
         /// Messages sent on `conn` so far.
         sent: u32,
     },
+    Stub(stub::Stub),
 }
 
 /// A file name a person can find a member by: the address, with path characters replaced.
@@ -291,6 +298,7 @@ impl Connection {
                     Err(e) => Err(Fatal(format!("failed to write `{}`: {e}", show(&path)))),
                 })
             }
+            Connection::Stub(stub) => stub.send(msg, go).await,
             Connection::Smtp { spec, conn, sent } => {
                 if conn.is_none() {
                     *sent = 0;
