@@ -16,7 +16,8 @@
 //!        |
 //!   compose::message::build --> Outgoing (multipart/alternative with the HTML as 7bit, List-*
 //!        |              headers, Message-ID; compose::dkim::Signer signs the finished bytes)
-//!   deliver::deliver: coordinator -> bounded channel -> N workers (one connection each)
+//!   deliver::deliver (the shell; decisions: deliver::coordinator::Coordinator)
+//!        |   -> bounded channel -> N workers (deliver::worker, one connection each)
 //!        |   worker: pacer.acquire() -> Event::Starting -> coordinator asks the skip set
 //!        |           again (unsubscribed meanwhile? left out), appends `start` to
 //!        |           the journal (quota checked; one write per batch of events) while the
@@ -58,10 +59,11 @@
 //!   list headers, Message-ID; [`compose::dkim`]: DKIM over the finished bytes (relaxed/relaxed,
 //!   RSA or Ed25519 by aws-lc); [`compose::tokens`]: HMAC tokens for unsubscribe links and
 //!   bounce addresses; [`compose::lint`]: `mailshot check`'s rules (also run by `send`).
-//! - [`deliver`]: preflight and the delivery engine (journal, retries, throttling, circuit
-//!   breakers, signals); [`deliver::pacer`]: rate (governor) and batch pauses;
-//!   [`deliver::quota`]: rolling hourly/daily windows; [`deliver::progress`]: the progress bar
-//!   or periodic lines.
+//! - [`deliver`]: preflight and the delivery engine: a thin async shell (workers, channels,
+//!   timers, signals) around [`deliver::coordinator`], the synchronous state machine that
+//!   decides retries, throttling, circuit breakers, quota waits and shutdown;
+//!   [`deliver::pacer`]: rate (governor) and batch pauses; [`deliver::quota`]: rolling
+//!   hourly/daily windows; [`deliver::progress`]: the progress bar or periodic lines.
 //! - [`outcome`]: the vocabulary of an attempt's outcome, shared by transport, deliver and
 //!   store: [`outcome::Reply`] and its [`outcome::ReplyKind`] (`accepted`, `transient`,
 //!   `permanent`, `uncertain`, `unsendable`), the [`outcome::Reason`] it means for the member
@@ -69,7 +71,8 @@
 //! - [`transport`]: the file and SMTP transports (greeting, EHLO, STARTTLS, AUTH, MAIL/RCPT/DATA
 //!   pipelined or not, the content dot-stuffed), each turning what happened into a
 //!   [`outcome::Reply`]; [`transport::session`]: SMTP replies read strictly and in order (a
-//!   sans-I/O parser) over our own stream.
+//!   sans-I/O parser) over our own stream; [`transport::stub`]: records envelopes and bytes
+//!   and plays scripted replies, for tests.
 //! - [`store`]: the SQLite store: campaigns, deliveries (a member's [`store::Status`]),
 //!   attempts, suppressions; the campaign lock; which members a run skips. [`store::journal`]: the run's append-only event file,
 //!   folded into the store every second and replayed after a crash;

@@ -5,10 +5,12 @@
 //!    stops the campaign with every problem named, and nothing is sent.
 //! 2. **Plan**: the campaign is recorded in the store and every member added as `pending`;
 //!    members already accepted (or failed, unless `--retry-failed`) are skipped.
-//! 3. **Deliver** ([`deliver`]): a coordinator feeds members through a bounded channel to
-//!    `connections` workers. Each worker waits for the shared pacer, renders, sends on its own
-//!    connection and reports the reply; the coordinator records it at once, schedules a retry
-//!    with backoff for a transient reply, and stops everything on a systemic failure.
+//! 3. **Deliver** ([`deliver`]): a thin async shell feeds members through a bounded channel
+//!    to `connections` workers (`worker.rs`). Each worker waits for the shared pacer, renders,
+//!    sends on its own connection and reports the reply; the shell journals it at once. What
+//!    happens next (a retry with backoff, a slowdown, a stop on a systemic failure, a quota
+//!    wait, the end of the run) is decided by the [`coordinator::Coordinator`], a synchronous
+//!    state machine that takes events with an explicit `now` and is unit-tested without I/O.
 
 pub mod coordinator;
 pub mod pacer;

@@ -13,7 +13,7 @@ pub mod unsubscribes;
 use std::path::Path;
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
-use rusqlite::{Connection, OptionalExtension, ToSql, named_params, params};
+use rusqlite::{Connection, OptionalExtension, ToSql, named_params};
 use serde::Serialize;
 
 use crate::error::{Error, Result, show};
@@ -251,9 +251,10 @@ impl News {
         self.checked.set(std::time::Instant::now());
         let mut since = self.since.borrow_mut();
         let mut stmt = self.conn.prepare_cached(
-            "SELECT email, at, rowid FROM suppressions WHERE at >= ?1 OR rowid > ?2",
+            "SELECT email, at, rowid FROM suppressions WHERE at >= :since OR rowid > :rowid",
         )?;
-        let rows = stmt.query_map(params![since.as_str(), self.rowid.get()], |r| {
+        let seen = named_params![":since": since.as_str(), ":rowid": self.rowid.get()];
+        let rows = stmt.query_map(seen, |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
@@ -555,8 +556,8 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         }
         for (rowid, key) in renames {
             tx.execute(
-                "UPDATE suppressions SET email = ?2 WHERE rowid = ?1",
-                params![rowid, key],
+                "UPDATE suppressions SET email = :key WHERE rowid = :rowid",
+                named_params![":rowid": rowid, ":key": key],
             )?;
         }
     }
@@ -692,9 +693,17 @@ impl Store {
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
         tx.execute(
-            "INSERT INTO campaigns (id, template, list, subject, transport, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            "INSERT INTO campaigns (id, template, list, subject, transport, started_at)
+             VALUES (:campaign, :template, :list, :subject, :transport, :started_at)
              ON CONFLICT(id) DO UPDATE SET subject = excluded.subject, transport = excluded.transport, finished_at = NULL",
-            params![info.id, info.template, info.list, info.subject, info.transport, info.started_at],
+            named_params![
+                ":campaign": info.id,
+                ":template": info.template,
+                ":list": info.list,
+                ":subject": info.subject,
+                ":transport": info.transport,
+                ":started_at": info.started_at,
+            ],
         )?;
         {
             let mut ins = tx.prepare(
@@ -713,8 +722,8 @@ impl Store {
 
     pub fn finish_campaign(&self, id: &str) -> Result<()> {
         self.conn.execute(
-            "UPDATE campaigns SET finished_at = ?2 WHERE id = ?1",
-            params![id, now()],
+            "UPDATE campaigns SET finished_at = :at WHERE id = :campaign",
+            named_params![":campaign": id, ":at": now()],
         )?;
         Ok(())
     }
@@ -765,10 +774,10 @@ impl Store {
     pub fn set_journal_seq(&mut self, campaign: &str, seq: u64) -> Result<()> {
         self.conn
             .prepare_cached(
-                "INSERT INTO journal_folds (campaign, seq) VALUES (?1, ?2)
+                "INSERT INTO journal_folds (campaign, seq) VALUES (:campaign, :seq)
                  ON CONFLICT(campaign) DO UPDATE SET seq = excluded.seq",
             )?
-            .execute(params![campaign, seq])?;
+            .execute(named_params![":campaign": campaign, ":seq": seq])?;
         Ok(())
     }
 
@@ -868,19 +877,6 @@ impl Store {
             query.params().as_slice(),
             |r| r.get(0),
         )?;
-        // Another connection for the lookups: the run's writes go on meanwhile (WAL:
-        // readers never block the writer), and suppressions recorded during the run are seen.
-        let reader = || -> Result<Connection> {
-            let path = self
-                .conn
-                .path()
-                .ok_or_else(|| Error::runtime("the delivery log has no file to read from"))?;
-            let conn =
-                Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-            conn.busy_timeout(std::time::Duration::from_secs(5))?;
-            add_functions(&conn)?;
-            Ok(conn)
-        };
         let pending = Some(crate::store::unsubscribes::Watch::new(Path::new(
             self.conn.path().unwrap_or_default(),
         )));
@@ -904,7 +900,7 @@ impl Store {
                 SkipKind::Memory {
                     set: std::cell::RefCell::new(set),
                     news: Some(News {
-                        conn: reader()?,
+                        conn: self.reader()?,
                         since: std::cell::RefCell::new(since),
                         rowid: std::cell::Cell::new(rowid),
                         checked: std::cell::Cell::new(std::time::Instant::now()),
@@ -915,12 +911,25 @@ impl Store {
         }
         Ok(Skip(
             SkipKind::Lookup {
-                conn: reader()?,
+                conn: self.reader()?,
                 query,
                 read: std::cell::Cell::new(None),
             },
             pending,
         ))
+    }
+
+    /// Another connection, for [`Skip`]'s lookups: the run's writes go on meanwhile (WAL:
+    /// readers never block the writer), and suppressions recorded during the run are seen.
+    fn reader(&self) -> Result<Connection> {
+        let path = self
+            .conn
+            .path()
+            .ok_or_else(|| Error::runtime("the delivery log has no file to read from"))?;
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        add_functions(&conn)?;
+        Ok(conn)
     }
 
     /// Records one attempt's outcome (the reply, received at `at`) and the member's new status.
@@ -987,16 +996,8 @@ impl Store {
         ])?;
         // The mailbox does not exist: never mail it again, in any campaign.
         if reason == Reason::HardBounce {
-            tx.execute(
-                "INSERT INTO suppressions (email, reason, source, at) VALUES (:key, :reason, :source, :at)
-                 ON CONFLICT DO NOTHING",
-                named_params![
-                    ":key": crate::address::key(email),
-                    ":reason": reason,
-                    ":source": format!("campaign {campaign}: {}", reply.text),
-                    ":at": at,
-                ],
-            )?;
+            let source = format!("campaign {campaign}: {}", reply.text);
+            self.suppress_at(email, reason.as_str(), Some(&source), at)?;
         }
         if let Some(own) = own {
             own.commit()?;
@@ -1018,9 +1019,10 @@ impl Store {
         source: Option<&str>,
         at: &str,
     ) -> Result<bool> {
-        let n = self.conn.prepare_cached(
-            "INSERT INTO suppressions (email, reason, source, at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-        )?.execute(params![crate::address::key(email), reason, source, at])?;
+        let n = self
+            .conn
+            .prepare_cached(SUPPRESS)?
+            .execute(suppress_params(email, reason, source, at).as_slice())?;
         Ok(n == 1)
     }
 
@@ -1035,12 +1037,10 @@ impl Store {
         let at = now();
         let mut n = 0;
         {
-            let mut insert = tx.prepare(
-                "INSERT INTO suppressions (email, reason, source, at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-            )?;
+            let mut insert = tx.prepare(SUPPRESS)?;
             for (email, source) in entries {
-                n +=
-                    insert.execute(params![crate::address::key(email), reason, source, at])? as u64;
+                let params = suppress_params(email, reason, Some(source), &at);
+                n += insert.execute(params.as_slice())? as u64;
             }
         }
         tx.commit()?;
@@ -1184,14 +1184,34 @@ impl Store {
 
     fn log_where(&self, campaign: &str, filter: &str, limit: usize) -> Result<Vec<LogRow>> {
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT {LOG_COLUMNS} FROM deliveries WHERE campaign = ?1 {filter} ORDER BY rowid LIMIT ?2"
+            "SELECT {LOG_COLUMNS} FROM deliveries WHERE campaign = :campaign {filter} ORDER BY rowid LIMIT :limit"
         ))?;
+        let limit = limit.min(i64::MAX as usize) as i64;
         let rows = stmt.query_map(
-            params![campaign, limit.min(i64::MAX as usize) as i64],
+            named_params![":campaign": campaign, ":limit": limit],
             log_row,
         )?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+}
+
+/// Adds a suppression unless the address already has one: [`suppress_params`].
+const SUPPRESS: &str = "INSERT INTO suppressions (email, reason, source, at)
+     VALUES (:key, :reason, :source, :at) ON CONFLICT DO NOTHING";
+
+/// The parameters of [`SUPPRESS`]: the address by its [`crate::address::key`].
+fn suppress_params<'a>(
+    email: &str,
+    reason: &'a str,
+    source: Option<&'a str>,
+    at: &'a str,
+) -> Vec<(&'static str, Box<dyn ToSql + 'a>)> {
+    vec![
+        (":key", Box::new(crate::address::key(email))),
+        (":reason", Box::new(reason)),
+        (":source", Box::new(source)),
+        (":at", Box::new(at)),
+    ]
 }
 
 const LOG_COLUMNS: &str = "email, status, attempts, smtp_code, enhanced_code, smtp_reply, \
@@ -1216,6 +1236,7 @@ fn log_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LogRow> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::params;
 
     /// A campaign with a member in every state, and suppressions (one in another case).
     fn store_with_every_state(dir: &Path) -> Store {
