@@ -81,7 +81,10 @@
 //! - [`serve`]: the one-click unsubscribe HTTP service (axum on hyper: timeouts, a connection
 //!   cap).
 //! - [`csv_safe`]: CSV cells neutralised against spreadsheet formula injection (OWASP).
-//! - [`error`]: the error type and exit codes; [`clock`]: wall-clock time.
+//! - [`error`]: the error type (a member list's errors with file and line, the store's and
+//!   import's scratch database's told apart) and the exit codes; [`clock`]: the [`clock::Clock`]
+//!   a binary passes to [`commands::run`] (`mailshot`: the system clock; only the test build's
+//!   `mailshot-test-hooks`, src/bin/test_hooks.rs, can pass a fake one).
 
 pub mod address;
 pub mod cli;

@@ -2,12 +2,6 @@ use clap::Parser;
 
 fn main() {
     let cli = mailshot::cli::Cli::parse();
-    let code = match mailshot::commands::run(cli) {
-        Ok(code) => code,
-        Err(err) => {
-            eprintln!("error: {err}");
-            err.exit_code()
-        }
-    };
-    std::process::exit(code);
+    let result = mailshot::commands::run(cli, Box::new(mailshot::clock::SystemClock));
+    std::process::exit(mailshot::commands::exit_code(result));
 }

@@ -22,7 +22,6 @@ pub fn exec(config: &Config, args: LogArgs) -> Result<i32> {
     crate::store::journal::settle(&mut store, &config.store, &args.campaign)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let io = |e: std::io::Error| Error::runtime(format!("failed to write the log: {e}"));
     match args.format {
         LogFormat::Csv => {
             let mut w = csv::WriterBuilder::new()
@@ -40,7 +39,7 @@ pub fn exec(config: &Config, args: LogArgs) -> Result<i32> {
                 "last_attempt_at",
                 "reason",
             ])
-            .map_err(|e| Error::runtime(e.to_string()))?;
+            .map_err(csv_error)?;
             store.each_log_row(&args.campaign, |r| {
                 // Cells a spreadsheet would run as a formula (an address may start with `=`,
                 // a reply text with `-`) get a leading `'` (see `csv_safe`).
@@ -58,19 +57,34 @@ pub fn exec(config: &Config, args: LogArgs) -> Result<i32> {
                     text(&r.last_attempt_at),
                     text(&r.reason),
                 ])
-                .map_err(|e| Error::runtime(e.to_string()))
+                .map_err(csv_error)
             })?;
-            w.flush().map_err(io)?;
+            w.flush().map_err(Error::stdout)?;
         }
         LogFormat::Json => {
             // Streamed: the same bytes as `to_writer_pretty` of the whole array.
-            let json = |e: serde_json::Error| Error::runtime(e.to_string());
             let mut ser = serde_json::Serializer::pretty(&mut out);
             let mut seq = ser.serialize_seq(None).map_err(json)?;
             store.each_log_row(&args.campaign, |r| seq.serialize_element(&r).map_err(json))?;
             seq.end().map_err(json)?;
-            writeln!(out).map_err(io)?;
+            writeln!(out).map_err(Error::stdout)?;
         }
     }
     Ok(EXIT_OK)
+}
+
+/// A CSV row that could not be written to standard output.
+fn csv_error(e: csv::Error) -> Error {
+    match e.kind() {
+        csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe => Error::BrokenPipe,
+        _ => Error::runtime(format!("failed to write the log: {e}")),
+    }
+}
+
+/// A JSON row that could not be written to standard output.
+fn json(e: serde_json::Error) -> Error {
+    match e.io_error_kind() {
+        Some(std::io::ErrorKind::BrokenPipe) => Error::BrokenPipe,
+        _ => Error::runtime(format!("failed to write the log: {e}")),
+    }
 }

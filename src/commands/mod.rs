@@ -8,11 +8,13 @@ pub mod status;
 pub mod suppress;
 
 use crate::cli::{Cli, Command};
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::Result;
 
-/// Runs the parsed command line; returns the exit status.
-pub fn run(cli: Cli) -> Result<i32> {
+/// Runs the parsed command line with `clock` as the time; returns the exit status.
+pub fn run(cli: Cli, clock: Box<dyn Clock>) -> Result<i32> {
+    crate::clock::install(clock);
     let config = Config::load(&cli.config)?;
     match cli.command {
         Command::Send(args) => send::exec(config, args),
@@ -23,6 +25,20 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Check(args) => check::exec(config, args),
         Command::Serve(args) => {
             crate::serve::run(&config, &args.listen).map(|()| crate::error::EXIT_OK)
+        }
+    }
+}
+
+/// The exit status for `result`, printing the error (`error: ...`) unless standard output's
+/// reader went away, which ends quietly.
+pub fn exit_code(result: Result<i32>) -> i32 {
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            if err.is_reported() {
+                eprintln!("error: {err}");
+            }
+            err.exit_code()
         }
     }
 }

@@ -336,7 +336,7 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
             "fix the cause, then resume with: mailshot send --campaign {}",
             args.campaign
         );
-        return Ok(EXIT_FAILURES);
+        return Ok(crate::error::EXIT_RUNTIME);
     }
     if counts.pending > 0 {
         println!(
@@ -430,12 +430,7 @@ async fn test_send(
     let list_name = show(&list.path);
     let mut chosen = None;
     for row in list.rows()? {
-        let m = row.map_err(|e| {
-            Error::input(format!(
-                "failed to read member list `{list_name}`: line {}: {}",
-                e.line, e.reason
-            ))
-        })?;
+        let m = row.map_err(|e| e.in_list(&list.path))?;
         if as_member.is_none_or(|a| a.eq_ignore_ascii_case(&m.email)) {
             chosen = Some(m);
             break;

@@ -1,9 +1,12 @@
+use std::io::Write;
+
 use crate::cli::StatusArgs;
 use crate::config::Config;
 use crate::error::{EXIT_OK, Error, Result, show};
 use crate::store::Store;
 
 pub fn exec(config: &Config, args: StatusArgs) -> Result<i32> {
+    let mut out = std::io::stdout().lock();
     let Some(mut store) = Store::open_existing(&config.store)? else {
         return match args.campaign {
             Some(id) => Err(Error::input(format!(
@@ -11,10 +14,12 @@ pub fn exec(config: &Config, args: StatusArgs) -> Result<i32> {
                 show(&config.store)
             ))),
             None => {
-                println!(
+                writeln!(
+                    out,
                     "no campaigns yet (delivery log `{}` does not exist)",
                     show(&config.store)
-                );
+                )
+                .map_err(Error::stdout)?;
                 Ok(EXIT_OK)
             }
         };
@@ -26,10 +31,11 @@ pub fn exec(config: &Config, args: StatusArgs) -> Result<i32> {
         None => store.campaigns()?,
     };
     if campaigns.is_empty() {
-        println!("no campaigns yet");
+        writeln!(out, "no campaigns yet").map_err(Error::stdout)?;
         return Ok(EXIT_OK);
     }
-    println!(
+    writeln!(
+        out,
         "{:<16} {:>8} {:>8} {:>8} {:>8} {:>10} {:>9} {:>8}  {:<24} {:<24}",
         "campaign",
         "members",
@@ -41,7 +47,8 @@ pub fn exec(config: &Config, args: StatusArgs) -> Result<i32> {
         "pending",
         "started",
         "finished"
-    );
+    )
+    .map_err(Error::stdout)?;
     for c in campaigns {
         // A run that died may have left its last events in its journal; a run sending now
         // folds its own every second.
@@ -59,7 +66,8 @@ pub fn exec(config: &Config, args: StatusArgs) -> Result<i32> {
             (None, Some(at)) => at.clone(),
             (None, None) => "-".to_string(),
         };
-        println!(
+        writeln!(
+            out,
             "{:<16} {:>8} {:>8} {:>8} {:>8} {:>10} {:>9} {:>8}  {:<24} {:<24}",
             c.id,
             n.members,
@@ -71,7 +79,8 @@ pub fn exec(config: &Config, args: StatusArgs) -> Result<i32> {
             n.pending,
             c.started_at,
             finished
-        );
+        )
+        .map_err(Error::stdout)?;
     }
     Ok(EXIT_OK)
 }

@@ -296,13 +296,7 @@ pub fn preflight(campaign: &mut Campaign, list: &MemberList) -> Result<Preflight
         let m = match row {
             Ok(m) => m,
             Err(e) => {
-                add(
-                    format!(
-                        "failed to read member list `{list_name}`: line {}: {}",
-                        e.line, e.reason
-                    ),
-                    String::new(),
-                );
+                add(e.in_list(&list.path).to_string(), String::new());
                 continue;
             }
         };

@@ -5,9 +5,16 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// How often a plain progress line is printed when stderr is not a terminal. Tests shorten it
-/// with `MAILSHOT_PROGRESS_EVERY_MS`.
+/// How often a plain progress line is printed when stderr is not a terminal.
 const LINE_EVERY: Duration = Duration::from_secs(5);
+
+static LINE_EVERY_SET: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+
+/// Sets the period of plain progress lines (default [`LINE_EVERY`]) for the rest of the
+/// process: only the test build's `mailshot-test-hooks` binary calls it, to see lines quickly.
+pub fn set_line_every(every: Duration) {
+    let _ = LINE_EVERY_SET.set(every);
+}
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Tally {
@@ -62,10 +69,7 @@ impl Progress {
             bar
         });
         let now = Instant::now();
-        let every = std::env::var("MAILSHOT_PROGRESS_EVERY_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .map_or(LINE_EVERY, Duration::from_millis);
+        let every = LINE_EVERY_SET.get().copied().unwrap_or(LINE_EVERY);
         Progress {
             total,
             started: now,

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use lettre::Address;
 
-use crate::error::{Error, Result, show};
+use crate::error::{Error, Result};
 
 /// The longest field accepted, in characters.
 pub const MAX_FIELD_CHARS: usize = 1000;
@@ -59,6 +59,13 @@ impl Member {
 pub struct RowError {
     pub line: u64,
     pub reason: String,
+}
+
+impl RowError {
+    /// This row's error as the member list `path`'s: `failed to read member list `path`: line N: ...`.
+    pub fn in_list(self, path: &Path) -> Error {
+        Error::member_list(path, Some(self.line), self.reason)
+    }
 }
 
 /// Turns a header into a variable name: `E-mail Address` -> `e_mail_address`.
@@ -165,9 +172,7 @@ impl MemberList {
     }
 
     fn reader(path: &Path) -> Result<Opened> {
-        let file = File::open(path).map_err(|e| {
-            Error::input(format!("failed to read member list `{}`: {e}", show(path)))
-        })?;
+        let file = File::open(path).map_err(|e| Error::member_list(path, None, e.to_string()))?;
         read_header(path, BufReader::new(file))
     }
 
@@ -301,32 +306,25 @@ pub fn read_header<R: Read>(path: &Path, input: R) -> Result<(Arc<[String]>, Csv
         .has_headers(true)
         .flexible(true)
         .from_reader(input);
-    let list = show(path);
-    let headers = reader.headers().map_err(|e| {
-        Error::input(format!(
-            "failed to read member list `{list}`: line 1: {}",
-            csv_reason(&e)
-        ))
-    })?;
+    let at_header = |reason: String| Error::member_list(path, Some(1), reason);
+    let headers = reader.headers().map_err(|e| at_header(csv_reason(&e)))?;
     let mut columns: Vec<String> = Vec::with_capacity(headers.len());
     for (i, h) in headers.iter().enumerate() {
         let name = normalize_header(h);
         if name.is_empty() {
-            return Err(Error::input(format!(
-                "failed to read member list `{list}`: line 1: column {} has no usable name (`{h}`)",
+            return Err(at_header(format!(
+                "column {} has no usable name (`{h}`)",
                 i + 1
             )));
         }
         if columns.contains(&name) {
-            return Err(Error::input(format!(
-                "failed to read member list `{list}`: line 1: two columns are both named `{name}`"
-            )));
+            return Err(at_header(format!("two columns are both named `{name}`")));
         }
         columns.push(name);
     }
     if !columns.iter().any(|c| c == "email") {
-        return Err(Error::input(format!(
-            "failed to read member list `{list}`: line 1: no `email` column (found: {})",
+        return Err(at_header(format!(
+            "no `email` column (found: {})",
             headers
                 .iter()
                 .map(|h| format!("`{h}`"))

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{BIN, Project, SECRET, SECRET_ENV, SmtpServer};
+use crate::support::{BIN, HOOKS_BIN, Project, SECRET, SECRET_ENV, SmtpServer};
 
 fn spawn_send(p: &Project, extra: &[&str]) -> std::process::Child {
     spawn_campaign(p, "c", extra)
@@ -381,7 +381,7 @@ fn a_server_refusing_at_the_greeting_trips_the_circuit_breaker() {
     p.edit("config.toml", "connections = 4", "connections = 1");
     p.members("lists/members.csv", 10);
     let r = p.run(&["send", "--campaign", "c", "--yes"]);
-    assert_eq!(r.code, 1);
+    assert_eq!(r.code, 3);
     assert!(
         r.stderr.contains(
             "error: the campaign stopped early: 3 connection failures in a row, last: `421 "
@@ -426,18 +426,18 @@ fn a_daily_quota_spans_two_runs_on_a_fake_clock() {
     let p = Project::smtp(server.port, "max_per_day = 5\nmax_quota_wait_secs = 60");
     p.members("lists/members.csv", 8);
     let at = |t: &str| {
-        p.run_env(
+        p.run_hooked(
             &["send", "--campaign", "c", "--yes"],
             &[("MAILSHOT_FAKE_NOW", t)],
         )
     };
     let r = at("2026-11-23T09:14:00Z");
-    assert_eq!(r.code, 1);
+    assert_eq!(r.code, 3);
     assert!(r.stderr.contains("error: the campaign stopped early: the sending quota is used up (`max_per_hour`/`max_per_day`): resume after 2026-11-24 09:14 UTC"), "{}", r.stderr);
     assert_eq!(server.received().len(), 5);
     // Later the same day: still used up, nothing goes.
     let r = at("2026-11-23T18:00:00Z");
-    assert_eq!(r.code, 1);
+    assert_eq!(r.code, 3);
     assert!(
         r.stderr.contains("resume after 2026-11-24 09:14 UTC"),
         "{}",
@@ -474,7 +474,7 @@ fn an_hourly_quota_holds_across_two_campaigns_sent_at_once() {
         .iter()
         .map(|c| p.run(&["send", "--campaign", c, "--yes"]).code)
         .collect();
-    assert!(codes.contains(&1), "{codes:?}");
+    assert!(codes.contains(&3), "{codes:?}");
     assert_eq!(server.received().len(), 30);
 }
 
@@ -486,7 +486,7 @@ fn a_corrupt_store_is_a_clear_error_and_is_left_alone() {
         "this is not a database, but somebody's notes\n",
     );
     let r = p.run(&["send", "--campaign", "c", "--yes"]);
-    assert_eq!(r.code, 1);
+    assert_eq!(r.code, 3);
     assert!(
         r.stderr.starts_with(
             "error: failed to open delivery log `mailshot.db`: file is not a database"
@@ -526,7 +526,7 @@ fn a_store_locked_by_another_program_is_a_clear_error_and_nothing_is_sent() {
     let r = p.run(&["send", "--campaign", "c", "--yes"]);
     let _ = holder.kill();
     let _ = holder.wait();
-    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(r.stderr.contains("database is locked"), "{}", r.stderr);
     assert!(!p.path("outbox/c").exists());
     // Once the other program is done, the same command works.
@@ -622,4 +622,49 @@ fn the_shipped_binary_has_no_switch_that_turns_delivery_recording_off() {
     let r = p.run_env(&["send", "--campaign", "c", "--yes"], &off);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(server.received().len(), 3, "no member got a second copy");
+}
+
+#[test]
+fn the_shipped_binary_has_no_test_hooks() {
+    // Earlier builds read MAILSHOT_FAKE_NOW and MAILSHOT_PROGRESS_EVERY_MS in every binary: a
+    // stray variable moved the clock the quota windows and the log go by. They are now read
+    // only by `mailshot-test-hooks`, which `cargo test` alone builds.
+    let hooks = [
+        "MAILSHOT_FAKE_NOW",
+        "MAILSHOT_PROGRESS_EVERY_MS",
+        "MAILSHOT_BENCH_JOURNAL",
+    ];
+    let contains = |bin: &str, word: &str| {
+        let bytes = std::fs::read(bin).unwrap();
+        bytes.windows(word.len()).any(|w| w == word.as_bytes())
+    };
+    for hook in hooks {
+        assert!(!contains(BIN, hook), "`{BIN}` mentions `{hook}`");
+    }
+    assert!(
+        contains(HOOKS_BIN, hooks[0]),
+        "the scan finds a hook where there is one"
+    );
+    // And it behaves so: the fake time is not taken, nor the progress period.
+    let p = Project::example();
+    let fake = [
+        ("MAILSHOT_FAKE_NOW", "2001-01-01T00:00:00Z"),
+        ("MAILSHOT_PROGRESS_EVERY_MS", "0"),
+    ];
+    let r = p.run_env(&["send", "--campaign", "c", "--yes"], &fake);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("progress:"), "{}", r.stderr);
+    let row = p.log_row("c", "zoe.hartley@medtech.example.org");
+    let at = row["first_attempt_at"].as_str().unwrap();
+    assert!(!at.starts_with("2001-"), "{at}");
+    // The same variables in the test build do move the clock: the check above can fail.
+    let r = p.run_hooked(&["send", "--campaign", "d", "--yes"], &fake);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let row = p.log_row("d", "zoe.hartley@medtech.example.org");
+    assert!(
+        row["first_attempt_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2001-01-01T00:00:0")
+    );
 }

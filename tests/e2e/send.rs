@@ -652,7 +652,7 @@ fn log_json_is_one_pretty_array_of_every_member() {
 #[test]
 fn without_a_terminal_progress_is_printed_as_plain_lines() {
     let p = Project::example();
-    let r = p.run_env(
+    let r = p.run_hooked(
         &["send", "--campaign", "c", "--yes"],
         &[("MAILSHOT_PROGRESS_EVERY_MS", "0")],
     );
@@ -738,7 +738,7 @@ fn repeated_policy_rejections_stop_the_campaign_without_blaming_members() {
     p.edit("config.toml", "connections = 4", "connections = 1");
     p.members("lists/members.csv", 6);
     let r = p.run(&["send", "--campaign", "c", "--yes"]);
-    assert_eq!(r.code, 1);
+    assert_eq!(r.code, 3);
     assert!(
         r.stderr.contains(&format!(
             "error: the campaign stopped early: the server refused 3 messages in a row for policy reasons (5.7.x), last: `{policy}`; check SPF, DKIM and DMARC for the From domain and the sending IP's reputation\n\
@@ -801,4 +801,21 @@ fn the_csv_log_neutralises_cells_a_spreadsheet_would_run_as_formulas() {
     // JSON is for programs: the values as they are.
     let json = p.log("c");
     assert_eq!(json[0]["email"], "=1+2@example.org");
+}
+
+#[test]
+fn log_and_status_into_a_closed_pipe_end_quietly() {
+    // `mailshot log | head -1` and `mailshot status | head -1`: earlier builds panicked
+    // (`failed printing to stdout: Broken pipe`) or reported an error with status 1.
+    let p = Project::example();
+    assert_eq!(p.run(&["send", "--campaign", "c", "--yes"]).code, 0);
+    for args in [
+        &["log", "--campaign", "c"][..],
+        &["log", "--campaign", "c", "--format", "json"],
+        &["status"],
+        &["status", "--campaign", "c"],
+    ] {
+        let r = p.run_into_closed_pipe(args);
+        assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{args:?}");
+    }
 }

@@ -80,7 +80,7 @@ fn starttls_is_required_by_default() {
         "security = \"starttls\"",
     );
     let r = p.run(&["send", "--campaign", "c", "--yes"]);
-    assert_eq!(r.code, 1);
+    assert_eq!(r.code, 3);
     assert!(
         r.stderr.contains(&format!(
             "error: the campaign stopped early: 127.0.0.1:{} does not offer STARTTLS; set `smtp.security` to \"tls\" or (for a local relay only) \"none\"\n\
@@ -128,7 +128,7 @@ fn login_uses_the_password_from_the_environment_and_never_shows_it() {
         &["send", "--campaign", "c", "--yes"],
         &[("MAILSHOT_TEST_PASSWORD", wrong)],
     );
-    assert_eq!(r.code, 1);
+    assert_eq!(r.code, 3);
     assert!(
         r.stderr.contains(&format!("error: the campaign stopped early: 127.0.0.1:{} refused the login for `news`: 535 5.7.8 Authentication credentials invalid", server.port)),
         "{}",

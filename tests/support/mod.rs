@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mailshot");
+/// mailshot with the test-only switches (`MAILSHOT_FAKE_NOW`, `MAILSHOT_PROGRESS_EVERY_MS`),
+/// built only by `cargo test` (src/bin/test_hooks.rs).
+pub const HOOKS_BIN: &str = env!("CARGO_BIN_EXE_mailshot-test-hooks");
 
 /// The unsubscribe secret the SMTP test configs read, and its variable.
 pub const SECRET_ENV: &str = "MAILSHOT_TEST_UNSUBSCRIBE_SECRET";
@@ -159,7 +162,32 @@ retry_delay_secs = 0.05
 
     /// Runs mailshot with extra environment variables.
     pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut cmd = Command::new(BIN);
+        self.run_bin(BIN, args, env)
+    }
+
+    /// Runs `mailshot-test-hooks` (mailshot with the test-only switches) with `env` set.
+    pub fn run_hooked(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        self.run_bin(HOOKS_BIN, args, env)
+    }
+
+    /// Runs mailshot with its standard output a pipe whose reader has already gone, as in
+    /// `mailshot log | head -1` once `head` has its line: every write fails with EPIPE.
+    pub fn run_into_closed_pipe(&self, args: &[&str]) -> Run {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(BIN)
+            .args(args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        out.into()
+    }
+
+    fn run_bin(&self, bin: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(bin);
         cmd.args(args)
             .current_dir(self.dir.path())
             .stdin(Stdio::null())

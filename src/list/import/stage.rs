@@ -325,18 +325,24 @@ impl Disk {
     fn new() -> Result<Disk> {
         let dir = tempfile::tempdir()
             .map_err(|e| Error::runtime(format!("failed to create a scratch folder: {e}")))?;
-        let db = rusqlite::Connection::open(dir.path().join("import.db"))?;
+        let db =
+            rusqlite::Connection::open(dir.path().join("import.db")).map_err(Error::scratch)?;
         db.execute_batch(
             "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -16000;
              CREATE TABLE rows (ord INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE,
                                 flags INTEGER NOT NULL, data BLOB NOT NULL);
              BEGIN;",
-        )?;
+        )
+        .map_err(Error::scratch)?;
         Ok(Disk { _dir: dir, db })
     }
 
     /// Inserts a member unless its address is there; returns whether it was inserted.
     fn insert(&self, key: &str, flags: u8, record: &[u8]) -> Result<bool> {
+        self.try_insert(key, flags, record).map_err(Error::scratch)
+    }
+
+    fn try_insert(&self, key: &str, flags: u8, record: &[u8]) -> rusqlite::Result<bool> {
         Ok(self
             .db
             .prepare_cached(
@@ -347,8 +353,18 @@ impl Disk {
     }
 
     fn imported(&self, key: &str, record: &[u8], scratch: &mut Vec<u8>) -> Result<bool> {
+        self.try_imported(key, record, scratch)
+            .map_err(Error::scratch)
+    }
+
+    fn try_imported(
+        &self,
+        key: &str,
+        record: &[u8],
+        scratch: &mut Vec<u8>,
+    ) -> rusqlite::Result<bool> {
         // Most rows are new: try the insert first, merge only on a conflict.
-        if self.insert(key, IMPORTED, record)? {
+        if self.try_insert(key, IMPORTED, record)? {
             return Ok(false);
         }
         let (flags, data): (u8, Vec<u8>) = self
@@ -368,11 +384,15 @@ impl Disk {
     fn for_each(&self, mut f: impl FnMut(Member<'_>) -> Result<()>) -> Result<()> {
         let mut stmt = self
             .db
-            .prepare("SELECT flags, data FROM rows ORDER BY ord")?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let flags: u8 = r.get(0)?;
-            let record = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+            .prepare("SELECT flags, data FROM rows ORDER BY ord")
+            .map_err(Error::scratch)?;
+        let mut rows = stmt.query([]).map_err(Error::scratch)?;
+        while let Some(r) = rows.next().map_err(Error::scratch)? {
+            let flags: u8 = r.get(0).map_err(Error::scratch)?;
+            let record = r
+                .get_ref(1)
+                .and_then(|v| v.as_blob().map_err(rusqlite::Error::from))
+                .map_err(Error::scratch)?;
             f(Member {
                 existing: flags & EXISTING != 0,
                 imported: flags & IMPORTED != 0,
