@@ -1,35 +1,44 @@
 //! `mailshot import`: merge exports into the member list and say what happened.
 
+use std::path::{Path, PathBuf};
+
 use crate::cli::ImportArgs;
 use crate::config::Config;
 use crate::deliver::progress::{plural, thousands};
 use crate::error::{EXIT_FAILURES, EXIT_OK, Result, show};
-use crate::list::import::{self, Options, ReadAs};
-use crate::store::Store;
+use crate::list::import::{self, Options, ReadAs, Summary};
 
 pub fn exec(config: &Config, args: ImportArgs) -> Result<i32> {
     let into = args.into.clone().unwrap_or_else(|| config.list.clone());
-    let suppressed = match Store::open_existing(&config.store)? {
-        Some(store) => store.suppressed_set()?,
-        None => Default::default(),
-    };
-    // Opt-out columns suppress in the store before the list without them is written.
-    let mut record = |opt_outs: &[import::OptOut]| -> Result<()> {
-        let mut store = Store::open(&config.store)?;
-        store.suppress_all(
-            opt_outs
-                .iter()
-                .map(|o| (o.email.as_str(), o.source.as_str())),
-            "unsubscribed",
-        )?;
-        Ok(())
-    };
-    let opts = Options {
+    let report = args.report.clone();
+    let (dry_run, replace) = (args.dry_run, args.replace);
+    let s = import::import_honouring(&options(args, into.clone()), &config.store)?;
+    print_formats(&s);
+    print_counts(&s, dry_run, replace);
+    print_written(&s, dry_run, &into);
+    if s.changed > 0 {
+        println!("{} changed:", plural(s.changed, "row", "rows"));
+        list_rows(s.changed, &s.changed_rows);
+    }
+    if s.rejected == 0 {
+        return Ok(EXIT_OK);
+    }
+    println!("rejected rows:");
+    list_rows(s.rejected, &s.rejected_rows);
+    match &report {
+        Some(p) => println!("every rejected row is in `{}`", show(p)),
+        None => println!("add `--report rejected.csv` to get every rejected row with its reason"),
+    }
+    Ok(EXIT_FAILURES)
+}
+
+fn options(args: ImportArgs, into: PathBuf) -> Options {
+    Options {
         inputs: args.inputs,
-        into: into.clone(),
+        into,
         replace: args.replace,
         dry_run: args.dry_run,
-        report: args.report.clone(),
+        report: args.report,
         delimiter: args.delimiter,
         encoding: args.encoding,
         columns: import::ColumnNames {
@@ -39,8 +48,11 @@ pub fn exec(config: &Config, args: ImportArgs) -> Result<i32> {
         },
         sheet: args.sheet,
         memory_limit: import::MEMORY_LIMIT,
-    };
-    let s = import::import(&opts, &suppressed, &mut record)?;
+    }
+}
+
+/// How each input was read: encoding and delimiter, or the sheet.
+fn print_formats(s: &Summary) {
     for (path, read_as) in &s.formats {
         match read_as {
             ReadAs::Text(f) => {
@@ -57,6 +69,10 @@ pub fn exec(config: &Config, args: ImportArgs) -> Result<i32> {
             ReadAs::Sheet(sheet) => println!("read `{}`, sheet `{sheet}`", show(path)),
         }
     }
+}
+
+/// What became of the rows read, and of the members already on the list.
+fn print_counts(s: &Summary, dry_run: bool, replace: bool) {
     // Every row read is counted once, so the figures add up to the first.
     println!(
         "{} read: {} added, {} updated, {} unchanged, {}, {} rejected, {} suppressed",
@@ -75,7 +91,7 @@ pub fn exec(config: &Config, args: ImportArgs) -> Result<i32> {
             .map(|c| format!("`{c}`"))
             .collect::<Vec<_>>()
             .join(", ");
-        let verb = if args.dry_run { "would be" } else { "are now" };
+        let verb = if dry_run { "would be" } else { "are now" };
         println!(
             "{} opted out ({columns}): {verb} suppressed (unsubscribed), never listed",
             plural(s.opted_out, "row", "rows")
@@ -87,55 +103,37 @@ pub fn exec(config: &Config, args: ImportArgs) -> Result<i32> {
             plural(s.removed, "suppressed member", "suppressed members")
         );
     }
-    if s.not_in_import > 0 {
-        if args.replace {
-            let more = s.not_in_import.saturating_sub(s.dropped.len() as u64);
-            let more = if more > 0 {
-                format!(" and {} more", thousands(more))
-            } else {
-                String::new()
-            };
-            println!(
-                "dropped {} not in this import: {}{more}",
-                plural(s.not_in_import, "member", "members"),
-                s.dropped.join(", ")
-            );
-        } else {
-            println!(
-                "kept {} not in this import",
-                plural(s.not_in_import, "member", "members")
-            );
-        }
+    if s.not_in_import == 0 {
+        return;
     }
-    if args.dry_run {
+    let members = plural(s.not_in_import, "member", "members");
+    if !replace {
+        println!("kept {members} not in this import");
+        return;
+    }
+    let more = s.not_in_import.saturating_sub(s.dropped.len() as u64);
+    let more = if more > 0 {
+        format!(" and {} more", thousands(more))
+    } else {
+        String::new()
+    };
+    println!(
+        "dropped {members} not in this import: {}{more}",
+        s.dropped.join(", ")
+    );
+}
+
+/// The list written (or that would have been).
+fn print_written(s: &Summary, dry_run: bool, into: &Path) {
+    let members = plural(s.members, "member", "members");
+    if dry_run {
         println!(
-            "dry run: `{}` would have {}; nothing was written",
-            show(&into),
-            plural(s.members, "member", "members")
+            "dry run: `{}` would have {members}; nothing was written",
+            show(into)
         );
     } else {
-        println!(
-            "wrote `{}`: {}",
-            show(&into),
-            plural(s.members, "member", "members")
-        );
+        println!("wrote `{}`: {members}", show(into));
     }
-    if s.changed > 0 {
-        println!("{} changed:", plural(s.changed, "row", "rows"));
-        list_rows(s.changed, &s.changed_rows);
-    }
-    if s.rejected > 0 {
-        println!("rejected rows:");
-        list_rows(s.rejected, &s.rejected_rows);
-        match &args.report {
-            Some(p) => println!("every rejected row is in `{}`", show(p)),
-            None => {
-                println!("add `--report rejected.csv` to get every rejected row with its reason")
-            }
-        }
-        return Ok(EXIT_FAILURES);
-    }
-    Ok(EXIT_OK)
 }
 
 /// The first rows named, and how many more there are of `count`.

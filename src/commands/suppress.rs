@@ -1,5 +1,7 @@
 //! `mailshot suppress`: the addresses that are never mailed again.
 
+use std::io::Write;
+
 use crate::cli::{LogFormat, SuppressAction, SuppressArgs};
 use crate::config::Config;
 use crate::deliver::progress::{plural, thousands};
@@ -26,64 +28,9 @@ fn address(raw: &str) -> Result<String> {
 
 pub fn exec(config: &Config, args: SuppressArgs) -> Result<i32> {
     match args.action {
-        SuppressAction::Add { emails, reason } => {
-            check_reason(&reason)?;
-            let emails: Vec<String> = emails.iter().map(|e| address(e)).collect::<Result<_>>()?;
-            let store = Store::open(&config.store)?;
-            for e in emails {
-                if store.suppress(&e, &reason, Some("mailshot suppress add"))? {
-                    println!("suppressed {e} ({reason})");
-                } else {
-                    println!("{e} was already suppressed");
-                }
-            }
-            Ok(EXIT_OK)
-        }
-        SuppressAction::Remove { emails } => {
-            let emails: Vec<String> = emails.iter().map(|e| address(e)).collect::<Result<_>>()?;
-            let store = Store::open(&config.store)?;
-            let mut code = EXIT_OK;
-            for e in emails {
-                if store.unsuppress(&e)? {
-                    println!("lifted the suppression of {e}");
-                } else {
-                    eprintln!("error: {e} is not suppressed");
-                    code = EXIT_FAILURES;
-                }
-            }
-            Ok(code)
-        }
-        SuppressAction::List { format } => {
-            let list = match Store::open_existing(&config.store)? {
-                Some(s) => s.suppressions()?,
-                None => Vec::new(),
-            };
-            match format {
-                LogFormat::Csv => {
-                    let mut w = csv::Writer::from_writer(std::io::stdout());
-                    w.write_record(["email", "reason", "source", "at"])
-                        .map_err(|e| Error::runtime(e.to_string()))?;
-                    for s in &list {
-                        w.write_record([
-                            &s.email,
-                            &s.reason,
-                            s.source.as_deref().unwrap_or(""),
-                            &s.at,
-                        ])
-                        .map_err(|e| Error::runtime(e.to_string()))?;
-                    }
-                    w.flush().map_err(|e| Error::runtime(e.to_string()))?;
-                }
-                LogFormat::Json => {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&list)
-                            .map_err(|e| Error::runtime(e.to_string()))?
-                    );
-                }
-            }
-            Ok(EXIT_OK)
-        }
+        SuppressAction::Add { emails, reason } => add(config, &emails, &reason),
+        SuppressAction::Remove { emails } => remove(config, &emails),
+        SuppressAction::List { format } => list(config, format),
         SuppressAction::Import {
             file,
             reason,
@@ -91,33 +38,82 @@ pub fn exec(config: &Config, args: SuppressArgs) -> Result<i32> {
             encoding,
         } => {
             check_reason(&reason)?;
-            let name = show(&file);
-            let source = format!("mailshot suppress import {name}");
             let store = Store::open(&config.store)?;
-            let (mut added, mut already, mut bad) = (0u64, 0u64, 0u64);
-            crate::list::import::addresses(&file, encoding, delimiter, |line, cell| {
-                match check_address(cell) {
-                    Ok(e) => {
-                        if store.suppress(&e, &reason, Some(&source))? {
-                            added += 1;
-                        } else {
-                            already += 1;
-                        }
-                    }
-                    Err(r) => {
-                        eprintln!("`{name}` line {line}: {r}");
-                        bad += 1;
-                    }
-                }
-                Ok(())
-            })?;
+            let name = show(&file);
+            let n = crate::list::import::suppress_file(
+                &store,
+                &file,
+                &reason,
+                encoding,
+                delimiter,
+                |line, why| eprintln!("`{name}` line {line}: {why}"),
+            )?;
             println!(
                 "suppressed {} ({} already suppressed, {} not valid)",
-                plural(added, "address", "addresses"),
-                thousands(already),
-                thousands(bad)
+                plural(n.added, "address", "addresses"),
+                thousands(n.already),
+                thousands(n.bad)
             );
-            Ok(if bad > 0 { EXIT_FAILURES } else { EXIT_OK })
+            Ok(if n.bad > 0 { EXIT_FAILURES } else { EXIT_OK })
         }
     }
+}
+
+fn add(config: &Config, emails: &[String], reason: &str) -> Result<i32> {
+    check_reason(reason)?;
+    let emails: Vec<String> = emails.iter().map(|e| address(e)).collect::<Result<_>>()?;
+    let store = Store::open(&config.store)?;
+    for e in emails {
+        if store.suppress(&e, reason, Some("mailshot suppress add"))? {
+            println!("suppressed {e} ({reason})");
+        } else {
+            println!("{e} was already suppressed");
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+fn remove(config: &Config, emails: &[String]) -> Result<i32> {
+    let emails: Vec<String> = emails.iter().map(|e| address(e)).collect::<Result<_>>()?;
+    let store = Store::open(&config.store)?;
+    let mut code = EXIT_OK;
+    for e in emails {
+        if store.unsuppress(&e)? {
+            println!("lifted the suppression of {e}");
+        } else {
+            eprintln!("error: {e} is not suppressed");
+            code = EXIT_FAILURES;
+        }
+    }
+    Ok(code)
+}
+
+fn list(config: &Config, format: LogFormat) -> Result<i32> {
+    let list = match Store::open_existing(&config.store)? {
+        Some(s) => s.suppressions()?,
+        None => Vec::new(),
+    };
+    let csv_error = |e: csv::Error| match e.kind() {
+        csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe => Error::BrokenPipe,
+        _ => Error::runtime(e.to_string()),
+    };
+    match format {
+        LogFormat::Csv => {
+            let mut w = csv::Writer::from_writer(std::io::stdout());
+            w.write_record(["email", "reason", "source", "at"])
+                .map_err(csv_error)?;
+            for s in &list {
+                let source = s.source.as_deref().unwrap_or("");
+                w.write_record([&s.email, &s.reason, source, &s.at])
+                    .map_err(csv_error)?;
+            }
+            w.flush().map_err(Error::stdout)?;
+        }
+        LogFormat::Json => {
+            let json =
+                serde_json::to_string_pretty(&list).map_err(|e| Error::runtime(e.to_string()))?;
+            writeln!(std::io::stdout(), "{json}").map_err(Error::stdout)?;
+        }
+    }
+    Ok(EXIT_OK)
 }

@@ -827,99 +827,18 @@ impl Importer<'_> {
     /// Reads one file's rows; `existing` for the list being merged into. Returns the number
     /// of data rows read.
     fn read_file(&mut self, path: &Path, existing: bool) -> Result<u64> {
-        let name = show(path);
-        let (mut source, read_as) = if existing {
-            Source::open(path, None, None, None)?
-        } else {
-            let o = self.opts;
-            Source::open(path, o.encoding, o.delimiter, o.sheet.as_deref())?
-        };
-        if !existing {
-            self.summary.formats.push((path.to_path_buf(), read_as));
-        }
-        let mut headers = csv::StringRecord::new();
-        match source.next(&mut headers, &name)? {
-            Ok(_) => {}
-            Err((e, _)) => {
-                return Err(Error::input(format!(
-                    "failed to read `{name}`: line 1: {e}"
-                )));
-            }
-        }
-        // Column names: canonical where recognised (first one wins), else snake_case; empty
-        // headers (Excel's trailing columns) become `column_N` and are dropped if always empty.
-        // An import's opt-out columns are read, never kept.
-        // Columns named on the command line come first; an import's only (the list being
-        // merged into has canonical headers).
-        let mut given: Vec<Option<String>> = vec![None; headers.len()];
-        if !existing {
-            let c = &self.opts.columns;
-            for (canonical, named, flag) in [
-                ("email", &c.email, "--email-column"),
-                ("first_name", &c.first_name, "--first-name-column"),
-                ("last_name", &c.last_name, "--last-name-column"),
-            ] {
-                let Some(named) = named else { continue };
-                let i = find_header(&headers, named).ok_or_else(|| {
-                    Error::input(format!(
-                        "`{name}` has no column `{named}` (given by {flag}; headers found: {})",
-                        quoted_list(headers.iter())
-                    ))
-                })?;
-                given[i] = Some(canonical.to_string());
-            }
-        }
-        let opt_out: Vec<bool> = headers
-            .iter()
-            .zip(&given)
-            .map(|(h, g)| !existing && g.is_none() && opt_out_column(h))
-            .collect();
-        let mut names = given;
-        for (i, h) in headers.iter().enumerate() {
-            if names[i].is_some() {
-                continue;
-            }
-            let taken = |n: &str, names: &[Option<String>]| names.iter().flatten().any(|x| x == n);
-            let mut n = match canonical_column(h) {
-                Some(c) if !taken(c, &names) => c.to_string(),
-                _ => normalize_header(h),
-            };
-            if n.is_empty() {
-                n = format!("column_{}", i + 1);
-            }
-            while taken(&n, &names) {
-                n.push_str("_2");
-            }
-            names[i] = Some(n);
-        }
-        let names: Vec<String> = names.into_iter().flatten().collect();
-        let Some(email_col) = names.iter().position(|n| n == "email") else {
-            return Err(Error::input(format!(
-                "`{name}` has no email column (headers found: {})",
-                quoted_list(headers.iter())
-            )));
-        };
-        for (i, h) in headers.iter().enumerate() {
-            if opt_out[i] && !self.summary.opt_out_columns.iter().any(|c| c == h) {
-                self.summary.opt_out_columns.push(h.to_string());
-            }
-        }
-        let blank_header: Vec<bool> = headers.iter().map(|h| h.trim().is_empty()).collect();
-        let mut index: Vec<u16> = Vec::with_capacity(names.len());
-        for (i, n) in names.iter().enumerate() {
-            index.push(self.column(n, !blank_header[i] && !opt_out[i])?);
-        }
+        let (mut source, layout) = self.open(path, existing)?;
         let mut record = csv::StringRecord::new();
         let mut read = 0u64;
         loop {
-            let line = match source.next(&mut record, &name)? {
+            let line = match source.next(&mut record, &layout.file)? {
                 Ok(None) => break,
                 Ok(Some(line)) => line,
                 Err((e, line)) => {
                     read += 1;
                     let fatal = !matches!(e.kind(), csv::ErrorKind::Utf8 { .. });
                     self.note(Noted {
-                        file: name.clone(),
+                        file: layout.file.clone(),
                         line,
                         action: Action::Rejected,
                         reason: e.to_string(),
@@ -935,146 +854,302 @@ impl Importer<'_> {
                 continue;
             }
             read += 1;
-            let raw = |record: &csv::StringRecord| {
-                let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
-                let _ = w.write_record(record);
-                String::from_utf8_lossy(&w.into_inner().unwrap_or_default())
-                    .trim_end()
-                    .to_string()
-            };
-            let bad = |reason: String| Noted {
-                file: name.clone(),
-                line,
-                action: Action::Rejected,
-                reason,
-                record: raw(&record),
-            };
-            if record.len() > names.len()
-                && record
-                    .iter()
-                    .skip(names.len())
-                    .any(|f| !f.trim().is_empty())
-            {
-                self.note(bad(format!(
-                    "found {} fields, the header has {}",
-                    record.len(),
-                    names.len()
-                )))?;
-                continue;
-            }
-            let mut values: Vec<(u16, Cow<str>)> = Vec::with_capacity(names.len());
-            let mut problem = None;
-            let mut opted_out: Option<usize> = None;
-            let mut changed: Vec<&str> = Vec::new();
-            for (i, col) in names.iter().enumerate() {
-                let v = record.get(i).unwrap_or("").trim();
-                if opt_out[i] {
-                    match opt_out_value(v) {
-                        Some(true) => opted_out = opted_out.or(Some(i)),
-                        Some(false) => {}
-                        None => {
-                            problem = Some(format!(
-                                "field `{}` (an opt-out column): `{v}` is neither yes nor no",
-                                &headers[i]
-                            ));
-                            break;
-                        }
-                    }
-                    continue;
-                }
-                if blank_header[i] && v.is_empty() {
-                    continue;
-                }
-                // A multi-line address or note is kept on one line; a line break never
-                // reaches a header, so it stays refused where it could.
-                let v = if v.contains(['\r', '\n']) && !reaches_a_header(col) {
-                    changed.push(col.as_str());
-                    Cow::Owned(one_line(v))
-                } else {
-                    Cow::Borrowed(v)
-                };
-                if let Err(r) = check_field(col, &v) {
-                    problem = Some(r);
-                    break;
-                }
-                if i != email_col {
-                    values.push((index[i], v));
-                }
-            }
-            if let Some(r) = problem {
-                self.note(bad(r))?;
-                continue;
-            }
-            let (display, addr) = split_mailbox(record.get(email_col).unwrap_or(""));
-            let email = match check_address(&addr) {
-                Ok(e) => e,
-                Err(r) => {
-                    self.note(bad(format!("field `email`: {r}")))?;
-                    continue;
-                }
-            };
-            let key = crate::address::key(&email);
-            if let Some(i) = opted_out {
-                // The member asked not to be mailed: suppress, never list.
-                self.summary.suppressed += 1;
-                self.summary.opted_out += 1;
-                if !self.suppressed.contains(&key) && self.opted.insert(key) {
-                    self.opt_outs.push(OptOut {
-                        email: email.clone(),
-                        source: format!("mailshot import {name} line {line}"),
-                    });
-                }
-                let n = Noted {
-                    action: Action::Suppressed,
-                    ..bad(format!(
-                        "field `{}` is `{}`: `{email}` suppressed (unsubscribed)",
-                        &headers[i],
-                        record.get(i).unwrap_or("").trim()
-                    ))
-                };
-                self.note(n)?;
-                continue;
-            }
-            // A display name fills the name columns when the row has none.
-            if let Some(display) = display {
-                let (first, last) = (
-                    self.column("first_name", true)?,
-                    self.column("last_name", true)?,
-                );
-                let has = |c: u16| values.iter().any(|(k, v)| *k == c && !v.is_empty());
-                if !has(first) && !has(last) {
-                    let (f, l) = display.rsplit_once(' ').unwrap_or((display.as_str(), ""));
-                    values.retain(|(k, _)| *k != first && *k != last);
-                    values.push((first, Cow::Owned(f.trim().to_string())));
-                    values.push((last, Cow::Owned(l.trim().to_string())));
-                }
-            }
-            if !changed.is_empty() {
-                let fields = quoted_list(changed.iter().copied());
-                let n = Noted {
-                    action: Action::Changed,
-                    ..bad(format!("line breaks turned into spaces in {fields}"))
-                };
-                self.note(n)?;
-            }
-            self.scratch.clear();
-            stage::encode(
-                &mut self.scratch,
-                &email,
-                values.iter().map(|(c, v)| (*c, v.as_bytes())),
-            );
-            if existing {
-                if self.suppressed.contains(&key) {
-                    self.summary.removed += 1;
-                } else {
-                    self.stage.existing(&key, &self.scratch)?;
-                }
-            } else {
-                self.imported(&key)?;
-            }
+            self.row(&layout, &record, line, existing)?;
         }
         Ok(read)
     }
+
+    /// Opens `path`, reads its header row and registers its columns.
+    fn open(&mut self, path: &Path, existing: bool) -> Result<(Source, Layout)> {
+        let file = show(path);
+        let (mut source, read_as) = if existing {
+            Source::open(path, None, None, None)?
+        } else {
+            let o = self.opts;
+            Source::open(path, o.encoding, o.delimiter, o.sheet.as_deref())?
+        };
+        if !existing {
+            self.summary.formats.push((path.to_path_buf(), read_as));
+        }
+        let mut headers = csv::StringRecord::new();
+        if let Err((e, _)) = source.next(&mut headers, &file)? {
+            return Err(Error::input(format!(
+                "failed to read `{file}`: line 1: {e}"
+            )));
+        }
+        let given = if existing {
+            vec![None; headers.len()]
+        } else {
+            given_columns(&headers, &self.opts.columns, &file)?
+        };
+        let opt_out: Vec<bool> = headers
+            .iter()
+            .zip(&given)
+            .map(|(h, g)| !existing && g.is_none() && opt_out_column(h))
+            .collect();
+        let names = column_names(&headers, given);
+        let Some(email_col) = names.iter().position(|n| n == "email") else {
+            return Err(Error::input(format!(
+                "`{file}` has no email column (headers found: {})",
+                quoted_list(headers.iter())
+            )));
+        };
+        for (i, h) in headers.iter().enumerate() {
+            if opt_out[i] && !self.summary.opt_out_columns.iter().any(|c| c == h) {
+                self.summary.opt_out_columns.push(h.to_string());
+            }
+        }
+        let blank_header: Vec<bool> = headers.iter().map(|h| h.trim().is_empty()).collect();
+        let mut index: Vec<u16> = Vec::with_capacity(names.len());
+        for (i, n) in names.iter().enumerate() {
+            index.push(self.column(n, !blank_header[i] && !opt_out[i])?);
+        }
+        let layout = Layout {
+            file,
+            headers,
+            names,
+            opt_out,
+            blank_header,
+            index,
+            email_col,
+        };
+        Ok((source, layout))
+    }
+
+    /// One data row at `line`: rejected, suppressed (an opt-out), or staged.
+    fn row(
+        &mut self,
+        layout: &Layout,
+        record: &csv::StringRecord,
+        line: u64,
+        existing: bool,
+    ) -> Result<()> {
+        let bad = |reason: String| Noted {
+            file: layout.file.clone(),
+            line,
+            action: Action::Rejected,
+            reason,
+            record: raw_record(record),
+        };
+        let width = layout.names.len();
+        if record.len() > width && record.iter().skip(width).any(|f| !f.trim().is_empty()) {
+            let found = record.len();
+            return self.note(bad(format!("found {found} fields, the header has {width}")));
+        }
+        let mut fields = match layout.fields(record) {
+            Ok(fields) => fields,
+            Err(reason) => return self.note(bad(reason)),
+        };
+        let (display, addr) = split_mailbox(record.get(layout.email_col).unwrap_or(""));
+        let email = match check_address(&addr) {
+            Ok(e) => e,
+            Err(r) => return self.note(bad(format!("field `email`: {r}"))),
+        };
+        let key = crate::address::key(&email);
+        if let Some(i) = fields.opted_out {
+            // The member asked not to be mailed: suppress, never list.
+            let cell = record.get(i).unwrap_or("").trim();
+            let why = format!(
+                "field `{}` is `{cell}`: `{email}` suppressed (unsubscribed)",
+                &layout.headers[i]
+            );
+            let source = format!("mailshot import {} line {line}", layout.file);
+            return self.opted_out(
+                key,
+                email,
+                source,
+                Noted {
+                    action: Action::Suppressed,
+                    ..bad(why)
+                },
+            );
+        }
+        if let Some(display) = display {
+            self.name_from_display(&mut fields.values, &display)?;
+        }
+        if !fields.changed.is_empty() {
+            let list = quoted_list(fields.changed.iter().copied());
+            self.note(Noted {
+                action: Action::Changed,
+                ..bad(format!("line breaks turned into spaces in {list}"))
+            })?;
+        }
+        self.scratch.clear();
+        stage::encode(
+            &mut self.scratch,
+            &email,
+            fields.values.iter().map(|(c, v)| (*c, v.as_bytes())),
+        );
+        if !existing {
+            return self.imported(&key);
+        }
+        if self.suppressed.contains(&key) {
+            self.summary.removed += 1;
+            return Ok(());
+        }
+        self.stage.existing(&key, &self.scratch)
+    }
+
+    /// A row whose opt-out column says no mail: counted and suppressed, never listed.
+    fn opted_out(&mut self, key: String, email: String, source: String, n: Noted) -> Result<()> {
+        self.summary.suppressed += 1;
+        self.summary.opted_out += 1;
+        if !self.suppressed.contains(&key) && self.opted.insert(key) {
+            self.opt_outs.push(OptOut { email, source });
+        }
+        self.note(n)
+    }
+
+    /// A display name (`Ann Lee <ann@...>`) fills the name columns when the row has none.
+    fn name_from_display(
+        &mut self,
+        values: &mut Vec<(u16, Cow<str>)>,
+        display: &str,
+    ) -> Result<()> {
+        let (first, last) = (
+            self.column("first_name", true)?,
+            self.column("last_name", true)?,
+        );
+        let has = |c: u16| values.iter().any(|(k, v)| *k == c && !v.is_empty());
+        if !has(first) && !has(last) {
+            let (f, l) = display.rsplit_once(' ').unwrap_or((display, ""));
+            values.retain(|(k, _)| *k != first && *k != last);
+            values.push((first, Cow::Owned(f.trim().to_string())));
+            values.push((last, Cow::Owned(l.trim().to_string())));
+        }
+        Ok(())
+    }
+}
+
+/// How one file's columns are read.
+struct Layout {
+    /// The file, as the user named it.
+    file: String,
+    headers: csv::StringRecord,
+    /// Each column's name (canonical, snake_case or `column_N`).
+    names: Vec<String>,
+    /// Which columns are opt-out columns (read, never kept).
+    opt_out: Vec<bool>,
+    /// Which columns have no header (kept only where they hold something).
+    blank_header: Vec<bool>,
+    /// Each column's index in the records ([`Importer::column`]).
+    index: Vec<u16>,
+    email_col: usize,
+}
+
+/// A row's fields, checked: what goes in the record, and what the row says.
+struct Fields<'r> {
+    /// Every field but the address, by column index.
+    values: Vec<(u16, Cow<'r, str>)>,
+    /// The first opt-out column that says "no mail".
+    opted_out: Option<usize>,
+    /// Columns whose line breaks were turned into spaces.
+    changed: Vec<&'r str>,
+}
+
+impl Layout {
+    /// Checks `record`'s fields; `Err` is why the row is rejected.
+    fn fields<'r>(
+        &'r self,
+        record: &'r csv::StringRecord,
+    ) -> std::result::Result<Fields<'r>, String> {
+        let mut out = Fields {
+            values: Vec::with_capacity(self.names.len()),
+            opted_out: None,
+            changed: Vec::new(),
+        };
+        for (i, col) in self.names.iter().enumerate() {
+            let v = record.get(i).unwrap_or("").trim();
+            if self.opt_out[i] {
+                match opt_out_value(v) {
+                    Some(true) => out.opted_out = out.opted_out.or(Some(i)),
+                    Some(false) => {}
+                    None => {
+                        return Err(format!(
+                            "field `{}` (an opt-out column): `{v}` is neither yes nor no",
+                            &self.headers[i]
+                        ));
+                    }
+                }
+                continue;
+            }
+            if self.blank_header[i] && v.is_empty() {
+                continue;
+            }
+            // A multi-line address or note is kept on one line; a line break never
+            // reaches a header, so it stays refused where it could.
+            let v = if v.contains(['\r', '\n']) && !reaches_a_header(col) {
+                out.changed.push(col.as_str());
+                Cow::Owned(one_line(v))
+            } else {
+                Cow::Borrowed(v)
+            };
+            check_field(col, &v)?;
+            if i != self.email_col {
+                out.values.push((self.index[i], v));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The columns named on the command line (`--email-column` ...), by position: an import's
+/// only (the list being merged into has canonical headers).
+fn given_columns(
+    headers: &csv::StringRecord,
+    c: &ColumnNames,
+    file: &str,
+) -> Result<Vec<Option<String>>> {
+    let mut given: Vec<Option<String>> = vec![None; headers.len()];
+    for (canonical, named, flag) in [
+        ("email", &c.email, "--email-column"),
+        ("first_name", &c.first_name, "--first-name-column"),
+        ("last_name", &c.last_name, "--last-name-column"),
+    ] {
+        let Some(named) = named else { continue };
+        let i = find_header(headers, named).ok_or_else(|| {
+            Error::input(format!(
+                "`{file}` has no column `{named}` (given by {flag}; headers found: {})",
+                quoted_list(headers.iter())
+            ))
+        })?;
+        given[i] = Some(canonical.to_string());
+    }
+    Ok(given)
+}
+
+/// Column names: those `given` first, then canonical where recognised (first one wins), else
+/// snake_case; empty headers (Excel's trailing columns) become `column_N` (dropped if always
+/// empty). An import's opt-out columns are named too: they are read, never kept.
+fn column_names(headers: &csv::StringRecord, given: Vec<Option<String>>) -> Vec<String> {
+    let mut names = given;
+    for (i, h) in headers.iter().enumerate() {
+        if names[i].is_some() {
+            continue;
+        }
+        let taken = |n: &str, names: &[Option<String>]| names.iter().flatten().any(|x| x == n);
+        let mut n = match canonical_column(h) {
+            Some(c) if !taken(c, &names) => c.to_string(),
+            _ => normalize_header(h),
+        };
+        if n.is_empty() {
+            n = format!("column_{}", i + 1);
+        }
+        while taken(&n, &names) {
+            n.push_str("_2");
+        }
+        names[i] = Some(n);
+    }
+    names.into_iter().flatten().collect()
+}
+
+/// A rejected row as the report shows it: the fields as CSV on one line.
+fn raw_record(record: &csv::StringRecord) -> String {
+    let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
+    let _ = w.write_record(record);
+    String::from_utf8_lossy(&w.into_inner().unwrap_or_default())
+        .trim_end()
+        .to_string()
 }
 
 /// Imports `opts.inputs` into `opts.into`, leaving out `suppressed` addresses (their
@@ -1098,98 +1173,153 @@ pub fn import(
         opt_outs: Vec::new(),
         scratch: Vec::new(),
     };
-
     // The current list, if there is one.
     if opts.into.exists() {
         im.read_file(&opts.into, true)?;
     }
-
     for input in &opts.inputs {
         let read = im.read_file(input, false)?;
         im.summary.read += read;
     }
-    let Importer {
-        mut summary,
-        report,
-        stage,
-        columns,
-        listed,
-        opted,
-        opt_outs,
-        opts,
-        ..
-    } = im;
-    report.finish()?;
-    summary.spilled = stage.on_disk();
-
-    // Canonical columns first, then the rest in order of first appearance.
-    let kept = |c: &str| columns.iter().zip(&listed).any(|(x, l)| *l && x == c);
-    let mut header: Vec<&str> = CANONICAL.iter().copied().filter(|c| kept(c)).collect();
-    header.extend(
-        columns
-            .iter()
-            .zip(&listed)
-            .filter(|(c, l)| **l && !CANONICAL.contains(&c.as_str()))
-            .map(|(c, _)| c.as_str()),
-    );
+    im.report.finish()?;
+    im.summary.spilled = im.stage.on_disk();
+    let header = list_header(&im.columns, &im.listed);
     // Where each column goes in a written row (the address always first).
-    let place: Vec<Option<usize>> = columns
-        .iter()
+    let place: Vec<Option<usize>> = (im.columns.iter())
         .map(|c| header.iter().position(|h| h == c))
         .collect();
-
-    let mut out = if opts.dry_run {
-        None
-    } else {
-        Some(AtomicCsv::create(&opts.into, &header)?)
+    let mut out = match opts.dry_run {
+        true => None,
+        false => Some(AtomicCsv::create(&opts.into, &header)?),
     };
+    let (stage, opted, mut summary) = (&im.stage, &im.opted, im.summary);
     stage.for_each(|m| {
-        // The list's suppressed members were left out as it was read; an opt-out may name
-        // a member staged before it.
-        if !opted.is_empty() && opted.contains(&*m.key()) {
-            // The import row that brought it in (an opt-out came later) is a suppressed row.
-            if m.imported {
-                summary.suppressed += 1;
-            }
-            if m.existing {
-                summary.removed += 1;
-            }
+        if !count_member(&mut summary, &m, opted, opts.replace) {
             return Ok(());
         }
-        match (m.existing, m.imported) {
-            (true, false) => {
-                summary.not_in_import += 1;
-                if opts.replace {
-                    if summary.dropped.len() < MAX_NAMED {
-                        summary.dropped.push(stage::email(m.record).to_string());
-                    }
-                    return Ok(());
-                }
+        let Some(out) = &mut out else { return Ok(()) };
+        let mut fields: Vec<&[u8]> = vec![b""; header.len()];
+        fields[0] = stage::email(m.record).as_bytes();
+        for (col, v) in stage::fields(m.record) {
+            if let Some(at) = place[col as usize] {
+                fields[at] = v;
             }
-            (true, true) if m.changed => summary.updated += 1,
-            (true, true) => summary.unchanged += 1,
-            (false, _) => summary.added += 1,
         }
-        summary.members += 1;
-        if let Some(out) = &mut out {
-            let mut fields: Vec<&[u8]> = vec![b""; header.len()];
-            fields[0] = stage::email(m.record).as_bytes();
-            for (col, v) in stage::fields(m.record) {
-                if let Some(at) = place[col as usize] {
-                    fields[at] = v;
-                }
-            }
-            out.write(&fields)?;
-        }
-        Ok(())
+        out.write(&fields)
     })?;
     if let Some(out) = out {
-        if !opt_outs.is_empty() {
-            record(&opt_outs)?;
+        if !im.opt_outs.is_empty() {
+            record(&im.opt_outs)?;
         }
         out.commit()?;
     }
     Ok(summary)
+}
+
+/// [`import`] with the store at `store`: its suppressed addresses are left out, and the
+/// addresses an opt-out column names are suppressed in it (as `unsubscribed`) before the list
+/// without them is written.
+pub fn import_honouring(opts: &Options, store: &Path) -> Result<Summary> {
+    let suppressed = match crate::store::Store::open_existing(store)? {
+        Some(store) => store.suppressed_set()?,
+        None => Default::default(),
+    };
+    let mut record = |opt_outs: &[OptOut]| -> Result<()> {
+        let mut store = crate::store::Store::open(store)?;
+        let each = opt_outs
+            .iter()
+            .map(|o| (o.email.as_str(), o.source.as_str()));
+        store.suppress_all(each, "unsubscribed")?;
+        Ok(())
+    };
+    import(opts, &suppressed, &mut record)
+}
+
+/// What [`suppress_file`] did: addresses newly suppressed, already suppressed, not valid.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Suppressed {
+    pub added: u64,
+    pub already: u64,
+    pub bad: u64,
+}
+
+/// Suppresses in `store`, for `reason`, every address of `file` (read as [`addresses`] does);
+/// an address that is not valid is handed to `bad` with its line and reason, and the rest go on.
+/// The source recorded is `mailshot suppress import FILE`.
+pub fn suppress_file(
+    store: &crate::store::Store,
+    file: &Path,
+    reason: &str,
+    encoding: Option<&'static Encoding>,
+    delimiter: Option<u8>,
+    mut bad: impl FnMut(u64, &str),
+) -> Result<Suppressed> {
+    let source = format!("mailshot suppress import {}", show(file));
+    let mut n = Suppressed::default();
+    addresses(file, encoding, delimiter, |line, cell| {
+        match check_address(cell) {
+            Ok(e) if store.suppress(&e, reason, Some(&source))? => n.added += 1,
+            Ok(_) => n.already += 1,
+            Err(r) => {
+                bad(line, &r);
+                n.bad += 1;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(n)
+}
+
+/// The written list's header: canonical columns first, then the rest in order of first
+/// appearance; only the columns the list keeps (`listed`).
+fn list_header<'c>(columns: &'c [String], listed: &[bool]) -> Vec<&'c str> {
+    let kept = |c: &str| columns.iter().zip(listed).any(|(x, l)| *l && x == c);
+    let mut header: Vec<&str> = CANONICAL.iter().copied().filter(|c| kept(c)).collect();
+    header.extend(
+        columns
+            .iter()
+            .zip(listed)
+            .filter(|(c, l)| **l && !CANONICAL.contains(&c.as_str()))
+            .map(|(c, _)| c.as_str()),
+    );
+    header
+}
+
+/// Counts merged member `m` in `summary`; returns whether it goes on the list.
+fn count_member(
+    summary: &mut Summary,
+    m: &stage::Member<'_>,
+    opted: &HashSet<String>,
+    replace: bool,
+) -> bool {
+    // The list's suppressed members were left out as it was read; an opt-out may name
+    // a member staged before it.
+    if !opted.is_empty() && opted.contains(&*m.key()) {
+        // The import row that brought it in (an opt-out came later) is a suppressed row.
+        if m.imported {
+            summary.suppressed += 1;
+        }
+        if m.existing {
+            summary.removed += 1;
+        }
+        return false;
+    }
+    match (m.existing, m.imported) {
+        (true, false) => {
+            summary.not_in_import += 1;
+            if replace {
+                if summary.dropped.len() < MAX_NAMED {
+                    summary.dropped.push(stage::email(m.record).to_string());
+                }
+                return false;
+            }
+        }
+        (true, true) if m.changed => summary.updated += 1,
+        (true, true) => summary.unchanged += 1,
+        (false, _) => summary.added += 1,
+    }
+    summary.members += 1;
+    true
 }
 
 const TMP_PREFIX: &str = ".mailshot-import-";
