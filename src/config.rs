@@ -341,6 +341,146 @@ pub const MAX_RATE: f64 = 1_000_000.0;
 pub const MAX_BURST: f64 = 1_000_000.0;
 /// The longest pause, retry delay or quota wait, in seconds: a week.
 pub const MAX_WAIT_SECS: f64 = 7.0 * 24.0 * 3600.0;
+/// The config file being checked: its errors name the file, and the line of a key.
+struct Place<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Place<'_> {
+    fn bad(&self, msg: String) -> Error {
+        Error::input(format!("invalid config `{}`: {msg}", show(self.path)))
+    }
+
+    /// An error about `key`, with its line when it is in the file.
+    fn at(&self, key: &str, msg: String) -> Error {
+        match key_line(self.text, key) {
+            Some(l) => self.bad(format!("line {l}: {key}: {msg}")),
+            None => self.bad(format!("{key}: {msg}")),
+        }
+    }
+
+    /// `key`'s value `v` (as the number `x`) must be within `lo..=hi`.
+    fn within(&self, key: &str, v: &dyn std::fmt::Display, x: f64, lo: f64, hi: f64) -> Result<()> {
+        match (lo..=hi).contains(&x) {
+            true => Ok(()),
+            false => Err(self.at(key, format!("`{v}` must be between {lo} and {hi}"))),
+        }
+    }
+
+    fn mailboxes(&self, sender: &RawSender) -> Result<(Mailbox, Option<Mailbox>)> {
+        let from: Mailbox = sender.from.parse().map_err(|e| {
+            self.bad(format!(
+                "sender.from: `{}` is not a valid mailbox: {e}",
+                sender.from
+            ))
+        })?;
+        let reply_to = match sender.reply_to.as_deref() {
+            None | Some("") => None,
+            Some(r) => Some(r.parse().map_err(|e| {
+                self.bad(format!(
+                    "sender.reply_to: `{r}` is not a valid mailbox: {e}"
+                ))
+            })?),
+        };
+        Ok((from, reply_to))
+    }
+
+    // Every number is bounded where it is read: a value past these would overflow a timer or
+    // a counter later, in the middle of a send.
+
+    fn check_rate(&self, r: &RateConfig) -> Result<()> {
+        let mps = r.messages_per_second;
+        if !(mps == 0.0 || (MIN_RATE..=MAX_RATE).contains(&mps)) {
+            return Err(self.at(
+                "rate.messages_per_second",
+                format!("`{mps}` must be 0 (no limit) or between {MIN_RATE} and {MAX_RATE}"),
+            ));
+        }
+        self.within("rate.burst", &r.burst, r.burst.into(), 1.0, MAX_BURST)?;
+        let tries = r.max_attempts;
+        self.within("rate.max_attempts", &tries, tries.into(), 1.0, 100.0)?;
+        for (key, v) in [
+            ("rate.batch_pause_secs", r.batch_pause_secs),
+            ("rate.retry_delay_secs", r.retry_delay_secs),
+        ] {
+            self.within(key, &v, v, 0.0, MAX_WAIT_SECS)?;
+        }
+        let wait = r.max_quota_wait_secs;
+        self.within(
+            "rate.max_quota_wait_secs",
+            &wait,
+            wait as f64,
+            0.0,
+            MAX_WAIT_SECS,
+        )?;
+        let fails = r.max_connection_failures;
+        self.within(
+            "rate.max_connection_failures",
+            &fails,
+            fails.into(),
+            1.0,
+            1e6,
+        )
+    }
+
+    fn check_connections(&self, s: &SmtpConfig, v: &ServeConfig) -> Result<()> {
+        let n = s.connections;
+        self.within("smtp.connections", &n, n as f64, 1.0, 1000.0)?;
+        let t = s.timeout_secs;
+        self.within("smtp.timeout_secs", &t, t as f64, 1.0, 3600.0)?;
+        self.within("smtp.port", &s.port, s.port.into(), 1.0, 65535.0)?;
+        for (key, secs) in [
+            ("serve.header_timeout_secs", v.header_timeout_secs),
+            ("serve.idle_timeout_secs", v.idle_timeout_secs),
+        ] {
+            self.within(key, &secs, secs as f64, 1.0, 3600.0)?;
+        }
+        let max = v.max_connections;
+        self.within("serve.max_connections", &max, max as f64, 1.0, 10_000.0)
+    }
+
+    /// The values that become header fields: List-Id, Feedback-ID, the bounce address, the
+    /// unsubscribe link and address.
+    fn check_headers(&self, sender: &RawSender, unsubscribe: &UnsubscribeConfig) -> Result<()> {
+        let ascii_token = |key: &str, v: &str| -> Result<()> {
+            if v.is_empty() || !v.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
+                return Err(self.bad(format!("{key}: `{v}` must be printable ASCII")));
+            }
+            Ok(())
+        };
+        ascii_token("sender.list_id", &sender.list_id)?;
+        if !sender.list_id.contains('.') || sender.list_id.contains(' ') {
+            return Err(self.bad(format!(
+                "sender.list_id: `{}` must look like a domain name, e.g. `news.example.org`",
+                sender.list_id
+            )));
+        }
+        if let Some(f) = &sender.feedback_id {
+            ascii_token("sender.feedback_id", f)?;
+        }
+        if let Some(b) = &sender.bounce_address {
+            let sample = b.replace("{token}", "t0");
+            if !b.contains("{token}") || sample.parse::<lettre::Address>().is_err() {
+                return Err(self.bad(format!(
+                    "sender.bounce_address: `{b}` must be an address with `{{token}}` in it, e.g. `bounces+{{token}}@example.org`"
+                )));
+            }
+        }
+        if let Some(m) = &unsubscribe.mailto
+            && m.parse::<lettre::Address>().is_err()
+        {
+            return Err(self.bad(format!("unsubscribe.mailto: `{m}` is not a valid address")));
+        }
+        if !unsubscribe.url.contains("token") {
+            return Err(self.bad(format!(
+                "unsubscribe.url: `{}` must carry the token: add `{{{{ token }}}}`",
+                unsubscribe.url
+            )));
+        }
+        Ok(())
+    }
+}
 
 /// The line of `text` that sets `key` (`table.key`), for messages: the line `key = ...` under
 /// `[table]`, or `table.key = ...` before any table.
@@ -396,157 +536,34 @@ impl Config {
 
     /// Checks config `text`; `path` names it in messages and anchors relative paths.
     pub fn parse(path: &Path, text: &str) -> Result<Config> {
-        let bad = |msg: String| Error::input(format!("invalid config `{}`: {msg}", show(path)));
+        let p = Place { path, text };
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| line_of(text, s.start));
             let msg = e.message().trim().to_string();
             match line {
-                Some(l) => bad(format!("line {l}: {msg}")),
-                None => bad(msg),
+                Some(l) => p.bad(format!("line {l}: {msg}")),
+                None => p.bad(msg),
             }
         })?;
         let base = path.parent().unwrap_or(Path::new(""));
-        let from: Mailbox = raw.sender.from.parse().map_err(|e| {
-            bad(format!(
-                "sender.from: `{}` is not a valid mailbox: {e}",
-                raw.sender.from
-            ))
-        })?;
-        let reply_to = match raw.sender.reply_to.as_deref() {
-            None | Some("") => None,
-            Some(r) => Some(r.parse().map_err(|e| {
-                bad(format!(
-                    "sender.reply_to: `{r}` is not a valid mailbox: {e}"
-                ))
-            })?),
-        };
-        let rate = raw.rate;
-        let at = |key: &str, msg: String| match key_line(text, key) {
-            Some(l) => bad(format!("line {l}: {key}: {msg}")),
-            None => bad(format!("{key}: {msg}")),
-        };
-        // Every number is bounded where it is read: a value past these would overflow a
-        // timer or a counter later, in the middle of a send.
-        let mps = rate.messages_per_second;
-        if !(mps == 0.0 || (MIN_RATE..=MAX_RATE).contains(&mps)) {
-            return Err(at(
-                "rate.messages_per_second",
-                format!("`{mps}` must be 0 (no limit) or between {MIN_RATE} and {MAX_RATE}"),
-            ));
-        }
-        let within = |key: &str, v: &dyn std::fmt::Display, x: f64, lo: f64, hi: f64| match (lo
-            ..=hi)
-            .contains(&x)
-        {
-            true => Ok(()),
-            false => Err(at(key, format!("`{v}` must be between {lo} and {hi}"))),
-        };
-        let (r, s) = (&rate, &raw.smtp);
-        within("rate.burst", &r.burst, r.burst.into(), 1.0, MAX_BURST)?;
-        within(
-            "rate.max_attempts",
-            &r.max_attempts,
-            r.max_attempts.into(),
-            1.0,
-            100.0,
-        )?;
-        for (key, v) in [
-            ("rate.batch_pause_secs", r.batch_pause_secs),
-            ("rate.retry_delay_secs", r.retry_delay_secs),
-        ] {
-            within(key, &v, v, 0.0, MAX_WAIT_SECS)?;
-        }
-        let wait = r.max_quota_wait_secs;
-        within(
-            "rate.max_quota_wait_secs",
-            &wait,
-            wait as f64,
-            0.0,
-            MAX_WAIT_SECS,
-        )?;
-        let fails = r.max_connection_failures;
-        within(
-            "rate.max_connection_failures",
-            &fails,
-            fails.into(),
-            1.0,
-            1e6,
-        )?;
-        within(
-            "smtp.connections",
-            &s.connections,
-            s.connections as f64,
-            1.0,
-            1000.0,
-        )?;
-        within(
-            "smtp.timeout_secs",
-            &s.timeout_secs,
-            s.timeout_secs as f64,
-            1.0,
-            3600.0,
-        )?;
-        within("smtp.port", &s.port, s.port.into(), 1.0, 65535.0)?;
-        let v = &raw.serve;
-        for (key, secs) in [
-            ("serve.header_timeout_secs", v.header_timeout_secs),
-            ("serve.idle_timeout_secs", v.idle_timeout_secs),
-        ] {
-            within(key, &secs, secs as f64, 1.0, 3600.0)?;
-        }
-        let max = v.max_connections;
-        within("serve.max_connections", &max, max as f64, 1.0, 10_000.0)?;
+        let (from, reply_to) = p.mailboxes(&raw.sender)?;
+        p.check_rate(&raw.rate)?;
+        p.check_connections(&raw.smtp, &raw.serve)?;
         for key in raw.vars.keys() {
             if !crate::list::is_identifier(key) {
-                return Err(bad(format!(
+                return Err(p.bad(format!(
                     "vars: `{key}` is not a usable variable name (letters, digits and `_`)"
                 )));
             }
         }
+        p.check_headers(&raw.sender, &raw.unsubscribe)?;
         let mut file = raw.file;
         file.outbox = resolve(base, &file.outbox);
-        let ascii_token = |key: &str, v: &str| -> Result<()> {
-            if v.is_empty() || !v.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
-                return Err(bad(format!("{key}: `{v}` must be printable ASCII")));
-            }
-            Ok(())
-        };
-        ascii_token("sender.list_id", &raw.sender.list_id)?;
-        if !raw.sender.list_id.contains('.') || raw.sender.list_id.contains(' ') {
-            return Err(bad(format!(
-                "sender.list_id: `{}` must look like a domain name, e.g. `news.example.org`",
-                raw.sender.list_id
-            )));
-        }
-        if let Some(f) = &raw.sender.feedback_id {
-            ascii_token("sender.feedback_id", f)?;
-        }
-        if let Some(b) = &raw.sender.bounce_address {
-            let sample = b.replace("{token}", "t0");
-            if !b.contains("{token}") || sample.parse::<lettre::Address>().is_err() {
-                return Err(bad(format!(
-                    "sender.bounce_address: `{b}` must be an address with `{{token}}` in it, e.g. `bounces+{{token}}@example.org`"
-                )));
-            }
-        }
-        if let Some(m) = &raw.unsubscribe.mailto
-            && m.parse::<lettre::Address>().is_err()
-        {
-            return Err(bad(format!(
-                "unsubscribe.mailto: `{m}` is not a valid address"
-            )));
-        }
-        if !raw.unsubscribe.url.contains("token") {
-            return Err(bad(format!(
-                "unsubscribe.url: `{}` must carry the token: add `{{{{ token }}}}`",
-                raw.unsubscribe.url
-            )));
-        }
         let dkim = match raw.dkim {
             None => None,
             Some(mut d) => {
                 if !matches!(d.algorithm.as_str(), "rsa-sha256" | "ed25519-sha256") {
-                    return Err(bad(format!(
+                    return Err(p.bad(format!(
                         "dkim.algorithm: `{}` is not `rsa-sha256` or `ed25519-sha256`",
                         d.algorithm
                     )));
@@ -573,7 +590,7 @@ impl Config {
             transport: raw.transport,
             file,
             smtp,
-            rate,
+            rate: raw.rate,
             serve: raw.serve,
             vars: raw.vars,
         })
