@@ -148,96 +148,116 @@ fn distance(a: &str, b: &str) -> usize {
 /// Checks the template source, one member's rendering and the config.
 pub fn lint(config: &Config, rendered: Option<&Rendered>) -> Vec<Finding> {
     let mut out = Vec::new();
-    let mut err = |message: String| {
-        out.push(Finding {
-            severity: Severity::Error,
-            message,
-        })
-    };
-    let files = sources(&config.template);
     let mut has_unsubscribe = false;
-    for (path, text) in &files {
-        let at = |pos: usize| format!("template `{}` line {}", show(path), line_of(text, pos));
-        for c in TAG.captures_iter(text) {
-            let tag = &c[1];
-            if !MJML_TAGS.contains(&tag) {
-                let m = c.get(1).expect("group 1");
-                let best = MJML_TAGS
-                    .iter()
-                    .min_by_key(|t| distance(tag, t))
-                    .expect("non-empty");
-                let hint = if distance(tag, best) <= 3 {
-                    format!(" (did you mean `<{best}>`?)")
-                } else {
-                    String::new()
-                };
-                err(format!(
-                    "{}: unknown MJML tag `<{tag}>`{hint}; mrml would drop it silently",
-                    at(m.start())
-                ));
-            }
-        }
-        // `<mj-image>` inside `<mj-attributes>` sets defaults; it is not an image.
-        let defaults: Vec<(usize, usize)> = ATTRIBUTES
-            .find_iter(text)
-            .map(|m| (m.start(), m.end()))
-            .collect();
-        for c in IMAGE.captures_iter(text) {
-            let start = c.get(0).expect("match").start();
-            if defaults.iter().any(|(a, b)| (*a..*b).contains(&start)) {
-                continue;
-            }
-            if !ALT.is_match(&c[2]) {
-                let m = c.get(0).expect("match");
-                err(format!(
-                    "{}: `<{}>` has no alt text (Outlook blocks images by default)",
-                    at(m.start()),
-                    &c[1]
-                ));
-            }
-        }
-        for c in HTTP.captures_iter(text) {
-            let m = c.get(2).expect("group 2");
-            err(format!("{}: `{}` is not https", at(m.start()), &c[2]));
-        }
-        has_unsubscribe |= UNSUBSCRIBE.is_match(text);
+    for (path, text) in &sources(&config.template) {
+        has_unsubscribe |= lint_source(path, text, &mut out);
     }
     if !has_unsubscribe {
-        err(format!(
-            "template `{}`: no unsubscribe link in the body: add `<a href=\"{{{{ unsubscribe_url }}}}\">Unsubscribe</a>` to the footer",
-            show(&config.template)
-        ));
+        error(
+            &mut out,
+            format!(
+                "template `{}`: no unsubscribe link in the body: add `<a href=\"{{{{ unsubscribe_url }}}}\">Unsubscribe</a>` to the footer",
+                show(&config.template)
+            ),
+        );
     }
     if let Some(r) = rendered {
-        let name = show(&config.template);
-        if r.html.len() >= MAX_HTML_BYTES {
+        lint_rendered(&show(&config.template), r, &mut out);
+    }
+    lint_dkim(config, &mut out);
+    out
+}
+
+fn error(out: &mut Vec<Finding>, message: String) {
+    out.push(Finding {
+        severity: Severity::Error,
+        message,
+    });
+}
+
+/// One template file's tags, images and links; returns whether it has an unsubscribe link.
+fn lint_source(path: &Path, text: &str, out: &mut Vec<Finding>) -> bool {
+    let mut err = |message: String| error(out, message);
+    let at = |pos: usize| format!("template `{}` line {}", show(path), line_of(text, pos));
+    for c in TAG.captures_iter(text) {
+        let tag = &c[1];
+        if !MJML_TAGS.contains(&tag) {
+            let m = c.get(1).expect("group 1");
+            let best = MJML_TAGS
+                .iter()
+                .min_by_key(|t| distance(tag, t))
+                .expect("non-empty");
+            let hint = if distance(tag, best) <= 3 {
+                format!(" (did you mean `<{best}>`?)")
+            } else {
+                String::new()
+            };
             err(format!(
-                "template `{name}`: the HTML is {} KB; Gmail clips messages over ~102 KB: keep it under {} KB",
-                r.html.len() / 1024,
-                MAX_HTML_BYTES / 1024
-            ));
-        }
-        // The footer is the end of the text, before the link footnotes (`[1]: https://...`).
-        let lines: Vec<&str> = r
-            .text
-            .lines()
-            .filter(|l| !l.trim().is_empty() && !FOOTNOTE.is_match(l))
-            .collect();
-        let tail = lines[lines.len().saturating_sub(FOOTER_LINES)..].join("\n");
-        if !POSTAL.is_match(&tail) {
-            err(format!(
-                "template `{name}`: no postal address in the footer (UK law wants the sender's postal address in every message)"
-            ));
-        }
-        let n = r.subject.chars().count();
-        if n == 0 {
-            err("the subject is empty".into());
-        } else if n > MAX_SUBJECT_CHARS {
-            err(format!(
-                "the subject is {n} characters long; keep it under {MAX_SUBJECT_CHARS} (inboxes show ~60-80)"
+                "{}: unknown MJML tag `<{tag}>`{hint}; mrml would drop it silently",
+                at(m.start())
             ));
         }
     }
+    // `<mj-image>` inside `<mj-attributes>` sets defaults; it is not an image.
+    let defaults: Vec<(usize, usize)> = ATTRIBUTES
+        .find_iter(text)
+        .map(|m| (m.start(), m.end()))
+        .collect();
+    for c in IMAGE.captures_iter(text) {
+        let start = c.get(0).expect("match").start();
+        if defaults.iter().any(|(a, b)| (*a..*b).contains(&start)) {
+            continue;
+        }
+        if !ALT.is_match(&c[2]) {
+            let m = c.get(0).expect("match");
+            err(format!(
+                "{}: `<{}>` has no alt text (Outlook blocks images by default)",
+                at(m.start()),
+                &c[1]
+            ));
+        }
+    }
+    for c in HTTP.captures_iter(text) {
+        let m = c.get(2).expect("group 2");
+        err(format!("{}: `{}` is not https", at(m.start()), &c[2]));
+    }
+    UNSUBSCRIBE.is_match(text)
+}
+
+/// One member's rendering: the size of the HTML, the postal address in the footer, the subject.
+fn lint_rendered(name: &str, r: &Rendered, out: &mut Vec<Finding>) {
+    let mut err = |message: String| error(out, message);
+    if r.html.len() >= MAX_HTML_BYTES {
+        err(format!(
+            "template `{name}`: the HTML is {} KB; Gmail clips messages over ~102 KB: keep it under {} KB",
+            r.html.len() / 1024,
+            MAX_HTML_BYTES / 1024
+        ));
+    }
+    // The footer is the end of the text, before the link footnotes (`[1]: https://...`).
+    let lines: Vec<&str> = r
+        .text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !FOOTNOTE.is_match(l))
+        .collect();
+    let tail = lines[lines.len().saturating_sub(FOOTER_LINES)..].join("\n");
+    if !POSTAL.is_match(&tail) {
+        err(format!(
+            "template `{name}`: no postal address in the footer (UK law wants the sender's postal address in every message)"
+        ));
+    }
+    let n = r.subject.chars().count();
+    if n == 0 {
+        err("the subject is empty".into());
+    } else if n > MAX_SUBJECT_CHARS {
+        err(format!(
+            "the subject is {n} characters long; keep it under {MAX_SUBJECT_CHARS} (inboxes show ~60-80)"
+        ));
+    }
+}
+
+/// The From domain against the DKIM domain (DMARC alignment), or no DKIM at all.
+fn lint_dkim(config: &Config, out: &mut Vec<Finding>) {
     let from_domain = config.from_domain().to_lowercase();
     match &config.dkim {
         Some(d) => {
@@ -246,7 +266,7 @@ pub fn lint(config: &Config, rendered: Option<&Rendered>) -> Vec<Finding> {
                 || from_domain.ends_with(&format!(".{d_domain}"))
                 || d_domain.ends_with(&format!(".{from_domain}"));
             if !aligned {
-                err(format!(
+                error(out, format!(
                     "config `{}`: the From domain `{from_domain}` does not align with the DKIM domain `{d_domain}`: DMARC will fail",
                     show(&config.path)
                 ));
@@ -261,7 +281,6 @@ pub fn lint(config: &Config, rendered: Option<&Rendered>) -> Vec<Finding> {
         }),
         None => {}
     }
-    out
 }
 
 #[cfg(test)]
