@@ -139,79 +139,91 @@ async fn handle(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     if !matches!(method, Method::GET | Method::HEAD | Method::POST) {
-        let mut r = page(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Method not allowed",
-            "<p>Unsubscribe links answer GET and POST only.</p>",
-        );
-        r.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, POST"));
-        return r;
+        return not_allowed();
     }
     let list = escape(&app.list_name);
-    let email = match check(&app, uri.path(), &q) {
-        Ok(Link::Member(e)) => e,
-        Ok(Link::Test { campaign, to }) => {
-            return page(
-                StatusCode::OK,
-                "This was a test copy: nothing changed",
-                &format!(
-                    "<p>This link came in a test copy of {list} (campaign <strong>{}</strong>) sent to \
-                     <strong>{}</strong>. It unsubscribes nobody: each member's copy has its own link.</p>",
-                    escape(&campaign),
-                    escape(&to)
-                ),
-            );
-        }
-        Err(r) => return r,
+    match check(&app, uri.path(), &q) {
+        Ok(Link::Member(email)) if method == Method::POST => unsubscribe(&app, email, &list).await,
+        Ok(Link::Member(email)) => confirm(&email, &list),
+        Ok(Link::Test { campaign, to }) => test_copy(&campaign, &to, &list),
+        Err(r) => r,
+    }
+}
+
+/// 405, with the methods a link answers.
+fn not_allowed() -> Response {
+    let mut r = page(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method not allowed",
+        "<p>Unsubscribe links answer GET and POST only.</p>",
+    );
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, POST"));
+    r
+}
+
+/// A test copy's link: it unsubscribes nobody, whatever the method.
+fn test_copy(campaign: &str, to: &str, list: &str) -> Response {
+    page(
+        StatusCode::OK,
+        "This was a test copy: nothing changed",
+        &format!(
+            "<p>This link came in a test copy of {list} (campaign <strong>{}</strong>) sent to \
+             <strong>{}</strong>. It unsubscribes nobody: each member's copy has its own link.</p>",
+            escape(campaign),
+            escape(to)
+        ),
+    )
+}
+
+/// GET: the confirmation page; it never unsubscribes (mail scanners fetch links).
+fn confirm(email: &str, list: &str) -> Response {
+    page(
+        StatusCode::OK,
+        "Unsubscribe?",
+        &format!(
+            "<p>Stop sending {list} to <strong>{}</strong>?</p>\
+             <form method=\"post\"><input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
+             <button type=\"submit\">Unsubscribe</button></form>",
+            escape(email)
+        ),
+    )
+}
+
+/// POST: 200 only once the unsubscribe is on disk, whatever the store is doing (it is folded
+/// into the store after); 503, said on stderr, when it cannot be written.
+async fn unsubscribe(app: &App, email: String, list: &str) -> Response {
+    let entry = Entry {
+        email: email.clone(),
+        reason: "unsubscribed".into(),
+        source: "one-click unsubscribe".into(),
+        at: crate::store::now(),
     };
-    match method {
-        Method::GET | Method::HEAD => page(
+    let (done, on_disk) = oneshot::channel();
+    let failed = match app.records.send((entry, done)).await {
+        Ok(()) => on_disk
+            .await
+            .unwrap_or_else(|_| Err("the writer stopped".into()))
+            .err(),
+        Err(_) => Some("the writer stopped".into()),
+    };
+    match failed {
+        None => page(
             StatusCode::OK,
-            "Unsubscribe?",
+            "You are unsubscribed",
             &format!(
-                "<p>Stop sending {list} to <strong>{}</strong>?</p>\
-                 <form method=\"post\"><input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
-                 <button type=\"submit\">Unsubscribe</button></form>",
+                "<p><strong>{}</strong> will receive no more {list}.</p>",
                 escape(&email)
             ),
         ),
-        Method::POST => {
-            // On disk before the 200, whatever the store is doing; folded into it after.
-            let entry = Entry {
-                email: email.clone(),
-                reason: "unsubscribed".into(),
-                source: "one-click unsubscribe".into(),
-                at: crate::store::now(),
-            };
-            let (done, on_disk) = oneshot::channel();
-            let failed = match app.records.send((entry, done)).await {
-                Ok(()) => on_disk
-                    .await
-                    .unwrap_or_else(|_| Err("the writer stopped".into()))
-                    .err(),
-                Err(_) => Some("the writer stopped".into()),
-            };
-            if let Some(why) = &failed {
-                eprintln!("error: answered 503 to an unsubscribe of `{email}`: {why}");
-            }
-            match failed {
-                None => page(
-                    StatusCode::OK,
-                    "You are unsubscribed",
-                    &format!(
-                        "<p><strong>{}</strong> will receive no more {list}.</p>",
-                        escape(&email)
-                    ),
-                ),
-                _ => page(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Please try again",
-                    "<p>We could not record your request just now. Please try again in a minute.</p>",
-                ),
-            }
+        Some(why) => {
+            eprintln!("error: answered 503 to an unsubscribe of `{email}`: {why}");
+            page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Please try again",
+                "<p>We could not record your request just now. Please try again in a minute.</p>",
+            )
         }
-        _ => unreachable!("other methods are answered first"),
     }
 }
 
