@@ -675,6 +675,105 @@ fn mj_title(src: &str) -> Option<String> {
     )
 }
 
+/// Adds the subject (`subject`, else the template's `<mj-title>`), the unsubscribe URL and the
+/// MJML source to `env` as templates.
+fn add_sources(
+    env: &mut Environment<'static>,
+    name: &str,
+    source: &str,
+    subject: Option<&str>,
+    unsubscribe_url: &str,
+) -> Result<()> {
+    let bad =
+        |e: minijinja::Error| Error::input(format!("invalid template: {}", describe_jinja(&e)));
+    let subject = match subject {
+        Some(s) => s.to_string(),
+        None => mj_title(source).ok_or_else(|| {
+            Error::input(format!(
+                "template `{name}` has no `<mj-title>`: add one or pass `--subject`"
+            ))
+        })?,
+    };
+    env.add_template_owned(SUBJECT.to_string(), subject)
+        .map_err(bad)?;
+    env.add_template_owned(UNSUBSCRIBE.to_string(), unsubscribe_url.to_string())
+        .map_err(|e| {
+            Error::input(format!(
+                "invalid config: unsubscribe.url: {}",
+                describe_jinja(&e)
+            ))
+        })?;
+    env.add_template_owned(name.to_string(), source.to_string())
+        .map_err(bad)?;
+    Ok(())
+}
+
+/// The once-per-campaign render: the MJML rendered to HTML with the variables left in, added
+/// to `env` with its text part. Returns the mode it allows, whether the text part could be
+/// precompiled, and mrml's warnings. Any problem here just means full renders.
+fn precompile(
+    env: &mut Environment<'static>,
+    name: &str,
+    source: &str,
+    root: &Path,
+) -> (Mode, bool, Vec<String>) {
+    let opts = ParserOptions {
+        include_loader: Box::new(Loader {
+            root: root.to_path_buf(),
+            fill: None,
+            included: Default::default(),
+        }),
+    };
+    let mut warnings = Vec::new();
+    // A bare `<` in a `{% if %}` and the like fails to parse: full renders may still work.
+    let Ok(parsed) = mrml::parse_with_options(source, &opts) else {
+        return (Mode::Full, false, warnings);
+    };
+    for w in &parsed.warnings {
+        let at = match &w.origin {
+            Origin::Root => format!("template `{name}` line {}", line_of(source, w.span.start)),
+            Origin::Include { path } => format!("template `{path}`"),
+        };
+        warnings.push(format!("{at}: {}", w.kind.as_str()));
+    }
+    let Ok(html) = parsed.element.render(&RenderOptions::default()) else {
+        return (Mode::Full, false, warnings);
+    };
+    if env
+        .add_template_owned(HTML.to_string(), wire_html(&html, true))
+        .is_err()
+    {
+        return (Mode::Full, false, warnings);
+    }
+    if let Some(by_context) = escape_by_context(&html) {
+        let _ = env.add_template_owned(HTML_CONTEXT.to_string(), wire_html(&by_context, true));
+    }
+    let text_precompiled = env
+        .add_template_owned(TEXT.to_string(), html_to_text(&html))
+        .is_ok();
+    (Mode::Precompiled, text_precompiled, warnings)
+}
+
+/// The templates among the precompiled ones that are only text and `{{ name }}` slots, as
+/// fills, and the slot names they use.
+fn fills_of(env: &Environment<'static>) -> (Vec<(&'static str, Fill)>, Vec<String>) {
+    let mut fills = Vec::new();
+    let mut slot_names = Vec::new();
+    for name in [SUBJECT, UNSUBSCRIBE, HTML, HTML_CONTEXT, TEXT] {
+        let filter = |f: &str| match f {
+            TEXT_FILTER => Some(Escape::Text),
+            ATTR_FILTER => Some(Escape::Attr),
+            _ => None,
+        };
+        if let Ok(t) = env.get_template(name)
+            && let Some(fill) = Fill::parse(t.source(), auto_escaped(name), filter, &mut slot_names)
+        {
+            fills.push((name, fill));
+        }
+    }
+    (fills, slot_names)
+}
+
 impl Bulletin {
     /// Loads and compiles the template at `path`. `subject` overrides `<mj-title>`;
     /// `unsubscribe_url` is the config's URL template.
@@ -695,66 +794,9 @@ impl Bulletin {
         let name = show(path);
         check_nesting(&source).map_err(|e| Error::input(format!("template `{name}` {e}")))?;
         let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let bad =
-            |e: minijinja::Error| Error::input(format!("invalid template: {}", describe_jinja(&e)));
         let mut env = new_env();
-        let subject = match subject {
-            Some(s) => s.to_string(),
-            None => mj_title(&source).ok_or_else(|| {
-                Error::input(format!(
-                    "template `{name}` has no `<mj-title>`: add one or pass `--subject`"
-                ))
-            })?,
-        };
-        env.add_template_owned(SUBJECT.to_string(), subject)
-            .map_err(bad)?;
-        env.add_template_owned(UNSUBSCRIBE.to_string(), unsubscribe_url.to_string())
-            .map_err(|e| {
-                Error::input(format!(
-                    "invalid config: unsubscribe.url: {}",
-                    describe_jinja(&e)
-                ))
-            })?;
-        env.add_template_owned(name.clone(), source.clone())
-            .map_err(bad)?;
-
-        // The once-per-campaign render; any problem here just means full renders.
-        let opts = ParserOptions {
-            include_loader: Box::new(Loader {
-                root: root.clone(),
-                fill: None,
-                included: Default::default(),
-            }),
-        };
-        let mut warnings = Vec::new();
-        let mut mode = Mode::Full;
-        let mut text_precompiled = false;
-        // A bare `<` in a `{% if %}` and the like fails to parse: full renders may still work.
-        if let Ok(parsed) = mrml::parse_with_options(&source, &opts) {
-            for w in &parsed.warnings {
-                let at = match &w.origin {
-                    Origin::Root => {
-                        format!("template `{name}` line {}", line_of(&source, w.span.start))
-                    }
-                    Origin::Include { path } => format!("template `{path}`"),
-                };
-                warnings.push(format!("{at}: {}", w.kind.as_str()));
-            }
-            if let Ok(html) = parsed.element.render(&RenderOptions::default())
-                && env
-                    .add_template_owned(HTML.to_string(), wire_html(&html, true))
-                    .is_ok()
-            {
-                mode = Mode::Precompiled;
-                if let Some(by_context) = escape_by_context(&html) {
-                    let _ = env
-                        .add_template_owned(HTML_CONTEXT.to_string(), wire_html(&by_context, true));
-                }
-                text_precompiled = env
-                    .add_template_owned(TEXT.to_string(), html_to_text(&html))
-                    .is_ok();
-            }
-        }
+        add_sources(&mut env, &name, &source, subject, unsubscribe_url)?;
+        let (mode, text_precompiled, warnings) = precompile(&mut env, &name, &source, &root);
         // Until `verify` says otherwise, assume the page is re-serialized when it has
         // inline styles.
         let html = if env.get_template(HTML_CONTEXT).is_ok() && source.contains("inline=\"inline\"")
@@ -763,21 +805,7 @@ impl Bulletin {
         } else {
             HTML
         };
-        let mut fills = Vec::new();
-        let mut slot_names = Vec::new();
-        for name in [SUBJECT, UNSUBSCRIBE, HTML, HTML_CONTEXT, TEXT] {
-            let filter = |f: &str| match f {
-                TEXT_FILTER => Some(Escape::Text),
-                ATTR_FILTER => Some(Escape::Attr),
-                _ => None,
-            };
-            if let Ok(t) = env.get_template(name)
-                && let Some(fill) =
-                    Fill::parse(t.source(), auto_escaped(name), filter, &mut slot_names)
-            {
-                fills.push((name, fill));
-            }
-        }
+        let (fills, slot_names) = fills_of(&env);
         Ok(Bulletin {
             env: Arc::new(env),
             name,
