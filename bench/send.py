@@ -5,6 +5,7 @@
     python3 bench/send.py --members 1000 --latency-ms 10  # through a link with a 20 ms round trip
     python3 bench/send.py --rate 100 --seconds 60       # achieved rate against the configured one
     python3 bench/send.py --scale --members 1000000     # preflight time and peak memory at scale
+    python3 bench/send.py --cases                       # 4 and 8 connections x 19 KB and 51 KB
 
 1. Builds mailshot (release) and generates a member list of N members.
 2. Starts Postfix's `smtp-sink` on a loopback port (it accepts and discards everything).
@@ -20,6 +21,9 @@
    as a relay across a network would.
 5. Where Node is available, times the JavaScript mjml rendering the same template per member
    against mailshot's per-member render (examples/render_bench.rs).
+With --cases, instead: the four cases 4 and 8 connections x a 19 KB and a 51 KB bulletin
+(the example bulletin, and the same with sections left out), each with mailshot and smtp-source
+alternated --rounds times against one sink; the ratio of the medians for each case.
 Prints the figures and the ratios. Nothing is asserted: timings vary with the machine.
 Needs: postfix (smtp-sink, smtp-source), optionally node + npm.
 """
@@ -149,9 +153,31 @@ def message_size(tmp, env):
     with open(os.path.join(tmp, "size.toml"), "w") as f:
         f.write(cfg)
     binary = os.path.join(ROOT, "target", "release", "mailshot")
+    shutil.rmtree(os.path.join(tmp, "outbox"), ignore_errors=True)
     subprocess.run([binary, "--config", "size.toml", "send", "--campaign", "size", "--test-to", "size@example.org"],
                    cwd=tmp, env=env, check=True, capture_output=True)
     return os.path.getsize(os.path.join(tmp, "outbox", "size", "test", "size@example.org.eml"))
+
+
+# The example bulletin's sections, in the order they are left out to make a smaller message.
+SHEDDABLE = ["Regional news", "Regulation and investment", "People", "Awards", "Conference",
+             "Spotlight", "Events", "Programme news"]
+
+
+def trim_bulletin(tmp, env, target_kb):
+    """Leaves sections of the project's bulletin out, one at a time, until one member's message
+    is at most `target_kb` KB (1000 bytes); returns the message's size in bytes."""
+    path = os.path.join(tmp, "templates", "bulletin.mjml")
+    size = message_size(tmp, env)
+    for name in SHEDDABLE:
+        if size <= target_kb * 1000:
+            break
+        mjml = open(path).read()
+        start = mjml.index(f"    <!-- {name}")
+        end = mjml.index("    <!-- ", start + 1)
+        open(path, "w").write(mjml[:start] + mjml[end:])
+        size = message_size(tmp, env)
+    return size
 
 
 def main():
@@ -166,6 +192,7 @@ def main():
     p.add_argument("--compare", metavar="BINARY", help="also send with this mailshot binary (say, a build of an earlier commit), in the same run")
     p.add_argument("--keep", metavar="DIR", help="with --scale: build the project in DIR and keep it (the store, for inspection)")
     p.add_argument("--scale", action="store_true", help="instead: time the preflight (--dry-run) and the send of --members, with peak memory")
+    p.add_argument("--cases", action="store_true", help="instead: 4 and 8 connections x 19 KB and 51 KB, mailshot against smtp-source in each")
     args = p.parse_args()
     if args.rounds < 1:
         p.error("--rounds must be at least 1")
@@ -173,6 +200,8 @@ def main():
         return rate_run(args)
     if args.scale:
         return scale_run(args)
+    if args.cases:
+        return cases_run(args)
     for tool in (SINK, SOURCE):
         if not os.path.exists(tool):
             sys.exit(f"{tool} not found: apt-get install postfix")
@@ -270,6 +299,53 @@ def main():
             print(f"JavaScript mjml could not run: {js.stderr.strip()[:200]}")
     else:
         print("node not found: JavaScript mjml comparison skipped")
+
+
+def cases_run(args):
+    """The four cases (connections x message size), each mailshot and smtp-source alternated
+    --rounds times into one sink; a table of the medians and their ratio."""
+    for tool in (SINK, SOURCE):
+        if not os.path.exists(tool):
+            sys.exit(f"{tool} not found: apt-get install postfix")
+    subprocess.run(["cargo", "build", "--release", "-q", "--bins"], cwd=ROOT, check=True)
+    binary = os.path.join(ROOT, "target", "release", "mailshot")
+    env = dict(os.environ, MAILSHOT_UNSUBSCRIBE_SECRET="benchmark-secret-0123456789")
+    print(f"members: {args.members:,} a case; medians of {args.rounds} rounds, mailshot and smtp-source alternated (msg/s of each round in brackets)")
+    extra = f" {args.compare} msg/s | its ratio |" if args.compare else ""
+    print(f"| connections | message | mailshot msg/s | smtp-source msg/s | ratio | mailshot CPU per message |{extra}")
+    print("|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if args.compare else ""))
+    for kb in (19, 51):
+        for connections in (4, 8):
+            with tempfile.TemporaryDirectory() as tmp:
+                port = free_port()
+                write_project(tmp, args.members, connections, port, args.dkim)
+                size = trim_bulletin(tmp, env, kb)
+                user = ["-u", "nobody"] if os.geteuid() == 0 else []
+                sink = subprocess.Popen([SINK, *user, f"127.0.0.1:{port}", "1024"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(0.5)
+                source = [SOURCE, "-d", "-s", str(connections), "-l", str(size), "-m", str(args.members),
+                          "-f", "news@example.org", "-t", "member@example.org", f"127.0.0.1:{port}"]
+                ours, theirs, other = [], [], []
+                try:
+                    measure([binary, "send", "--campaign", "warm-up", "--yes", "--limit", str(min(1000, args.members))], tmp, env)
+                    for r in range(args.rounds):
+                        ours.append(measure([binary, "send", "--campaign", f"bench-{r}", "--yes"], tmp, env))
+                        theirs.append(measure(source, tmp))
+                        if args.compare:
+                            other.append(measure([args.compare, "send", "--campaign", f"compare-{r}", "--yes"], tmp, env))
+                finally:
+                    sink.terminate()
+                    sink.wait()
+                mid = (args.rounds - 1) // 2
+                wall, cpu, _, _ = sorted(ours, key=lambda m: m[0])[mid]
+                src = sorted(m[0] for m in theirs)[mid]
+                each = lambda runs: " / ".join(f"{args.members / m[0]:,.0f}" for m in runs)
+                row = (f"| {connections} | {size / 1000:.1f} KB | {args.members / wall:,.0f} [{each(ours)}] | {args.members / src:,.0f} [{each(theirs)}] "
+                       f"| **{src / wall:.2f}** | {cpu / args.members * 1e6:.0f} us |")
+                if args.compare:
+                    cmp_wall = sorted(m[0] for m in other)[mid]
+                    row += f" {args.members / cmp_wall:,.0f} [{each(other)}] | {src / cmp_wall:.2f} |"
+                print(row, flush=True)
 
 
 def scale_run(args):
