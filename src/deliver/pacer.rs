@@ -83,9 +83,14 @@ pub struct SharedPacer {
 }
 
 impl SharedPacer {
+    /// Whether `rate` lets every message go at once (no pause, no batches).
+    pub fn is_unlimited(rate: &RateConfig) -> bool {
+        rate.messages_per_second <= 0.0 && rate.batch_size == 0
+    }
+
     pub fn new(rate: &RateConfig) -> SharedPacer {
         SharedPacer {
-            unlimited: rate.messages_per_second <= 0.0 && rate.batch_size == 0,
+            unlimited: SharedPacer::is_unlimited(rate),
             inner: tokio::sync::Mutex::new(Pacer::new(rate)),
         }
     }
