@@ -1,8 +1,8 @@
 //! MIME: one member's rendering becomes the bytes that go on the wire.
 //!
-//! multipart/alternative with text/plain first and text/html last, UTF-8 (the HTML goes 7bit
-//! as rendered when it can, see `html_part`; otherwise lettre picks quoted-printable or
-//! base64, so no line exceeds 998 octets); `From`, optional
+//! multipart/alternative with text/plain first and text/html last, UTF-8 (each part goes 7bit
+//! as rendered when it can, as the HTML always can; otherwise quoted-printable, so no line
+//! exceeds 998 octets); `From`, optional
 //! `Reply-To`, `To` with the member's name, `Subject` (RFC 2047 encoded when not ASCII, and when
 //! member data would otherwise be misread or overlong: see `Subject`), `Date`,
 //! a unique `Message-ID` on the sender's domain, and the bulk-mail headers mailbox providers
@@ -13,10 +13,9 @@
 
 use std::sync::Arc;
 
-use lettre::message::header::{ContentTransferEncoding, ContentType};
-use lettre::message::header::{Header, HeaderName, HeaderValue};
-use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
-use lettre::{Address, Message};
+use lettre::Address;
+use lettre::message::Mailbox;
+use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 
 use crate::compose::dkim;
 use crate::compose::render::Rendered;
@@ -173,39 +172,24 @@ pub fn check_unsubscribe_url(url: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// The text/html part: as it is, 7bit, when it is ASCII with CRLF line ends and no line over
-/// 998 octets, which [`crate::compose::render::wire_html`] makes of every rendering unless a value
-/// stands in `<style>` or has a stray CR; otherwise quoted-printable, chosen by lettre.
-/// Encoding ~40 KB of quoted-printable per member cost more than everything else in the
-/// message put together.
-fn html_part(html: &str) -> SinglePart {
-    let part = SinglePart::builder().header(ContentType::TEXT_HTML);
-    if seven_bit(html.as_bytes()) {
-        part.body(Body::dangerous_pre_encoded(
-            html.as_bytes().to_vec(),
-            ContentTransferEncoding::SevenBit,
-        ))
-    } else {
-        part.body(html.to_string())
-    }
-}
-
 /// Whether `b` may go as 7bit (RFC 2045 section 2.7) as it is: ASCII without NUL, every line
 /// ended by CRLF (no bare CR or LF) and at most 998 octets long.
 fn seven_bit(b: &[u8]) -> bool {
     if !b.is_ascii() || memchr::memchr(0, b).is_some() {
         return false;
     }
-    let (mut start, mut lines) = (0, 0);
-    for end in memchr::memchr_iter(b'\n', b) {
-        // The line without its CRLF.
-        if end == start || b[end - 1] != b'\r' || end - 1 - start > 998 {
+    // One pass over the line ends: a CR must come right before an LF and an LF right after a
+    // CR (the HTML has a line end after every tag name: thousands a message).
+    let mut start = 0;
+    let mut ends = memchr::memchr2_iter(b'\r', b'\n', b);
+    while let Some(i) = ends.next() {
+        if b[i] == b'\n' || b.get(i + 1) != Some(&b'\n') || i - start > 998 {
             return false;
         }
-        start = end + 1;
-        lines += 1;
+        ends.next();
+        start = i + 2;
     }
-    b.len() - start <= 998 && memchr::memchr_iter(b'\r', b).count() == lines
+    b.len() - start <= 998
 }
 
 /// Seconds since 1970, as the `Date` header is written (the real clock).
@@ -216,6 +200,14 @@ fn unix_now() -> u64 {
 }
 
 /// Builds, and signs when configured, one member's message.
+///
+/// The headers go through lettre's encoders (member data reaches them only that way); the
+/// body is assembled here: lettre's multipart builder, its quoted-printable encoder and
+/// `formatted` cost ~20 us a message, more than everything else on the send path together
+/// (docs/performance.md), and the parts are simple: each part as it is when it can go 7bit (the HTML
+/// always can, as [`crate::compose::render::wire_html`] writes it: encoding ~40 KB of
+/// quoted-printable per member cost more than everything else in the message put together),
+/// else quoted-printable line by line ([`quoted_printable`]).
 pub fn build(
     sender: &Sender,
     m: &PerMember,
@@ -225,33 +217,24 @@ pub fn build(
         m.to.parse()
             .map_err(|e| format!("`{}` is not a valid address: {e}", m.to))?;
     check_unsubscribe_url(m.unsubscribe_url)?;
-    let mut list_unsubscribe = format!("<{}>", m.unsubscribe_url);
-    if let Some(mailto) = &sender.unsubscribe_mailto {
-        list_unsubscribe.push_str(&format!(", <mailto:{mailto}?subject=unsubscribe>"));
+    let boundary = new_boundary();
+    let headers = headers(sender, m, rendered, &to_addr, &boundary);
+    let text = part(TEXT_PLAIN, &rendered.text);
+    let html = part(TEXT_HTML, &rendered.html);
+    let mut bytes =
+        Vec::with_capacity(headers.len() + text.len() + html.len() + 4 * boundary.len() + 256);
+    bytes.extend_from_slice(headers.as_bytes());
+    bytes.extend_from_slice(b"\r\n");
+    for part in [&text, &html] {
+        bytes.extend_from_slice(b"--");
+        bytes.extend_from_slice(boundary.as_bytes());
+        bytes.extend_from_slice(b"\r\n");
+        part.write(&mut bytes);
+        bytes.extend_from_slice(b"\r\n");
     }
-    let mut builder = Message::builder()
-        .from(sender.from.clone())
-        .to(Mailbox::new(m.name.clone(), to_addr.clone()))
-        .header(Subject(m.subject.unwrap_or(&rendered.subject).to_string()))
-        .message_id(Some(m.message_id.to_string()))
-        .date_now()
-        .header(ListUnsubscribe(list_unsubscribe))
-        .header(ListUnsubscribePost("List-Unsubscribe=One-Click".into()))
-        .header(ListId(sender.list_id.clone()));
-    if let Some(r) = &sender.reply_to {
-        builder = builder.reply_to(r.clone());
-    }
-    if let Some(f) = &sender.feedback_id {
-        builder = builder.header(FeedbackId(f.clone()));
-    }
-    let message = builder
-        .multipart(
-            MultiPart::alternative()
-                .singlepart(SinglePart::plain(rendered.text.clone()))
-                .singlepart(html_part(&rendered.html)),
-        )
-        .map_err(|e| format!("cannot build the message: {e}"))?;
-    let mut bytes = message.formatted();
+    bytes.extend_from_slice(b"--");
+    bytes.extend_from_slice(boundary.as_bytes());
+    bytes.extend_from_slice(b"--\r\n");
     if let Some(dkim) = &sender.dkim {
         bytes = dkim.sign(&bytes, unix_now())?;
     }
@@ -264,6 +247,222 @@ pub fn build(
         message_id: m.message_id.to_string(),
         bytes,
     })
+}
+
+/// The message's headers, in the order lettre's builder wrote them, each encoded by lettre.
+fn headers(
+    sender: &Sender,
+    m: &PerMember,
+    rendered: &Rendered,
+    to: &Address,
+    boundary: &str,
+) -> String {
+    use lettre::message::Mailboxes;
+    use lettre::message::header::{self, Headers};
+    let mut list_unsubscribe = format!("<{}>", m.unsubscribe_url);
+    if let Some(mailto) = &sender.unsubscribe_mailto {
+        list_unsubscribe.push_str(&format!(", <mailto:{mailto}?subject=unsubscribe>"));
+    }
+    let mut h = Headers::new();
+    h.set(header::From::from(Mailboxes::from(sender.from.clone())));
+    h.set(header::To::from(Mailboxes::from(Mailbox::new(
+        m.name.clone(),
+        to.clone(),
+    ))));
+    h.set(Subject(m.subject.unwrap_or(&rendered.subject).to_string()));
+    h.set(header::MessageId::from(m.message_id.to_string()));
+    h.set(header::Date::now());
+    h.set(ListUnsubscribe(list_unsubscribe));
+    h.set(ListUnsubscribePost("List-Unsubscribe=One-Click".into()));
+    h.set(ListId(sender.list_id.clone()));
+    if let Some(r) = &sender.reply_to {
+        h.set(header::ReplyTo::from(Mailboxes::from(r.clone())));
+    }
+    if let Some(f) = &sender.feedback_id {
+        h.set(FeedbackId(f.clone()));
+    }
+    h.set(header::MIME_VERSION_1_0);
+    h.set(
+        format!("multipart/alternative; boundary=\"{boundary}\"")
+            .parse::<ContentType>()
+            .expect("a multipart content type with an alphanumeric boundary parses"),
+    );
+    h.to_string()
+}
+
+/// A MIME boundary: 40 random letters and digits, as lettre makes them (a body holding it by
+/// chance is as likely as guessing a 238-bit key).
+fn new_boundary() -> String {
+    std::iter::repeat_with(fastrand::alphanumeric)
+        .take(40)
+        .collect()
+}
+
+/// One part of the multipart body: its content type, its transfer encoding and the encoded
+/// content.
+struct Part<'a> {
+    content_type: &'static str,
+    encoding: &'static str,
+    body: std::borrow::Cow<'a, [u8]>,
+}
+
+impl Part<'_> {
+    fn len(&self) -> usize {
+        self.body.len() + 100
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"Content-Type: ");
+        out.extend_from_slice(self.content_type.as_bytes());
+        out.extend_from_slice(b"\r\nContent-Transfer-Encoding: ");
+        out.extend_from_slice(self.encoding.as_bytes());
+        out.extend_from_slice(b"\r\n\r\n");
+        out.extend_from_slice(&self.body);
+    }
+}
+
+const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
+const TEXT_HTML: &str = "text/html; charset=utf-8";
+
+/// A part: 7bit when `text`, its lines ended by CRLF, can go as it is (ASCII, no line over 998
+/// octets), else quoted-printable.
+fn part<'a>(content_type: &'static str, text: &'a str) -> Part<'a> {
+    use std::borrow::Cow;
+    let body = if seven_bit(text.as_bytes()) {
+        Some(Cow::Borrowed(text.as_bytes()))
+    } else if text.is_ascii() {
+        Some(crlf(text).into_owned().into_bytes())
+            .filter(|b| seven_bit(b))
+            .map(Cow::Owned)
+    } else {
+        None
+    };
+    match body {
+        Some(body) => Part {
+            content_type,
+            encoding: "7bit",
+            body,
+        },
+        None => Part {
+            content_type,
+            encoding: "quoted-printable",
+            body: Cow::Owned(quoted_printable(text.as_bytes())),
+        },
+    }
+}
+
+/// `text` with every line ended by CRLF (a bare LF or CR becomes CRLF).
+fn crlf(text: &str) -> std::borrow::Cow<'_, str> {
+    let b = text.as_bytes();
+    let clean = memchr::memchr_iter(b'\n', b).all(|i| i > 0 && b[i - 1] == b'\r')
+        && memchr::memchr_iter(b'\r', b).all(|i| b.get(i + 1) == Some(&b'\n'));
+    if clean {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + text.len() / 32);
+    for line in lines(b) {
+        // Lines split at CR, LF or CRLF are whole UTF-8 (the separators are ASCII).
+        out.push_str(std::str::from_utf8(line).unwrap_or_default());
+        out.push_str("\r\n");
+    }
+    if !(b.ends_with(b"\n") || b.ends_with(b"\r")) {
+        out.truncate(out.len() - 2);
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// The lines of `b`, split at CRLF, a bare LF or a bare CR, without their ends.
+fn lines(b: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(b);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match memchr::memchr2(b'\r', b'\n', r) {
+            None => {
+                rest = None;
+                (!r.is_empty()).then_some(r)
+            }
+            Some(i) => {
+                let skip = if r[i] == b'\r' && r.get(i + 1) == Some(&b'\n') {
+                    2
+                } else {
+                    1
+                };
+                rest = Some(&r[i + skip..]);
+                Some(&r[..i])
+            }
+        }
+    })
+}
+
+/// Whether a byte may stand for itself in quoted-printable (RFC 2045 section 6.7, rule 2):
+/// printable ASCII but `=`; a space or tab too, except at the end of a line.
+fn literal(b: u8) -> bool {
+    (b'!'..=b'~').contains(&b) && b != b'=' || b == b' ' || b == b'\t'
+}
+
+/// `b` as quoted-printable (RFC 2045 section 6.7): each line of the text (CRLF, LF or CR)
+/// a hard line break, encoded lines at most 76 characters with `=` soft breaks, a space or tab
+/// at the end of a line encoded. A line that needs no encoding (most of a bulletin's text
+/// part) is copied in runs of 75 bytes instead of byte by byte.
+pub fn quoted_printable(b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(b.len() + b.len() / 8 + 16);
+    let mut first = true;
+    for line in lines(b) {
+        if !first {
+            out.extend_from_slice(b"\r\n");
+        }
+        first = false;
+        qp_line(line, &mut out);
+    }
+    if b.ends_with(b"\n") || b.ends_with(b"\r") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// One line of text (no line end in it) as quoted-printable: runs of bytes that stand for
+/// themselves are copied, broken softly to keep each encoded line within 76 characters.
+fn qp_line(line: &[u8], out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    // A space or tab ending the line must be encoded.
+    let plain_end = if line.ends_with(b" ") || line.ends_with(b"\t") {
+        line.len() - 1
+    } else {
+        line.len()
+    };
+    let (mut col, mut i) = (0, 0);
+    while i < line.len() {
+        let run = line[i..plain_end.max(i)]
+            .iter()
+            .position(|&c| !literal(c))
+            .map_or(plain_end.max(i), |n| i + n);
+        while i < run {
+            // The line's last piece may fill all 76 columns; any other leaves one for `=`.
+            let take = if run == line.len() && run - i <= 76 - col {
+                run - i
+            } else {
+                (75 - col).min(run - i)
+            };
+            if take == 0 {
+                out.extend_from_slice(b"=\r\n");
+                col = 0;
+                continue;
+            }
+            out.extend_from_slice(&line[i..i + take]);
+            col += take;
+            i += take;
+        }
+        if i < line.len() {
+            let c = line[i];
+            if col + 3 > if i + 1 == line.len() { 76 } else { 75 } {
+                out.extend_from_slice(b"=\r\n");
+                col = 0;
+            }
+            out.extend_from_slice(&[b'=', HEX[usize::from(c >> 4)], HEX[usize::from(c & 15)]]);
+            col += 3;
+            i += 1;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -328,7 +527,7 @@ mod tests {
     }
 
     #[test]
-    fn html_that_is_not_goes_through_lettres_encoder() {
+    fn html_that_cannot_go_as_it_is_goes_quoted_printable() {
         for (html, encoding) in [
             // A line of 1003 octets, and text beyond ASCII: quoted-printable.
             (
@@ -336,7 +535,7 @@ mod tests {
                 "quoted-printable",
             ),
             ("<p>Zo\u{eb}</p>\r\n".to_string(), "quoted-printable"),
-            // A bare LF: lettre writes it as CRLF.
+            // A bare LF is written as CRLF.
             ("<p>a</p>\n<p>b</p>\r\n".to_string(), "7bit"),
         ] {
             let m = built(&html);
@@ -349,5 +548,100 @@ mod tests {
                 "{m}"
             );
         }
+    }
+
+    /// Decodes quoted-printable as RFC 2045 says, for the tests: soft breaks removed, `=XX`
+    /// decoded, hard breaks kept as CRLF.
+    fn decode(qp: &[u8]) -> Vec<u8> {
+        let s = std::str::from_utf8(qp).unwrap().replace("=\r\n", "");
+        let b = s.as_bytes();
+        let (mut out, mut i) = (Vec::new(), 0);
+        while i < b.len() {
+            if b[i] == b'=' {
+                out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+                i += 3;
+            } else {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn quoted_printable_round_trips_in_lines_of_76(
+            text in "([ -~]{0,200}|[\t =\u{e9}\u{2013}\u{1F600}]{0,90}|\r\n|\n|\r){0,12}"
+        ) {
+            let qp = quoted_printable(text.as_bytes());
+            let lines: Vec<&[u8]> = qp.split(|&c| c == b'\n').collect();
+            for l in &lines {
+                let l = l.strip_suffix(b"\r").unwrap_or(l);
+                proptest::prop_assert!(l.len() <= 76, "{:?}", String::from_utf8_lossy(l));
+                proptest::prop_assert!(l.iter().all(|c| (b' '..=b'~').contains(c) || *c == b'\t'));
+                proptest::prop_assert!(!l.ends_with(b" ") && !l.ends_with(b"\t"));
+            }
+            proptest::prop_assert!(qp.windows(2).all(|w| (w[1] == b'\n') == (w[0] == b'\r')));
+            let expected = text.replace("\r\n", "\n").replace('\r', "\n").replace('\n', "\r\n");
+            proptest::prop_assert_eq!(String::from_utf8(decode(&qp)).unwrap(), expected);
+        }
+    }
+
+    #[test]
+    fn an_independent_parser_reads_the_text_part_as_rendered() {
+        let text = "Dear Zo\u{eb},\n\nA line of well over seventy-six characters, so that it has to be broken softly somewhere.\nx = 1 \n";
+        let sender = Sender {
+            from: "News <news@example.org>".parse().unwrap(),
+            reply_to: Some("Chair <chair@example.org>".parse().unwrap()),
+            list_id: "<news.example.org>".into(),
+            feedback_id: Some("a:b:c:news".into()),
+            unsubscribe_mailto: None,
+            dkim: None,
+        };
+        let per = PerMember {
+            to: "ann@example.org",
+            name: Some("Ann \u{d8}".into()),
+            message_id: "<c.1@example.org>",
+            unsubscribe_url: "https://example.org/u/1",
+            subject: None,
+            envelope_from: None,
+        };
+        let rendered = Rendered {
+            subject: "Hi \u{2013} there".into(),
+            html: "<p>Hi</p>\r\n".into(),
+            text: text.into(),
+        };
+        let bytes = build(&sender, &per, &rendered).unwrap().bytes;
+        let m = mail_parser::MessageParser::default().parse(&bytes).unwrap();
+        assert_eq!(m.body_text(0).unwrap().replace("\r\n", "\n"), text);
+        assert_eq!(m.body_html(0).unwrap().trim_end(), "<p>Hi</p>");
+        assert_eq!(m.subject(), Some("Hi \u{2013} there"));
+        assert_eq!(m.to().unwrap().first().unwrap().name(), Some("Ann \u{d8}"));
+        let head = String::from_utf8_lossy(&bytes);
+        let names: Vec<&str> = head
+            .split("\r\n\r\n")
+            .next()
+            .unwrap()
+            .split("\r\n")
+            .filter(|l| !l.starts_with(' '))
+            .map(|l| l.split(':').next().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "From",
+                "To",
+                "Subject",
+                "Message-ID",
+                "Date",
+                "List-Unsubscribe",
+                "List-Unsubscribe-Post",
+                "List-Id",
+                "Reply-To",
+                "Feedback-ID",
+                "MIME-Version",
+                "Content-Type"
+            ]
+        );
     }
 }
