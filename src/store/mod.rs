@@ -529,6 +529,16 @@ const VERSION: i64 = 1;
 /// - 1: suppressions are keyed by [`crate::address::key`] (before, by the address as given,
 ///   compared ignoring ASCII case only, so `Ünal@` did not match `ünal@`). Where two rows
 ///   share a key the earliest is kept.
+/// The store's journal mode, tables and migrations, each safe to run again.
+fn initialise(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // Not in a write transaction: on a store that has its tables this only reads, so a
+    // reader (`suppress list`, `log`) opens a store another process holds locked.
+    conn.execute_batch(SCHEMA)?;
+    migrate(conn)
+}
+
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version >= VERSION {
@@ -584,13 +594,25 @@ impl Store {
         }
         let conn = Connection::open(path).map_err(ctx)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(ctx)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(ctx)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(ctx)?;
-        conn.execute_batch(SCHEMA).map_err(ctx)?;
         add_functions(&conn).map_err(ctx)?;
-        migrate(&conn).map_err(ctx)?;
+        // Two processes opening a new store at once (two campaigns started together) race
+        // to switch it to WAL and create its tables; the loser can be told "database is
+        // locked" at once, without the busy handler waiting for it. Each step is idempotent,
+        // so the set is tried again until the store's usual wait has passed.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match initialise(&conn) {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if matches!(
+                        e.code,
+                        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                    ) && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10 + fastrand::u64(0..20)));
+                }
+                done => break done.map_err(ctx)?,
+            }
+        }
         Ok(Store {
             conn,
             in_batch: false,

@@ -457,13 +457,13 @@ fn an_hourly_quota_holds_across_two_campaigns_sent_at_once() {
     p.members("lists/members.csv", 25);
     let (a, b) = (spawn_campaign(&p, "a", &[]), spawn_campaign(&p, "b", &[]));
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
-    assert_eq!(server.received().len(), 30);
     // One of them, or both, ran into the window.
     let stderr = format!(
         "{}{}",
         String::from_utf8_lossy(&a.stderr),
         String::from_utf8_lossy(&b.stderr)
     );
+    assert_eq!(server.received().len(), 30, "{stderr}");
     assert!(
         stderr.contains("error: the campaign stopped early: the sending quota is used up"),
         "{stderr}"
