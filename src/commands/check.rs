@@ -1,56 +1,11 @@
-//! `mailshot check`: preflight every member, then the inbox rules; `send` runs the same.
+//! `mailshot check`: the campaign prepared, every member preflighted, then the inbox rules
+//! ([`lint::findings`], as `send` runs them); printed.
 
 use crate::cli::CheckArgs;
+use crate::compose::campaign::{Campaign, preflight};
 use crate::compose::lint::{self, Finding, Severity};
 use crate::config::Config;
-use crate::deliver::{self, Campaign};
 use crate::error::{EXIT_OK, EXIT_USAGE, Result};
-use crate::list::MemberList;
-
-/// Everything `check` and `send` check: problems found by preflight and by the rules.
-/// Returns the preflight (if it passed) and the findings, errors first.
-pub fn findings(
-    config: &Config,
-    campaign: &mut Campaign,
-    list: &MemberList,
-) -> Result<(deliver::Preflight, Vec<Finding>)> {
-    let pre = deliver::preflight(campaign, list)?;
-    let mut out: Vec<Finding> = pre
-        .problems
-        .iter()
-        .map(|p| Finding {
-            severity: Severity::Error,
-            message: p.clone(),
-        })
-        .collect();
-    // The rendered checks need a rendering that preflight found sound.
-    let rendered = if pre.problems.is_empty() {
-        pre.first.as_ref()
-    } else {
-        None
-    };
-    out.extend(lint::lint(config, rendered));
-    let (n, some) = &pre.utf8_local;
-    if *n > 0 && config.transport == crate::config::Transport::Smtp {
-        let more = if *n > some.len() as u64 {
-            format!(" and {} more", n - some.len() as u64)
-        } else {
-            String::new()
-        };
-        out.push(Finding {
-            severity: Severity::Warning,
-            message: format!(
-                "{n} member{} an address whose part before the `@` is not ASCII ({}{more}): {} SMTPUTF8 on the server, and fail{} without it",
-                if *n == 1 { " has" } else { "s have" },
-                some.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", "),
-                if *n == 1 { "it needs" } else { "they need" },
-                if *n == 1 { "s" } else { "" },
-            ),
-        });
-    }
-    out.sort_by_key(|f| f.severity);
-    Ok((pre, out))
-}
 
 /// Applies `--template`, `--list` and `--var` to the config.
 pub fn apply_overrides(config: &mut Config, render: &crate::cli::RenderArgs) {
@@ -67,10 +22,10 @@ pub fn apply_overrides(config: &mut Config, render: &crate::cli::RenderArgs) {
 
 pub fn exec(mut config: Config, args: CheckArgs) -> Result<i32> {
     apply_overrides(&mut config, &args.render);
-    let (mut campaign, warnings) =
-        Campaign::from_config(&config, &args.campaign, args.render.subject.as_deref())?;
-    let list = MemberList::open(&config.list)?;
-    let (pre, mut found) = findings(&config, &mut campaign, &list)?;
+    let (campaign, list, warnings) =
+        Campaign::open(&config, &args.campaign, args.render.subject.as_deref())?;
+    let pre = preflight(&campaign, &list, |_| Ok(true))?;
+    let mut found = lint::findings(&config, &pre);
     found.extend(warnings.into_iter().map(|message| Finding {
         severity: Severity::Warning,
         message,

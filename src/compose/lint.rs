@@ -12,6 +12,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+use crate::compose::campaign::Preflight;
 use crate::compose::render::Rendered;
 use crate::config::{Config, Transport};
 use crate::error::{line_of, show};
@@ -143,6 +144,55 @@ fn distance(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
+}
+
+/// Everything `check` and `send` check: preflight's problems (errors), then the rules on the
+/// rendering preflight found sound, and members that need SMTPUTF8; errors first.
+pub fn findings(config: &Config, pre: &Preflight) -> Vec<Finding> {
+    let mut out: Vec<Finding> = pre
+        .problems
+        .iter()
+        .map(|p| Finding {
+            severity: Severity::Error,
+            message: p.clone(),
+        })
+        .collect();
+    // The rendered checks need a rendering that preflight found sound.
+    let rendered = if pre.problems.is_empty() {
+        pre.first.as_ref()
+    } else {
+        None
+    };
+    out.extend(lint(config, rendered));
+    out.extend(smtputf8(config, &pre.utf8_local));
+    out.sort_by_key(|f| f.severity);
+    out
+}
+
+/// A warning when members' addresses need SMTPUTF8 and the transport is SMTP.
+fn smtputf8(config: &Config, (n, some): &(u64, Vec<String>)) -> Option<Finding> {
+    let n = *n;
+    if n == 0 || config.transport != Transport::Smtp {
+        return None;
+    }
+    let more = if n > some.len() as u64 {
+        format!(" and {} more", n - some.len() as u64)
+    } else {
+        String::new()
+    };
+    Some(Finding {
+        severity: Severity::Warning,
+        message: format!(
+            "{n} member{} an address whose part before the `@` is not ASCII ({}{more}): {} SMTPUTF8 on the server, and fail{} without it",
+            if n == 1 { " has" } else { "s have" },
+            some.iter()
+                .map(|a| format!("`{a}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if n == 1 { "it needs" } else { "they need" },
+            if n == 1 { "s" } else { "" },
+        ),
+    })
 }
 
 /// Checks the template source, one member's rendering and the config.

@@ -1,25 +1,24 @@
-//! The send pipeline: preflight every member, then deliver through a fixed set of workers.
+//! The delivery engine: members in, replies recorded, through a fixed set of workers.
 //!
-//! 1. **Preflight** ([`preflight`]): the list is read and every member rendered and built into a
-//!    message before anything leaves; any problem (bad row, undefined variable, MJML error)
-//!    stops the campaign with every problem named, and nothing is sent.
-//! 2. **Plan**: the campaign is recorded in the store and every member added as `pending`;
-//!    members already accepted (or failed, unless `--retry-failed`) are skipped.
-//! 3. **Deliver** ([`deliver`]): a thin async shell feeds members through a bounded channel
-//!    to `connections` workers (`worker.rs`). Each worker waits for the shared pacer, renders,
-//!    sends on its own connection and reports the reply; the shell journals it at once. What
-//!    happens next (a retry with backoff, a slowdown, a stop on a systemic failure, a quota
-//!    wait, the end of the run) is decided by the [`coordinator::Coordinator`], a synchronous
-//!    state machine that takes events with an explicit `now` and is unit-tested without I/O.
+//! [`deliver`]: a thin async shell feeds members through a bounded channel to `connections`
+//! workers (`worker.rs`). Each worker waits for the shared pacer, renders, sends on its own
+//! connection and reports the reply; the shell journals it at once. What happens next (a
+//! retry with backoff, a slowdown, a stop on a systemic failure, a quota wait, the end of the
+//! run) is decided by the [`coordinator::Coordinator`], a synchronous state machine that
+//! takes events with an explicit `now` and is unit-tested without I/O.
+//!
+//! What comes before (the campaign prepared and preflighted, [`crate::compose::campaign`])
+//! and around it (lock, journal, recovery, the skip set, the `pending` rows, the summary) is
+//! [`run`]'s.
 
 pub mod coordinator;
 pub mod pacer;
 pub mod progress;
 pub mod quota;
+pub mod run;
 mod signals;
 mod worker;
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -27,369 +26,19 @@ use std::time::Duration;
 use tokio::sync::{Mutex, mpsc};
 use tokio::time::Instant;
 
-use crate::compose::message::{self, Outgoing, PerMember, Sender};
-use crate::compose::render::{Bulletin, Rendered};
-use crate::compose::tokens::Tokens;
-use crate::config::Config;
+use crate::compose::campaign::Campaign;
 use crate::deliver::coordinator::{Coordinator, Job, OnSignal, Rules};
 use crate::deliver::pacer::SharedPacer;
 use crate::deliver::progress::{Progress, Tally};
 use crate::deliver::quota::Quota;
 use crate::deliver::signals::{Interrupts, Signals};
 use crate::deliver::worker::Event;
-use crate::error::{Error, Result, show};
-use crate::list::{Member, MemberList};
+use crate::error::Result;
+use crate::list::Member;
 use crate::outcome::{Fatal, Reply};
+use crate::store::Store;
 use crate::store::journal::Journal;
-use crate::store::{Skip, Store};
 use crate::transport::TransportSpec;
-
-/// Everything a member needs to become a message, shared by the workers.
-pub struct Campaign {
-    pub id: String,
-    pub bulletin: Bulletin,
-    pub vars: BTreeMap<String, String>,
-    pub sender: Sender,
-    /// Domain of the Message-IDs: the From address's.
-    pub domain: String,
-    /// Signs unsubscribe links and bounce addresses.
-    pub tokens: Tokens,
-    /// `bounces+{token}@domain`: the per-member envelope sender, if configured.
-    pub bounce_address: Option<String>,
-}
-
-impl Campaign {
-    /// Compiles the template and gathers sender, list headers, tokens and DKIM from `config`.
-    /// Returns the warnings to show.
-    pub fn from_config(
-        config: &Config,
-        id: &str,
-        subject: Option<&str>,
-    ) -> Result<(Campaign, Vec<String>)> {
-        check_campaign_id(id)?;
-        let bulletin = Bulletin::compile(&config.template, subject, &config.unsubscribe.url)?;
-        let mut warnings = bulletin.warnings.clone();
-        let (tokens, warning) = Tokens::from_config(config, true)?;
-        warnings.extend(warning);
-        let dkim = match &config.dkim {
-            Some(d) => Some(Arc::new(crate::compose::dkim::Signer::load(d)?)),
-            None => None,
-        };
-        let list_id = match &config.list_name {
-            Some(name) => format!("\"{}\" <{}>", name.replace(['"', '\\'], ""), config.list_id),
-            None => format!("<{}>", config.list_id),
-        };
-        let sender = Sender {
-            from: config.from.clone(),
-            reply_to: config.reply_to.clone(),
-            list_id,
-            feedback_id: config
-                .feedback_id
-                .as_ref()
-                .map(|f| f.replace("{campaign}", id)),
-            unsubscribe_mailto: config.unsubscribe.mailto.clone(),
-            dkim,
-        };
-        let campaign = Campaign {
-            id: id.to_string(),
-            bulletin,
-            vars: config.vars.clone(),
-            sender,
-            domain: config.from_domain(),
-            tokens,
-            bounce_address: config.bounce_address.clone(),
-        };
-        Ok((campaign, warnings))
-    }
-
-    /// The variables of one member, unsubscribe token and URL included.
-    pub fn context(&self, member: &Member) -> std::result::Result<minijinja::Value, String> {
-        self.context_with(member, &self.tokens.token(&member.email))
-    }
-
-    /// [`Campaign::context`] with `token` for the unsubscribe link.
-    fn context_with(
-        &self,
-        member: &Member,
-        token: &str,
-    ) -> std::result::Result<minijinja::Value, String> {
-        let extra = [("token", token), ("list", self.sender.list_id_bare())];
-        self.bulletin.context(&self.vars, member, &self.id, &extra)
-    }
-
-    /// Renders one member; also returns the member's unsubscribe URL (for the headers).
-    fn render_with_url(
-        &self,
-        member: &Member,
-        token: &str,
-    ) -> std::result::Result<(Rendered, String), String> {
-        let ctx = self.context_with(member, token)?;
-        let rendered = self.bulletin.render(&ctx)?;
-        let url = ctx
-            .get_attr("unsubscribe_url")
-            .ok()
-            .map(|v| v.to_string())
-            .unwrap_or_default();
-        Ok((rendered, url))
-    }
-
-    /// Renders one member and checks what would go into its headers and envelope, without
-    /// building MIME.
-    pub fn check(&self, member: &Member) -> std::result::Result<Rendered, String> {
-        let (rendered, url) = self.render_with_url(member, &self.tokens.token(&member.email))?;
-        message::check_unsubscribe_url(&url)?;
-        self.check_envelope(member)?;
-        Ok(rendered)
-    }
-
-    /// Whether lettre can put `member` on an envelope. It reads the envelope back from the
-    /// To header it writes, and some valid addresses do not survive that
-    /// (`"d d"@example.org`); a configured bounce address must come out as an address too.
-    /// The round trip alone, not a whole message: it runs for every member.
-    fn check_envelope(&self, member: &Member) -> std::result::Result<(), String> {
-        use lettre::message::{Mailbox, Mailboxes};
-        let refused = |why: &dyn std::fmt::Display| {
-            format!("`{}` cannot be put on an envelope: {why}", member.email)
-        };
-        let name = member.display_name();
-        let user = member.email.rsplit_once('@').map_or("", |(u, _)| u);
-        // A dot-atom address and a plain name are written and read back as they are; the
-        // round trip (~50 us a member in a debug build) is for the rest.
-        let plain =
-            |s: &str, more: &[char]| s.chars().all(|c| c.is_alphanumeric() || more.contains(&c));
-        if plain(
-            user,
-            &[
-                '.', '-', '_', '+', '\'', '=', '!', '#', '$', '%', '&', '*', '/', '?', '^', '`',
-                '{', '|', '}', '~',
-            ],
-        ) && name
-            .as_deref()
-            .is_none_or(|n| plain(n, &[' ', '.', '-', '\'']))
-        {
-            return self.check_bounce(member, &refused);
-        }
-        let to: lettre::Address = member.email.parse().map_err(|e| refused(&e))?;
-        let written = Mailboxes::from(Mailbox::new(name, to.clone())).to_string();
-        let read: Option<Mailboxes> = written.parse().ok();
-        if !read.is_some_and(|r| r.iter().map(|m| &m.email).eq([&to])) {
-            return Err(refused(&format_args!(
-                "lettre cannot read back the To header it writes for it (`{written}`)"
-            )));
-        }
-        self.check_bounce(member, &refused)
-    }
-
-    /// A configured bounce address must come out as an address for `member`.
-    fn check_bounce(
-        &self,
-        member: &Member,
-        refused: &dyn Fn(&dyn std::fmt::Display) -> String,
-    ) -> std::result::Result<(), String> {
-        if self.bounce_address.is_some() && self.envelope_from(member).is_none() {
-            return Err(refused(&"the bounce address for it is not a valid address"));
-        }
-        Ok(())
-    }
-
-    /// The envelope sender for `member`: the bounce address with its token, if configured.
-    pub fn envelope_from(&self, member: &Member) -> Option<lettre::Address> {
-        let template = self.bounce_address.as_ref()?;
-        template
-            .replace(
-                "{token}",
-                &self.tokens.bounce_token(&self.id, &member.email),
-            )
-            .parse()
-            .ok()
-    }
-
-    /// Renders and builds one member's message; `test_to` redirects it (and marks the subject,
-    /// and gives its links a test token that unsubscribes nobody).
-    pub fn build(
-        &self,
-        member: &Member,
-        message_id: &str,
-        test_to: Option<&str>,
-    ) -> std::result::Result<Outgoing, String> {
-        let token = match test_to {
-            Some(to) => self.tokens.test_token(&self.id, to),
-            None => self.tokens.token(&member.email),
-        };
-        let (rendered, url) = self.render_with_url(member, &token)?;
-        let test_subject = test_to.map(|_| format!("[TEST] {}", rendered.subject));
-        let per = PerMember {
-            to: test_to.unwrap_or(&member.email),
-            name: if test_to.is_some() {
-                None
-            } else {
-                member.display_name()
-            },
-            message_id,
-            unsubscribe_url: &url,
-            subject: test_subject.as_deref(),
-            envelope_from: if test_to.is_some() {
-                None
-            } else {
-                self.envelope_from(member)
-            },
-        };
-        message::build(&self.sender, &per, &rendered)
-    }
-
-    pub fn new_message_id(&self) -> String {
-        message::new_message_id(&self.id, &self.domain)
-    }
-}
-
-/// Checks a campaign ID: it names a folder of the outbox, so no path characters.
-pub fn check_campaign_id(id: &str) -> Result<()> {
-    let ok = !id.is_empty()
-        && id.len() <= 100
-        && !id.starts_with('.')
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::input(format!(
-            "invalid campaign ID `{id}`: use letters, digits, `-`, `_` and `.` (e.g. `2023-04`)"
-        )))
-    }
-}
-
-/// The outcome of preflight.
-pub struct Preflight {
-    /// Members that rendered cleanly.
-    pub members: u64,
-    /// The first member's subject, for the prompt.
-    pub subject: Option<String>,
-    /// The first member's rendering, for the checks.
-    pub first: Option<Rendered>,
-    /// Every problem found, each naming its file and line; nothing may be sent unless empty.
-    pub problems: Vec<String>,
-    /// Members whose address has a non-ASCII local part (they need SMTPUTF8), and the first
-    /// few of them.
-    pub utf8_local: (u64, Vec<String>),
-}
-
-/// Renders every member and checks its message's inputs; counts them and lists every problem.
-pub fn preflight(campaign: &mut Campaign, list: &MemberList) -> Result<Preflight> {
-    let list_name = show(&list.path);
-    // Problems grouped by their text, so one template error is reported once, with its members.
-    let mut problems: Vec<(String, Vec<String>)> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    let mut add = |problem: String, who: String| {
-        let i = *index.entry(problem.clone()).or_insert_with(|| {
-            problems.push((problem, Vec::new()));
-            problems.len() - 1
-        });
-        problems[i].1.push(who);
-    };
-    let mut members = 0u64;
-    let mut verified = 0;
-    let mut subject = None;
-    let mut first = None;
-    let mut utf8_local = (0, Vec::new());
-    for row in list.rows()? {
-        let m = match row {
-            Ok(m) => m,
-            Err(e) => {
-                add(e.in_list(&list.path).to_string(), String::new());
-                continue;
-            }
-        };
-        // The first few members decide whether pre-rendered HTML gives the same bytes.
-        if verified < 3
-            && let Ok(ctx) = campaign.context(&m)
-        {
-            campaign.bulletin.verify(&ctx);
-            verified += 1;
-        }
-        // Every member is rendered and its headers' inputs checked; the first few are also
-        // built into whole messages (MIME encoding is the same for every member and costs
-        // far more than rendering).
-        let checked = if members < 3 {
-            campaign
-                .build(&m, "<preflight@localhost>", None)
-                .and_then(|_| campaign.check(&m))
-        } else {
-            campaign.check(&m)
-        };
-        match checked {
-            Ok(r) => {
-                members += 1;
-                if m.email
-                    .rsplit_once('@')
-                    .is_some_and(|(user, _)| !user.is_ascii())
-                {
-                    utf8_local.0 += 1;
-                    if utf8_local.1.len() < 3 {
-                        utf8_local.1.push(m.email.clone());
-                    }
-                }
-                if first.is_none() {
-                    subject = Some(r.subject.clone());
-                    first = Some(r);
-                }
-            }
-            Err(e) => add(e, format!("line {} (`{}`)", m.line, m.email)),
-        }
-    }
-    // Each problem once, with the members it hit (a few by name).
-    let problems = problems
-        .into_iter()
-        .map(|(problem, who)| {
-            let who: Vec<&str> = who
-                .iter()
-                .filter(|w| !w.is_empty())
-                .map(String::as_str)
-                .collect();
-            if who.is_empty() {
-                return problem;
-            }
-            let more = if who.len() > 3 {
-                format!(" and {} more", who.len() - 3)
-            } else {
-                String::new()
-            };
-            format!(
-                "{problem} (member on `{list_name}` {}{more})",
-                who[..who.len().min(3)].join(", ")
-            )
-        })
-        .collect();
-    Ok(Preflight {
-        members,
-        subject,
-        first,
-        problems,
-        utf8_local,
-    })
-}
-
-/// Which members a run sends to.
-#[derive(Debug, Clone, Copy)]
-pub struct Selection {
-    /// Also re-attempt failed members and those whose attempts ran out.
-    pub retry_failed: bool,
-    /// Also send to members whose last attempt was interrupted (`uncertain`).
-    pub resend_uncertain: bool,
-    /// Send to at most this many members in this run.
-    pub limit: Option<u64>,
-}
-
-/// The addresses this run must not send to (see [`Store::skip`]).
-pub fn skip_set(store: &Store, campaign: &str, sel: Selection, max_attempts: u32) -> Result<Skip> {
-    store.skip(
-        campaign,
-        sel.retry_failed,
-        sel.resend_uncertain,
-        max_attempts,
-        crate::store::SKIP_IN_MEMORY,
-    )
-}
 
 /// What a run did.
 #[derive(Debug, Default)]
@@ -679,6 +328,7 @@ impl<I: Iterator<Item = Job>, W: FnMut(&str) -> bool> Shell<'_, '_, I, W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
     use crate::outcome::ReplyKind;
     use crate::store::journal::Journal;
     use crate::store::{CampaignInfo, CampaignLock, Status};
@@ -689,7 +339,7 @@ mod tests {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
         let text = std::fs::read_to_string(&path).unwrap();
         let config = Config::parse(&path, &text).unwrap();
-        Arc::new(Campaign::from_config(&config, "t", None).unwrap().0)
+        Arc::new(Campaign::open(&config, "t", None).unwrap().0)
     }
 
     fn members(emails: &[&str]) -> Vec<Member> {

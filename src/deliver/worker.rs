@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::{Mutex, mpsc, oneshot, watch};
 
-use crate::deliver::Campaign;
+use crate::compose::campaign::Campaign;
 use crate::deliver::coordinator::Job;
 use crate::deliver::pacer::SharedPacer;
 use crate::outcome::{Fatal, Reply};

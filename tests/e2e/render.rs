@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use mailshot::compose::render::{Bulletin, Mode, Rendered};
 use mailshot::list::{MemberList, read_header};
 
-use crate::support::repo;
+use crate::support::{Project, repo};
 
 const UNSUBSCRIBE: &str = "https://example.org/unsubscribe?list=cluster-news&email={{ email | urlencode }}&token={{ token }}";
 
@@ -235,6 +235,52 @@ fn an_mjml_error_names_the_line() {
         err.starts_with(&format!("template `{}` line 3: ", path.display())),
         "{err}"
     );
+}
+
+/// The HTML part of `eml`, with its unsubscribe token (taken from `List-Unsubscribe`)
+/// written `TOKEN`: a test copy's token differs from the member's by design.
+fn html_without_token(eml: &[u8]) -> String {
+    use mail_parser::MessageParser;
+    let m = MessageParser::default()
+        .parse(eml)
+        .expect("an RFC 5322 message");
+    let header = m.header_raw("List-Unsubscribe").expect("List-Unsubscribe");
+    let url = header.split('<').nth(1).unwrap().split('>').next().unwrap();
+    let token = url.rsplit('/').next().unwrap();
+    assert!(token.len() > 8, "{url}");
+    m.body_html(0).unwrap().replace(token, "TOKEN")
+}
+
+#[test]
+fn a_test_copy_renders_as_the_members_copy_of_a_loop_around_columns() {
+    // Reported: a three-column `{% for %}` loop went out as one full-width column in the
+    // `--test-to` proof (`width:100%`) and as three thirds to members (`33.333332%`): only
+    // the real send had checked the once-per-campaign render against a full one.
+    let p = Project::example();
+    p.edit(
+        "templates/bulletin.mjml",
+        "    <!-- Programme news -->",
+        "    <mj-section>{% for i in range(3) %}<mj-column><mj-text>{{ first_name }} {{ i }}</mj-text></mj-column>{% endfor %}</mj-section>\n    <!-- Programme news -->",
+    );
+    let member = "sian.pritchard@example.org";
+    let r = p.run(&[
+        "send",
+        "--campaign",
+        "c",
+        "--test-to",
+        "chair@example.org",
+        "--as",
+        member,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let proof =
+        html_without_token(&std::fs::read(p.path("outbox/c/test/chair@example.org.eml")).unwrap());
+    let sent =
+        html_without_token(&std::fs::read(p.path(&format!("outbox/c/{member}.eml"))).unwrap());
+    assert!(sent.contains("width:33.33"), "members get three thirds");
+    assert_eq!(proof, sent, "the proof is the member's copy");
 }
 
 /// Whether Python's html.parser reads `a` and `b` the same (tests/support/same_html.py).

@@ -1,0 +1,435 @@
+//! A campaign: the compiled bulletin, the sender, the tokens; what every path (send, the
+//! `--test-to` proof, the dry run, `check`) renders members with.
+//!
+//! 1. **Prepare** ([`Campaign::open`] calls [`Campaign::prepare`]): the render mode is decided
+//!    once, on the first few members of the list, before any path renders: the MJML rendered
+//!    once per campaign with only the variables filled per member, or (where that would not
+//!    give a full render's bytes, e.g. a `{% for %}` around `mj-column`) the MJML rendered per
+//!    member. Every path then renders the same way: a proof is what the members get.
+//! 2. **Preflight** ([`preflight`]): every member rendered and its message's inputs checked
+//!    before anything leaves; any problem (bad row, undefined variable, MJML error) is named,
+//!    and nothing is sent.
+//! 3. **Build** ([`Campaign::build`]): one member's signed message, as the workers send it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use crate::compose::message::{self, Outgoing, PerMember, Sender};
+use crate::compose::render::{Bulletin, Mode, Rendered};
+use crate::compose::tokens::Tokens;
+use crate::config::Config;
+use crate::error::{Error, Result, show};
+use crate::list::{Member, MemberList};
+
+/// Members whose renderings decide the render mode (the first of the list that render).
+pub const SAMPLE: usize = 3;
+
+/// Members of the first few preflight builds into whole messages (MIME encoding is the same
+/// for every member and costs far more than rendering).
+const BUILT_IN_PREFLIGHT: u64 = 3;
+
+/// How a campaign renders its members, and why: decided by [`Campaign::prepare`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prepared {
+    /// The MJML rendered once, the variables filled per member: it gave a full render's
+    /// bytes for the first `sampled` members (and for their values laced with markup).
+    /// `sampled` is 0 when no member could be tried (an empty list, say).
+    Precompiled { sampled: usize },
+    /// The MJML rendered per member: it does not render once with its placeholders (a bare
+    /// `<` in an `{% if %}`, say).
+    FullUnrenderable,
+    /// The MJML rendered per member: rendering it once gave other bytes than a full render
+    /// for the member on `line` (a `{% for %}` around `mj-column`, say).
+    FullDiffers { line: u64, email: String },
+}
+
+impl Prepared {
+    pub fn mode(&self) -> Mode {
+        match self {
+            Prepared::Precompiled { .. } => Mode::Precompiled,
+            Prepared::FullUnrenderable | Prepared::FullDiffers { .. } => Mode::Full,
+        }
+    }
+}
+
+/// Everything a member needs to become a message, shared by the workers. Made by
+/// [`Campaign::open`], which prepares it: there is no unprepared campaign to render with.
+pub struct Campaign {
+    pub id: String,
+    pub bulletin: Bulletin,
+    pub vars: BTreeMap<String, String>,
+    pub sender: Sender,
+    /// Domain of the Message-IDs: the From address's.
+    pub domain: String,
+    /// Signs unsubscribe links and bounce addresses.
+    pub tokens: Tokens,
+    /// `bounces+{token}@domain`: the per-member envelope sender, if configured.
+    pub bounce_address: Option<String>,
+    /// The render mode and why; see [`Campaign::prepare`].
+    prepared: Prepared,
+}
+
+impl Campaign {
+    /// Compiles the template, gathers sender, list headers, tokens and DKIM from `config`,
+    /// opens the member list (`config.list`) and prepares the campaign on its first members.
+    /// Returns the campaign, the list and the warnings to show.
+    pub fn open(
+        config: &Config,
+        id: &str,
+        subject: Option<&str>,
+    ) -> Result<(Campaign, MemberList, Vec<String>)> {
+        let (mut campaign, warnings) = Campaign::from_config(config, id, subject)?;
+        let list = MemberList::open(&config.list)?;
+        // Rows that do not read are preflight's to report; they decide nothing here.
+        campaign.prepare(list.rows()?.flatten());
+        Ok((campaign, list, warnings))
+    }
+
+    /// Decides, once, how every member is rendered: keeps the once-per-campaign render if it
+    /// gives a full render's bytes for the first [`SAMPLE`] members that render (the first
+    /// of `members`), else renders the MJML per member. Called by [`Campaign::open`]; once a
+    /// campaign renders per member, it stays so.
+    pub fn prepare(&mut self, members: impl IntoIterator<Item = Member>) -> &Prepared {
+        if self.bulletin.mode() == Mode::Full {
+            self.prepared = Prepared::FullUnrenderable;
+            return &self.prepared;
+        }
+        let mut sampled = 0;
+        for m in members {
+            if sampled == SAMPLE {
+                break;
+            }
+            // A member whose variables do not resolve proves nothing; preflight names it.
+            let Ok(ctx) = self.context(&m) else { continue };
+            sampled += 1;
+            if !self.bulletin.verify(&ctx) {
+                self.prepared = Prepared::FullDiffers {
+                    line: m.line,
+                    email: m.email,
+                };
+                return &self.prepared;
+            }
+        }
+        self.prepared = Prepared::Precompiled { sampled };
+        &self.prepared
+    }
+
+    /// How this campaign renders its members, and why.
+    pub fn prepared(&self) -> &Prepared {
+        &self.prepared
+    }
+
+    /// The campaign before [`Campaign::prepare`]: not for rendering yet.
+    fn from_config(
+        config: &Config,
+        id: &str,
+        subject: Option<&str>,
+    ) -> Result<(Campaign, Vec<String>)> {
+        check_campaign_id(id)?;
+        let bulletin = Bulletin::compile(&config.template, subject, &config.unsubscribe.url)?;
+        let mut warnings = bulletin.warnings.clone();
+        let (tokens, warning) = Tokens::from_config(config, true)?;
+        warnings.extend(warning);
+        let dkim = match &config.dkim {
+            Some(d) => Some(Arc::new(crate::compose::dkim::Signer::load(d)?)),
+            None => None,
+        };
+        let list_id = match &config.list_name {
+            Some(name) => format!("\"{}\" <{}>", name.replace(['"', '\\'], ""), config.list_id),
+            None => format!("<{}>", config.list_id),
+        };
+        let sender = Sender {
+            from: config.from.clone(),
+            reply_to: config.reply_to.clone(),
+            list_id,
+            feedback_id: config
+                .feedback_id
+                .as_ref()
+                .map(|f| f.replace("{campaign}", id)),
+            unsubscribe_mailto: config.unsubscribe.mailto.clone(),
+            dkim,
+        };
+        let campaign = Campaign {
+            id: id.to_string(),
+            bulletin,
+            vars: config.vars.clone(),
+            sender,
+            domain: config.from_domain(),
+            tokens,
+            bounce_address: config.bounce_address.clone(),
+            prepared: Prepared::Precompiled { sampled: 0 },
+        };
+        Ok((campaign, warnings))
+    }
+
+    /// The variables of one member, unsubscribe token and URL included.
+    pub fn context(&self, member: &Member) -> std::result::Result<minijinja::Value, String> {
+        self.context_with(member, &self.tokens.token(&member.email))
+    }
+
+    /// [`Campaign::context`] with `token` for the unsubscribe link.
+    fn context_with(
+        &self,
+        member: &Member,
+        token: &str,
+    ) -> std::result::Result<minijinja::Value, String> {
+        let extra = [("token", token), ("list", self.sender.list_id_bare())];
+        self.bulletin.context(&self.vars, member, &self.id, &extra)
+    }
+
+    /// Renders one member; also returns the member's unsubscribe URL (for the headers).
+    fn render_with_url(
+        &self,
+        member: &Member,
+        token: &str,
+    ) -> std::result::Result<(Rendered, String), String> {
+        let ctx = self.context_with(member, token)?;
+        let rendered = self.bulletin.render(&ctx)?;
+        let url = ctx
+            .get_attr("unsubscribe_url")
+            .ok()
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        Ok((rendered, url))
+    }
+
+    /// Renders one member and checks what would go into its headers and envelope, without
+    /// building MIME.
+    pub fn check(&self, member: &Member) -> std::result::Result<Rendered, String> {
+        let (rendered, url) = self.render_with_url(member, &self.tokens.token(&member.email))?;
+        message::check_unsubscribe_url(&url)?;
+        self.check_envelope(member)?;
+        Ok(rendered)
+    }
+
+    /// Whether lettre can put `member` on an envelope. It reads the envelope back from the
+    /// To header it writes, and some valid addresses do not survive that
+    /// (`"d d"@example.org`); a configured bounce address must come out as an address too.
+    /// The round trip alone, not a whole message: it runs for every member.
+    fn check_envelope(&self, member: &Member) -> std::result::Result<(), String> {
+        use lettre::message::{Mailbox, Mailboxes};
+        let refused = |why: &dyn std::fmt::Display| {
+            format!("`{}` cannot be put on an envelope: {why}", member.email)
+        };
+        let name = member.display_name();
+        let user = member.email.rsplit_once('@').map_or("", |(u, _)| u);
+        // A dot-atom address and a plain name are written and read back as they are; the
+        // round trip (~50 us a member in a debug build) is for the rest.
+        let plain =
+            |s: &str, more: &[char]| s.chars().all(|c| c.is_alphanumeric() || more.contains(&c));
+        if plain(
+            user,
+            &[
+                '.', '-', '_', '+', '\'', '=', '!', '#', '$', '%', '&', '*', '/', '?', '^', '`',
+                '{', '|', '}', '~',
+            ],
+        ) && name
+            .as_deref()
+            .is_none_or(|n| plain(n, &[' ', '.', '-', '\'']))
+        {
+            return self.check_bounce(member, &refused);
+        }
+        let to: lettre::Address = member.email.parse().map_err(|e| refused(&e))?;
+        let written = Mailboxes::from(Mailbox::new(name, to.clone())).to_string();
+        let read: Option<Mailboxes> = written.parse().ok();
+        if !read.is_some_and(|r| r.iter().map(|m| &m.email).eq([&to])) {
+            return Err(refused(&format_args!(
+                "lettre cannot read back the To header it writes for it (`{written}`)"
+            )));
+        }
+        self.check_bounce(member, &refused)
+    }
+
+    /// A configured bounce address must come out as an address for `member`.
+    fn check_bounce(
+        &self,
+        member: &Member,
+        refused: &dyn Fn(&dyn std::fmt::Display) -> String,
+    ) -> std::result::Result<(), String> {
+        if self.bounce_address.is_some() && self.envelope_from(member).is_none() {
+            return Err(refused(&"the bounce address for it is not a valid address"));
+        }
+        Ok(())
+    }
+
+    /// The envelope sender for `member`: the bounce address with its token, if configured.
+    pub fn envelope_from(&self, member: &Member) -> Option<lettre::Address> {
+        let template = self.bounce_address.as_ref()?;
+        template
+            .replace(
+                "{token}",
+                &self.tokens.bounce_token(&self.id, &member.email),
+            )
+            .parse()
+            .ok()
+    }
+
+    /// Renders and builds one member's message; `test_to` redirects it (and marks the subject,
+    /// and gives its links a test token that unsubscribes nobody).
+    pub fn build(
+        &self,
+        member: &Member,
+        message_id: &str,
+        test_to: Option<&str>,
+    ) -> std::result::Result<Outgoing, String> {
+        let token = match test_to {
+            Some(to) => self.tokens.test_token(&self.id, to),
+            None => self.tokens.token(&member.email),
+        };
+        let (rendered, url) = self.render_with_url(member, &token)?;
+        let test_subject = test_to.map(|_| format!("[TEST] {}", rendered.subject));
+        let per = PerMember {
+            to: test_to.unwrap_or(&member.email),
+            name: if test_to.is_some() {
+                None
+            } else {
+                member.display_name()
+            },
+            message_id,
+            unsubscribe_url: &url,
+            subject: test_subject.as_deref(),
+            envelope_from: if test_to.is_some() {
+                None
+            } else {
+                self.envelope_from(member)
+            },
+        };
+        message::build(&self.sender, &per, &rendered)
+    }
+
+    pub fn new_message_id(&self) -> String {
+        message::new_message_id(&self.id, &self.domain)
+    }
+}
+
+/// Checks a campaign ID: it names a folder of the outbox, so no path characters.
+pub fn check_campaign_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 100
+        && !id.starts_with('.')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::input(format!(
+            "invalid campaign ID `{id}`: use letters, digits, `-`, `_` and `.` (e.g. `2023-04`)"
+        )))
+    }
+}
+
+/// The outcome of preflight.
+#[derive(Debug, Default)]
+pub struct Preflight {
+    /// Members that rendered cleanly.
+    pub members: u64,
+    /// Members that read and that the caller's `eligible` kept (the run would send to).
+    pub eligible: u64,
+    /// The first member's subject, for the prompt.
+    pub subject: Option<String>,
+    /// The first member's rendering, for the checks.
+    pub first: Option<Rendered>,
+    /// Every problem found, each naming its file and line; nothing may be sent unless empty.
+    pub problems: Vec<String>,
+    /// Members whose address has a non-ASCII local part (they need SMTPUTF8), and the first
+    /// few of them.
+    pub utf8_local: (u64, Vec<String>),
+}
+
+/// Renders every member of `list` and checks its message's inputs; counts them, and those
+/// `eligible` keeps (asked of every member that reads), and lists every problem. One pass
+/// over the list.
+pub fn preflight(
+    campaign: &Campaign,
+    list: &MemberList,
+    mut eligible: impl FnMut(&str) -> Result<bool>,
+) -> Result<Preflight> {
+    let list_name = show(&list.path);
+    let mut pre = Preflight::default();
+    let mut problems = Problems::default();
+    for row in list.rows()? {
+        let m = match row {
+            Ok(m) => m,
+            Err(e) => {
+                problems.add(e.in_list(&list.path).to_string(), None);
+                continue;
+            }
+        };
+        if eligible(&m.email)? {
+            pre.eligible += 1;
+        }
+        let checked = if pre.members < BUILT_IN_PREFLIGHT {
+            campaign
+                .build(&m, "<preflight@localhost>", None)
+                .and_then(|_| campaign.check(&m))
+        } else {
+            campaign.check(&m)
+        };
+        match checked {
+            Ok(r) => pre.rendered(&m, r),
+            Err(e) => problems.add(e, Some(format!("line {} (`{}`)", m.line, m.email))),
+        }
+    }
+    pre.problems = problems.named(&list_name);
+    Ok(pre)
+}
+
+impl Preflight {
+    /// Counts a member that rendered cleanly as `r`.
+    fn rendered(&mut self, m: &Member, r: Rendered) {
+        self.members += 1;
+        if m.email
+            .rsplit_once('@')
+            .is_some_and(|(user, _)| !user.is_ascii())
+        {
+            self.utf8_local.0 += 1;
+            if self.utf8_local.1.len() < 3 {
+                self.utf8_local.1.push(m.email.clone());
+            }
+        }
+        if self.first.is_none() {
+            self.subject = Some(r.subject.clone());
+            self.first = Some(r);
+        }
+    }
+}
+
+/// Problems grouped by their text, so one template error is reported once, with its members.
+#[derive(Default)]
+struct Problems {
+    list: Vec<(String, Vec<String>)>,
+    index: HashMap<String, usize>,
+}
+
+impl Problems {
+    /// Adds `problem`, hit by the member `who` (`None`: a row that does not read).
+    fn add(&mut self, problem: String, who: Option<String>) {
+        let i = *self.index.entry(problem.clone()).or_insert_with(|| {
+            self.list.push((problem, Vec::new()));
+            self.list.len() - 1
+        });
+        self.list[i].1.extend(who);
+    }
+
+    /// Each problem once, with the members it hit (a few by name).
+    fn named(self, list_name: &str) -> Vec<String> {
+        self.list
+            .into_iter()
+            .map(|(problem, who)| {
+                if who.is_empty() {
+                    return problem;
+                }
+                let more = if who.len() > 3 {
+                    format!(" and {} more", who.len() - 3)
+                } else {
+                    String::new()
+                };
+                format!(
+                    "{problem} (member on `{list_name}` {}{more})",
+                    who[..who.len().min(3)].join(", ")
+                )
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,539 @@
+//! One `send`, as the library runs it: the phases around the delivery engine.
+//!
+//! [`Send::run`]: **open** (the campaign's lock, the store, the journal a dead run left
+//! folded in, its `sending` members marked `uncertain`, the template and list compared with
+//! the campaign's) -> **skip** (who this run leaves out) -> **check** (preflight: every member
+//! rendered and the eligible counted, in one pass over the list; the inbox rules) ->
+//! **confirm** (asked of the caller) -> **begin** (the campaign and every member recorded,
+//! `pending`, in one pass) -> **deliver** ([`crate::deliver::deliver`], one pass) ->
+//! **finish** (journal closed, unsubscribes folded in, the counts). Three passes over the
+//! list in all, and a member is rendered twice (preflight, then its message); nothing of a
+//! member is held between passes, so memory stays flat in the list size.
+//!
+//! [`Send::dry_run`] is skip and check on the store as it is; [`Send::proof`] is `--test-to`.
+//! The library prints nothing and exits nothing: what a caller shows goes through its
+//! [`Observer`], and each phase returns a value.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::compose::campaign::{Campaign, Preflight, preflight};
+use crate::compose::lint::{self, Finding, Severity};
+use crate::compose::render::Mode;
+use crate::config::{Config, Transport};
+use crate::deliver::pacer::SharedPacer;
+use crate::deliver::quota::Quota;
+use crate::deliver::{Delivery, RunSummary};
+use crate::error::{EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNTIME, Error, Result, show};
+use crate::list::{Member, MemberList};
+use crate::outcome::Reply;
+use crate::store::journal::Journal;
+use crate::store::{CampaignInfo, CampaignLock, Counts, LogRow, Skip, Store, now};
+use crate::transport::{Go, TransportSpec};
+
+/// How many problems, or unfinished members, a result names.
+pub const MAX_NAMED: usize = 20;
+
+/// Which members a run sends to.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Selection {
+    /// Also re-attempt failed members and those whose attempts ran out.
+    pub retry_failed: bool,
+    /// Also send to members whose last attempt was interrupted (`uncertain`).
+    pub resend_uncertain: bool,
+    /// Send to at most this many members in this run.
+    pub limit: Option<u64>,
+}
+
+impl Selection {
+    /// How many of `eligible` members this run sends to.
+    pub fn to_send(&self, eligible: u64) -> u64 {
+        self.limit.map_or(eligible, |l| eligible.min(l))
+    }
+}
+
+/// The addresses this run must not send to (see [`Store::skip`]).
+pub fn skip_set(store: &Store, campaign: &str, sel: Selection, max_attempts: u32) -> Result<Skip> {
+    store.skip(
+        campaign,
+        sel.retry_failed,
+        sel.resend_uncertain,
+        max_attempts,
+        crate::store::SKIP_IN_MEMORY,
+    )
+}
+
+/// What a send tells whoever started it, as it goes.
+pub trait Observer {
+    fn notice(&mut self, notice: Notice);
+    /// Asked once everything is checked and before anything is recorded; an error cancels.
+    fn confirm(&mut self, subject: &str, to_send: u64, via: &str) -> Result<()>;
+}
+
+/// Something to tell as a send goes.
+#[derive(Debug)]
+pub enum Notice {
+    /// A warning of the inbox rules (errors stop the send instead).
+    Finding(Finding),
+    /// Dry run: another mailshot (this process ID) is sending the campaign now.
+    BeingSent { pid: String },
+    /// Members a run that died was sending: now `uncertain`.
+    Recovered(u64),
+    /// Recorded; the messages start to go.
+    Sending {
+        subject: String,
+        to_send: u64,
+        via: String,
+    },
+    /// `--test-to`: a copy went to `to` (rendered for `member`), or was refused.
+    Proof {
+        to: String,
+        member: String,
+        reply: Reply,
+    },
+}
+
+/// What a dry run would do.
+#[derive(Debug)]
+pub struct DryRun {
+    pub subject: String,
+    pub via: String,
+    pub to_send: u64,
+    /// Members on the list that render.
+    pub members: u64,
+    /// Members left out: already sent, failed or suppressed.
+    pub skipped: u64,
+    pub mode: Mode,
+}
+
+/// What [`Send::run`] did.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Every member is done for this selection; nothing was sent.
+    Nothing {
+        counts: Counts,
+        /// Members on the list that render (the campaign may record fewer).
+        members: u64,
+    },
+    Sent(Sent),
+}
+
+/// A run that sent.
+#[derive(Debug)]
+pub struct Sent {
+    pub run: RunSummary,
+    /// The campaign's counts after the run.
+    pub counts: Counts,
+    /// Failed, deferred and uncertain members, the first [`MAX_NAMED`].
+    pub unfinished: Vec<LogRow>,
+}
+
+/// Failed, deferred and uncertain members of a campaign.
+pub fn unfinished(counts: &Counts) -> u64 {
+    counts.failed + counts.deferred + counts.uncertain
+}
+
+impl Outcome {
+    /// The exit status: interrupted, stopped early (a runtime error), members not reached, or
+    /// ok.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Outcome::Sent(s) if s.run.interrupted => EXIT_INTERRUPTED,
+            Outcome::Sent(s) if s.run.stopped.is_some() => EXIT_RUNTIME,
+            Outcome::Sent(Sent { counts, .. }) | Outcome::Nothing { counts, .. }
+                if unfinished(counts) > 0 =>
+            {
+                EXIT_FAILURES
+            }
+            _ => EXIT_OK,
+        }
+    }
+}
+
+/// The error that stops a send on preflight's or the rules' errors: each named (up to
+/// [`MAX_NAMED`]), then how many. `None` when there are none.
+pub fn refusal(found: &[Finding]) -> Option<Error> {
+    let errors: Vec<_> = found
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .collect();
+    if errors.is_empty() {
+        return None;
+    }
+    let mut msg: Vec<String> = errors
+        .iter()
+        .take(MAX_NAMED)
+        .map(|f| f.message.clone())
+        .collect();
+    if errors.len() > MAX_NAMED {
+        msg.push(format!(
+            "... and {} more problems",
+            errors.len() - MAX_NAMED
+        ));
+    }
+    msg.push(format!(
+        "nothing was sent: {} problem{} found",
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" }
+    ));
+    Some(Error::input(msg.join("\n")))
+}
+
+/// Delivery settings for a run, from `config`.
+pub fn delivery(config: &Config) -> Delivery {
+    Delivery {
+        connections: match config.transport {
+            Transport::File => 1,
+            Transport::Smtp => config.smtp.connections,
+        },
+        max_attempts: config.rate.max_attempts,
+        retry_delay: Duration::from_secs_f64(config.rate.retry_delay_secs),
+        max_connection_failures: config.rate.max_connection_failures.max(1),
+        max_quota_wait: Duration::from_secs(config.rate.max_quota_wait_secs),
+    }
+}
+
+/// The async runtime a send under `config` runs on.
+pub fn runtime(config: &Config) -> Result<tokio::runtime::Runtime> {
+    // Unsigned and unpaced, a message costs the sender ~55-90 us of CPU, most of it building
+    // the MIME: one thread does that for every connection, and a second cost more in wake-ups
+    // and stolen tasks than it gave (docs/performance.md: 17-40% less CPU per message into
+    // smtp-sink). RSA signing (~230 us a message) is worth a second core, and the pacer's
+    // precise short sleeps (`block_in_place`) need a multi-thread runtime.
+    let one_thread = config.dkim.is_none() && SharedPacer::is_unlimited(&config.rate);
+    let mut runtime = match one_thread {
+        true => tokio::runtime::Builder::new_current_thread(),
+        false => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(2);
+            b
+        }
+    };
+    runtime
+        .enable_all()
+        .build()
+        .map_err(|e| Error::runtime(format!("failed to start the async runtime: {e}")))
+}
+
+/// A send of a prepared campaign to a member list.
+pub struct Send<'a> {
+    pub config: &'a Config,
+    pub campaign: Arc<Campaign>,
+    pub list: &'a MemberList,
+    pub spec: TransportSpec,
+    pub selection: Selection,
+}
+
+/// What the open phase holds for the rest of the run.
+struct Opened {
+    store: Store,
+    journal: Journal,
+    /// One sender per campaign at a time; held until the run ends.
+    _lock: CampaignLock,
+}
+
+impl Send<'_> {
+    fn id(&self) -> &str {
+        &self.campaign.id
+    }
+
+    /// Where the messages go, for people.
+    pub fn via(&self) -> String {
+        self.config.destination(self.id())
+    }
+
+    /// Preflight (counting the members `skip` leaves in) and the inbox rules; stops on an
+    /// error, tells the warnings.
+    fn check(&self, skip: &Skip, obs: &mut dyn Observer) -> Result<Preflight> {
+        let pre = preflight(&self.campaign, self.list, |email| {
+            skip.contains(email).map(|s| !s)
+        })?;
+        let found = lint::findings(self.config, &pre);
+        if let Some(e) = refusal(&found) {
+            return Err(e);
+        }
+        for f in found {
+            obs.notice(Notice::Finding(f));
+        }
+        Ok(pre)
+    }
+
+    /// What a run would do, on the store as it is: nothing is sent or recorded.
+    pub fn dry_run(&self, obs: &mut dyn Observer) -> Result<DryRun> {
+        let config = self.config;
+        let skip = match Store::open_existing(&config.store)? {
+            Some(mut store) => {
+                if let Some(pid) =
+                    crate::store::journal::settle(&mut store, &config.store, self.id())?
+                {
+                    obs.notice(Notice::BeingSent { pid });
+                }
+                skip_set(&store, self.id(), self.selection, config.rate.max_attempts)?
+            }
+            None => Skip::none(),
+        };
+        let pre = self.check(&skip, obs)?;
+        Ok(DryRun {
+            subject: pre.subject.clone().unwrap_or_default(),
+            via: self.via(),
+            to_send: self.selection.to_send(pre.eligible),
+            members: pre.members,
+            skipped: pre.members.saturating_sub(pre.eligible),
+            mode: self.campaign.prepared().mode(),
+        })
+    }
+
+    /// Sends to every member this run selects; see the module doc for the phases.
+    pub fn run(&self, obs: &mut dyn Observer) -> Result<Outcome> {
+        let mut opened = self.open(obs)?;
+        let skip = skip_set(
+            &opened.store,
+            self.id(),
+            self.selection,
+            self.config.rate.max_attempts,
+        )?;
+        let pre = self.check(&skip, obs)?;
+        let to_send = self.selection.to_send(pre.eligible);
+        if to_send == 0 {
+            return self.nothing(&mut opened.store, pre.members);
+        }
+        let subject = pre.subject.unwrap_or_default();
+        let via = self.via();
+        obs.confirm(&subject, to_send, &via)?;
+        self.begin(&mut opened.store, &subject)?;
+        obs.notice(Notice::Sending {
+            subject,
+            to_send,
+            via,
+        });
+        let delivered = self.deliver(&mut opened, &skip, to_send)?;
+        self.finish(opened, delivered)
+    }
+
+    /// Lock, store, journal (what a dead run left folded in), recovery; refuses a campaign
+    /// started with another template or list.
+    fn open(&self, obs: &mut dyn Observer) -> Result<Opened> {
+        let config = self.config;
+        let mut store = Store::open(&config.store)?;
+        let lock = CampaignLock::acquire(&config.store, self.id())?;
+        // What a run that died left in its journal goes in first, then its `sending` become
+        // `uncertain`.
+        let journal = Journal::open(&mut store, &config.store, self.id(), &lock)?;
+        // Only in the build bench/send.py makes to price the journal (`--features
+        // bench-hooks`), never in the shipped binary: a run without a journal records no
+        // delivery.
+        #[cfg(feature = "bench-hooks")]
+        let journal = match std::env::var("MAILSHOT_BENCH_JOURNAL").as_deref() {
+            Ok("off") => Journal::off(),
+            _ => journal,
+        };
+        if let Some(existing) = store.campaign(self.id())? {
+            let n = store.recover(self.id())?;
+            if n > 0 {
+                obs.notice(Notice::Recovered(n));
+            }
+            self.same_inputs(&existing)?;
+        }
+        Ok(Opened {
+            store,
+            journal,
+            _lock: lock,
+        })
+    }
+
+    /// A campaign keeps the template and list it was started with.
+    fn same_inputs(&self, existing: &CampaignInfo) -> Result<()> {
+        for (what, was, now_) in [
+            ("template", &existing.template, show(&self.config.template)),
+            ("list", &existing.list, show(&self.config.list)),
+        ] {
+            if *was != now_ {
+                return Err(Error::input(format!(
+                    "campaign `{}` was started with {what} `{was}`, not `{now_}`: use the same {what}, or a new campaign ID",
+                    self.id()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Nothing to send: the campaign's counts, suppressions applied.
+    fn nothing(&self, store: &mut Store, members: u64) -> Result<Outcome> {
+        if store.campaign(self.id())?.is_some() {
+            store.apply_suppressions(self.id())?;
+        }
+        Ok(Outcome::Nothing {
+            counts: store.counts(self.id())?,
+            members,
+        })
+    }
+
+    /// Records the campaign and every member of the list, `pending` (one pass, streamed: a
+    /// million members need no list in memory); suppressed members marked so.
+    fn begin(&self, store: &mut Store, subject: &str) -> Result<()> {
+        let info = CampaignInfo {
+            id: self.id().to_string(),
+            template: show(&self.config.template),
+            list: show(&self.config.list),
+            subject: subject.to_string(),
+            transport: self.via(),
+            started_at: now(),
+            finished_at: None,
+        };
+        store.begin_campaign(&info, self.list.rows()?.flatten().map(|m| m.email))?;
+        store.apply_suppressions(self.id())?;
+        Ok(())
+    }
+
+    /// The delivery engine over the members `skip` leaves in (one pass over the list).
+    /// Also returns the first failed skip lookup, if any: its member was held back.
+    fn deliver(
+        &self,
+        opened: &mut Opened,
+        skip: &Skip,
+        to_send: u64,
+    ) -> Result<(RunSummary, Option<Error>)> {
+        let config = self.config;
+        // A member whose lookup fails is held back (still `pending`) and the error reported.
+        let lookup_failed = std::cell::RefCell::new(None);
+        let members = self
+            .list
+            .rows()?
+            .flatten()
+            .filter(|m| match skip.contains(&m.email) {
+                Ok(skipped) => !skipped,
+                Err(e) => {
+                    lookup_failed.borrow_mut().get_or_insert(e);
+                    false
+                }
+            })
+            .take(self.selection.limit.map_or(usize::MAX, |n| n as usize));
+        // The windows are shared with other runs on this store, through it.
+        let mut quota = Quota::shared(
+            config.rate.max_per_hour,
+            config.rate.max_per_day,
+            &config.store,
+            crate::clock::now(),
+        )?;
+        let pacer = Arc::new(SharedPacer::new(&config.rate));
+        // Asked again as each message is about to go: a lookup that fails then lets it go, as
+        // it passed the same check moments before.
+        let still_wanted = |email: &str| !matches!(skip.contains(email), Ok(true));
+        let summary = runtime(self.config)?.block_on(crate::deliver::deliver(
+            self.campaign.clone(),
+            members,
+            still_wanted,
+            to_send,
+            &mut opened.store,
+            &mut opened.journal,
+            &self.spec,
+            pacer,
+            &mut quota,
+            &delivery(config),
+        ))?;
+        Ok((summary, lookup_failed.into_inner()))
+    }
+
+    /// Journal closed, unsubscribes folded in, suppressions applied; the campaign marked
+    /// finished when nothing is left pending. `lookup_failed` is returned once that is done.
+    fn finish(
+        &self,
+        opened: Opened,
+        (run, lookup_failed): (RunSummary, Option<Error>),
+    ) -> Result<Outcome> {
+        let Opened {
+            mut store,
+            journal,
+            _lock,
+        } = opened;
+        journal.close(&mut store)?;
+        // Members suppressed while the run was sending (an unsubscribe) were left out: say
+        // so, with the unsubscribes the service could not yet fold in.
+        crate::store::unsubscribes::fold(&mut store, &self.config.store, crate::store::FOLD_WAIT)?;
+        store.apply_suppressions(self.id())?;
+        if let Some(e) = lookup_failed {
+            return Err(e);
+        }
+        let counts = store.counts(self.id())?;
+        if run.stopped.is_none() && counts.pending == 0 {
+            store.finish_campaign(self.id())?;
+        }
+        // Named from the store, a page at a time: a million-member campaign is never loaded
+        // whole.
+        let unfinished = store.unfinished(self.id(), MAX_NAMED)?;
+        Ok(Outcome::Sent(Sent {
+            run,
+            counts,
+            unfinished,
+        }))
+    }
+
+    /// `--test-to`: one member's rendering (the first member's, or `as_member`'s) to each
+    /// address, not recorded; each copy told as a [`Notice::Proof`]. Its unsubscribe links
+    /// carry a test token (see [`crate::compose::tokens::Tokens::test_token`]), never the
+    /// member's. Rendered as the campaign was prepared: what that member would get.
+    pub fn proof(
+        &self,
+        to: &[String],
+        as_member: Option<&str>,
+        obs: &mut dyn Observer,
+    ) -> Result<()> {
+        // Every address checked before the first copy goes.
+        let to = to
+            .iter()
+            .map(|a| {
+                crate::list::check_address(a.trim())
+                    .map_err(|e| Error::input(format!("--test-to: {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let member = self.proof_member(as_member)?;
+        let spec = match &self.spec {
+            TransportSpec::File { dir } => TransportSpec::File {
+                dir: dir.join("test"),
+            },
+            other => other.clone(),
+        };
+        let list_name = show(&self.list.path);
+        runtime(self.config)?.block_on(async {
+            let mut conn = spec.connect();
+            for to in to {
+                let msg = self
+                    .campaign
+                    .build(&member, &self.campaign.new_message_id(), Some(&to))
+                    .map_err(|e| {
+                        Error::input(format!(
+                            "{e} (member on `{list_name}` line {} (`{}`))",
+                            member.line, member.email
+                        ))
+                    })?;
+                let reply = match conn.send(&msg, Go::now()).await {
+                    Some(Ok(reply)) => reply,
+                    Some(Err(fatal)) => return Err(Error::runtime(fatal.0)),
+                    None => return Err(Error::runtime("the test message was not sent")),
+                };
+                obs.notice(Notice::Proof {
+                    to,
+                    member: member.email.clone(),
+                    reply,
+                });
+            }
+            conn.close().await;
+            Ok(())
+        })
+    }
+
+    /// The member a proof is rendered for: `as_member`, or the first on the list.
+    fn proof_member(&self, as_member: Option<&str>) -> Result<Member> {
+        let list_name = show(&self.list.path);
+        for row in self.list.rows()? {
+            let m = row.map_err(|e| e.in_list(&self.list.path))?;
+            if as_member.is_none_or(|a| a.eq_ignore_ascii_case(&m.email)) {
+                return Ok(m);
+            }
+        }
+        Err(match as_member {
+            Some(a) => Error::input(format!("--as: `{a}` is not in `{list_name}`")),
+            None => Error::input(format!("member list `{list_name}` has no members")),
+        })
+    }
+}
