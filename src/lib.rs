@@ -11,9 +11,13 @@
 //!        |                      the wire: ASCII, CRLF, short lines; per member only the
 //!        |                      variables: subject, HTML, text part, filled by copying
 //!        |                      where they are only `{{ name }}` slots)
+//!        |   compose::campaign::Campaign::open prepares it: the render mode (once per
+//!        |   campaign, or per member) decided once on the first members, for every path
 //!        v
-//!   commands::check + lint: preflight every member, then the inbox rules; errors stop here
-//!        |
+//!   deliver::run::Send (send, --dry-run, --test-to; `check` the same preflight): lock,
+//!        |   journal, recover, skip set; compose::campaign::preflight renders every member
+//!        |   and counts the eligible in one pass; lint::findings (errors stop here);
+//!        |   confirm; every member recorded `pending` in one pass; deliver (one pass)
 //!   compose::message::build --> Outgoing (multipart/alternative with the HTML as 7bit, List-*
 //!        |              headers, Message-ID; compose::dkim::Signer signs the finished bytes)
 //!   deliver::deliver (the shell; decisions: deliver::coordinator::Coordinator)
@@ -53,17 +57,21 @@
 //!   exports (any encoding, delimiter, header spelling, or an .xlsx sheet) merged into the
 //!   member list in memory (a scratch SQLite file beyond 128 MiB), written atomically;
 //!   suppressions and CRM opt-out columns honoured.
-//! - [`compose`]: from template and member to signed bytes. [`compose::render`]: minijinja +
+//! - [`compose`]: from template and member to signed bytes. [`compose::campaign`]: the
+//!   campaign (bulletin, sender, tokens), prepared once so every path renders alike, and
+//!   preflight; [`compose::render`]: minijinja +
 //!   mrml, the once-per-campaign MJML render and its equivalence check, and a fill by copying
 //!   for templates that are only text and `{{ name }}` slots; [`compose::message`]: MIME,
 //!   list headers, Message-ID; [`compose::dkim`]: DKIM over the finished bytes (relaxed/relaxed,
 //!   RSA or Ed25519 by aws-lc); [`compose::tokens`]: HMAC tokens for unsubscribe links and
 //!   bounce addresses; [`compose::lint`]: `mailshot check`'s rules (also run by `send`).
-//! - [`deliver`]: preflight and the delivery engine: a thin async shell (workers, channels,
-//!   timers, signals) around [`deliver::coordinator`], the synchronous state machine that
-//!   decides retries, throttling, circuit breakers, quota waits and shutdown;
-//!   [`deliver::pacer`]: rate (governor) and batch pauses; [`deliver::quota`]: rolling
-//!   hourly/daily windows; [`deliver::progress`]: the progress bar or periodic lines.
+//! - [`deliver`]: the delivery engine: a thin async shell (workers, channels, timers,
+//!   signals) around [`deliver::coordinator`], the synchronous state machine that decides
+//!   retries, throttling, circuit breakers, quota waits and shutdown; [`deliver::run`]: a
+//!   send's phases around it (open, skip, check, confirm, begin, deliver, finish) as a
+//!   library type that prints nothing; [`deliver::pacer`]: rate (governor) and batch pauses;
+//!   [`deliver::quota`]: rolling hourly/daily windows; [`deliver::progress`]: the progress bar
+//!   or periodic lines.
 //! - [`outcome`]: the vocabulary of an attempt's outcome, shared by transport, deliver and
 //!   store: [`outcome::Reply`] and its [`outcome::ReplyKind`] (`accepted`, `transient`,
 //!   `permanent`, `uncertain`, `unsendable`), the [`outcome::Reason`] it means for the member

@@ -433,3 +433,124 @@ impl Problems {
             .collect()
     }
 }
+
+/// A scratch project for unit tests: a config with the file transport, a template whose
+/// `<mj-body>` is `body`, and the member list `csv`.
+#[cfg(test)]
+pub(crate) fn scratch(body: &str, csv: &str) -> (tempfile::TempDir, Config) {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+    write(
+        "t.mjml",
+        &format!(
+            "<mjml><mj-head><mj-title>Hi {{{{ first_name }}}}</mj-title></mj-head>\
+             <mj-body>{body}<mj-section><mj-column><mj-text>\
+             <a href=\"{{{{ unsubscribe_url }}}}\">Unsubscribe</a><br>12 Quayside Road, Northvale NV1 4AB</mj-text>\
+             </mj-column></mj-section></mj-body></mjml>"
+        ),
+    );
+    write("members.csv", csv);
+    let path = dir.path().join("config.toml");
+    let config = Config::parse(
+        &path,
+        "template = \"t.mjml\"\nlist = \"members.csv\"\nstore = \"m.db\"\n\
+         [sender]\nfrom = \"News <news@example.org>\"\nlist_id = \"news.example.org\"\n\
+         [unsubscribe]\nurl = \"https://example.org/u/{{ token }}\"\n",
+    )
+    .unwrap();
+    (dir, config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FOUR: &str = "email,first_name\nann@example.org,Ann\nbob@example.org,Bob\n\
+                        cat@example.org,Cat\ndan@example.org,Dan\n";
+
+    fn prepared(body: &str, csv: &str) -> Prepared {
+        let (_dir, config) = scratch(body, csv);
+        let (campaign, _, _) = Campaign::open(&config, "c", None).unwrap();
+        campaign.prepared().clone()
+    }
+
+    #[test]
+    fn text_and_slots_keep_the_once_per_campaign_render_checked_on_three_members() {
+        let body = "<mj-section><mj-column><mj-text>Dear {{ first_name }}</mj-text></mj-column></mj-section>";
+        assert_eq!(
+            prepared(body, FOUR),
+            Prepared::Precompiled { sampled: SAMPLE }
+        );
+        assert_eq!(prepared(body, FOUR).mode(), Mode::Precompiled);
+    }
+
+    #[test]
+    fn a_loop_around_columns_renders_per_member_naming_the_member_it_differed_for() {
+        let body = "<mj-section>{% for i in range(3) %}<mj-column><mj-text>{{ first_name }} {{ i }}</mj-text></mj-column>{% endfor %}</mj-section>";
+        assert_eq!(
+            prepared(body, FOUR),
+            Prepared::FullDiffers {
+                line: 2,
+                email: "ann@example.org".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_template_mrml_cannot_read_with_its_placeholders_renders_per_member() {
+        // A bare `<` is an MJML parse error until minijinja has evaluated the condition.
+        let body = "<mj-section><mj-column><mj-text>{% if 1 < 2 %}yes{% endif %}</mj-text></mj-column></mj-section>";
+        assert_eq!(prepared(body, FOUR), Prepared::FullUnrenderable);
+        assert_eq!(prepared(body, FOUR).mode(), Mode::Full);
+    }
+
+    #[test]
+    fn rows_that_do_not_read_decide_nothing_and_an_empty_list_keeps_the_shortcut() {
+        let body = "<mj-section><mj-column><mj-text>Dear {{ first_name }}</mj-text></mj-column></mj-section>";
+        assert_eq!(
+            prepared(body, "email,first_name\n"),
+            Prepared::Precompiled { sampled: 0 }
+        );
+        // Line 2 is not an address: the sample is the one good member.
+        assert_eq!(
+            prepared(
+                body,
+                "email,first_name\nnot-an-address,X\nann@example.org,Ann\n"
+            ),
+            Prepared::Precompiled { sampled: 1 }
+        );
+    }
+
+    #[test]
+    fn a_member_the_shortcut_differs_for_after_the_first_turns_the_campaign_over() {
+        // Only a member with `vip` = `y` gets the loop: the second member decides.
+        let body = "{% if vip == \"y\" %}<mj-section>{% for i in range(2) %}<mj-column><mj-text>{{ i }}</mj-text></mj-column>{% endfor %}</mj-section>{% endif %}";
+        let csv = "email,first_name,vip\nann@example.org,Ann,\nbob@example.org,Bob,y\n";
+        assert_eq!(
+            prepared(body, csv),
+            Prepared::FullDiffers {
+                line: 3,
+                email: "bob@example.org".into()
+            }
+        );
+    }
+
+    #[test]
+    fn the_proof_renders_as_the_members_copy() {
+        let body = "<mj-section>{% for i in range(3) %}<mj-column><mj-text>{{ first_name }} {{ i }}</mj-text></mj-column>{% endfor %}</mj-section>";
+        let (_dir, config) = scratch(body, FOUR);
+        let (campaign, list, _) = Campaign::open(&config, "c", None).unwrap();
+        let ann = list.rows().unwrap().next().unwrap().unwrap();
+        let html = |token: String| {
+            let (rendered, _) = campaign.render_with_url(&ann, &token).unwrap();
+            rendered.html.replace(&token, "TOKEN")
+        };
+        let sent = html(campaign.tokens.token(&ann.email));
+        let proof = html(campaign.tokens.test_token("c", "chair@example.org"));
+        assert!(
+            sent.contains("width:33.33"),
+            "three columns of a third each"
+        );
+        assert_eq!(proof, sent);
+    }
+}

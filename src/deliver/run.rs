@@ -537,3 +537,184 @@ impl Send<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compose::campaign::scratch;
+
+    /// Records what a send tells; says no when `refuse`.
+    #[derive(Default)]
+    struct Recorder {
+        refuse: bool,
+        asked: Vec<(String, u64)>,
+        notices: Vec<String>,
+    }
+
+    impl Observer for Recorder {
+        fn notice(&mut self, notice: Notice) {
+            self.notices.push(format!("{notice:?}"));
+        }
+        fn confirm(&mut self, subject: &str, to_send: u64, _via: &str) -> Result<()> {
+            self.asked.push((subject.to_string(), to_send));
+            if self.refuse {
+                return Err(Error::runtime("cancelled"));
+            }
+            Ok(())
+        }
+    }
+
+    const BODY: &str =
+        "<mj-section><mj-column><mj-text>Dear {{ first_name }}</mj-text></mj-column></mj-section>";
+    const THREE: &str =
+        "email,first_name\nann@example.org,Ann\nbob@example.org,Bob\ncat@example.org,Cat\n";
+
+    /// Runs `f` on a send of campaign `c` to `csv` with the file transport.
+    fn with_send<T>(csv: &str, selection: Selection, f: impl FnOnce(&Send, &Config) -> T) -> T {
+        let (_dir, config) = scratch(BODY, csv);
+        let (campaign, list, _) = Campaign::open(&config, "c", None).unwrap();
+        let send = Send {
+            spec: TransportSpec::from_config(&config, "c").unwrap(),
+            config: &config,
+            campaign: Arc::new(campaign),
+            list: &list,
+            selection,
+        };
+        f(&send, &config)
+    }
+
+    #[test]
+    fn a_limit_caps_what_is_sent_and_nothing_else() {
+        let all = Selection::default();
+        assert_eq!(all.to_send(12), 12);
+        let five = Selection {
+            limit: Some(5),
+            ..all
+        };
+        assert_eq!(five.to_send(12), 5);
+        assert_eq!(five.to_send(3), 3);
+    }
+
+    #[test]
+    fn errors_refuse_the_send_naming_the_first_twenty_and_warnings_do_not() {
+        let f = |severity, i| Finding {
+            severity,
+            message: format!("problem {i}"),
+        };
+        assert!(refusal(&[f(Severity::Warning, 0)]).is_none());
+        let one = refusal(&[f(Severity::Error, 1), f(Severity::Warning, 2)]).unwrap();
+        assert_eq!(
+            one.to_string(),
+            "problem 1\nnothing was sent: 1 problem found"
+        );
+        let many: Vec<_> = (0..23).map(|i| f(Severity::Error, i)).collect();
+        let text = refusal(&many).unwrap().to_string();
+        assert!(
+            text.contains("problem 19\n... and 3 more problems\n"),
+            "{text}"
+        );
+        assert!(!text.contains("problem 20"));
+        assert!(text.ends_with("nothing was sent: 23 problems found"));
+    }
+
+    #[test]
+    fn the_exit_status_says_interrupted_stopped_unfinished_or_done() {
+        let sent = |interrupted, stopped: Option<&str>, failed| {
+            Outcome::Sent(Sent {
+                run: RunSummary {
+                    interrupted,
+                    stopped: stopped.map(str::to_string),
+                    ..Default::default()
+                },
+                counts: Counts {
+                    failed,
+                    ..Default::default()
+                },
+                unfinished: Vec::new(),
+            })
+        };
+        assert_eq!(sent(false, None, 0).exit_code(), EXIT_OK);
+        assert_eq!(sent(false, None, 1).exit_code(), EXIT_FAILURES);
+        assert_eq!(sent(false, Some("auth"), 0).exit_code(), EXIT_RUNTIME);
+        assert_eq!(
+            sent(true, Some("interrupted"), 0).exit_code(),
+            EXIT_INTERRUPTED
+        );
+        let nothing = |uncertain| Outcome::Nothing {
+            counts: Counts {
+                uncertain,
+                ..Default::default()
+            },
+            members: 3,
+        };
+        assert_eq!(nothing(0).exit_code(), EXIT_OK);
+        assert_eq!(nothing(2).exit_code(), EXIT_FAILURES);
+    }
+
+    #[test]
+    fn declining_records_nothing_and_a_second_run_has_nothing_to_send() {
+        with_send(THREE, Selection::default(), |send, config| {
+            let mut no = Recorder {
+                refuse: true,
+                ..Default::default()
+            };
+            assert!(send.run(&mut no).is_err());
+            assert_eq!(no.asked, [("Hi Ann".to_string(), 3)]);
+            let store = Store::open(&config.store).unwrap();
+            assert!(store.campaign("c").unwrap().is_none(), "nothing recorded");
+            drop(store);
+
+            let mut yes = Recorder::default();
+            let Outcome::Sent(sent) = send.run(&mut yes).unwrap() else {
+                panic!("sent nothing")
+            };
+            assert_eq!((sent.run.tally.accepted, sent.counts.accepted), (3, 3));
+            assert!(yes.notices.iter().any(|n| n.starts_with("Sending")));
+
+            let mut again = Recorder::default();
+            let Outcome::Nothing { counts, members } = send.run(&mut again).unwrap() else {
+                panic!("sent again")
+            };
+            assert_eq!((counts.accepted, members), (3, 3));
+            assert!(again.asked.is_empty(), "nothing to confirm");
+        })
+    }
+
+    #[test]
+    fn a_dry_run_counts_what_the_store_says_is_done_and_records_nothing() {
+        let limit = Selection {
+            limit: Some(2),
+            ..Default::default()
+        };
+        with_send(THREE, limit, |send, config| {
+            let dry = send.dry_run(&mut Recorder::default()).unwrap();
+            assert_eq!((dry.to_send, dry.members, dry.skipped), (2, 3, 0));
+            assert_eq!(dry.mode, Mode::Precompiled);
+            assert!(!config.store.exists(), "no store made");
+            send.run(&mut Recorder::default()).unwrap();
+            let dry = send.dry_run(&mut Recorder::default()).unwrap();
+            assert_eq!((dry.to_send, dry.members, dry.skipped), (1, 3, 2));
+        })
+    }
+
+    #[test]
+    fn a_campaign_keeps_its_template() {
+        with_send(THREE, Selection::default(), |send, config| {
+            send.run(&mut Recorder::default()).unwrap();
+            let mut moved = config.clone();
+            moved.template = config.template.with_file_name("other.mjml");
+            let other = Send {
+                config: &moved,
+                campaign: send.campaign.clone(),
+                list: send.list,
+                spec: send.spec.clone(),
+                selection: send.selection,
+            };
+            let e = other.run(&mut Recorder::default()).unwrap_err().to_string();
+            assert!(
+                e.starts_with("campaign `c` was started with template `"),
+                "{e}"
+            );
+        })
+    }
+}
