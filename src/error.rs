@@ -45,6 +45,8 @@ pub enum Error {
     /// Whoever read standard output stopped reading (`mailshot log | head -1`): nothing to
     /// report, the command ends quietly.
     BrokenPipe,
+    /// A second Ctrl-C or SIGTERM stopped a send without waiting for the messages in flight.
+    StoppedAtOnce { campaign: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -111,6 +113,7 @@ impl Error {
             Error::Input(_) | Error::MemberList(_) => EXIT_USAGE,
             Error::Runtime(_) | Error::Store(_) | Error::Scratch(_) => EXIT_RUNTIME,
             Error::BrokenPipe => EXIT_OK,
+            Error::StoppedAtOnce { .. } => EXIT_INTERRUPTED,
         }
     }
 
@@ -128,6 +131,10 @@ impl fmt::Display for Error {
             Error::Store(e) => write!(f, "delivery log: {e}"),
             Error::Scratch(e) => write!(f, "import's scratch database: {e}"),
             Error::BrokenPipe => f.write_str("standard output was closed"),
+            Error::StoppedAtOnce { campaign } => write!(
+                f,
+                "stopping at once: members being sent now will be `uncertain`; resume with: mailshot send --campaign {campaign}"
+            ),
         }
     }
 }

@@ -31,7 +31,7 @@ pub fn exec(mut config: Config, args: CheckArgs) -> Result<i32> {
         message,
     }));
     for f in &found {
-        println!("{f}");
+        say!("{f}");
     }
     let errors = found
         .iter()
@@ -39,13 +39,13 @@ pub fn exec(mut config: Config, args: CheckArgs) -> Result<i32> {
         .count();
     let warnings = found.len() - errors;
     if found.is_empty() {
-        println!(
+        say!(
             "check: no problems found ({} members rendered)",
             pre.members
         );
     } else {
         let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
-        println!(
+        say!(
             "check: {}, {}",
             plural(errors, "error"),
             plural(warnings, "warning")

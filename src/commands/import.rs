@@ -17,17 +17,17 @@ pub fn exec(config: &Config, args: ImportArgs) -> Result<i32> {
     print_counts(&s, dry_run, replace);
     print_written(&s, dry_run, &into);
     if s.changed > 0 {
-        println!("{} changed:", plural(s.changed, "row", "rows"));
+        say!("{} changed:", plural(s.changed, "row", "rows"));
         list_rows(s.changed, &s.changed_rows);
     }
     if s.rejected == 0 {
         return Ok(EXIT_OK);
     }
-    println!("rejected rows:");
+    say!("rejected rows:");
     list_rows(s.rejected, &s.rejected_rows);
     match &report {
-        Some(p) => println!("every rejected row is in `{}`", show(p)),
-        None => println!("add `--report rejected.csv` to get every rejected row with its reason"),
+        Some(p) => say!("every rejected row is in `{}`", show(p)),
+        None => say!("add `--report rejected.csv` to get every rejected row with its reason"),
     }
     Ok(EXIT_FAILURES)
 }
@@ -60,13 +60,13 @@ fn print_formats(s: &Summary) {
                     b'\t' => "tab".to_string(),
                     d => format!("`{}`", d as char),
                 };
-                println!(
+                say!(
                     "read `{}` as {}, delimiter {delimiter}",
                     show(path),
                     f.encoding.name()
                 );
             }
-            ReadAs::Sheet(sheet) => println!("read `{}`, sheet `{sheet}`", show(path)),
+            ReadAs::Sheet(sheet) => say!("read `{}`, sheet `{sheet}`", show(path)),
         }
     }
 }
@@ -74,7 +74,7 @@ fn print_formats(s: &Summary) {
 /// What became of the rows read, and of the members already on the list.
 fn print_counts(s: &Summary, dry_run: bool, replace: bool) {
     // Every row read is counted once, so the figures add up to the first.
-    println!(
+    say!(
         "{} read: {} added, {} updated, {} unchanged, {}, {} rejected, {} suppressed",
         plural(s.read, "row", "rows"),
         thousands(s.added),
@@ -92,13 +92,13 @@ fn print_counts(s: &Summary, dry_run: bool, replace: bool) {
             .collect::<Vec<_>>()
             .join(", ");
         let verb = if dry_run { "would be" } else { "are now" };
-        println!(
+        say!(
             "{} opted out ({columns}): {verb} suppressed (unsubscribed), never listed",
             plural(s.opted_out, "row", "rows")
         );
     }
     if s.removed > 0 {
-        println!(
+        say!(
             "took {} off the list",
             plural(s.removed, "suppressed member", "suppressed members")
         );
@@ -108,7 +108,7 @@ fn print_counts(s: &Summary, dry_run: bool, replace: bool) {
     }
     let members = plural(s.not_in_import, "member", "members");
     if !replace {
-        println!("kept {members} not in this import");
+        say!("kept {members} not in this import");
         return;
     }
     let more = s.not_in_import.saturating_sub(s.dropped.len() as u64);
@@ -117,7 +117,7 @@ fn print_counts(s: &Summary, dry_run: bool, replace: bool) {
     } else {
         String::new()
     };
-    println!(
+    say!(
         "dropped {members} not in this import: {}{more}",
         s.dropped.join(", ")
     );
@@ -127,21 +127,21 @@ fn print_counts(s: &Summary, dry_run: bool, replace: bool) {
 fn print_written(s: &Summary, dry_run: bool, into: &Path) {
     let members = plural(s.members, "member", "members");
     if dry_run {
-        println!(
+        say!(
             "dry run: `{}` would have {members}; nothing was written",
             show(into)
         );
     } else {
-        println!("wrote `{}`: {members}", show(into));
+        say!("wrote `{}`: {members}", show(into));
     }
 }
 
 /// The first rows named, and how many more there are of `count`.
 fn list_rows(count: u64, named: &[import::Noted]) {
     for r in named {
-        println!("  {} line {}: {}", r.file, r.line, r.reason);
+        say!("  {} line {}: {}", r.file, r.line, r.reason);
     }
     if count > named.len() as u64 {
-        println!("  ... and {} more", thousands(count - named.len() as u64));
+        say!("  ... and {} more", thousands(count - named.len() as u64));
     }
 }

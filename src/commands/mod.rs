@@ -1,4 +1,18 @@
 //! One module per subcommand: each parses nothing itself, calls into the library and prints.
+//!
+//! A command's report goes out with [`say!`]: if its reader has gone (`mailshot send ... |
+//! head -1`) the rest of the report is dropped, never the work or its exit status. `log` and
+//! `suppress list`, whose output is the work, stop instead ([`crate::error::Error::BrokenPipe`]).
+
+/// `println!` for a command's report, that neither panics nor stops on a closed or failed
+/// standard output: by the time a line is printed, what it reports has been done and
+/// recorded, and the exit status says how it went.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
 
 pub mod check;
 pub mod import;
@@ -23,9 +37,10 @@ pub fn run(cli: Cli, clock: Box<dyn Clock>) -> Result<i32> {
         Command::Import(args) => import::exec(&config, args),
         Command::Suppress(args) => suppress::exec(&config, args),
         Command::Check(args) => check::exec(config, args),
-        Command::Serve(args) => {
-            crate::serve::run(&config, &args.listen).map(|()| crate::error::EXIT_OK)
-        }
+        Command::Serve(args) => crate::serve::run(&config, &args.listen, |bound| {
+            say!("listening on http://{bound}")
+        })
+        .map(|()| crate::error::EXIT_OK),
     }
 }
 

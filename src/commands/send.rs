@@ -40,7 +40,7 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
     };
     if !args.test_to.is_empty() {
         send.proof(&args.test_to, args.as_member.as_deref(), &mut term)?;
-        println!("not recorded as a delivery of campaign `{}`", args.campaign);
+        say!("not recorded as a delivery of campaign `{}`", args.campaign);
         return Ok(if term.refused { EXIT_FAILURES } else { EXIT_OK });
     }
     if args.dry_run {
@@ -85,9 +85,10 @@ impl Observer for Terminal {
                 thousands(to_send)
             ),
             Notice::Proof { to, member, reply } => match reply.kind {
-                ReplyKind::Accepted => println!(
+                ReplyKind::Accepted => say!(
                     "test message (rendered for {member}) sent to {to} via {}: {}",
-                    self.via, reply.text
+                    self.via,
+                    reply.text
                 ),
                 _ => {
                     eprintln!("error: test message to {to} was refused: {}", reply.text);
@@ -110,7 +111,7 @@ fn print_dry_run(d: &DryRun) {
         Mode::Precompiled => "MJML rendered once, variables per member",
         Mode::Full => "MJML rendered per member",
     };
-    println!(
+    say!(
         "dry run: would send «{}» to {} of {} members via {} ({} skipped: already sent, failed or suppressed); {mode}",
         d.subject,
         thousands(d.to_send),
@@ -118,12 +119,12 @@ fn print_dry_run(d: &DryRun) {
         d.via,
         thousands(d.skipped),
     );
-    println!("nothing was sent or recorded");
+    say!("nothing was sent or recorded");
 }
 
 fn print_nothing(campaign: &str, counts: &Counts, members: u64) {
     let extra = suppressed_part(counts.suppressed, counts.uncertain);
-    println!(
+    say!(
         "nothing to send: campaign `{campaign}` has {} accepted, {} failed, {} deferred{} of {} members",
         thousands(counts.accepted),
         thousands(counts.failed),
@@ -136,12 +137,12 @@ fn print_nothing(campaign: &str, counts: &Counts, members: u64) {
         thousands(counts.members.max(members)),
     );
     if counts.uncertain > 0 {
-        println!(
+        say!(
             "to send the uncertain again (they may get a second copy): mailshot send --campaign {campaign} --resend-uncertain"
         );
     }
     if counts.failed + counts.deferred > 0 {
-        println!(
+        say!(
             "to try the failed and deferred members again: mailshot send --campaign {campaign} --retry-failed"
         );
     }
@@ -150,7 +151,7 @@ fn print_nothing(campaign: &str, counts: &Counts, members: u64) {
 fn print_sent(campaign: &str, sent: &Sent) {
     let t = sent.run.tally;
     let secs = sent.run.elapsed.as_secs_f64();
-    println!(
+    say!(
         "sent {} in {secs:.1} s ({:.1}/s): {} accepted, {} failed, {} deferred{}{}",
         thousands(t.done()),
         t.done() as f64 / secs.max(1e-9),
@@ -169,7 +170,7 @@ fn print_sent(campaign: &str, sent: &Sent) {
         },
     );
     let counts = &sent.counts;
-    println!(
+    say!(
         "campaign `{campaign}`: {} members, {} accepted, {} failed, {} deferred, {}{} pending",
         thousands(counts.members),
         thousands(counts.accepted),
@@ -179,7 +180,7 @@ fn print_sent(campaign: &str, sent: &Sent) {
         thousands(counts.pending)
     );
     for r in &sent.unfinished {
-        println!(
+        say!(
             "  {} {}: {}",
             r.status,
             r.email,
@@ -188,7 +189,7 @@ fn print_sent(campaign: &str, sent: &Sent) {
     }
     let named = sent.unfinished.len() as u64;
     if unfinished(counts) > named {
-        println!(
+        say!(
             "  ... and {} more (mailshot log --campaign {campaign})",
             thousands(unfinished(counts) - named),
         );
@@ -211,18 +212,18 @@ fn print_next_steps(campaign: &str, sent: &Sent) {
     }
     let counts = &sent.counts;
     if counts.pending > 0 {
-        println!(
+        say!(
             "{} members still pending: run the same command again to continue",
             thousands(counts.pending)
         );
     }
     if counts.uncertain > 0 {
-        println!(
+        say!(
             "to send the uncertain again (they may get a second copy): mailshot send --campaign {campaign} --resend-uncertain"
         );
     }
     if counts.failed + counts.deferred > 0 {
-        println!("to try them again: mailshot send --campaign {campaign} --retry-failed");
+        say!("to try them again: mailshot send --campaign {campaign} --retry-failed");
     }
 }
 

@@ -48,7 +48,7 @@ pub fn exec(config: &Config, args: SuppressArgs) -> Result<i32> {
                 delimiter,
                 |line, why| eprintln!("`{name}` line {line}: {why}"),
             )?;
-            println!(
+            say!(
                 "suppressed {} ({} already suppressed, {} not valid)",
                 plural(n.added, "address", "addresses"),
                 thousands(n.already),
@@ -65,9 +65,9 @@ fn add(config: &Config, emails: &[String], reason: &str) -> Result<i32> {
     let store = Store::open(&config.store)?;
     for e in emails {
         if store.suppress(&e, reason, Some("mailshot suppress add"))? {
-            println!("suppressed {e} ({reason})");
+            say!("suppressed {e} ({reason})");
         } else {
-            println!("{e} was already suppressed");
+            say!("{e} was already suppressed");
         }
     }
     Ok(EXIT_OK)
@@ -79,7 +79,7 @@ fn remove(config: &Config, emails: &[String]) -> Result<i32> {
     let mut code = EXIT_OK;
     for e in emails {
         if store.unsuppress(&e)? {
-            println!("lifted the suppression of {e}");
+            say!("lifted the suppression of {e}");
         } else {
             eprintln!("error: {e} is not suppressed");
             code = EXIT_FAILURES;

@@ -218,7 +218,7 @@ impl<I: Iterator<Item = Job>, W: FnMut(&str) -> bool> Shell<'_, '_, I, W> {
             let fold_at = self.books.journal.fold_at(in_flight).map(Instant::from_std);
             tokio::select! {
                 biased;
-                _ = interrupts.recv() => self.on_signal(),
+                _ = interrupts.recv() => self.on_signal()?,
                 Some(first) = self.events.recv(), if in_flight > 0 => self.on_events(first)?,
                 permit = self.jobs.reserve(), if want_job => {
                     let Ok(permit) = permit else { return Ok(()) };
@@ -234,19 +234,22 @@ impl<I: Iterator<Item = Job>, W: FnMut(&str) -> bool> Shell<'_, '_, I, W> {
         }
     }
 
-    fn on_signal(&mut self) {
+    /// The first signal lets the messages in flight finish; the second ends the run at once,
+    /// as an error: what is in flight stays `sending` in the journal, and the next run calls
+    /// those members `uncertain`.
+    fn on_signal(&mut self) -> Result<()> {
         match self.coordinator.on_signal() {
             OnSignal::Exit => {
-                eprintln!(
-                    "\nstopping at once: members being sent now will be `uncertain`; resume with: mailshot send --campaign {}",
-                    self.campaign
-                );
-                std::process::exit(crate::error::EXIT_INTERRUPTED);
+                self.books.progress.finish();
+                return Err(crate::error::Error::StoppedAtOnce {
+                    campaign: self.campaign.to_string(),
+                });
             }
             OnSignal::Finish { in_flight } => eprintln!(
                 "\ninterrupted: finishing the {in_flight} messages in flight (Ctrl-C again to stop at once)"
             ),
         }
+        Ok(())
     }
 
     /// Every event waiting now goes into the journal with one write, and the workers hear

@@ -227,8 +227,9 @@ async fn unsubscribe(app: &App, email: String, list: &str) -> Response {
     }
 }
 
-/// Serves until Ctrl-C or SIGTERM. Prints `listening on http://ADDR` once bound.
-pub fn run(config: &Config, listen: &str) -> Result<()> {
+/// Serves until Ctrl-C or SIGTERM; calls `on_listening` with the address once bound (the
+/// command prints it: with `--listen 127.0.0.1:0` that is how a caller learns the port).
+pub fn run(config: &Config, listen: &str, on_listening: impl FnOnce(SocketAddr)) -> Result<()> {
     // Never the file transport's development secret: with it anyone could forge a link.
     let var = &config.unsubscribe.secret_env;
     if std::env::var_os(var).is_none() {
@@ -264,7 +265,7 @@ pub fn run(config: &Config, listen: &str) -> Result<()> {
         let bound = listener
             .local_addr()
             .map_err(|e| Error::runtime(e.to_string()))?;
-        println!("listening on http://{bound}");
+        on_listening(bound);
         let wake = Arc::new(Notify::new());
         let writer = tokio::spawn(write_loop(config.store.clone(), to_write, wake.clone()));
         let folder = tokio::spawn(fold_loop(config.store.clone(), wake));

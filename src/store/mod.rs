@@ -525,10 +525,6 @@ fn add_functions(conn: &Connection) -> rusqlite::Result<()> {
 /// The store's format version (`PRAGMA user_version`) this build writes.
 const VERSION: i64 = 1;
 
-/// Brings a store written by an older build up to [`VERSION`], once, in one transaction:
-/// - 1: suppressions are keyed by [`crate::address::key`] (before, by the address as given,
-///   compared ignoring ASCII case only, so `Ünal@` did not match `ünal@`). Where two rows
-///   share a key the earliest is kept.
 /// The store's journal mode, tables and migrations, each safe to run again.
 fn initialise(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -539,6 +535,10 @@ fn initialise(conn: &Connection) -> rusqlite::Result<()> {
     migrate(conn)
 }
 
+/// Brings a store written by an older build up to [`VERSION`], once, in one transaction:
+/// - 1: suppressions are keyed by [`crate::address::key`] (before, by the address as given,
+///   compared ignoring ASCII case only, so `Ünal@` did not match `ünal@`). Where two rows
+///   share a key the earliest is kept.
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version >= VERSION {
