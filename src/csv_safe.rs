@@ -15,9 +15,35 @@ pub fn csv_safe(cell: &str) -> Cow<'_, str> {
     }
 }
 
+/// A cell as it was before [`csv_safe`]: the `'` it added dropped, so that `suppress
+/// import` reads back what `suppress list` wrote (`'-ann@example.org` is `-ann@example.org`).
+/// A cell that merely starts with `'` is left alone.
+pub fn undo_csv_safe(cell: &str) -> &str {
+    match cell.as_bytes() {
+        [b'\'', b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r', ..] => &cell[1..],
+        _ => cell,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::csv_safe;
+    use super::{csv_safe, undo_csv_safe};
+
+    #[test]
+    fn undoing_gives_back_every_cell() {
+        for cell in [
+            "=1",
+            "-ann@example.org",
+            "+x",
+            "@y",
+            "'quoted",
+            "ann@example.org",
+            "",
+            "'",
+        ] {
+            assert_eq!(undo_csv_safe(&csv_safe(cell)), cell, "{cell:?}");
+        }
+    }
 
     #[test]
     fn formula_starters_are_neutralised_and_the_rest_left_alone() {

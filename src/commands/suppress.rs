@@ -104,7 +104,10 @@ fn list(config: &Config, format: LogFormat) -> Result<i32> {
                 .map_err(csv_error)?;
             for s in &list {
                 let source = s.source.as_deref().unwrap_or("");
-                w.write_record([&s.email, &s.reason, source, &s.at])
+                // Member data: neutralised for a spreadsheet, as `log` does; `suppress
+                // import` reads it back.
+                let safe = crate::csv_safe::csv_safe;
+                w.write_record([&*safe(&s.email), &s.reason, &*safe(source), &s.at])
                     .map_err(csv_error)?;
             }
             w.flush().map_err(Error::stdout)?;

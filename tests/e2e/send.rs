@@ -804,6 +804,56 @@ fn the_csv_log_neutralises_cells_a_spreadsheet_would_run_as_formulas() {
 }
 
 #[test]
+fn the_csv_suppression_list_is_neutralised_and_reads_back_into_another_store() {
+    let p = Project::example();
+    for a in ["=1+2@example.org", "-2@example.org", "ann@example.org"] {
+        assert_eq!(p.run(&["suppress", "add", "--", a]).code, 0);
+    }
+    let r = p.run(&["suppress", "list"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut emails: Vec<&str> = (r.stdout.lines().skip(1))
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    emails.sort();
+    assert_eq!(
+        emails,
+        ["'-2@example.org", "'=1+2@example.org", "ann@example.org"]
+    );
+    // Moving the suppressions to another store: the same three addresses, none lost.
+    p.write("exported.csv", &r.stdout);
+    let config = std::fs::read_to_string(p.path("config.toml")).unwrap();
+    p.write(
+        "other.toml",
+        &config.replace("store = \"mailshot.db\"", "store = \"other.db\""),
+    );
+    let imported = p.run(&[
+        "--config",
+        "other.toml",
+        "suppress",
+        "import",
+        "exported.csv",
+    ]);
+    assert_eq!(imported.code, 0, "{}", imported.stderr);
+    let other = p.run(&[
+        "--config",
+        "other.toml",
+        "suppress",
+        "list",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&other.stdout).unwrap();
+    let mut got: Vec<&str> = (v.as_array().unwrap().iter())
+        .map(|s| s["email"].as_str().unwrap())
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        ["-2@example.org", "=1+2@example.org", "ann@example.org"]
+    );
+}
+
+#[test]
 fn log_and_status_into_a_closed_pipe_end_quietly() {
     // `mailshot log | head -1` and `mailshot status | head -1`: earlier builds panicked
     // (`failed printing to stdout: Broken pipe`) or reported an error with status 1.

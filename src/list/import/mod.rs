@@ -1257,7 +1257,8 @@ pub fn suppress_file(
     let source = format!("mailshot suppress import {}", show(file));
     let mut n = Suppressed::default();
     addresses(file, encoding, delimiter, |line, cell| {
-        match check_address(cell) {
+        // What `suppress list` wrote reads back as it was before it was made safe.
+        match check_address(crate::csv_safe::undo_csv_safe(cell)) {
             Ok(e) if store.suppress(&e, reason, Some(&source))? => n.added += 1,
             Ok(_) => n.already += 1,
             Err(r) => {
