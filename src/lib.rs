@@ -27,7 +27,7 @@
 //!        |           the journal (quota checked; one write per batch of events) while the
 //!        |           worker builds the message -> transport::Go ("go") -> MAIL, RCPT and
 //!        |           DATA pipelined (without PIPELINING: MAIL and RCPT before the word),
-//!        |           each reply read strictly (smtp::parse) -> nothing unasked? -> content
+//!        |           each reply read strictly (session::parse) -> nothing unasked? -> content
 //!        |           dot-stuffed in one pass -> its reply, or `uncertain` -> Event::Done(Reply)
 //!        |           -> coordinator appends `reply`
 //!        |   (store::Skip: who this run leaves out, in memory or asked of the store;

@@ -1,0 +1,191 @@
+//! Opening an SMTP connection: TCP (`TCP_NODELAY`), TLS by tokio-rustls (implicit, or after
+//! STARTTLS), the greeting, EHLO, and AUTH PLAIN or LOGIN.
+
+use std::io;
+use std::sync::Arc;
+
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::Stage;
+use crate::config::Security;
+use crate::outcome::{Fatal, Reply};
+use crate::transport::SmtpSpec;
+use crate::transport::session::{Extensions, Failure, Session, Stream};
+
+pub(crate) enum Opened {
+    Retry(Reply),
+    Fatal(Fatal),
+}
+
+/// Connects, reads the greeting, says EHLO, upgrades with STARTTLS and logs in, as
+/// `smtp.security` and the credentials ask; all by one deadline.
+pub(crate) async fn open(spec: &SmtpSpec) -> std::result::Result<Session, Opened> {
+    let where_ = format!("{}:{}", spec.host, spec.port);
+    let deadline = Instant::now() + spec.timeout;
+    let timed_out = || {
+        Opened::Retry(Reply::transient(format!(
+            "timed out after {} s waiting for {where_}",
+            spec.timeout.as_secs()
+        )))
+    };
+    let tcp = match tokio::time::timeout_at(
+        deadline,
+        TcpStream::connect((spec.host.as_str(), spec.port)),
+    )
+    .await
+    {
+        Err(_) => return Err(timed_out()),
+        Ok(Err(e)) => {
+            return Err(Opened::Retry(Reply::transient(format!(
+                "cannot connect to {where_}: {e}"
+            ))));
+        }
+        Ok(Ok(tcp)) => tcp,
+    };
+    let _ = tcp.set_nodelay(true);
+    let failed = |f: Failure| Opened::Retry(Stage::Before.reply(f, spec).while_connecting());
+    let stream = match spec.security {
+        Security::Tls => match tokio::time::timeout_at(deadline, tls_wrap(tcp, spec)).await {
+            Err(_) => return Err(timed_out()),
+            Ok(Err(e)) => {
+                return Err(Opened::Retry(Reply::transient(format!(
+                    "TLS handshake with {where_} failed: {e}"
+                ))));
+            }
+            Ok(Ok(tls)) => Stream::Tls(Box::new(tls)),
+        },
+        _ => Stream::Plain(tcp),
+    };
+    let mut s = Session::new(stream);
+    let ehlo = format!("EHLO {}\r\n", spec.hello);
+    let greeted = async {
+        s.expect(2, "the connection", deadline).await?;
+        s.nothing_more()?;
+        let reply = s.command(&ehlo, 2, "EHLO", deadline).await?;
+        s.ext = Extensions::from_ehlo(&reply);
+        Ok(())
+    };
+    greeted.await.map_err(failed)?;
+    if spec.security == Security::Starttls {
+        if !s.ext.starttls {
+            return Err(Opened::Fatal(Fatal(format!(
+                "{where_} does not offer STARTTLS; set `smtp.security` to \"tls\" or (for a local relay only) \"none\""
+            ))));
+        }
+        // `command` checked nothing came after the 220: bytes sent before the handshake
+        // would be read as if they came over TLS.
+        s.command("STARTTLS\r\n", 2, "STARTTLS", deadline)
+            .await
+            .map_err(failed)?;
+        let Stream::Plain(tcp) = s.stream else {
+            unreachable!("STARTTLS on a plain stream")
+        };
+        let tls = match tokio::time::timeout_at(deadline, tls_wrap(tcp, spec)).await {
+            Err(_) => return Err(timed_out()),
+            Ok(Err(e)) => {
+                return Err(Opened::Retry(Reply::transient(format!(
+                    "STARTTLS with {where_} failed: {e}"
+                ))));
+            }
+            Ok(Ok(tls)) => tls,
+        };
+        s = Session::new(Stream::Tls(Box::new(tls)));
+        let reply = s
+            .command(&ehlo, 2, "EHLO", deadline)
+            .await
+            .map_err(failed)?;
+        s.ext = Extensions::from_ehlo(&reply);
+    }
+    if let Some((user, password)) = &spec.credentials {
+        login(&mut s, user, &password.0, deadline)
+            .await
+            .map_err(|f| match f {
+                Failure::Refused(r) if r.class() == 5 => Opened::Fatal(Fatal(format!(
+                    "{where_} refused the login for `{user}`: {}",
+                    r.text()
+                ))),
+                Failure::Protocol(why) if why.starts_with("no AUTH") => {
+                    Opened::Fatal(Fatal(format!("{where_} cannot log in `{user}`: {why}")))
+                }
+                f => failed(f),
+            })?;
+    }
+    Ok(s)
+}
+
+/// AUTH PLAIN, or LOGIN when only that is offered (RFC 4954). The password goes base64
+/// encoded to the server and nowhere else.
+async fn login(
+    s: &mut Session,
+    user: &str,
+    password: &str,
+    deadline: Instant,
+) -> std::result::Result<(), Failure> {
+    use base64::Engine as _;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    if s.ext.auth.iter().any(|m| m == "PLAIN") {
+        let token = b64(format!("\0{user}\0{password}").as_bytes());
+        s.command(&format!("AUTH PLAIN {token}\r\n"), 2, "AUTH", deadline)
+            .await?;
+    } else if s.ext.auth.iter().any(|m| m == "LOGIN") {
+        s.command("AUTH LOGIN\r\n", 3, "AUTH", deadline).await?;
+        s.command(
+            &format!("{}\r\n", b64(user.as_bytes())),
+            3,
+            "AUTH",
+            deadline,
+        )
+        .await?;
+        s.command(
+            &format!("{}\r\n", b64(password.as_bytes())),
+            2,
+            "AUTH",
+            deadline,
+        )
+        .await?;
+    } else {
+        return Err(Failure::Protocol(
+            "no AUTH PLAIN or LOGIN offered".to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// TLS over `tcp` to `spec.host`: the public roots plus `smtp.ca_file`'s.
+async fn tls_wrap(
+    tcp: TcpStream,
+    spec: &SmtpSpec,
+) -> io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from(spec.host.clone())
+        .map_err(io::Error::other)?;
+    tokio_rustls::TlsConnector::from(spec.tls.clone())
+        .connect(name, tcp)
+        .await
+}
+
+/// The rustls client config for TLS (implicit or STARTTLS): webpki's public roots plus `ca_pem`'s.
+pub(crate) fn tls_config(
+    ca_pem: Option<&[u8]>,
+) -> std::result::Result<tokio_rustls::rustls::ClientConfig, String> {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::CertificateDer;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if let Some(pem) = ca_pem {
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| format!("not a PEM certificate: {e}"))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("unusable certificate: {e}"))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
