@@ -80,104 +80,140 @@ pub(crate) async fn transaction(
     go: &mut Go,
 ) -> Option<(Reply, bool)> {
     let pipelining = spec.pipelining && s.ext.pipelining;
-    let before = |failure: Failure| Stage::Before.reply(failure, spec);
-    if pipelining {
-        // RFC 2920: the envelope and DATA in one write, their replies read in order; the word
-        // is waited for first, as DATA must be followed by the content (a word of no then
-        // costs nothing). One round trip instead of three.
-        if !go.wait().await {
-            return None;
-        }
-        let deadline = Instant::now() + spec.timeout;
-        let group = format!("{}{}DATA\r\n", envelope.mail, envelope.rcpt);
-        if let Err(f) = s.write(group.as_bytes(), deadline).await {
-            return Some((before(f), false));
-        }
-        // All three are read whatever they say, so the connection stays in step; a reply
-        // that is no reply at all (garbled, lost) ends the connection there.
-        let broken = |r: &std::result::Result<_, Failure>| matches!(r, Err(f) if !matches!(f, Failure::Refused(_)));
-        let mail = s.expect(2, "MAIL", deadline).await;
-        if broken(&mail) {
-            return Some((before(mail.err()?), false));
-        }
-        let rcpt = s.expect(2, "RCPT", deadline).await;
-        if broken(&rcpt) {
-            return Some((before(rcpt.err()?), false));
-        }
-        let data = s.expect(3, "DATA", deadline).await;
-        let first = mail.err().or(rcpt.err());
-        match (first, data) {
-            (None, Ok(_)) => {}
-            // DATA taken though the envelope was refused: the server waits for content
-            // that will not come.
-            (Some(f), Ok(_)) => return Some((before(f), false)),
-            (first, Err(d)) => {
-                let in_step = matches!(d, Failure::Refused(_));
-                let f = first.unwrap_or(d);
-                return Some(match in_step {
-                    true => refusal(s, f, spec, deadline).await,
-                    false => (before(f), false),
-                });
-            }
-        }
+    let envelope_sent = if pipelining {
+        pipelined_envelope(s, spec, envelope, go).await?
     } else {
-        let deadline = Instant::now() + spec.timeout;
-        let steps = async {
-            s.command(&envelope.mail, 2, "MAIL", deadline).await?;
-            s.command(&envelope.rcpt, 2, "RCPT", deadline).await
-        };
-        if let Err(f) = steps.await {
-            if !go.wait().await {
-                s.broken = true;
-                return None;
-            }
-            return Some(refusal(s, f, spec, deadline).await);
-        }
-        if !go.wait().await {
-            // Held back: the transaction is reset, the connection kept if that works.
-            let reset = s.command("RSET\r\n", 2, "RSET", Instant::now() + spec.timeout);
-            if reset.await.is_err() {
-                s.broken = true;
-            }
-            return None;
-        }
-        let deadline = Instant::now() + spec.timeout;
-        if let Err(f) = s.write(b"DATA\r\n", deadline).await {
-            return Some((before(f), false));
-        }
-        if let Err(f) = s.expect(3, "DATA", deadline).await {
-            return Some(refusal(s, f, spec, deadline).await);
+        stepwise_envelope(s, spec, envelope, go).await?
+    };
+    if let Err(ended) = envelope_sent {
+        return Some(ended);
+    }
+    Some(content_and_reply(s, spec, content).await)
+}
+
+/// The envelope and DATA in one write. `None` when `go` said no; `Ok` when the server waits
+/// for the content; `Err` when the transaction ended before it, with the member's reply and
+/// whether the connection may be used again.
+async fn pipelined_envelope(
+    s: &mut Session,
+    spec: &SmtpSpec,
+    envelope: &Envelope,
+    go: &mut Go,
+) -> Option<Result<(), (Reply, bool)>> {
+    let before = |failure: Failure| Stage::Before.reply(failure, spec);
+    // RFC 2920: the envelope and DATA in one write, their replies read in order; the word
+    // is waited for first, as DATA must be followed by the content (a word of no then
+    // costs nothing). One round trip instead of three.
+    if !go.wait().await {
+        return None;
+    }
+    let deadline = Instant::now() + spec.timeout;
+    let group = format!("{}{}DATA\r\n", envelope.mail, envelope.rcpt);
+    if let Err(f) = s.write(group.as_bytes(), deadline).await {
+        return Some(Err((before(f), false)));
+    }
+    // All three are read whatever they say, so the connection stays in step; a reply
+    // that is no reply at all (garbled, lost) ends the connection there.
+    let broken = |r: &Result<_, Failure>| matches!(r, Err(f) if !matches!(f, Failure::Refused(_)));
+    let mail = s.expect(2, "MAIL", deadline).await;
+    if broken(&mail) {
+        return Some(Err((before(mail.err()?), false)));
+    }
+    let rcpt = s.expect(2, "RCPT", deadline).await;
+    if broken(&rcpt) {
+        return Some(Err((before(rcpt.err()?), false)));
+    }
+    let data = s.expect(3, "DATA", deadline).await;
+    let first = mail.err().or(rcpt.err());
+    match (first, data) {
+        (None, Ok(_)) => Some(Ok(())),
+        // DATA taken though the envelope was refused: the server waits for content
+        // that will not come.
+        (Some(f), Ok(_)) => Some(Err((before(f), false))),
+        (first, Err(d)) => {
+            let in_step = matches!(d, Failure::Refused(_));
+            let f = first.unwrap_or(d);
+            Some(Err(match in_step {
+                true => refusal(s, f, spec, deadline).await,
+                false => (before(f), false),
+            }))
         }
     }
+}
+
+/// Without PIPELINING: MAIL and RCPT one reply at a time before the word, then DATA.
+/// `None` when `go` said no; `Ok` when the server waits for the content; `Err` when the
+/// transaction ended before it, with the member's reply and whether the connection may be
+/// used again.
+async fn stepwise_envelope(
+    s: &mut Session,
+    spec: &SmtpSpec,
+    envelope: &Envelope,
+    go: &mut Go,
+) -> Option<Result<(), (Reply, bool)>> {
+    let deadline = Instant::now() + spec.timeout;
+    let steps = async {
+        s.command(&envelope.mail, 2, "MAIL", deadline).await?;
+        s.command(&envelope.rcpt, 2, "RCPT", deadline).await
+    };
+    if let Err(f) = steps.await {
+        if !go.wait().await {
+            s.broken = true;
+            return None;
+        }
+        return Some(Err(refusal(s, f, spec, deadline).await));
+    }
+    if !go.wait().await {
+        // Held back: the transaction is reset, the connection kept if that works.
+        let reset = s.command("RSET\r\n", 2, "RSET", Instant::now() + spec.timeout);
+        if reset.await.is_err() {
+            s.broken = true;
+        }
+        return None;
+    }
+    let deadline = Instant::now() + spec.timeout;
+    if let Err(f) = s.write(b"DATA\r\n", deadline).await {
+        return Some(Err((Stage::Before.reply(f, spec), false)));
+    }
+    if let Err(f) = s.expect(3, "DATA", deadline).await {
+        return Some(Err(refusal(s, f, spec, deadline).await));
+    }
+    Some(Ok(()))
+}
+
+/// The dot-stuffed content, once the server waits for it, and the reply to its end: the
+/// member's reply, and whether the connection may be used again.
+async fn content_and_reply(s: &mut Session, spec: &SmtpSpec, content: &[u8]) -> (Reply, bool) {
+    let before = |failure: Failure| Stage::Before.reply(failure, spec);
     let deadline = Instant::now() + spec.timeout;
     // The server must have said nothing more: a reply waiting now would be read as the
     // answer to the message.
     if let Err(f) = s.unsolicited().await {
-        return Some((before(f), false));
+        return (before(f), false);
     }
     if let Err(f) = s.write(&dot_stuffed(content), deadline).await {
-        return Some((before(f), false));
+        return (before(f), false);
     }
     // From here the server may have the message: only a clear reply to it decides.
     let after = |failure: Failure| (Stage::After.reply(failure, spec), false);
     let reply = match s.read(deadline).await {
         Ok(reply) => reply,
-        Err(f) => return Some(after(f)),
+        Err(f) => return after(f),
     };
     if !matches!(reply.class(), 2 | 4 | 5) {
-        return Some(after(Failure::Protocol(format!(
+        return after(Failure::Protocol(format!(
             "unexpected reply `{}` to the end of the message",
             reply.text()
-        ))));
+        )));
     }
     if s.nothing_more().is_err() {
         // Two replies to one message: which one answers it is anyone's guess.
-        return Some(after(Failure::Protocol(format!(
+        return after(Failure::Protocol(format!(
             "`{}` and more replies to the end of the message",
             reply.text()
-        ))));
+        )));
     }
-    Some((Reply::from_response(&reply), true))
+    (Reply::from_response(&reply), true)
 }
 
 /// A command refused (or misanswered) before the content went: the member's reply, and
