@@ -49,7 +49,8 @@
 //! vocabulary ([`outcome`], [`address`], [`clock`], [`error`]).
 //!
 //! - [`cli`]: clap definitions; [`commands`]: one module per subcommand (`send`, `status`,
-//!   `log`, `import`, `suppress`, `check`, `serve`) that calls into the library and prints.
+//!   `log`, `import`, `suppress`, `check`, `serve`) that calls into the library and prints
+//!   (the library itself prints only a send's progress and warnings, on standard error).
 //! - [`config`]: strict `config.toml` (unknown keys are errors) checked into [`config::Config`].
 //! - [`address`]: the one rule for when two addresses are the same member (the key that the
 //!   duplicate check, import, suppressions, tokens, serve and the skip set all compare).
@@ -69,18 +70,23 @@
 //!   signals) around [`deliver::coordinator`], the synchronous state machine that decides
 //!   retries, throttling, circuit breakers, quota waits and shutdown; [`deliver::run`]: a
 //!   send's phases around it (open, skip, check, confirm, begin, deliver, finish) as a
-//!   library type that prints nothing; [`deliver::pacer`]: rate (governor) and batch pauses;
+//!   library type that prints nothing (what it tells goes to an `Observer`);
+//!   `deliver::worker`: one connection's loop; `deliver::signals`: Ctrl-C and SIGTERM (the
+//!   second ends the run as an error, never `process::exit`); [`deliver::pacer`]: rate
+//!   (governor) and batch pauses;
 //!   [`deliver::quota`]: rolling hourly/daily windows; [`deliver::progress`]: the progress bar
 //!   or periodic lines.
 //! - [`outcome`]: the vocabulary of an attempt's outcome, shared by transport, deliver and
 //!   store: [`outcome::Reply`] and its [`outcome::ReplyKind`] (`accepted`, `transient`,
 //!   `permanent`, `uncertain`, `unsendable`), the [`outcome::Reason`] it means for the member
 //!   (`hard-bounce`, `policy`, `throttled`, ...), and [`outcome::Fatal`] (stop the campaign).
-//! - [`transport`]: the file and SMTP transports (greeting, EHLO, STARTTLS, AUTH, MAIL/RCPT/DATA
-//!   pipelined or not, the content dot-stuffed), each turning what happened into a
-//!   [`outcome::Reply`]; [`transport::session`]: SMTP replies read strictly and in order (a
-//!   sans-I/O parser) over our own stream; [`transport::stub`]: records envelopes and bytes
-//!   and plays scripted replies, for tests.
+//! - [`transport`]: a worker's [`transport::Connection`], each kind turning what happened into
+//!   an [`outcome::Reply`]: `transport::file` (one `.eml` per member, written atomically) and
+//!   `transport::smtp` (`connect`: TCP, greeting, EHLO, STARTTLS, AUTH; `transaction`:
+//!   MAIL/RCPT/DATA pipelined or not, the content dot-stuffed, the reply to its end);
+//!   [`transport::session`]: SMTP replies read strictly and in order (a sans-I/O parser) over
+//!   our own stream; [`transport::stub`]: records envelopes and bytes and plays scripted
+//!   replies, for tests.
 //! - [`store`]: the SQLite store: campaigns, deliveries (a member's [`store::Status`]),
 //!   attempts, suppressions; the campaign lock; which members a run skips. [`store::journal`]: the run's append-only event file,
 //!   folded into the store every second and replayed after a crash;
