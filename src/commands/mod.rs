@@ -1,6 +1,6 @@
 //! One module per subcommand: each parses nothing itself, calls into the library and prints.
 //!
-//! A command's report goes out with [`say!`]: if its reader has gone (`mailshot send ... |
+//! A command's report goes out with `say!`: if its reader has gone (`mailshot send ... |
 //! head -1`) the rest of the report is dropped, never the work or its exit status. `log` and
 //! `suppress list`, whose output is the work, stop instead ([`crate::error::Error::BrokenPipe`]).
 
