@@ -45,8 +45,9 @@
 //! # Modules
 //! The directories are the pipeline's stages; dependencies run one way:
 //! `commands` -> `list`, `compose`, `deliver`, `store`; `deliver` -> `compose`, `transport`,
-//! `store`, `outcome`; `transport` -> `outcome`; `store` -> nothing of ours but the shared
-//! vocabulary ([`outcome`], [`address`], [`clock`], [`error`]).
+//! `store`, `outcome`; `transport` -> `outcome`, and `compose::message::Outgoing` (what it
+//! carries) and `config` (its settings); `store` -> nothing of ours but the shared vocabulary
+//! ([`outcome`], [`address`], [`clock`], [`error`]).
 //!
 //! - [`cli`]: clap definitions; [`commands`]: one module per subcommand (`send`, `status`,
 //!   `log`, `import`, `suppress`, `check`, `serve`) that calls into the library and prints

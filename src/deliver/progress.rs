@@ -10,7 +10,7 @@ const LINE_EVERY: Duration = Duration::from_secs(5);
 
 static LINE_EVERY_SET: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
 
-/// Sets the period of plain progress lines (default [`LINE_EVERY`]) for the rest of the
+/// Sets the period of plain progress lines (default `LINE_EVERY`) for the rest of the
 /// process: only the test build's `mailshot-test-hooks` binary calls it, to see lines quickly.
 pub fn set_line_every(every: Duration) {
     let _ = LINE_EVERY_SET.set(every);
