@@ -12,6 +12,8 @@
 //! test (`fill_matches_minijinja`); `Bulletin::verify` checks them against a full MJML render
 //! besides.
 
+use super::escape::{escape_attr, escape_html, escape_text};
+
 /// How a slot's value is written: the escaper the template would apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Escape {
@@ -145,9 +147,9 @@ impl Fill {
                     match escape {
                         _ if safe => out.push_str(s),
                         Escape::None => out.push_str(s),
-                        Escape::Html => crate::compose::render::escape_html(s, &mut out).ok()?,
-                        Escape::Text => crate::compose::render::escape_text(s, &mut out),
-                        Escape::Attr => crate::compose::render::escape_attr(s, &mut out),
+                        Escape::Html => escape_html(s, &mut out).ok()?,
+                        Escape::Text => escape_text(s, &mut out),
+                        Escape::Attr => escape_attr(s, &mut out),
                     }
                 }
             }

@@ -12,22 +12,36 @@
 //! Member data is untrusted: every value is HTML-escaped in the HTML (the `.mjml` templates are
 //! escaped although minijinja would only do so for `.html` by default), and a misspelt
 //! variable is an error naming the template line.
+//!
+//! One step a file: this one holds [`Bulletin`], compiled once per campaign
+//! ([`Bulletin::compile`]) and rendering each member ([`Bulletin::render`]), its minijinja
+//! environment, and the check that the shortcut is safe ([`Bulletin::verify`]); `html` the
+//! MJML -> HTML step with mrml (the nesting check, includes, the once-per-campaign and the full
+//! render, [`wire_html`]); `escape` how member data is escaped in the HTML; `fill` the fills by
+//! copying; `text` the text part ([`html_to_text`]); `describe` minijinja's and mrml's errors
+//! worded with the file and line.
 
+mod describe;
+mod escape;
 pub(crate) mod fill;
+mod html;
+mod text;
+
+pub use html::{MAX_NESTING, check_nesting, wire_html};
+pub use text::html_to_text;
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use minijinja::value::Value;
-use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
-use mrml::prelude::parser::loader::{IncludeLoader, IncludeLoaderError};
-use mrml::prelude::parser::{Origin, ParserOptions};
-use mrml::prelude::render::RenderOptions;
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
-use crate::compose::render::fill::{Escape, Fill};
-use crate::error::{Error, Result, line_of, show};
+use crate::error::{Error, Result, show};
+
+use describe::describe_jinja;
+use escape::{ATTR_FILTER, TEXT_FILTER, escape_attr, escape_text, escaping_filter, html_formatter};
+use fill::{Escape, Fill};
 
 /// The pre-rendered HTML, values escaped as minijinja does (`& < > " '`): equal to a full
 /// render when mrml passes text through untouched.
@@ -86,291 +100,6 @@ impl std::fmt::Debug for Bulletin {
     }
 }
 
-/// Escapes for HTML text and quoted attributes; unlike minijinja's default it leaves `/`
-/// alone, so URLs stay readable.
-fn html_formatter(
-    out: &mut minijinja::Output,
-    state: &mut minijinja::State,
-    value: &Value,
-) -> std::result::Result<(), minijinja::Error> {
-    if value.is_undefined() {
-        // Strict mode raises before we get here; kept for completeness.
-        return Ok(());
-    }
-    if *state.auto_escape() == AutoEscape::None || value.is_safe() {
-        return write!(out, "{value}").map_err(minijinja::Error::from);
-    }
-    escape_html(&value.to_string(), out).map_err(minijinja::Error::from)
-}
-
-/// minijinja's HTML escaping (`& < > " '`), written as [`wire_html`] writes the rest.
-pub(crate) fn escape_html(s: &str, out: &mut impl std::fmt::Write) -> std::fmt::Result {
-    let mut last = 0;
-    let mut prev = 0u8;
-    for (i, b) in s.bytes().enumerate() {
-        if i < last {
-            // The rest of a character already written as a reference.
-            continue;
-        }
-        let rep = match b {
-            b'&' => "&amp;",
-            b'<' => "&lt;",
-            b'>' => "&gt;",
-            b'"' => "&quot;",
-            b'\'' => "&#39;",
-            b'\n' if prev != b'\r' => "\r\n",
-            _ if b >= 0x80 => "",
-            _ => {
-                prev = b;
-                continue;
-            }
-        };
-        prev = b;
-        out.write_str(&s[last..i])?;
-        last = i + 1;
-        if rep.is_empty() {
-            // The first byte of a character beyond ASCII: a numeric reference for all of it.
-            if let Some(c) = s[i..].chars().next() {
-                write!(out, "&#{};", c as u32)?;
-                last = i + c.len_utf8();
-            }
-            continue;
-        }
-        out.write_str(rep)?;
-    }
-    out.write_str(&s[last..])
-}
-
-/// Escapes like css-inline's serializer does in text nodes.
-/// Like every escaper here it also writes what [`wire_html`] would: characters beyond ASCII as
-/// numeric references and line ends as CRLF.
-pub(crate) fn escape_text(s: &str, out: &mut String) {
-    escape_with(s, out, &[('&', "&amp;"), ('<', "&lt;"), ('>', "&gt;")]);
-}
-
-/// Escapes like css-inline's serializer does in attribute values.
-pub(crate) fn escape_attr(s: &str, out: &mut String) {
-    escape_with(s, out, &[('&', "&amp;"), ('"', "&quot;")]);
-}
-
-/// Writes `s` with each of `special` as its entity and the rest as [`push_wire`] does; a
-/// value with none of them, nothing beyond ASCII and no line feed (most) is copied whole.
-fn escape_with(s: &str, out: &mut String, special: &[(char, &str)]) {
-    let plain = s
-        .bytes()
-        .all(|b| b.is_ascii() && b != b'\n' && special.iter().all(|&(c, _)| c as u32 != b as u32));
-    if plain {
-        out.push_str(s);
-        return;
-    }
-    let mut prev = '\0';
-    for c in s.chars() {
-        match special.iter().find(|(x, _)| *x == c) {
-            Some((_, entity)) => out.push_str(entity),
-            None => push_wire(c, prev, out),
-        }
-        prev = c;
-    }
-}
-
-/// Pushes `c` as [`wire_html`] writes it outside `<style>`, `<script>` and tag names: the
-/// no-break space as `&nbsp;` (as css-inline writes it), anything else beyond ASCII as a
-/// numeric reference, LF as CRLF.
-fn push_wire(c: char, prev: char, out: &mut String) {
-    match c {
-        '\u{a0}' => out.push_str("&nbsp;"),
-        '\n' if prev != '\r' => out.push_str("\r\n"),
-        c if !c.is_ascii() => {
-            let _ = write!(out, "&#{};", c as u32);
-        }
-        c => out.push(c),
-    }
-}
-
-fn escaping_filter(
-    escape: fn(&str, &mut String),
-) -> impl Fn(Value) -> Value + Send + Sync + 'static {
-    move |v: Value| {
-        if v.is_safe() || v.is_undefined() || v.is_none() {
-            return v;
-        }
-        let s = v.to_string();
-        let mut out = String::with_capacity(s.len() + 8);
-        escape(&s, &mut out);
-        Value::from_safe_string(out)
-    }
-}
-
-const TEXT_FILTER: &str = "__mailshot_text";
-const ATTR_FILTER: &str = "__mailshot_attr";
-
-/// Where [`walk`] stands in the HTML.
-#[derive(Clone, Copy, PartialEq)]
-enum St {
-    Text,
-    /// `<name` of a start or end tag.
-    TagName,
-    /// Between a tag's name and its `>`, outside quotes.
-    Tag,
-    Dq,
-    Sq,
-    Comment,
-    /// Inside `<style>` or `<script>`.
-    Raw,
-}
-
-/// One piece of HTML as [`walk`] hands it on.
-enum Piece<'a> {
-    /// `{{ ... }}`, whole (template syntax only).
-    Expr(&'a str),
-    /// `{% ... %}` or `{# ... #}`, whole (template syntax only).
-    Block(&'a str),
-    /// The `-->` that ends a comment.
-    CommentEnd,
-    Char(char),
-}
-
-/// Walks `html` as an HTML tokenizer would, just far enough to tell text, tags, quoted
-/// attribute values, comments and `<style>`/`<script>` apart, and calls `f` with each piece and
-/// the state it stands in. With `template`, minijinja syntax is handed on whole. `None` when
-/// template syntax is unterminated.
-fn walk<'a>(html: &'a str, template: bool, mut f: impl FnMut(St, Piece<'a>)) -> Option<()> {
-    let mut st = St::Text;
-    let mut raw_end = "";
-    let mut tag_is_raw = false;
-    let mut i = 0;
-    while i < html.len() {
-        let rest = &html[i..];
-        if template && rest.starts_with('{') {
-            if rest.starts_with("{{") {
-                let end = rest.find("}}")? + 2;
-                f(st, Piece::Expr(&rest[..end]));
-                i += end;
-                continue;
-            }
-            if rest.starts_with("{%") || rest.starts_with("{#") {
-                let close = if rest.starts_with("{%") { "%}" } else { "#}" };
-                let end = rest.find(close)? + 2;
-                f(st, Piece::Block(&rest[..end]));
-                i += end;
-                continue;
-            }
-        }
-        let c = rest.chars().next()?;
-        let at = st;
-        match st {
-            St::Text => {
-                if rest.starts_with("<!--") {
-                    st = St::Comment;
-                } else if c == '<'
-                    && rest[1..].starts_with(|n: char| n.is_ascii_alphabetic() || n == '/')
-                {
-                    st = St::TagName;
-                    let name: String = rest[1..]
-                        .chars()
-                        .take_while(|n| n.is_ascii_alphanumeric())
-                        .collect();
-                    tag_is_raw =
-                        name.eq_ignore_ascii_case("style") || name.eq_ignore_ascii_case("script");
-                    if tag_is_raw {
-                        raw_end = if name.eq_ignore_ascii_case("style") {
-                            "</style"
-                        } else {
-                            "</script"
-                        };
-                    }
-                }
-            }
-            St::TagName | St::Tag => match c {
-                '"' if st == St::Tag => st = St::Dq,
-                '\'' if st == St::Tag => st = St::Sq,
-                '>' => st = if tag_is_raw { St::Raw } else { St::Text },
-                c if c.is_ascii_whitespace() => st = St::Tag,
-                _ => {}
-            },
-            St::Dq if c == '"' => st = St::Tag,
-            St::Sq if c == '\'' => st = St::Tag,
-            St::Comment if rest.starts_with("-->") => {
-                f(St::Comment, Piece::CommentEnd);
-                i += 3;
-                st = St::Text;
-                continue;
-            }
-            St::Raw
-                if rest.len() >= raw_end.len()
-                    && rest.as_bytes()[..raw_end.len()]
-                        .eq_ignore_ascii_case(raw_end.as_bytes()) =>
-            {
-                st = St::TagName;
-                tag_is_raw = false;
-            }
-            _ => {}
-        }
-        f(at, Piece::Char(c));
-        i += c.len_utf8();
-    }
-    Some(())
-}
-
-/// Rewrites each `{{ expr }}` of pre-rendered HTML to escape by where it stands: in a tag
-/// (attribute) or in text. Expressions in comments, `<style>` and `<script>` are left alone.
-/// `None` when the HTML has unterminated template syntax.
-fn escape_by_context(html: &str) -> Option<String> {
-    let mut out = String::with_capacity(html.len() + 1024);
-    walk(html, true, |st, piece| match piece {
-        Piece::Expr(e) => {
-            let inner = &e[2..e.len() - 2];
-            let (lead, inner) = inner.strip_prefix('-').map_or(("", inner), |x| ("-", x));
-            let (trail, inner) = inner.strip_suffix('-').map_or(("", inner), |x| ("-", x));
-            let filter = match st {
-                St::TagName | St::Tag | St::Dq | St::Sq => ATTR_FILTER,
-                St::Text => TEXT_FILTER,
-                St::Comment | St::Raw => {
-                    out.push_str(e);
-                    return;
-                }
-            };
-            let _ = write!(out, "{{{{{lead} ({}) | {filter} {trail}}}}}", inner.trim());
-        }
-        Piece::Block(b) => out.push_str(b),
-        Piece::CommentEnd => out.push_str("-->"),
-        Piece::Char(c) => out.push(c),
-    })?;
-    Some(out)
-}
-
-/// The HTML as it goes on the wire, read by every client exactly as before:
-/// - ASCII only: other characters become numeric references (`&#8211;`), except inside
-///   `<style>` and `<script>`, where references mean nothing;
-/// - CRLF line ends;
-/// - a line break in place of the whitespace after each tag's name, so that no line comes near
-///   SMTP's limit of 998 octets (mrml writes the whole body on one line).
-///
-/// Such HTML goes as 7bit, with no quoted-printable encoding per member. With `template`,
-/// minijinja syntax is left as it is (the escapers write values the same way). When the
-/// template syntax is unterminated the HTML is returned as it is.
-pub fn wire_html(html: &str, template: bool) -> String {
-    let mut out = String::with_capacity(html.len() + html.len() / 8);
-    let mut prev = '\0';
-    let walked = walk(html, template, |st, piece| match piece {
-        Piece::Expr(s) | Piece::Block(s) => out.push_str(s),
-        Piece::CommentEnd => out.push_str("-->"),
-        Piece::Char(c) => {
-            match c {
-                ' ' | '\t' | '\x0c' if st == St::TagName => out.push_str("\r\n"),
-                '\n' if prev != '\r' => out.push_str("\r\n"),
-                c if !c.is_ascii() && st != St::Raw => push_wire(c, prev, &mut out),
-                c => out.push(c),
-            }
-            prev = c;
-        }
-    });
-    match walked {
-        Some(()) => out,
-        None => html.to_string(),
-    }
-}
-
 /// Whether a template is HTML-escaped by default: by its name, as minijinja decides.
 fn auto_escaped(name: &str) -> bool {
     name.ends_with(".mjml") || name.ends_with(".html")
@@ -396,269 +125,6 @@ fn new_env() -> Environment<'static> {
     env.add_filter(TEXT_FILTER, escaping_filter(escape_text));
     env.add_filter(ATTR_FILTER, escaping_filter(escape_attr));
     env
-}
-
-/// How deep elements may nest in a template, and in each file it includes. Bulletins nest
-/// under 20; mrml, html2text and the fills recurse once a level, and a template nested a
-/// thousand deep overflowed the stack (the process aborted).
-pub const MAX_NESTING: usize = 100;
-
-/// How many files one parse of a template may include (a partial that includes itself would
-/// never end).
-const MAX_INCLUDES: usize = 100;
-
-/// HTML elements that never have a closing tag.
-const VOID: [&str; 14] = [
-    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
-    "track", "wbr",
-];
-
-/// Checks that no element of `src` is nested more than [`MAX_NESTING`] deep, before any
-/// recursive parser sees it; `Err` names the line and the tag that went too deep.
-pub fn check_nesting(src: &str) -> std::result::Result<(), String> {
-    let bytes = src.as_bytes();
-    let (mut depth, mut at) = (0usize, 0usize);
-    let skip_to = |from: usize, end: &str| {
-        src[from..]
-            .find(end)
-            .map_or(src.len(), |i| from + i + end.len())
-    };
-    while let Some(i) = memchr::memchr(b'<', &bytes[at..]).map(|i| at + i) {
-        let rest = &src[i..];
-        if rest.starts_with("<!--") {
-            at = skip_to(i, "-->");
-        } else if rest.starts_with("<![CDATA[") {
-            at = skip_to(i, "]]>");
-        } else if rest.starts_with("</") {
-            depth = depth.saturating_sub(1);
-            at = skip_to(i, ">");
-        } else if rest.starts_with("<!") || rest.starts_with("<?") {
-            at = skip_to(i, ">");
-        } else {
-            let name: String = rest[1..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | ':' | '_'))
-                .collect();
-            // The end of the tag, past quoted attribute values.
-            let (mut j, mut quote) = (i + 1 + name.len(), None);
-            while j < bytes.len() {
-                match (bytes[j], quote) {
-                    (b'"' | b'\'', None) => quote = Some(bytes[j]),
-                    (q, Some(open)) if q == open => quote = None,
-                    (b'>', None) => break,
-                    _ => {}
-                }
-                j += 1;
-            }
-            let closed = j > 0 && bytes.get(j - 1) == Some(&b'/');
-            if !name.is_empty() && !closed && !VOID.contains(&name.to_ascii_lowercase().as_str()) {
-                depth += 1;
-                if depth > MAX_NESTING {
-                    return Err(format!(
-                        "line {}: `<{name}>` is nested more than {MAX_NESTING} elements deep",
-                        line_of(src, i)
-                    ));
-                }
-            }
-            at = (j + 1).min(src.len());
-        }
-    }
-    Ok(())
-}
-
-/// Renders `mj-include`d files; with a context, fills their variables first (full mode).
-#[derive(Debug)]
-struct Loader {
-    root: PathBuf,
-    fill: Option<(Arc<Environment<'static>>, Value)>,
-    /// Files included so far by this parse.
-    included: std::sync::atomic::AtomicUsize,
-}
-
-impl IncludeLoader for Loader {
-    fn resolve(&self, path: &str) -> std::result::Result<String, IncludeLoaderError> {
-        let rel = path.trim_start_matches("file://");
-        let full = self.root.join(rel);
-        let canon = full
-            .canonicalize()
-            .map_err(|e| IncludeLoaderError::new(path, e.kind()))?;
-        let root = self
-            .root
-            .canonicalize()
-            .map_err(|e| IncludeLoaderError::new(path, e.kind()))?;
-        if !canon.starts_with(&root) {
-            return Err(
-                IncludeLoaderError::new(path, std::io::ErrorKind::PermissionDenied)
-                    .with_message("an included file must be inside the template's folder"),
-            );
-        }
-        let source =
-            std::fs::read_to_string(&canon).map_err(|e| IncludeLoaderError::new(path, e.kind()))?;
-        let refuse = |msg: String| {
-            Err(
-                IncludeLoaderError::new(path, std::io::ErrorKind::InvalidData)
-                    .with_cause(Arc::new(std::io::Error::other(msg))),
-            )
-        };
-        if self
-            .included
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            >= MAX_INCLUDES
-        {
-            return refuse(format!(
-                "more than {MAX_INCLUDES} files included (does a partial include itself?)"
-            ));
-        }
-        if let Err(e) = check_nesting(&source) {
-            return refuse(e);
-        }
-        match &self.fill {
-            None => Ok(source),
-            Some((env, ctx)) => {
-                let name = show(&self.root.join(rel));
-                env.render_named_str(&name, &source, ctx).map_err(|e| {
-                    IncludeLoaderError::new(path, std::io::ErrorKind::InvalidData)
-                        .with_cause(Arc::new(e))
-                })
-            }
-        }
-    }
-}
-
-/// Describes a minijinja error as `template `x` line N: what`.
-fn describe_jinja(err: &minijinja::Error) -> String {
-    let mut msg = String::new();
-    if let Some(name) = err.name() {
-        let _ = write!(msg, "template `{name}`");
-        if let Some(line) = err.line() {
-            let _ = write!(msg, " line {line}");
-        }
-        msg.push_str(": ");
-    }
-    match err.kind() {
-        ErrorKind::UndefinedError => {
-            msg.push_str("undefined variable");
-            if let Some(src) = err.template_source()
-                && let Some(r) = err.range()
-                && let Some(snippet) = src.get(r)
-            {
-                let _ = write!(msg, " in `{}`", snippet.trim());
-            }
-        }
-        kind => {
-            msg.push_str(&kind.to_string());
-            if let Some(d) = err.detail() {
-                let _ = write!(msg, ": {d}");
-            }
-        }
-    }
-    msg
-}
-
-/// Describes an mrml parse error with the file and line it points at.
-fn describe_mrml(
-    err: &mrml::prelude::parser::Error,
-    root_name: &str,
-    root_src: &str,
-    root: &Path,
-) -> String {
-    use mrml::prelude::parser::Error as E;
-    if let E::IncludeLoaderError { source, .. } = err
-        && let Some(cause) = &source.cause
-        && let Some(j) = cause.downcast_ref::<minijinja::Error>()
-    {
-        return describe_jinja(j);
-    }
-    let located = |origin: &Origin, pos: usize| -> String {
-        match origin {
-            Origin::Root => format!("template `{root_name}` line {}", line_of(root_src, pos)),
-            Origin::Include { path } => {
-                let p = root.join(path.trim_start_matches("file://"));
-                let line = std::fs::read_to_string(&p)
-                    .map(|s| line_of(&s, pos))
-                    .unwrap_or(0);
-                format!("template `{}` line {line}", show(&p))
-            }
-        }
-    };
-    match err {
-        E::UnexpectedElement { origin, position } => {
-            format!("{}: unexpected element", located(origin, position.start))
-        }
-        E::UnexpectedToken { origin, position } => {
-            format!("{}: unexpected token", located(origin, position.start))
-        }
-        E::MissingAttribute {
-            name,
-            origin,
-            position,
-        } => {
-            format!(
-                "{}: missing attribute `{name}`",
-                located(origin, position.start)
-            )
-        }
-        E::InvalidAttribute { origin, position } => {
-            format!("{}: invalid attribute", located(origin, position.start))
-        }
-        E::InvalidFormat { origin, position } => {
-            format!("{}: invalid format", located(origin, position.start))
-        }
-        E::IncludeLoaderError {
-            origin,
-            position,
-            source,
-        } => match &source.cause {
-            Some(cause) => format!(
-                "{}: cannot include `{}`: {cause}",
-                located(origin, position.start),
-                source.path,
-            ),
-            None => format!(
-                "{}: cannot include `{}`: {}",
-                located(origin, position.start),
-                source.path,
-                source.reason
-            ),
-        },
-        E::ParserError { origin, source } => {
-            let row = source.pos().row as usize;
-            let at = match origin {
-                Origin::Root => format!("template `{root_name}` line {row}"),
-                Origin::Include { path } => format!(
-                    "template `{}` line {row}",
-                    show(&root.join(path.trim_start_matches("file://")))
-                ),
-            };
-            format!("{at}: {source}")
-        }
-        other => format!("template `{root_name}`: {other}"),
-    }
-}
-
-/// Converts rendered HTML into the text/plain part: no wrapping, links as footnotes.
-pub fn html_to_text(html: &str) -> String {
-    let text = html2text::config::plain()
-        .no_table_borders()
-        .allow_width_overflow()
-        .string_from_read(html.as_bytes(), 100_000)
-        .unwrap_or_default();
-    let mut out = String::with_capacity(text.len());
-    let mut blank = 0;
-    for line in text.lines() {
-        let line = line.trim_end();
-        if line.is_empty() {
-            blank += 1;
-            if blank > 1 || out.is_empty() {
-                continue;
-            }
-        } else {
-            blank = 0;
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    out
 }
 
 /// Reads `<mj-title>` from MJML source, decoding the XML entities allowed there.
@@ -708,52 +174,6 @@ fn add_sources(
     Ok(())
 }
 
-/// The once-per-campaign render: the MJML rendered to HTML with the variables left in, added
-/// to `env` with its text part. Returns the mode it allows, whether the text part could be
-/// precompiled, and mrml's warnings. Any problem here just means full renders.
-fn precompile(
-    env: &mut Environment<'static>,
-    name: &str,
-    source: &str,
-    root: &Path,
-) -> (Mode, bool, Vec<String>) {
-    let opts = ParserOptions {
-        include_loader: Box::new(Loader {
-            root: root.to_path_buf(),
-            fill: None,
-            included: Default::default(),
-        }),
-    };
-    let mut warnings = Vec::new();
-    // A bare `<` in a `{% if %}` and the like fails to parse: full renders may still work.
-    let Ok(parsed) = mrml::parse_with_options(source, &opts) else {
-        return (Mode::Full, false, warnings);
-    };
-    for w in &parsed.warnings {
-        let at = match &w.origin {
-            Origin::Root => format!("template `{name}` line {}", line_of(source, w.span.start)),
-            Origin::Include { path } => format!("template `{path}`"),
-        };
-        warnings.push(format!("{at}: {}", w.kind.as_str()));
-    }
-    let Ok(html) = parsed.element.render(&RenderOptions::default()) else {
-        return (Mode::Full, false, warnings);
-    };
-    if env
-        .add_template_owned(HTML.to_string(), wire_html(&html, true))
-        .is_err()
-    {
-        return (Mode::Full, false, warnings);
-    }
-    if let Some(by_context) = escape_by_context(&html) {
-        let _ = env.add_template_owned(HTML_CONTEXT.to_string(), wire_html(&by_context, true));
-    }
-    let text_precompiled = env
-        .add_template_owned(TEXT.to_string(), html_to_text(&html))
-        .is_ok();
-    (Mode::Precompiled, text_precompiled, warnings)
-}
-
 /// The templates among the precompiled ones that are only text and `{{ name }}` slots, as
 /// fills, and the slot names they use.
 fn fills_of(env: &Environment<'static>) -> (Vec<(&'static str, Fill)>, Vec<String>) {
@@ -796,7 +216,7 @@ impl Bulletin {
         let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut env = new_env();
         add_sources(&mut env, &name, &source, subject, unsubscribe_url)?;
-        let (mode, text_precompiled, warnings) = precompile(&mut env, &name, &source, &root);
+        let (mode, text_precompiled, warnings) = html::precompile(&mut env, &name, &source, &root);
         // Until `verify` says otherwise, assume the page is re-serialized when it has
         // inline styles.
         let html = if env.get_template(HTML_CONTEXT).is_ok() && source.contains("inline=\"inline\"")
@@ -922,20 +342,7 @@ impl Bulletin {
             .get_template(&self.name)
             .and_then(|t| t.render(ctx))
             .map_err(|e| describe_jinja(&e))?;
-        let opts = ParserOptions {
-            include_loader: Box::new(Loader {
-                root: self.root.clone(),
-                fill: Some((self.env.clone(), ctx.clone())),
-                included: Default::default(),
-            }),
-        };
-        let parsed = mrml::parse_with_options(&mjml, &opts)
-            .map_err(|e| describe_mrml(&e, &self.name, &mjml, &self.root))?;
-        let html = parsed
-            .element
-            .render(&RenderOptions::default())
-            .map_err(|e| format!("template `{}`: {e}", self.name))?;
-        Ok(wire_html(&html, false))
+        html::render_full(&mjml, &self.name, &self.root, &self.env, ctx)
     }
 
     fn html(
@@ -1068,36 +475,4 @@ fn laced(ctx: &Value) -> Value {
         }
     }
     Value::from(map)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nesting_counts_elements_not_void_tags_comments_or_self_closing_ones() {
-        let ok = |n: usize, inner: &str| {
-            check_nesting(&format!(
-                "{}{inner}{}",
-                "<div>".repeat(n),
-                "</div>".repeat(n)
-            ))
-        };
-        assert!(ok(100, "").is_ok());
-        assert!(
-            ok(
-                99,
-                "<br><img src=\"a>b\"><hr/><mj-image src='x' /><!-- <div> -->"
-            )
-            .is_ok()
-        );
-        assert_eq!(
-            ok(100, "\n<p>x</p>"),
-            Err("line 2: `<p>` is nested more than 100 elements deep".into())
-        );
-        assert!(
-            check_nesting("a < b and <").is_ok(),
-            "a bare `<` is not a tag"
-        );
-    }
 }

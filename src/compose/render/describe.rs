@@ -1,0 +1,121 @@
+//! Template errors worded for the user: minijinja's and mrml's, each naming the template file
+//! and line it points at, an included file's own where the error is in one.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use minijinja::ErrorKind;
+use mrml::prelude::parser::Origin;
+
+use crate::error::{line_of, show};
+
+/// Describes a minijinja error as `template `x` line N: what`.
+pub(super) fn describe_jinja(err: &minijinja::Error) -> String {
+    let mut msg = String::new();
+    if let Some(name) = err.name() {
+        let _ = write!(msg, "template `{name}`");
+        if let Some(line) = err.line() {
+            let _ = write!(msg, " line {line}");
+        }
+        msg.push_str(": ");
+    }
+    match err.kind() {
+        ErrorKind::UndefinedError => {
+            msg.push_str("undefined variable");
+            if let Some(src) = err.template_source()
+                && let Some(r) = err.range()
+                && let Some(snippet) = src.get(r)
+            {
+                let _ = write!(msg, " in `{}`", snippet.trim());
+            }
+        }
+        kind => {
+            msg.push_str(&kind.to_string());
+            if let Some(d) = err.detail() {
+                let _ = write!(msg, ": {d}");
+            }
+        }
+    }
+    msg
+}
+
+/// Describes an mrml parse error with the file and line it points at.
+pub(super) fn describe_mrml(
+    err: &mrml::prelude::parser::Error,
+    root_name: &str,
+    root_src: &str,
+    root: &Path,
+) -> String {
+    use mrml::prelude::parser::Error as E;
+    if let E::IncludeLoaderError { source, .. } = err
+        && let Some(cause) = &source.cause
+        && let Some(j) = cause.downcast_ref::<minijinja::Error>()
+    {
+        return describe_jinja(j);
+    }
+    let located = |origin: &Origin, pos: usize| -> String {
+        match origin {
+            Origin::Root => format!("template `{root_name}` line {}", line_of(root_src, pos)),
+            Origin::Include { path } => {
+                let p = root.join(path.trim_start_matches("file://"));
+                let line = std::fs::read_to_string(&p)
+                    .map(|s| line_of(&s, pos))
+                    .unwrap_or(0);
+                format!("template `{}` line {line}", show(&p))
+            }
+        }
+    };
+    match err {
+        E::UnexpectedElement { origin, position } => {
+            format!("{}: unexpected element", located(origin, position.start))
+        }
+        E::UnexpectedToken { origin, position } => {
+            format!("{}: unexpected token", located(origin, position.start))
+        }
+        E::MissingAttribute {
+            name,
+            origin,
+            position,
+        } => {
+            format!(
+                "{}: missing attribute `{name}`",
+                located(origin, position.start)
+            )
+        }
+        E::InvalidAttribute { origin, position } => {
+            format!("{}: invalid attribute", located(origin, position.start))
+        }
+        E::InvalidFormat { origin, position } => {
+            format!("{}: invalid format", located(origin, position.start))
+        }
+        E::IncludeLoaderError {
+            origin,
+            position,
+            source,
+        } => match &source.cause {
+            Some(cause) => format!(
+                "{}: cannot include `{}`: {cause}",
+                located(origin, position.start),
+                source.path,
+            ),
+            None => format!(
+                "{}: cannot include `{}`: {}",
+                located(origin, position.start),
+                source.path,
+                source.reason
+            ),
+        },
+        E::ParserError { origin, source } => {
+            let row = source.pos().row as usize;
+            let at = match origin {
+                Origin::Root => format!("template `{root_name}` line {row}"),
+                Origin::Include { path } => format!(
+                    "template `{}` line {row}",
+                    show(&root.join(path.trim_start_matches("file://")))
+                ),
+            };
+            format!("{at}: {source}")
+        }
+        other => format!("template `{root_name}`: {other}"),
+    }
+}
