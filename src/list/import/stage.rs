@@ -403,3 +403,24 @@ impl Disk {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merging_keeps_earlier_values_that_later_rows_leave_empty() {
+        let (mut a, mut b, mut out) = (Vec::new(), Vec::new(), Vec::new());
+        encode(&mut a, "A@x.org", [(1, &b"Ann"[..]), (2, b"Lee")]);
+        encode(&mut b, "a@x.org", [(1, &b""[..]), (3, b"Acme"), (4, b"")]);
+        assert!(merge(&a, &b, &mut out));
+        assert_eq!(email(&out), "A@x.org", "the first spelling stays");
+        assert_eq!(
+            fields(&out).collect::<Vec<_>>(),
+            vec![(1, &b"Ann"[..]), (2, b"Lee"), (3, b"Acme")]
+        );
+        let mut same = Vec::new();
+        encode(&mut same, "a@x.org", [(2, &b"Lee"[..]), (1, b"")]);
+        assert!(!merge(&a, &same, &mut Vec::new()), "nothing changed");
+    }
+}
