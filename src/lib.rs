@@ -58,12 +58,17 @@
 //! - [`list`]: the CSV member list, streamed and checked row by row; [`list::import`]: messy
 //!   exports (any encoding, delimiter, header spelling, or an .xlsx sheet) merged into the
 //!   member list in memory (a scratch SQLite file beyond 128 MiB), written atomically;
-//!   suppressions and CRM opt-out columns honoured.
+//!   suppressions and CRM opt-out columns honoured. Its files follow an import: `sniff`
+//!   (format, encoding, delimiter) -> `decode` -> `source` (CSV or sheet rows) -> `columns`
+//!   (the header's names) -> `row` (one row's fields checked) and `opt_out` -> `importer`
+//!   (each file) -> `stage` (the merge) -> `atomic` (the list written) and `report`;
+//!   `suppress`: `suppress import`'s reader.
 //! - [`compose`]: from template and member to signed bytes. [`compose::campaign`]: the
 //!   campaign (bulletin, sender, tokens), prepared once so every path renders alike, and
-//!   preflight; [`compose::render`]: minijinja +
-//!   mrml, the once-per-campaign MJML render and its equivalence check, and a fill by copying
-//!   for templates that are only text and `{{ name }}` slots; [`compose::message`]: MIME,
+//!   preflight; [`compose::render`]: minijinja + mrml, the once-per-campaign MJML render and
+//!   its equivalence check (`html`: MJML to wire-ready HTML; `escape`: member data escaped by
+//!   context; `text`: the text part; `describe`: render errors with file and line), and
+//!   `fill`, a fill by copying for templates that are only text and `{{ name }}` slots; [`compose::message`]: MIME,
 //!   list headers, Message-ID; [`compose::dkim`]: DKIM over the finished bytes (relaxed/relaxed,
 //!   RSA or Ed25519 by aws-lc); [`compose::tokens`]: HMAC tokens for unsubscribe links and
 //!   bounce addresses; [`compose::lint`]: `mailshot check`'s rules (also run by `send`).
@@ -88,8 +93,10 @@
 //!   [`transport::session`]: SMTP replies read strictly and in order (a sans-I/O parser) over
 //!   our own stream; [`transport::stub`]: records envelopes and bytes and plays scripted
 //!   replies, for tests.
-//! - [`store`]: the SQLite store: campaigns, deliveries (a member's [`store::Status`]),
-//!   attempts, suppressions; the campaign lock; which members a run skips. [`store::journal`]: the run's append-only event file,
+//! - [`store`]: the SQLite store (schema, migrations, batches, a member's [`store::Status`]):
+//!   `deliveries` (campaigns, deliveries and attempts, counts, the log), `suppressions`,
+//!   `skip` (which members a run leaves out), `lock` (the campaign lock);
+//!   [`store::journal`]: the run's append-only event file,
 //!   folded into the store every second and replayed after a crash;
 //!   [`store::unsubscribes`]: what the unsubscribe service has promised, appended and synced
 //!   to a file beside the store before its 200, folded in by every [`store::Store::open`].
