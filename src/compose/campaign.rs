@@ -27,6 +27,8 @@ pub const SAMPLE: usize = 3;
 /// Members of the first few preflight builds into whole messages (MIME encoding is the same
 /// for every member and costs far more than rendering).
 const BUILT_IN_PREFLIGHT: u64 = 3;
+/// How many members no envelope can carry preflight names (the rest are counted).
+const MAX_NAMED_UNSENDABLE: usize = 5;
 
 /// How a campaign renders its members, and why: decided by [`Campaign::prepare`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,12 +195,11 @@ impl Campaign {
         Ok((rendered, url))
     }
 
-    /// Renders one member and checks what would go into its headers and envelope, without
-    /// building MIME.
+    /// Renders one member and checks what would go into its headers, without building MIME.
+    /// (Whether it can go on an envelope at all is [`Campaign::check_envelope`].)
     pub fn check(&self, member: &Member) -> std::result::Result<Rendered, String> {
         let (rendered, url) = self.render_with_url(member, &self.tokens.token(&member.email))?;
         message::check_unsubscribe_url(&url)?;
-        self.check_envelope(member)?;
         Ok(rendered)
     }
 
@@ -206,7 +207,7 @@ impl Campaign {
     /// To header it writes, and some valid addresses do not survive that
     /// (`"d d"@example.org`); a configured bounce address must come out as an address too.
     /// The round trip alone, not a whole message: it runs for every member.
-    fn check_envelope(&self, member: &Member) -> std::result::Result<(), String> {
+    pub fn check_envelope(&self, member: &Member) -> std::result::Result<(), String> {
         use lettre::message::{Mailbox, Mailboxes};
         let refused = |why: &dyn std::fmt::Display| {
             format!("`{}` cannot be put on an envelope: {why}", member.email)
@@ -274,7 +275,12 @@ impl Campaign {
     ) -> std::result::Result<Outgoing, String> {
         let token = match test_to {
             Some(to) => self.tokens.test_token(&self.id, to),
-            None => self.tokens.token(&member.email),
+            None => {
+                // No envelope can carry it: that member fails with the reason (preflight
+                // said so), the campaign goes on.
+                self.check_envelope(member)?;
+                self.tokens.token(&member.email)
+            }
         };
         let (rendered, url) = self.render_with_url(member, &token)?;
         let test_subject = test_to.map(|_| format!("[TEST] {}", rendered.subject));
@@ -335,6 +341,10 @@ pub struct Preflight {
     /// Members whose address has a non-ASCII local part (they need SMTPUTF8), and the first
     /// few of them.
     pub utf8_local: (u64, Vec<String>),
+    /// Members whose address cannot go on an envelope (`"d d"@example.org`: lettre cannot
+    /// read back the To header it writes): a send records them failed and goes on. How
+    /// many, and the first few, each with its line and why.
+    pub unsendable: (u64, Vec<String>),
 }
 
 /// Renders every member of `list` and checks its message's inputs; counts them, and those
@@ -359,7 +369,20 @@ pub fn preflight(
         if eligible(&m.email)? {
             pre.eligible += 1;
         }
-        let checked = if pre.members < BUILT_IN_PREFLIGHT {
+        // A member no envelope can carry fails alone when its turn comes (its message is
+        // not built): said here, up front, and its rendering still checked.
+        let sendable = match campaign.check_envelope(&m) {
+            Ok(()) => true,
+            Err(why) => {
+                pre.unsendable.0 += 1;
+                if pre.unsendable.1.len() < MAX_NAMED_UNSENDABLE {
+                    let at = format!("{} line {}", list_name, m.line);
+                    pre.unsendable.1.push(format!("{why} ({at})"));
+                }
+                false
+            }
+        };
+        let checked = if sendable && pre.members < BUILT_IN_PREFLIGHT {
             campaign
                 .build(&m, "<preflight@localhost>", None)
                 .and_then(|_| campaign.check(&m))

@@ -165,6 +165,7 @@ pub fn findings(config: &Config, pre: &Preflight) -> Vec<Finding> {
     };
     out.extend(lint(config, rendered));
     out.extend(smtputf8(config, &pre.utf8_local));
+    out.extend(unsendable(&pre.unsendable));
     out.sort_by_key(|f| f.severity);
     out
 }
@@ -191,6 +192,28 @@ fn smtputf8(config: &Config, (n, some): &(u64, Vec<String>)) -> Option<Finding> 
                 .join(", "),
             if n == 1 { "it needs" } else { "they need" },
             if n == 1 { "s" } else { "" },
+        ),
+    })
+}
+
+/// A warning naming the members no envelope can carry: each is recorded failed, with the
+/// reason, and the others are sent.
+fn unsendable((n, some): &(u64, Vec<String>)) -> Option<Finding> {
+    let n = *n;
+    if n == 0 {
+        return None;
+    }
+    let more = match n > some.len() as u64 {
+        true => format!("; and {} more", n - some.len() as u64),
+        false => String::new(),
+    };
+    Some(Finding {
+        severity: Severity::Warning,
+        message: format!(
+            "{n} member{} cannot be sent, and {} recorded `failed` with the reason while the others are sent: {}{more}",
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "is" } else { "are" },
+            some.join("; "),
         ),
     })
 }
