@@ -3,13 +3,13 @@
 //! multipart/alternative with text/plain first and text/html last, UTF-8 (each part goes 7bit
 //! as rendered when it can, as the HTML always can; otherwise quoted-printable, so no line
 //! exceeds 998 octets); `From`, optional
-//! `Reply-To`, `To` with the member's name, `Subject` (RFC 2047 encoded when not ASCII, and when
-//! member data would otherwise be misread or overlong: see `Subject`), `Date`,
+//! `Reply-To`, `To` with the member's name, `Subject` (both RFC 2047 encoded when not ASCII,
+//! and when member data would otherwise be misread or overlong: see `Subject`), `Date`,
 //! a unique `Message-ID` on the sender's domain, and the bulk-mail headers mailbox providers
 //! require: `List-Unsubscribe` (+ `List-Unsubscribe-Post` for RFC 8058 one-click), `List-Id`
 //! and optionally `Feedback-ID`. A DKIM signature ([`crate::compose::dkim`]), when configured, is added
-//! last and covers all of them. Member data reaches headers only through lettre's encoders, after the list
-//! check has refused every control character.
+//! last and covers all of them. Member data reaches headers only through lettre's encoders or
+//! our `encoded_words`, after the list check has refused every control character.
 
 use std::sync::Arc;
 
@@ -129,7 +129,7 @@ impl Header for Subject {
     }
     fn display(&self) -> HeaderValue {
         let s = &self.0;
-        if s.contains("=?") || s.split_whitespace().any(|w| w.len() > MAX_WORD) {
+        if needs_encoded_words(s) {
             HeaderValue::dangerous_new_pre_encoded(Self::name(), s.clone(), encoded_words(s))
         } else {
             HeaderValue::new(Self::name(), s.clone())
@@ -139,6 +139,12 @@ impl Header for Subject {
 
 /// The longest word written as it is in a header: RFC 5322 asks for lines of 78 characters.
 const MAX_WORD: usize = 76;
+
+/// Whether member data in a header must go as encoded words to display as typed and fold:
+/// text shaped like an encoded word, or a word too long to fold (see [`Subject`]).
+fn needs_encoded_words(s: &str) -> bool {
+    s.contains("=?") || s.split_whitespace().any(|w| w.len() > MAX_WORD)
+}
 
 /// `text` as RFC 2047 encoded words (UTF-8, base64), at most 75 characters each (45 bytes of
 /// text, never splitting a character), one to a folded line.
@@ -265,10 +271,23 @@ fn headers(
     }
     let mut h = Headers::new();
     h.set(header::From::from(Mailboxes::from(sender.from.clone())));
-    h.set(header::To::from(Mailboxes::from(Mailbox::new(
-        m.name.clone(),
-        to.clone(),
-    ))));
+    match &m.name {
+        // The member's name as encoded words, for the reasons `Subject` gives: lettre would
+        // write `"=?utf-8?b?...?="` for a reader to decode, or a 1,000-letter name on one
+        // line longer than SMTP allows.
+        Some(name) if needs_encoded_words(name) => {
+            let to_name = HeaderName::new_from_ascii_str("To");
+            h.insert_raw(HeaderValue::dangerous_new_pre_encoded(
+                to_name,
+                format!("{name} <{to}>"),
+                format!("{} <{to}>", encoded_words(name)),
+            ));
+        }
+        _ => h.set(header::To::from(Mailboxes::from(Mailbox::new(
+            m.name.clone(),
+            to.clone(),
+        )))),
+    }
     h.set(Subject(m.subject.unwrap_or(&rendered.subject).to_string()));
     h.set(header::MessageId::from(m.message_id.to_string()));
     h.set(header::Date::now());
@@ -584,6 +603,43 @@ mod tests {
             proptest::prop_assert!(qp.windows(2).all(|w| (w[1] == b'\n') == (w[0] == b'\r')));
             let expected = text.replace("\r\n", "\n").replace('\r', "\n").replace('\n', "\r\n");
             proptest::prop_assert_eq!(String::from_utf8(decode(&qp)).unwrap(), expected);
+        }
+    }
+
+    #[test]
+    fn a_members_name_shaped_like_encoded_words_or_too_long_to_fold_goes_as_encoded_words() {
+        let sender = Sender {
+            from: "News <news@example.org>".parse().unwrap(),
+            reply_to: None,
+            list_id: "<news.example.org>".into(),
+            feedback_id: None,
+            unsubscribe_mailto: None,
+            dkim: None,
+        };
+        let rendered = Rendered {
+            subject: "Hi".into(),
+            html: "<p>Hi</p>\r\n".into(),
+            text: "Hi\n".into(),
+        };
+        let lure = "=?utf-8?b?UGF5UGFsOiB5b3VyIGFjY291bnQgaXMgbG9ja2Vk?= Lee".to_string();
+        let long = format!("{} L", "b".repeat(995));
+        for name in [lure, long, "Ann Lee".to_string()] {
+            let per = PerMember {
+                to: "ann@example.org",
+                name: Some(name.clone()),
+                message_id: "<c.1@example.org>",
+                unsubscribe_url: "https://example.org/u/1",
+                subject: None,
+                envelope_from: None,
+            };
+            let bytes = build(&sender, &per, &rendered).unwrap().bytes;
+            let head = String::from_utf8_lossy(&bytes);
+            assert!(head.split("\r\n").all(|l| l.len() <= 78), "{head}");
+            // Shown as typed, never decoded into what the lure encodes.
+            let m = mail_parser::MessageParser::default().parse(&bytes).unwrap();
+            let to = m.to().unwrap().first().unwrap();
+            assert_eq!(to.name(), Some(name.as_str()));
+            assert_eq!(to.address(), Some("ann@example.org"));
         }
     }
 

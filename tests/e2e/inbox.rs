@@ -282,16 +282,17 @@ fn spamassassin_finds_nothing_against_the_example_bulletin() {
 }
 
 #[test]
-fn member_data_in_the_subject_displays_as_typed_and_never_makes_an_overlong_line() {
+fn member_data_in_the_subject_and_the_to_name_displays_as_typed_and_never_makes_an_overlong_line() {
     let p = Project::example();
     // A value shaped like an RFC 2047 encoded word ("PayPal: your account is locked" in
-    // base64) and one word of 1,000 characters (the longest a field may be).
+    // base64) and one word of 1,000 characters (the longest a field may be), in the subject
+    // and in the name the To header carries.
     let lure = "=?utf-8?b?UGF5UGFsOiB5b3VyIGFjY291bnQgaXMgbG9ja2Vk?=";
     let long = "x".repeat(1000);
     p.write(
         "lists/members.csv",
         &format!(
-            "email,first_name,last_name,organisation\nann@example.org,{lure},Lee,Org\nbob@example.org,Bob,Ray,{long}\n"
+            "email,first_name,last_name,organisation\nann@example.org,{lure},Lee,Org\nbob@example.org,Bob,{long},{long}\n"
         ),
     );
     let r = p.run(&[
