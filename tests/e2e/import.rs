@@ -821,6 +821,23 @@ fn named_columns_read_exports_whose_headers_cannot_be_guessed() {
         "error: `contacts.csv` has no column `Mail` (given by --email-column; headers found: \
          `Name`, `Given Name`, `Family Name`, `E-mail 1 - Type`, `E-mail 1 - Value`, `Phone 1 - Value`)\n"
     );
+    // A family-name header nothing would guess, named; it is not a variable of its own then.
+    p.write("crm.csv", "Mail,Legal Surname\ncy@example.org,Lee\n");
+    let r = p.run(&[
+        "import",
+        "crm.csv",
+        "--into",
+        "lists/crm.csv",
+        "--email-column",
+        "Mail",
+        "--last-name-column",
+        "Legal Surname",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        p.read("lists/crm.csv"),
+        "email,last_name\ncy@example.org,Lee\n"
+    );
 }
 
 #[test]
