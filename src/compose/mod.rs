@@ -7,6 +7,7 @@
 pub mod campaign;
 pub mod dkim;
 pub mod lint;
+pub mod markdown;
 pub mod message;
 pub mod render;
 pub mod tokens;
