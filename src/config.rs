@@ -20,6 +20,10 @@ struct RawConfig {
     template: PathBuf,
     #[serde(default = "default_list")]
     list: PathBuf,
+    #[serde(default = "default_issues")]
+    issues: PathBuf,
+    #[serde(default = "default_layout")]
+    layout: PathBuf,
     sender: RawSender,
     unsubscribe: UnsubscribeConfig,
     #[serde(default)]
@@ -43,6 +47,12 @@ fn default_store() -> PathBuf {
 }
 fn default_template() -> PathBuf {
     "templates/bulletin.mjml".into()
+}
+fn default_issues() -> PathBuf {
+    "issues".into()
+}
+fn default_layout() -> PathBuf {
+    "templates/layout.mjml".into()
 }
 fn default_list() -> PathBuf {
     "lists/members.csv".into()
@@ -509,6 +519,14 @@ pub struct Config {
     pub path: PathBuf,
     pub store: PathBuf,
     pub template: PathBuf,
+    /// Folder of the month's Markdown issues, `<campaign>.md`. Default `issues`.
+    pub issues: PathBuf,
+    /// The MJML layout a Markdown issue goes into. Default `templates/layout.mjml`.
+    pub layout: PathBuf,
+    /// Whether a Markdown issue, if the campaign has one, is used (not after `--template`).
+    pub use_issues: bool,
+    /// The `--var`s, also in `vars`: they override an issue's front matter too.
+    pub cli_vars: BTreeMap<String, String>,
     pub list: PathBuf,
     pub from: Mailbox,
     pub reply_to: Option<Mailbox>,
@@ -578,6 +596,10 @@ impl Config {
             path: path.to_path_buf(),
             store: resolve(base, &raw.store),
             template: resolve(base, &raw.template),
+            issues: resolve(base, &raw.issues),
+            layout: resolve(base, &raw.layout),
+            use_issues: true,
+            cli_vars: BTreeMap::new(),
             list: resolve(base, &raw.list),
             from,
             reply_to,

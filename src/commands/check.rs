@@ -11,12 +11,14 @@ use crate::error::{EXIT_OK, EXIT_USAGE, Result};
 pub fn apply_overrides(config: &mut Config, render: &crate::cli::RenderArgs) {
     if let Some(t) = &render.template {
         config.template = t.clone();
+        config.use_issues = false;
     }
     if let Some(l) = &render.list {
         config.list = l.clone();
     }
     for (k, v) in &render.vars {
         config.vars.insert(k.clone(), v.clone());
+        config.cli_vars.insert(k.clone(), v.clone());
     }
 }
 

@@ -12,8 +12,10 @@
 //! 3. **Build** ([`Campaign::build`]): one member's signed message, as the workers send it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::compose::markdown;
 use crate::compose::message::{self, Outgoing, PerMember, Sender};
 use crate::compose::render::{Bulletin, Mode, Rendered};
 use crate::compose::tokens::Tokens;
@@ -67,6 +69,9 @@ pub struct Campaign {
     pub tokens: Tokens,
     /// `bounces+{token}@domain`: the per-member envelope sender, if configured.
     pub bounce_address: Option<String>,
+    /// The MJML file the bulletin is rendered from: the config's `template`, or its `layout`
+    /// when the campaign has a Markdown issue (what `check` lints).
+    pub template: PathBuf,
     /// The render mode and why; see [`Campaign::prepare`].
     prepared: Prepared,
 }
@@ -128,7 +133,7 @@ impl Campaign {
         subject: Option<&str>,
     ) -> Result<(Campaign, Vec<String>)> {
         check_campaign_id(id)?;
-        let bulletin = Bulletin::compile(&config.template, subject, &config.unsubscribe.url)?;
+        let (bulletin, vars, template) = compile(config, id, subject)?;
         let mut warnings = bulletin.warnings.clone();
         let (tokens, warning) = Tokens::from_config(config, true)?;
         warnings.extend(warning);
@@ -154,7 +159,8 @@ impl Campaign {
         let campaign = Campaign {
             id: id.to_string(),
             bulletin,
-            vars: config.vars.clone(),
+            vars,
+            template,
             sender,
             domain: config.from_domain(),
             tokens,
@@ -308,6 +314,36 @@ impl Campaign {
     }
 }
 
+/// The campaign's bulletin, its variables and the MJML file it is rendered from. With a
+/// Markdown issue (`<issues>/<id>.md`, unless `--template` was given), the issue in the
+/// layout: its front matter's subject (unless `subject`) and values (over the config's
+/// `[vars]`, under `--var`); else the config's template and `[vars]`.
+fn compile(
+    config: &Config,
+    id: &str,
+    subject: Option<&str>,
+) -> Result<(Bulletin, BTreeMap<String, String>, PathBuf)> {
+    let url = &config.unsubscribe.url;
+    let issue = match config.use_issues {
+        true => markdown::issue_path(&config.issues, id),
+        false => None,
+    };
+    let Some(path) = issue else {
+        let bulletin = Bulletin::compile(&config.template, subject, url)?;
+        return Ok((bulletin, config.vars.clone(), config.template.clone()));
+    };
+    let issue = markdown::load(&path)?;
+    let layout = show(&config.layout);
+    let source = std::fs::read_to_string(&config.layout)
+        .map_err(|e| Error::input(format!("failed to read layout `{layout}`: {e}")))?;
+    let source = markdown::fill_layout(&layout, &source, &issue)?;
+    let bulletin = Bulletin::from_source(&config.layout, source, subject, url)?;
+    let mut vars = config.vars.clone();
+    vars.extend(issue.vars);
+    vars.extend(config.cli_vars.clone());
+    Ok((bulletin, vars, config.layout.clone()))
+}
+
 /// Checks a campaign ID: it names a folder of the outbox, so no path characters.
 pub fn check_campaign_id(id: &str) -> Result<()> {
     let ok = !id.is_empty()
@@ -328,6 +364,9 @@ pub fn check_campaign_id(id: &str) -> Result<()> {
 /// The outcome of preflight.
 #[derive(Debug, Default)]
 pub struct Preflight {
+    /// The MJML file the campaign renders (the layout, for a Markdown issue): what the
+    /// inbox rules check. None: the config's `template`.
+    pub template: Option<PathBuf>,
     /// Members that rendered cleanly.
     pub members: u64,
     /// Members that read and that the caller's `eligible` kept (the run would send to).
@@ -356,7 +395,10 @@ pub fn preflight(
     mut eligible: impl FnMut(&str) -> Result<bool>,
 ) -> Result<Preflight> {
     let list_name = show(&list.path);
-    let mut pre = Preflight::default();
+    let mut pre = Preflight {
+        template: Some(campaign.template.clone()),
+        ..Preflight::default()
+    };
     let mut problems = Problems::default();
     for row in list.rows()? {
         let m = match row {

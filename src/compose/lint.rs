@@ -163,7 +163,8 @@ pub fn findings(config: &Config, pre: &Preflight) -> Vec<Finding> {
     } else {
         None
     };
-    out.extend(lint(config, rendered));
+    let template = pre.template.as_deref().unwrap_or(&config.template);
+    out.extend(lint(config, template, rendered));
     out.extend(smtputf8(config, &pre.utf8_local));
     out.extend(unsendable(&pre.unsendable));
     out.sort_by_key(|f| f.severity);
@@ -218,11 +219,11 @@ fn unsendable((n, some): &(u64, Vec<String>)) -> Option<Finding> {
     })
 }
 
-/// Checks the template source, one member's rendering and the config.
-pub fn lint(config: &Config, rendered: Option<&Rendered>) -> Vec<Finding> {
+/// Checks the template source (`template`, with its includes), one member's rendering and the config.
+pub fn lint(config: &Config, template: &Path, rendered: Option<&Rendered>) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut has_unsubscribe = false;
-    for (path, text) in &sources(&config.template) {
+    for (path, text) in &sources(template) {
         has_unsubscribe |= lint_source(path, text, &mut out);
     }
     if !has_unsubscribe {
@@ -230,12 +231,12 @@ pub fn lint(config: &Config, rendered: Option<&Rendered>) -> Vec<Finding> {
             &mut out,
             format!(
                 "template `{}`: no unsubscribe link in the body: add `<a href=\"{{{{ unsubscribe_url }}}}\">Unsubscribe</a>` to the footer",
-                show(&config.template)
+                show(template)
             ),
         );
     }
     if let Some(r) = rendered {
-        lint_rendered(&show(&config.template), r, &mut out);
+        lint_rendered(&show(template), r, &mut out);
     }
     lint_dkim(config, &mut out);
     out
