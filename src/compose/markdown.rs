@@ -9,6 +9,7 @@
 //!   into `mj-text` as comrak writes them;
 //! - a paragraph that is only an image becomes an `mj-image` (its alt text is required), only a
 //!   linked image a linked `mj-image`, only a link titled `"button"` an `mj-button`;
+//! - an image titled with a width (`![Signature](sig.png "160px")`) is that wide, on the left;
 //! - `---` becomes an `mj-divider`;
 //! - an image titled `"beside"` and the text after it (up to the next heading, image, button
 //!   or divider) become two columns, image beside text, stacking on phones.
@@ -446,6 +447,9 @@ impl<'o> Converter<'o> {
                 if let Some(h) = href {
                     let _ = write!(s, " href=\"{}\"", self.attr(h));
                 }
+                if let Some(width) = pixel_width(&link.title) {
+                    let _ = write!(s, " width=\"{width}\" align=\"left\"");
+                }
                 let _ = writeln!(s, " padding=\"{image_padding}\" />");
                 s
             }
@@ -475,6 +479,12 @@ impl<'o> Converter<'o> {
             self.block(&Block::Text(html), "")
         );
     }
+}
+
+/// An image's title that is a width in pixels (`"160px"`): the image that wide, on the left.
+fn pixel_width(title: &str) -> Option<&str> {
+    let digits = title.strip_suffix("px")?;
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then_some(title)
 }
 
 /// A block that goes into `mj-text` (not a heading that starts a section, an image, a button
@@ -519,6 +529,18 @@ mod tests {
             "{out}"
         );
         assert!(!out.contains("<img"), "{out}");
+    }
+
+    #[test]
+    fn an_image_titled_with_a_width_is_that_wide_on_the_left() {
+        let out = mjml("![Signature](https://example.org/s.png \"160px\")\n");
+        assert!(
+            out.contains("alt=\"Signature\" width=\"160px\" align=\"left\" padding="),
+            "{out}"
+        );
+        // Any other title is no width.
+        let out = mjml("![Signature](https://example.org/s.png \"wide\")\n");
+        assert!(!out.contains("width"), "{out}");
     }
 
     #[test]
