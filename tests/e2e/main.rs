@@ -6,6 +6,7 @@ mod support;
 mod check;
 mod import;
 mod inbox;
+mod markdown;
 mod render;
 mod resume;
 mod send;

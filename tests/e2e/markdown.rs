@@ -1,0 +1,147 @@
+//! A month's issue in Markdown (`issues/<campaign>.md`) in the layout: sent, checked.
+
+use crate::support::{Project, html_refs, repo};
+use mail_parser::MessageParser;
+
+/// The example project with the shipped Markdown issues.
+fn with_issues() -> Project {
+    let p = Project::example();
+    for e in std::fs::read_dir(repo().join("issues")).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().into_string().unwrap();
+        p.write(
+            &format!("issues/{name}"),
+            &std::fs::read_to_string(e.path()).unwrap(),
+        );
+    }
+    p
+}
+
+fn html_of(p: &Project, rel: &str) -> (String, String) {
+    let eml = std::fs::read(p.path(rel)).unwrap();
+    let m = MessageParser::default().parse(&eml).unwrap();
+    (
+        m.subject().unwrap().to_string(),
+        m.body_html(0).unwrap().into_owned(),
+    )
+}
+
+#[test]
+fn the_markdown_issue_is_sent_in_the_layout_with_its_front_matter() {
+    let p = with_issues();
+    p.write(
+        "lists/members.csv",
+        "email,first_name,last_name,organisation\nann@example.org,<b>Ann</b>,Lee,Lee & Co\nbo@example.org,,Ng,Ng Ltd\n",
+    );
+    let r = p.run(&["send", "--campaign", "2023-05", "--yes"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains(
+            "sending «Cluster News – May 2023» to 2 members via file transport `outbox/2023-05`\n"
+        ),
+        "{}",
+        r.stderr
+    );
+    let (subject, html) = html_of(&p, "outbox/2023-05/ann@example.org.eml");
+    // The subject and the month from the front matter, over the config's April.
+    assert_eq!(subject, "Cluster News – May 2023");
+    assert!(
+        html.contains(&html_refs("<title>Cluster News – May 2023</title>")),
+        "{html}"
+    );
+    assert!(!html.contains("April 2023"));
+    // The member's name filled, escaped.
+    assert!(html.contains("Dear &lt;b&gt;Ann&lt;/b&gt;,"), "{html}");
+    assert!(!html.contains("<b>Ann</b>"));
+    assert!(html.contains("Lee &amp; Co"));
+    // Every section, in order; the preview text; the layout's footer; button and images.
+    let mut at = 0;
+    for heading in [
+        "Programme news, the next Topical Tuesday",
+        "Cluster News – May 2023</h1>",
+        ">Northvale Health Innovation Programme</h2>",
+        ">Events</h2>",
+        ">Health Technology Futures conference</h2>",
+        ">Northvale Health Technology Awards</h2>",
+        ">Regional news</h2>",
+        ">Regulation and investment</h2>",
+        ">People</h2>",
+        ">Spotlight on: Brightwell Diagnostics</h2>",
+        "Executive Chair, Northvale Health Technology Cluster",
+        "Northvale Innovation Centre, 12 Quayside Road",
+        "Unsubscribe</a>",
+    ] {
+        let heading = html_refs(heading);
+        let found = html[at..]
+            .find(&heading)
+            .unwrap_or_else(|| panic!("`{heading}` not after byte {at}"));
+        at += found + heading.len();
+    }
+    assert!(html.contains("Book your place"), "{html}");
+    assert!(html.contains("alt=\"Delegates at the Health Technology Futures conference\""));
+    // An image titled with a width is that wide, on the left: the signature.
+    assert!(
+        html.contains("alt=\"Signature of Dr Helen Marsh\" height=\"auto\" src=\"https://example.org/images/chair-signature.png\" width=\"160\""),
+        "{html}"
+    );
+    // A blank name takes the fallback the Markdown gives.
+    let (_, html) = html_of(&p, "outbox/2023-05/bo@example.org.eml");
+    assert!(html.contains("Dear colleague,"), "{html}");
+}
+
+#[test]
+fn without_an_issue_the_template_is_used_as_before() {
+    let p = with_issues();
+    let r = p.run(&["send", "--campaign", "2023-04", "--dry-run"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("«Cluster News – April 2023»")
+            || r.stderr.contains("«Cluster News – April 2023»"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    let r = p.run(&["check", "--campaign", "2023-05"]);
+    assert_eq!(
+        r.stdout, "check: no problems found (12 members rendered)\n",
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn an_image_without_alt_text_stops_check_naming_file_and_line() {
+    let p = with_issues();
+    let text = p.edit(
+        "issues/2023-05.md",
+        "![Delegates at the Health Technology Futures conference]",
+        "![]",
+    );
+    let line = text.lines().position(|l| l.starts_with("![](")).unwrap() + 1;
+    let r = p.run(&["check", "--campaign", "2023-05"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.stderr,
+        format!(
+            "error: issue `issues/2023-05.md`: line {line}: image `https://example.org/images/conference-photo.jpg` has no alt text: write it as `![what the image shows](https://example.org/images/conference-photo.jpg)` (Outlook blocks images by default)\n"
+        )
+    );
+}
+
+#[test]
+fn a_front_matter_error_names_the_line_in_the_issue() {
+    let p = with_issues();
+    p.edit(
+        "issues/2023-05.md",
+        "month = \"May 2023\"",
+        "month = May 2023",
+    );
+    let r = p.run(&["send", "--campaign", "2023-05", "--dry-run"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .starts_with("error: issue `issues/2023-05.md`: line 6: front matter: "),
+        "{}",
+        r.stderr
+    );
+}
