@@ -11,6 +11,8 @@
 //!        |                      the wire: ASCII, CRLF, short lines; per member only the
 //!        |                      variables: subject, HTML, text part, filled by copying
 //!        |                      where they are only `{{ name }}` slots)
+//!        |   (a Markdown issue, issues/<campaign>.md: compose::markdown makes it MJML blocks
+//!        |    in templates/layout.mjml's `{{ content }}` slot, then the same render)
 //!        |   compose::campaign::Campaign::open prepares it: the render mode (once per
 //!        |   campaign, or per member) decided once on the first members, for every path
 //!        v
@@ -65,7 +67,9 @@
 //!   `suppress`: `suppress import`'s reader.
 //! - [`compose`]: from template and member to signed bytes. [`compose::campaign`]: the
 //!   campaign (bulletin, sender, tokens), prepared once so every path renders alike, and
-//!   preflight; [`compose::render`]: minijinja + mrml, the once-per-campaign MJML render and
+//!   preflight; it takes `issues/<campaign>.md` when there is one: [`compose::markdown`]
+//!   (comrak) makes the Markdown issue MJML blocks for the layout's `{{ content }}` slot,
+//!   with its front matter's subject, preview and values; [`compose::render`]: minijinja + mrml, the once-per-campaign MJML render and
 //!   its equivalence check (`html`: MJML to wire-ready HTML; `escape`: member data escaped by
 //!   context; `text`: the text part; `describe`: render errors with file and line), and
 //!   `fill`, a fill by copying for templates that are only text and `{{ name }}` slots; [`compose::message`]: MIME,

@@ -1,8 +1,9 @@
 //! From a template and a member to the bytes of a message: [`campaign`] (the campaign,
-//! prepared once so every path renders alike, and preflight), [`render`] (MJML once per campaign,
-//! then each member's variables), [`message`] (MIME and the list headers), [`dkim`] (the
-//! signature over the finished bytes), [`tokens`] (unsubscribe and bounce tokens) and
-//! [`lint`] (the inbox rules `check` and `send` apply before anything goes).
+//! prepared once so every path renders alike, and preflight), [`markdown`] (a month's issue in
+//! Markdown made MJML blocks for the layout), [`render`] (MJML once per campaign, then each
+//! member's variables), [`message`] (MIME and the list headers), [`dkim`] (the signature over
+//! the finished bytes), [`tokens`] (unsubscribe and bounce tokens) and [`lint`] (the inbox
+//! rules `check` and `send` apply before anything goes).
 
 pub mod campaign;
 pub mod dkim;
