@@ -145,3 +145,30 @@ fn a_front_matter_error_names_the_line_in_the_issue() {
         r.stderr
     );
 }
+
+#[test]
+fn the_issues_folder_is_configurable_and_template_wins_over_it() {
+    let p = with_issues();
+    let md = p.read("issues/2023-05.md");
+    std::fs::remove_dir_all(p.path("issues")).unwrap();
+    p.write("months/2023-05.md", &md);
+    let subject = |p: &Project, args: &[&str]| {
+        let r = p.run(args);
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        let at = r.stdout.find('«').expect(&r.stdout);
+        r.stdout[at..r.stdout.find('»').unwrap() + '»'.len_utf8()].to_string()
+    };
+    let dry = ["send", "--campaign", "2023-05", "--dry-run"];
+    assert_eq!(subject(&p, &dry), "«Cluster News – April 2023»");
+    p.edit(
+        "config.toml",
+        "transport = \"file\"",
+        "transport = \"file\"\nissues = \"months\"",
+    );
+    assert_eq!(subject(&p, &dry), "«Cluster News – May 2023»");
+    let with_template = [&dry[..], &["--template", "templates/bulletin.mjml"]].concat();
+    assert_eq!(subject(&p, &with_template), "«Cluster News – April 2023»");
+    // `--var` overrides the front matter.
+    let with_var = [&dry[..], &["--var", "month=June 2023"]].concat();
+    assert_eq!(subject(&p, &with_var), "«Cluster News – June 2023»");
+}
