@@ -4,7 +4,8 @@
 # DKIM verifier; openpyxl, which writes the .xlsx workbooks the import tests read; openssl,
 # which makes the test certificates for TLS; util-linux's `script`, which gives the prompt
 # tests a terminal; curl; Debian's Chromium with playwright-core (npm) to click the
-# unsubscribe page; SpamAssassin; Postfix, for its test server `smtp-sink` (its mail system is
+# unsubscribe page; the official JavaScript mjml (npm, bench/mjml-js) that a Markdown issue's
+# rendering is compared with; SpamAssassin; Postfix, for its test server `smtp-sink` (its mail system is
 # not started). Idempotent.
 set -euo pipefail
 missing=()
@@ -27,4 +28,7 @@ fi
 python3 -c 'import aiosmtpd; print("aiosmtpd", aiosmtpd.__version__)'
 if [ ! -d "$here/support/browser/node_modules/playwright-core" ]; then
     (cd "$here/support/browser" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+if [ ! -d "$here/../bench/mjml-js/node_modules/mjml" ]; then
+    (cd "$here/../bench/mjml-js" && npm ci --no-audit --no-fund --loglevel=error)
 fi
