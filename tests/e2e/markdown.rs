@@ -90,6 +90,23 @@ fn the_markdown_issue_is_sent_in_the_layout_with_its_front_matter() {
 }
 
 #[test]
+fn a_test_copy_of_the_markdown_issue_is_what_members_get() {
+    let p = with_issues();
+    let r = p.run(&[
+        "send",
+        "--campaign",
+        "2023-05",
+        "--test-to",
+        "chair@example.org",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (subject, html) = html_of(&p, "outbox/2023-05/test/chair@example.org.eml");
+    assert_eq!(subject, "[TEST] Cluster News – May 2023");
+    assert!(html.contains("Dear Zo&#235;,"), "{html}");
+    assert!(html.contains(&html_refs("Spotlight on: Brightwell Diagnostics</h2>")));
+}
+
+#[test]
 fn without_an_issue_the_template_is_used_as_before() {
     let p = with_issues();
     let r = p.run(&["send", "--campaign", "2023-04", "--dry-run"]);
