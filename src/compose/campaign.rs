@@ -72,6 +72,8 @@ pub struct Campaign {
     /// The MJML file the bulletin is rendered from: the config's `template`, or its `layout`
     /// when the campaign has a Markdown issue (what `check` lints).
     pub template: PathBuf,
+    /// For a Markdown issue: which line of the issue or the layout a template error means.
+    lines: Option<markdown::LineMap>,
     /// The render mode and why; see [`Campaign::prepare`].
     prepared: Prepared,
 }
@@ -133,7 +135,12 @@ impl Campaign {
         subject: Option<&str>,
     ) -> Result<(Campaign, Vec<String>)> {
         check_campaign_id(id)?;
-        let (bulletin, vars, template) = compile(config, id, subject)?;
+        let Compiled {
+            bulletin,
+            vars,
+            template,
+            lines,
+        } = compile(config, id, subject)?;
         let mut warnings = bulletin.warnings.clone();
         let (tokens, warning) = Tokens::from_config(config, true)?;
         warnings.extend(warning);
@@ -161,6 +168,7 @@ impl Campaign {
             bulletin,
             vars,
             template,
+            lines,
             sender,
             domain: config.from_domain(),
             tokens,
@@ -192,7 +200,10 @@ impl Campaign {
         token: &str,
     ) -> std::result::Result<(Rendered, String), String> {
         let ctx = self.context_with(member, token)?;
-        let rendered = self.bulletin.render(&ctx)?;
+        let rendered = self.bulletin.render(&ctx).map_err(|e| match &self.lines {
+            Some(lines) => lines.relocate(&e),
+            None => e,
+        })?;
         let url = ctx
             .get_attr("unsubscribe_url")
             .ok()
@@ -314,15 +325,21 @@ impl Campaign {
     }
 }
 
+/// What [`compile`] gives a campaign.
+struct Compiled {
+    bulletin: Bulletin,
+    vars: BTreeMap<String, String>,
+    /// The MJML file the bulletin is rendered from.
+    template: PathBuf,
+    /// For a Markdown issue: which line of the issue or the layout a template error means.
+    lines: Option<markdown::LineMap>,
+}
+
 /// The campaign's bulletin, its variables and the MJML file it is rendered from. With a
 /// Markdown issue (`<issues>/<id>.md`, unless `--template` was given), the issue in the
 /// layout: its front matter's subject (unless `subject`) and values (over the config's
 /// `[vars]`, under `--var`); else the config's template and `[vars]`.
-fn compile(
-    config: &Config,
-    id: &str,
-    subject: Option<&str>,
-) -> Result<(Bulletin, BTreeMap<String, String>, PathBuf)> {
+fn compile(config: &Config, id: &str, subject: Option<&str>) -> Result<Compiled> {
     let url = &config.unsubscribe.url;
     let issue = match config.use_issues {
         true => markdown::issue_path(&config.issues, id),
@@ -330,18 +347,36 @@ fn compile(
     };
     let Some(path) = issue else {
         let bulletin = Bulletin::compile(&config.template, subject, url)?;
-        return Ok((bulletin, config.vars.clone(), config.template.clone()));
+        return Ok(Compiled {
+            bulletin,
+            vars: config.vars.clone(),
+            template: config.template.clone(),
+            lines: None,
+        });
     };
     let issue = markdown::load(&path)?;
     let layout = show(&config.layout);
     let source = std::fs::read_to_string(&config.layout)
         .map_err(|e| Error::input(format!("failed to read layout `{layout}`: {e}")))?;
+    let lines = markdown::LineMap::new(&layout, &source, &show(&path), &issue);
     let source = markdown::fill_layout(&layout, &source, &issue)?;
-    let bulletin = Bulletin::from_source(&config.layout, source, subject, url)?;
+    let mut bulletin =
+        Bulletin::from_source(&config.layout, source, subject, url).map_err(|e| match e {
+            Error::Input(msg) => Error::Input(lines.relocate(&msg)),
+            e => e,
+        })?;
+    for w in &mut bulletin.warnings {
+        *w = lines.relocate(w);
+    }
     let mut vars = config.vars.clone();
     vars.extend(issue.vars);
     vars.extend(config.cli_vars.clone());
-    Ok((bulletin, vars, config.layout.clone()))
+    Ok(Compiled {
+        bulletin,
+        vars,
+        template: config.layout.clone(),
+        lines: Some(lines),
+    })
 }
 
 /// Checks a campaign ID: it names a folder of the outbox, so no path characters.

@@ -46,6 +46,8 @@ pub struct Issue {
     pub vars: BTreeMap<String, String>,
     /// The body as MJML `mj-section`s.
     pub mjml: String,
+    /// For each line of `mjml`, the line of the Markdown file it comes from.
+    pub lines: Vec<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,7 +90,9 @@ pub fn fill_layout(layout: &str, source: &str, issue: &Issue) -> Result<String> 
             out.push_str(line);
         }
     }
-    let mut out = out.replace(PREVIEW_SLOT, &escape_text(&issue.preview));
+    // One line, so the lines after it stay where `LineMap` says.
+    let preview = issue.preview.replace(['\r', '\n'], " ");
+    let mut out = out.replace(PREVIEW_SLOT, &escape_text(&preview));
     if let Some(subject) = &issue.subject
         && let Some(start) = out.find("<mj-title>").map(|s| s + "<mj-title>".len())
         && let Some(len) = out[start..].find("</mj-title>")
@@ -96,6 +100,65 @@ pub fn fill_layout(layout: &str, source: &str, issue: &Issue) -> Result<String> 
         out.replace_range(start..start + len, &escape_text(subject));
     }
     Ok(out)
+}
+
+/// Where each line of the MJML [`fill_layout`] makes comes from: the layout's lines before
+/// the slot, the issue's (by [`Issue::lines`]), the layout's after. Turns the template errors
+/// that name a line of that MJML into ones naming the issue's line or the layout's.
+#[derive(Debug, Clone)]
+pub struct LineMap {
+    layout: String,
+    issue: String,
+    /// Lines of the layout before the `{{ content }}` line.
+    before: usize,
+    lines: Vec<usize>,
+    at: Regex,
+}
+
+impl LineMap {
+    /// For `issue` (named `issue_name`) in the layout `source` (named `layout`).
+    pub fn new(layout: &str, source: &str, issue_name: &str, issue: &Issue) -> LineMap {
+        let before = source
+            .lines()
+            .position(|l| l.trim() == CONTENT_SLOT)
+            .unwrap_or(0);
+        let at = Regex::new(&format!(r"template `{}` line (\d+)", regex::escape(layout)))
+            .expect("an escaped name is a valid regex");
+        LineMap {
+            layout: layout.to_string(),
+            issue: issue_name.to_string(),
+            before,
+            lines: issue.lines.clone(),
+            at,
+        }
+    }
+
+    /// Where line `n` (1-based) of the filled layout comes from, as `issue `x` line N` or
+    /// `template `layout` line N`.
+    fn place(&self, n: usize) -> String {
+        let len = self.lines.len();
+        match n {
+            n if n <= self.before => format!("template `{}` line {n}", self.layout),
+            n if n <= self.before + len => {
+                format!(
+                    "issue `{}` line {}",
+                    self.issue,
+                    self.lines[n - self.before - 1]
+                )
+            }
+            n => format!("template `{}` line {}", self.layout, n + 1 - len),
+        }
+    }
+
+    /// `msg` with every `template `layout` line N` pointing at the file and line it means.
+    pub fn relocate(&self, msg: &str) -> String {
+        self.at
+            .replace_all(msg, |c: &regex::Captures| match c[1].parse() {
+                Ok(n) => self.place(n),
+                Err(_) => c[0].to_string(),
+            })
+            .into_owned()
+    }
 }
 
 /// Template code: `{{ ... }}`, `{% ... %}`, `{# ... #}` on one line.
@@ -183,7 +246,8 @@ pub fn parse(text: &str) -> std::result::Result<Issue, String> {
         return Err("line 1: the front matter has no closing `+++` line".into());
     }
     check_alt(root, &protected)?;
-    let blocks = Converter::new(&opts, &protected).convert(root);
+    let blocks = Converter::new(&arena, &opts, &protected).convert(root);
+    let (blocks, lines) = unmark(&blocks);
     let restore = |s: String| protected.restore(&s, false);
     Ok(Issue {
         subject: front.subject.map(restore),
@@ -194,6 +258,7 @@ pub fn parse(text: &str) -> std::result::Result<Issue, String> {
             .map(|(k, v)| (k, restore(v)))
             .collect(),
         mjml: protected.restore(&blocks, false),
+        lines,
     })
 }
 
@@ -329,20 +394,83 @@ fn special<'a>(para: &'a AstNode<'a>) -> Option<Special> {
     }
 }
 
+/// A line marker: the Markdown line the text after it comes from, taken out by [`unmark`].
+fn mark(line: usize) -> String {
+    format!("mshotline{line}z")
+}
+
+static MARK: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"mshotline(\d+)z").expect("valid regex"));
+
+/// Takes the line markers out of `mjml`: the text, and for each of its lines the Markdown
+/// line it comes from (a line without a marker: the line before's).
+fn unmark(mjml: &str) -> (String, Vec<usize>) {
+    let mut out = String::with_capacity(mjml.len());
+    let mut lines = Vec::new();
+    let mut current = 1;
+    for line in mjml.split_inclusive('\n') {
+        if let Some(c) = MARK.captures(line) {
+            current = c[1].parse().unwrap_or(current);
+        }
+        lines.push(current);
+        out.push_str(&MARK.replace_all(line, ""));
+    }
+    (out, lines)
+}
+
+/// Puts line markers into the paragraphs and headings under `node` (each at its start and
+/// after each line break), so its HTML says which line each of its lines comes from.
+fn mark_lines<'a>(arena: &'a Arena<'a>, node: &'a AstNode<'a>) {
+    let text = |line: usize| arena.alloc(AstNode::from(NodeValue::Text(mark(line).into())));
+    let blocks: Vec<_> = node
+        .descendants()
+        .filter(|d| {
+            matches!(
+                d.data.borrow().value,
+                NodeValue::Paragraph | NodeValue::Heading(_)
+            )
+        })
+        .collect();
+    for block in blocks {
+        let start = block.data.borrow().sourcepos.start.line;
+        let breaks: Vec<_> = block
+            .children()
+            .filter(|c| {
+                matches!(
+                    c.data.borrow().value,
+                    NodeValue::SoftBreak | NodeValue::LineBreak
+                )
+            })
+            .collect();
+        for (k, b) in breaks.into_iter().enumerate() {
+            b.insert_after(text(start + k + 1));
+        }
+        block.prepend(text(start));
+    }
+}
+
 /// Turns the document into `mj-section`s.
-struct Converter<'o> {
+struct Converter<'o, 'a> {
+    arena: &'a Arena<'a>,
     opts: &'o Options<'static>,
     protected: &'o Protected,
     out: String,
-    /// The open column's blocks (an `mj-section` of one column).
-    column: Vec<Block>,
+    /// The open column's blocks (an `mj-section` of one column), each with its line.
+    column: Vec<(Block, usize)>,
+    /// The line of the node being converted.
+    line: usize,
+    /// The line `text` starts on.
+    text_line: usize,
     /// Text not yet closed into an `mj-text`.
     text: String,
 }
 
-impl<'o> Converter<'o> {
-    fn new(opts: &'o Options<'static>, protected: &'o Protected) -> Self {
+impl<'o, 'a> Converter<'o, 'a> {
+    fn new(arena: &'a Arena<'a>, opts: &'o Options<'static>, protected: &'o Protected) -> Self {
         Converter {
+            arena,
+            line: 1,
+            text_line: 1,
             opts,
             protected,
             out: String::new(),
@@ -351,12 +479,13 @@ impl<'o> Converter<'o> {
         }
     }
 
-    fn convert<'a>(mut self, root: &'a AstNode<'a>) -> String {
+    fn convert(mut self, root: &'a AstNode<'a>) -> String {
         let nodes: Vec<&'a AstNode<'a>> = root.children().collect();
         let mut i = 0;
         while i < nodes.len() {
             let node = nodes[i];
             i += 1;
+            self.line = node.data.borrow().sourcepos.start.line;
             let value = node.data.borrow().value.clone();
             match value {
                 NodeValue::FrontMatter(_) => {}
@@ -388,26 +517,30 @@ impl<'o> Converter<'o> {
         self.out
     }
 
-    fn html<'a>(&self, node: &'a AstNode<'a>) -> String {
+    fn html(&self, node: &'a AstNode<'a>) -> String {
+        mark_lines(self.arena, node);
         let mut html = String::new();
         comrak::format_html(node, self.opts, &mut html).expect("writing to a String");
         html
     }
 
-    fn push_html<'a>(&mut self, node: &'a AstNode<'a>) {
+    fn push_html(&mut self, node: &'a AstNode<'a>) {
         let html = self.html(node);
+        if self.text.is_empty() {
+            self.text_line = self.line;
+        }
         self.text.push_str(&html);
     }
 
     fn push(&mut self, block: Block) {
         self.close_text();
-        self.column.push(block);
+        self.column.push((block, self.line));
     }
 
     fn close_text(&mut self) {
         if !self.text.trim().is_empty() {
-            self.column
-                .push(Block::Text(std::mem::take(&mut self.text)));
+            let text = Block::Text(std::mem::take(&mut self.text));
+            self.column.push((text, self.text_line));
         }
         self.text.clear();
     }
@@ -417,9 +550,16 @@ impl<'o> Converter<'o> {
         if self.column.is_empty() {
             return;
         }
-        self.out.push_str("<mj-section>\n<mj-column>\n");
-        for block in std::mem::take(&mut self.column) {
+        let _ = write!(
+            self.out,
+            "{}<mj-section>\n<mj-column>\n",
+            mark(self.column[0].1)
+        );
+        for (block, line) in std::mem::take(&mut self.column) {
             let mjml = self.block(&block, "8px 24px");
+            if !matches!(block, Block::Text(_)) {
+                self.out.push_str(&mark(line));
+            }
             self.out.push_str(&mjml);
         }
         self.out.push_str("</mj-column>\n</mj-section>\n");
@@ -458,13 +598,7 @@ impl<'o> Converter<'o> {
 
     /// The image in a third, the text after it in two thirds: two columns that stack on a
     /// phone. Closes the open section first: columns cannot nest.
-    fn beside<'a>(
-        &mut self,
-        link: &NodeLink,
-        alt: &str,
-        href: Option<&str>,
-        text: &[&'a AstNode<'a>],
-    ) {
+    fn beside(&mut self, link: &NodeLink, alt: &str, href: Option<&str>, text: &[&'a AstNode<'a>]) {
         self.close_section();
         let image = Block::Image {
             link: link.clone(),
@@ -474,7 +608,8 @@ impl<'o> Converter<'o> {
         let html: String = text.iter().map(|n| self.html(n)).collect();
         let _ = write!(
             self.out,
-            "<mj-section padding=\"0 0 8px\">\n<mj-column width=\"33%\" vertical-align=\"top\">\n{}</mj-column>\n<mj-column width=\"67%\" vertical-align=\"top\">\n{}</mj-column>\n</mj-section>\n",
+            "{}<mj-section padding=\"0 0 8px\">\n<mj-column width=\"33%\" vertical-align=\"top\">\n{}</mj-column>\n<mj-column width=\"67%\" vertical-align=\"top\">\n{}</mj-column>\n</mj-section>\n",
+            mark(self.line),
             self.block(&image, "8px 24px"),
             self.block(&Block::Text(html), "")
         );
@@ -585,6 +720,50 @@ mod tests {
                 "<mj-text>\n<p><a href=\"https://example.org/book\" title=\"Booking\">Book</a></p>"
             ),
             "{out}"
+        );
+    }
+
+    #[test]
+    fn every_line_of_the_mjml_knows_its_markdown_line() {
+        let md = "+++\nsubject = \"S\"\n+++\n\nDear {{ x }},\nwelcome.\n\n## News\n\n- one\n- two\n\n---\n\n![Photo](p.png)\n";
+        let issue = parse(md).unwrap();
+        let line_of = |needle: &str| {
+            let i = issue
+                .mjml
+                .lines()
+                .position(|l| l.contains(needle))
+                .expect(needle);
+            issue.lines[i]
+        };
+        assert_eq!(issue.mjml.lines().count(), issue.lines.len());
+        assert!(!issue.mjml.contains("mshotline"), "{}", issue.mjml);
+        assert_eq!(line_of("Dear {{ x }},"), 5);
+        assert_eq!(line_of("welcome."), 6);
+        assert_eq!(line_of("<h2>News</h2>"), 8);
+        assert_eq!(line_of("<li>one</li>"), 10);
+        assert_eq!(line_of("<li>two</li>"), 11);
+        assert_eq!(line_of("<mj-divider />"), 13);
+        assert_eq!(line_of("<mj-image src=\"p.png\""), 15);
+    }
+
+    #[test]
+    fn errors_in_the_filled_layout_name_the_issue_or_the_layout_line() {
+        let issue = parse("Hello.\n\n## News\n\n{{ frist_name }}\n").unwrap();
+        let layout =
+            "<mjml>\n<mj-body>\n{{ content }}\n<mj-text>{{ x }}</mj-text>\n</mj-body>\n</mjml>\n";
+        let filled = fill_layout("l.mjml", layout, &issue).unwrap();
+        let map = LineMap::new("l.mjml", layout, "issues/x.md", &issue);
+        let line_of = |needle: &str| filled.lines().position(|l| l.contains(needle)).unwrap() + 1;
+        let at = |needle: &str| {
+            map.relocate(&format!("template `l.mjml` line {}: boom", line_of(needle)))
+        };
+        assert_eq!(at("<mj-body>"), "template `l.mjml` line 2: boom");
+        assert_eq!(at("frist_name"), "issue `issues/x.md` line 5: boom");
+        assert_eq!(at("{{ x }}"), "template `l.mjml` line 4: boom");
+        assert_eq!(at("</mjml>"), "template `l.mjml` line 6: boom");
+        assert_eq!(
+            map.relocate("template `other.mjml` line 3"),
+            "template `other.mjml` line 3"
         );
     }
 

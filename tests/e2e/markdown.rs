@@ -261,3 +261,33 @@ fn the_official_mjml_shows_the_same_text_as_mrml_for_the_markdown_issue() {
         assert!(ours.contains(want), "`{want}` not in {ours}");
     }
 }
+
+#[test]
+fn a_template_error_in_the_markdown_names_the_issue_and_its_line() {
+    let p = with_issues();
+    let text = p.edit(
+        "issues/2023-05.md",
+        "Dear {{ first_name or \"colleague\" }},",
+        "Dear {{ frist_name }},",
+    );
+    let line = text.lines().position(|l| l.contains("frist_name")).unwrap() + 1;
+    let r = p.run(&["check", "--campaign", "2023-05"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.starts_with(&format!(
+            "error: issue `issues/2023-05.md` line {line}: undefined variable in `frist_name` (member on `lists/members.csv` line 2"
+        )),
+        "{}",
+        r.stdout
+    );
+    p.edit("issues/2023-05.md", "{{ frist_name }}", "{{ first_name }");
+    let r = p.run(&["send", "--campaign", "2023-05", "--dry-run"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.starts_with(&format!(
+            "error: invalid template: issue `issues/2023-05.md` line {line}: syntax error"
+        )),
+        "{}",
+        r.stderr
+    );
+}
