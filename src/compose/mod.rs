@@ -2,13 +2,15 @@
 //! prepared once so every path renders alike, and preflight), [`markdown`] (a month's issue in
 //! Markdown made MJML blocks for the layout), [`render`] (MJML once per campaign, then each
 //! member's variables), [`message`] (MIME and the list headers), [`dkim`] (the signature over
-//! the finished bytes), [`tokens`] (unsubscribe and bounce tokens) and [`lint`] (the inbox
-//! rules `check` and `send` apply before anything goes).
+//! the finished bytes), [`tokens`] (unsubscribe and bounce tokens), [`lint`] (the inbox
+//! rules `check` and `send` apply before anything goes) and [`next_issue`] (`mailshot new`:
+//! next month's issue started from the last one).
 
 pub mod campaign;
 pub mod dkim;
 pub mod lint;
 pub mod markdown;
 pub mod message;
+pub mod next_issue;
 pub mod render;
 pub mod tokens;
