@@ -368,6 +368,10 @@ fn compile(config: &Config, id: &str, subject: Option<&str>) -> Result<Compiled>
     for w in &mut bulletin.warnings {
         *w = lines.relocate(w);
     }
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let left = crate::compose::next_issue::leftover_warnings(&show(&path), &text);
+        bulletin.warnings.extend(left);
+    }
     let mut vars = config.vars.clone();
     vars.extend(issue.vars);
     vars.extend(config.cli_vars.clone());
