@@ -40,6 +40,18 @@ pub enum Command {
     Serve(ServeArgs),
     /// Lint a campaign before it goes: every member rendered, plus what mailbox providers require.
     Check(CheckArgs),
+    /// Start next month's Markdown issue from the last one: same sections, month moved on.
+    New(NewArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// Campaign ID of the new issue, e.g. `2023-06`: writes `issues/<ID>.md`.
+    #[arg(value_name = "CAMPAIGN")]
+    pub campaign: String,
+    /// Start from this campaign's issue. Default: the last one whose ID sorts before CAMPAIGN.
+    #[arg(long, value_name = "PREVIOUS")]
+    pub from: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -17,6 +17,7 @@ macro_rules! say {
 pub mod check;
 pub mod import;
 pub mod log;
+pub mod new;
 pub mod send;
 pub mod status;
 pub mod suppress;
@@ -37,6 +38,7 @@ pub fn run(cli: Cli, clock: Box<dyn Clock>) -> Result<i32> {
         Command::Import(args) => import::exec(&config, args),
         Command::Suppress(args) => suppress::exec(&config, args),
         Command::Check(args) => check::exec(config, args),
+        Command::New(args) => new::exec(&config, args),
         Command::Serve(args) => crate::serve::run(&config, &args.listen, |bound| {
             say!("listening on http://{bound}")
         })

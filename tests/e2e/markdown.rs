@@ -291,3 +291,160 @@ fn a_template_error_in_the_markdown_names_the_issue_and_its_line() {
         r.stderr
     );
 }
+
+/// The `#`, `##` and `###` heading lines and `---` dividers of a Markdown issue, in order.
+fn skeleton_of(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| {
+            l.starts_with("# ") || l.starts_with("## ") || l.starts_with("### ") || *l == "---"
+        })
+        .collect()
+}
+
+#[test]
+fn new_starts_next_month_from_the_last_issue_with_placeholders_that_check_warns_about() {
+    let p = with_issues();
+    let r = p.run(&["new", "2023-06"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.stdout,
+        "wrote `issues/2023-06.md` from `issues/2023-05.md`: 14 sections to write\n\
+         next:\n  $EDITOR issues/2023-06.md\n  mailshot check --campaign 2023-06\n  \
+         mailshot send --campaign 2023-06 --test-to you@example.org\n"
+    );
+    let old = p.read("issues/2023-05.md");
+    let new = p.read("issues/2023-06.md");
+    // The same front matter keys, the month moved on.
+    assert!(
+        new.starts_with(
+            "+++\nsubject = \"Cluster News – {{ month }}\"\npreview = \"Programme news,"
+        ),
+        "{new}"
+    );
+    assert!(
+        new.contains("\n[vars]\nmonth = \"June 2023\"\n+++\n"),
+        "{new}"
+    );
+    assert!(!new.contains("May 2023"));
+    // The same headings and dividers; greeting and sign-off kept; every body a placeholder.
+    assert_eq!(skeleton_of(&new), skeleton_of(&old));
+    assert!(new.contains("\n\nDear {{ first_name or \"colleague\" }},\n\n<!-- write the introduction section here -->\n"));
+    assert!(new.contains(
+        "## Events\n\n<!-- write the Events section here -->\n\n### Next Topical Tuesday"
+    ));
+    assert!(new.ends_with("With best wishes,\n\n![Signature of {{ chair_name }}](https://example.org/images/chair-signature.png \"160px\")\n\n**{{ chair_name }}**\\\nExecutive Chair, {{ cluster_name }}\n"));
+    for gone in [
+        "Welcome to this month",
+        "Topical Tuesday, where",
+        "Brightwell Diagnostics develops",
+        "[Book your place]",
+    ] {
+        assert!(!new.contains(gone), "{gone}");
+    }
+    let placeholders = new
+        .lines()
+        .filter(|l| l.starts_with("<!-- write the "))
+        .count();
+    assert_eq!(placeholders, 14);
+
+    let r = p.run(&["check", "--campaign", "2023-06"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let line = new
+        .lines()
+        .position(|l| l == "<!-- write the Events section here -->")
+        .unwrap()
+        + 1;
+    assert!(
+        r.stdout.contains(&format!(
+            "warning: issue `issues/2023-06.md` line {line}: section `Events` still has its placeholder\n"
+        )),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        r.stdout.matches("still has its placeholder").count(),
+        14,
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.ends_with("check: 0 errors, 14 warnings\n"),
+        "{}",
+        r.stdout
+    );
+    // The placeholders never reach a member.
+    let r = p.run(&["send", "--campaign", "2023-06", "--yes"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let (subject, html) = html_of(&p, "outbox/2023-06/zoe.hartley@medtech.example.org.eml");
+    assert_eq!(subject, "Cluster News – June 2023");
+    assert!(html.contains("Digital Health Working Group"), "{html}");
+    assert!(!html.contains("write the"), "{html}");
+}
+
+#[test]
+fn new_never_overwrites_an_existing_issue() {
+    let p = with_issues();
+    assert_eq!(p.run(&["new", "2023-06"]).code, 0);
+    let edited = p.edit(
+        "issues/2023-06.md",
+        "<!-- write the Events section here -->",
+        "Our events.",
+    );
+    let r = p.run(&["new", "2023-06"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.stderr,
+        "error: issue `issues/2023-06.md` already exists: edit it, or remove it to start again\n"
+    );
+    assert_eq!(r.stdout, "");
+    assert_eq!(p.read("issues/2023-06.md"), edited);
+    // Nor the one it would start from.
+    let r = p.run(&["new", "2023-05"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        p.read("issues/2023-05.md"),
+        std::fs::read_to_string(repo().join("issues/2023-05.md")).unwrap()
+    );
+}
+
+#[test]
+fn new_without_an_earlier_issue_says_so() {
+    let p = Project::example();
+    let r = p.run(&["new", "2023-06"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.stderr,
+        "error: no issue before `2023-06` in `issues` to start from: write the first one by hand (or name one with --from)\n"
+    );
+    assert!(!p.path("issues/2023-06.md").exists());
+    let p = with_issues();
+    let r = p.run(&["new", "2023-04"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.starts_with("error: no issue before `2023-04`"),
+        "{}",
+        r.stderr
+    );
+    let r = p.run(&["new", "2023-04", "--from", "2022-01"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.stderr,
+        "error: no issue `issues/2022-01.md` to start from\n"
+    );
+}
+
+#[test]
+fn new_from_a_named_issue_moves_its_month_on() {
+    let p = with_issues();
+    p.edit(
+        "issues/2023-05.md",
+        "month = \"May 2023\"",
+        "month = \"December 2023\"",
+    );
+    let r = p.run(&["new", "2024-01", "--from", "2023-05"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        p.read("issues/2024-01.md")
+            .contains("\nmonth = \"January 2024\"\n")
+    );
+}
