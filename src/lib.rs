@@ -52,7 +52,7 @@
 //! ([`outcome`], [`address`], [`clock`], [`error`]).
 //!
 //! - [`cli`]: clap definitions; [`commands`]: one module per subcommand (`send`, `status`,
-//!   `log`, `import`, `suppress`, `check`, `serve`) that calls into the library and prints
+//!   `log`, `import`, `suppress`, `check`, `serve`, `new`) that calls into the library and prints
 //!   (the library itself prints only a send's progress and warnings, on standard error).
 //! - [`config`]: strict `config.toml` (unknown keys are errors) checked into [`config::Config`].
 //! - [`address`]: the one rule for when two addresses are the same member (the key that the
@@ -69,7 +69,9 @@
 //!   campaign (bulletin, sender, tokens), prepared once so every path renders alike, and
 //!   preflight; it takes `issues/<campaign>.md` when there is one: [`compose::markdown`]
 //!   (comrak) makes the Markdown issue MJML blocks for the layout's `{{ content }}` slot,
-//!   with its front matter's subject, preview and values; [`compose::render`]: minijinja + mrml, the once-per-campaign MJML render and
+//!   with its front matter's subject, preview and values; [`compose::next_issue`]: `mailshot
+//!   new`, next month's issue from the last one (month moved on, sections placeholders);
+//!   [`compose::render`]: minijinja + mrml, the once-per-campaign MJML render and
 //!   its equivalence check (`html`: MJML to wire-ready HTML; `escape`: member data escaped by
 //!   context; `text`: the text part; `describe`: render errors with file and line), and
 //!   `fill`, a fill by copying for templates that are only text and `{{ name }}` slots; [`compose::message`]: MIME,
