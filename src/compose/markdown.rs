@@ -521,7 +521,10 @@ impl<'o, 'a> Converter<'o, 'a> {
         mark_lines(self.arena, node);
         let mut html = String::new();
         comrak::format_html(node, self.opts, &mut html).expect("writing to a String");
-        html
+        // Raw HTML is dropped (a placeholder comment from `mailshot new`, say); comrak leaves
+        // a comment saying so, which has no business in a member's message.
+        html.replace("<!-- raw HTML omitted -->\n", "")
+            .replace("<!-- raw HTML omitted -->", "")
     }
 
     fn push_html(&mut self, node: &'a AstNode<'a>) {
@@ -814,6 +817,14 @@ mod tests {
     fn raw_html_is_not_passed_through() {
         let out = mjml("Hello <script>alert(1)</script> there.\n\n<div>block</div>\n");
         assert!(!out.contains("<script>") && !out.contains("<div>"), "{out}");
+        // Not even comrak's note that it dropped them (`mailshot new`'s placeholders are
+        // HTML comments).
+        assert!(!out.contains("omitted"), "{out}");
+        let out = mjml("Text.\n\n<!-- write the Events section here -->\n");
+        assert!(
+            !out.contains("<!--") && out.contains("<p>Text.</p>"),
+            "{out}"
+        );
     }
 
     #[test]
