@@ -2,8 +2,9 @@
 //! prepared once so every path renders alike, and preflight), [`markdown`] (a month's issue in
 //! Markdown made MJML blocks for the layout), [`render`] (MJML once per campaign, then each
 //! member's variables), [`message`] (MIME and the list headers), [`dkim`] (the signature over
-//! the finished bytes), [`tokens`] (unsubscribe and bounce tokens) and [`lint`] (the inbox
-//! rules `check` and `send` apply before anything goes).
+//! the finished bytes), [`tokens`] (unsubscribe and bounce tokens) [`lint`] (the inbox
+//! rules `check` and `send` apply before anything goes) and [`sources`] (what a campaign is
+//! rendered from, frozen at its first send).
 
 pub mod campaign;
 pub mod dkim;
@@ -11,4 +12,5 @@ pub mod lint;
 pub mod markdown;
 pub mod message;
 pub mod render;
+pub mod sources;
 pub mod tokens;
