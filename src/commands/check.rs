@@ -28,6 +28,18 @@ pub fn exec(mut config: Config, args: CheckArgs) -> Result<i32> {
         Campaign::open(&config, &args.campaign, args.render.subject.as_deref())?;
     let pre = preflight(&campaign, &list, |_| Ok(true))?;
     let mut found = lint::findings(&config, &pre);
+    // A campaign already sent from other sources: the refusal `send` would give.
+    if let Some(store) = crate::store::Store::open_existing(&config.store)?
+        && let Some(message) = crate::deliver::run::changed_sources(&store, &campaign)?
+    {
+        found.insert(
+            0,
+            Finding {
+                severity: Severity::Error,
+                message,
+            },
+        );
+    }
     found.extend(warnings.into_iter().map(|message| Finding {
         severity: Severity::Warning,
         message,
