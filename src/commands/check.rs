@@ -1,5 +1,6 @@
 //! `mailshot check`: the campaign prepared, every member preflighted, then the inbox rules
-//! ([`lint::findings`], as `send` runs them); printed.
+//! ([`lint::findings`], as `send` runs them) and, for a campaign already sent, its sources
+//! compared with those it was first sent from; printed.
 
 use crate::cli::CheckArgs;
 use crate::compose::campaign::{Campaign, preflight};

@@ -2,10 +2,10 @@
 //!
 //! [`Send::run`]: **open** (the campaign's lock, the store, the journal a dead run left
 //! folded in, its `sending` members marked `uncertain`, the template and list compared with
-//! the campaign's) -> **skip** (who this run leaves out) -> **check** (preflight: every member
+//! the campaign's, and its sources: [`changed_sources`]) -> **skip** (who this run leaves out) -> **check** (preflight: every member
 //! rendered and the eligible counted, in one pass over the list; the inbox rules) ->
 //! **confirm** (asked of the caller) -> **begin** (the campaign and every member recorded,
-//! `pending`, in one pass) -> **deliver** ([`crate::deliver::deliver`], one pass) ->
+//! `pending`, in one pass; the sources with a new campaign or accepted changes) -> **deliver** ([`crate::deliver::deliver`], one pass) ->
 //! **finish** (journal closed, unsubscribes folded in, the counts). Three passes over the
 //! list in all, and a member is rendered twice (preflight, then its message); nothing of a
 //! member is held between passes, so memory stays flat in the list size.
@@ -350,7 +350,8 @@ impl Send<'_> {
     }
 
     /// Lock, store, journal (what a dead run left folded in), recovery; refuses a campaign
-    /// started with another template or list.
+    /// started with another template or list, or first sent from other sources (unless
+    /// `--accept-changes`).
     fn open(&self, obs: &mut dyn Observer) -> Result<Opened> {
         let config = self.config;
         let mut store = Store::open(&config.store)?;
