@@ -181,6 +181,11 @@ pub struct SendArgs {
     /// Also send to members left `uncertain` by an interrupted run (they may get two copies).
     #[arg(long)]
     pub resend_uncertain: bool,
+    /// Go on with a campaign whose template, partials, Markdown issue, values or subject
+    /// changed since its first send (its members then get different bulletins); the new
+    /// sources are recorded beside the old.
+    #[arg(long)]
+    pub accept_changes: bool,
     /// Do not ask for confirmation (required when standard input is not a terminal).
     #[arg(long, short = 'y')]
     pub yes: bool,

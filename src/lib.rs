@@ -19,7 +19,9 @@
 //!   deliver::run::Send (send, --dry-run, --test-to; `check` the same preflight): lock,
 //!        |   journal, recover, skip set; compose::campaign::preflight renders every member
 //!        |   and counts the eligible in one pass; lint::findings (errors stop here);
-//!        |   confirm; every member recorded `pending` in one pass; deliver (one pass)
+//!        |   confirm; every member recorded `pending` in one pass, with the campaign's
+//!        |   sources at its first send (later runs with other sources refused); deliver
+//!        |   (one pass)
 //!   compose::message::build --> Outgoing (multipart/alternative with the HTML as 7bit, List-*
 //!        |              headers, Message-ID; compose::dkim::Signer signs the finished bytes)
 //!   deliver::deliver (the shell; decisions: deliver::coordinator::Coordinator)
@@ -77,7 +79,11 @@
 //!   `fill`, a fill by copying for templates that are only text and `{{ name }}` slots; [`compose::message`]: MIME,
 //!   list headers, Message-ID; [`compose::dkim`]: DKIM over the finished bytes (relaxed/relaxed,
 //!   RSA or Ed25519 by aws-lc); [`compose::tokens`]: HMAC tokens for unsubscribe links and
-//!   bounce addresses; [`compose::lint`]: `mailshot check`'s rules (also run by `send`).
+//!   bounce addresses; [`compose::lint`]: `mailshot check`'s rules (also run by `send`);
+//!   [`compose::sources`]: what a campaign is rendered from (template or layout, partials,
+//!   Markdown issue, values, subject), stored at its first send (`begin`) and compared by
+//!   every later run in `deliver::run` (`open`, `dry_run`, `proof`; `check` too), which
+//!   refuses on a change unless `--accept-changes`.
 //! - [`deliver`]: the delivery engine: a thin async shell (workers, channels, timers,
 //!   signals) around [`deliver::coordinator`], the synchronous state machine that decides
 //!   retries, throttling, circuit breakers, quota waits and shutdown; [`deliver::run`]: a
@@ -100,7 +106,8 @@
 //!   our own stream; [`transport::stub`]: records envelopes and bytes and plays scripted
 //!   replies, for tests.
 //! - [`store`]: the SQLite store (schema, migrations, batches, a member's [`store::Status`]):
-//!   `deliveries` (campaigns, deliveries and attempts, counts, the log), `suppressions`,
+//!   `deliveries` (campaigns, deliveries and attempts, counts, the log; a campaign's sources,
+//!   `campaign_sources`, by revision), `suppressions`,
 //!   `skip` (which members a run leaves out), `lock` (the campaign lock);
 //!   [`store::journal`]: the run's append-only event file,
 //!   folded into the store every second and replayed after a crash;

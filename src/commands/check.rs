@@ -1,5 +1,6 @@
 //! `mailshot check`: the campaign prepared, every member preflighted, then the inbox rules
-//! ([`lint::findings`], as `send` runs them); printed.
+//! ([`lint::findings`], as `send` runs them) and, for a campaign already sent, its sources
+//! compared with those it was first sent from; printed.
 
 use crate::cli::CheckArgs;
 use crate::compose::campaign::{Campaign, preflight};
@@ -28,6 +29,18 @@ pub fn exec(mut config: Config, args: CheckArgs) -> Result<i32> {
         Campaign::open(&config, &args.campaign, args.render.subject.as_deref())?;
     let pre = preflight(&campaign, &list, |_| Ok(true))?;
     let mut found = lint::findings(&config, &pre);
+    // A campaign already sent from other sources: the refusal `send` would give.
+    if let Some(store) = crate::store::Store::open_existing(&config.store)?
+        && let Some(message) = crate::deliver::run::changed_sources(&store, &campaign)?
+    {
+        found.insert(
+            0,
+            Finding {
+                severity: Severity::Error,
+                message,
+            },
+        );
+    }
     found.extend(warnings.into_iter().map(|message| Finding {
         severity: Severity::Warning,
         message,

@@ -31,6 +31,7 @@ pub fn exec(mut config: Config, args: SendArgs) -> Result<i32> {
             resend_uncertain: args.resend_uncertain,
             limit: args.limit,
         },
+        accept_changes: args.accept_changes,
     };
     let mut term = Terminal {
         yes: args.yes,

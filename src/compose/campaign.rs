@@ -18,6 +18,7 @@ use std::sync::Arc;
 use crate::compose::markdown;
 use crate::compose::message::{self, Outgoing, PerMember, Sender};
 use crate::compose::render::{Bulletin, Mode, Rendered};
+use crate::compose::sources::Sources;
 use crate::compose::tokens::Tokens;
 use crate::config::Config;
 use crate::error::{Error, Result, show};
@@ -74,6 +75,8 @@ pub struct Campaign {
     pub template: PathBuf,
     /// For a Markdown issue: which line of the issue or the layout a template error means.
     lines: Option<markdown::LineMap>,
+    /// Exactly what it is rendered from: stored at its first send, compared by later runs.
+    pub sources: Sources,
     /// The render mode and why; see [`Campaign::prepare`].
     prepared: Prepared,
 }
@@ -140,6 +143,7 @@ impl Campaign {
             vars,
             template,
             lines,
+            sources,
         } = compile(config, id, subject)?;
         let mut warnings = bulletin.warnings.clone();
         let (tokens, warning) = Tokens::from_config(config, true)?;
@@ -169,6 +173,7 @@ impl Campaign {
             vars,
             template,
             lines,
+            sources,
             sender,
             domain: config.from_domain(),
             tokens,
@@ -333,6 +338,7 @@ struct Compiled {
     template: PathBuf,
     /// For a Markdown issue: which line of the issue or the layout a template error means.
     lines: Option<markdown::LineMap>,
+    sources: Sources,
 }
 
 /// The campaign's bulletin, its variables and the MJML file it is rendered from. With a
@@ -345,19 +351,32 @@ fn compile(config: &Config, id: &str, subject: Option<&str>) -> Result<Compiled>
         true => markdown::issue_path(&config.issues, id),
         false => None,
     };
+    let base = config.path.parent().unwrap_or(std::path::Path::new(""));
+    let mut sources = Sources::default();
     let Some(path) = issue else {
-        let bulletin = Bulletin::compile(&config.template, subject, url)?;
+        let name = show(&config.template);
+        let source = std::fs::read_to_string(&config.template)
+            .map_err(|e| Error::input(format!("failed to read template `{name}`: {e}")))?;
+        sources.template(base, &config.template, &source, &root_of(&config.template));
+        let bulletin = Bulletin::from_source(&config.template, source, subject, url)?;
+        sources.values(&config.vars, &bulletin.subject_template());
         return Ok(Compiled {
             bulletin,
             vars: config.vars.clone(),
             template: config.template.clone(),
             lines: None,
+            sources,
         });
     };
     let issue = markdown::load(&path)?;
+    // Read again for the record: `load` keeps only what it parsed.
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        sources.file(base, &path, &text);
+    }
     let layout = show(&config.layout);
     let source = std::fs::read_to_string(&config.layout)
         .map_err(|e| Error::input(format!("failed to read layout `{layout}`: {e}")))?;
+    sources.template(base, &config.layout, &source, &root_of(&config.layout));
     let lines = markdown::LineMap::new(&layout, &source, &show(&path), &issue);
     let source = markdown::fill_layout(&layout, &source, &issue)?;
     let mut bulletin =
@@ -375,12 +394,22 @@ fn compile(config: &Config, id: &str, subject: Option<&str>) -> Result<Compiled>
     let mut vars = config.vars.clone();
     vars.extend(issue.vars);
     vars.extend(config.cli_vars.clone());
+    sources.values(&vars, &bulletin.subject_template());
     Ok(Compiled {
         bulletin,
         vars,
         template: config.layout.clone(),
         lines: Some(lines),
+        sources,
     })
+}
+
+/// The folder a template's `mj-include`s resolve in, as the render resolves them.
+fn root_of(template: &std::path::Path) -> std::path::PathBuf {
+    template
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_default()
 }
 
 /// Checks a campaign ID: it names a folder of the outbox, so no path characters.

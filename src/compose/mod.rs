@@ -3,8 +3,9 @@
 //! Markdown made MJML blocks for the layout), [`render`] (MJML once per campaign, then each
 //! member's variables), [`message`] (MIME and the list headers), [`dkim`] (the signature over
 //! the finished bytes), [`tokens`] (unsubscribe and bounce tokens), [`lint`] (the inbox
-//! rules `check` and `send` apply before anything goes) and [`next_issue`] (`mailshot new`:
-//! next month's issue started from the last one).
+//! rules `check` and `send` apply before anything goes), [`sources`] (what a campaign is
+//! rendered from, frozen at its first send) and [`next_issue`] (`mailshot new`: next month's
+//! issue started from the last one).
 
 pub mod campaign;
 pub mod dkim;
@@ -13,4 +14,5 @@ pub mod markdown;
 pub mod message;
 pub mod next_issue;
 pub mod render;
+pub mod sources;
 pub mod tokens;

@@ -2,10 +2,10 @@
 //!
 //! [`Send::run`]: **open** (the campaign's lock, the store, the journal a dead run left
 //! folded in, its `sending` members marked `uncertain`, the template and list compared with
-//! the campaign's) -> **skip** (who this run leaves out) -> **check** (preflight: every member
+//! the campaign's, and its sources: [`changed_sources`]) -> **skip** (who this run leaves out) -> **check** (preflight: every member
 //! rendered and the eligible counted, in one pass over the list; the inbox rules) ->
 //! **confirm** (asked of the caller) -> **begin** (the campaign and every member recorded,
-//! `pending`, in one pass) -> **deliver** ([`crate::deliver::deliver`], one pass) ->
+//! `pending`, in one pass; the sources with a new campaign or accepted changes) -> **deliver** ([`crate::deliver::deliver`], one pass) ->
 //! **finish** (journal closed, unsubscribes folded in, the counts). Three passes over the
 //! list in all, and a member is rendered twice (preflight, then its message); nothing of a
 //! member is held between passes, so memory stays flat in the list size.
@@ -20,6 +20,7 @@ use std::time::Duration;
 use crate::compose::campaign::{Campaign, Preflight, preflight};
 use crate::compose::lint::{self, Finding, Severity};
 use crate::compose::render::Mode;
+use crate::compose::sources::Sources;
 use crate::config::{Config, Transport};
 use crate::deliver::pacer::SharedPacer;
 use crate::deliver::quota::Quota;
@@ -179,6 +180,27 @@ pub fn refusal(found: &[Finding]) -> Option<Error> {
     Some(Error::input(msg.join("\n")))
 }
 
+/// Why a later run of `campaign` must not go on: its sources differ from those the store
+/// recorded for it (see [`crate::compose::sources`]), each change named. `None` when they
+/// are the same, or the campaign has none recorded (new, or begun before the store kept them).
+pub fn changed_sources(store: &Store, campaign: &Campaign) -> Result<Option<String>> {
+    let Some((digest, was)) = store.campaign_sources(&campaign.id)? else {
+        return Ok(None);
+    };
+    if digest == campaign.sources.digest() {
+        return Ok(None);
+    }
+    let changes = campaign.sources.changes(&Sources(was));
+    let what = match changes.is_empty() {
+        true => "its sources changed".to_string(),
+        false => changes.join(", "),
+    };
+    Ok(Some(format!(
+        "campaign `{}` was first sent from other sources: {what}; members who already got it would see a different bulletin from those who get it now. Send it as it was (undo the changes), start a new campaign, or add --accept-changes",
+        campaign.id
+    )))
+}
+
 /// Delivery settings for a run, from `config`.
 pub fn delivery(config: &Config) -> Delivery {
     Delivery {
@@ -222,6 +244,9 @@ pub struct Send<'a> {
     pub list: &'a MemberList,
     pub spec: TransportSpec,
     pub selection: Selection,
+    /// `--accept-changes`: go on when the sources differ from those the campaign was first
+    /// sent from (and record the new ones).
+    pub accept_changes: bool,
 }
 
 /// What the open phase holds for the rest of the run.
@@ -244,11 +269,24 @@ impl Send<'_> {
 
     /// Preflight (counting the members `skip` leaves in) and the inbox rules; stops on an
     /// error, tells the warnings.
-    fn check(&self, skip: &Skip, obs: &mut dyn Observer) -> Result<Preflight> {
+    /// `changed`: [`changed_sources`]'s refusal, an error among the findings.
+    fn check(
+        &self,
+        skip: &Skip,
+        changed: Option<String>,
+        obs: &mut dyn Observer,
+    ) -> Result<Preflight> {
         let pre = preflight(&self.campaign, self.list, |email| {
             skip.contains(email).map(|s| !s)
         })?;
-        let found = lint::findings(self.config, &pre);
+        let mut found: Vec<Finding> = changed
+            .into_iter()
+            .map(|message| Finding {
+                severity: Severity::Error,
+                message,
+            })
+            .collect();
+        found.extend(lint::findings(self.config, &pre));
         if let Some(e) = refusal(&found) {
             return Err(e);
         }
@@ -261,18 +299,19 @@ impl Send<'_> {
     /// What a run would do, on the store as it is: nothing is sent or recorded.
     pub fn dry_run(&self, obs: &mut dyn Observer) -> Result<DryRun> {
         let config = self.config;
-        let skip = match Store::open_existing(&config.store)? {
+        let (skip, changed) = match Store::open_existing(&config.store)? {
             Some(mut store) => {
                 if let Some(pid) =
                     crate::store::journal::settle(&mut store, &config.store, self.id())?
                 {
                     obs.notice(Notice::BeingSent { pid });
                 }
-                skip_set(&store, self.id(), self.selection, config.rate.max_attempts)?
+                let skip = skip_set(&store, self.id(), self.selection, config.rate.max_attempts)?;
+                (skip, self.refuse_changes(&store)?)
             }
-            None => Skip::none(),
+            None => (Skip::none(), None),
         };
-        let pre = self.check(&skip, obs)?;
+        let pre = self.check(&skip, changed, obs)?;
         Ok(DryRun {
             subject: pre.subject.clone().unwrap_or_default(),
             via: self.via(),
@@ -292,7 +331,7 @@ impl Send<'_> {
             self.selection,
             self.config.rate.max_attempts,
         )?;
-        let pre = self.check(&skip, obs)?;
+        let pre = self.check(&skip, None, obs)?;
         let to_send = self.selection.to_send(pre.eligible);
         if to_send == 0 {
             return self.nothing(&mut opened.store, pre.members);
@@ -311,7 +350,8 @@ impl Send<'_> {
     }
 
     /// Lock, store, journal (what a dead run left folded in), recovery; refuses a campaign
-    /// started with another template or list.
+    /// started with another template or list, or first sent from other sources (unless
+    /// `--accept-changes`).
     fn open(&self, obs: &mut dyn Observer) -> Result<Opened> {
         let config = self.config;
         let mut store = Store::open(&config.store)?;
@@ -333,6 +373,9 @@ impl Send<'_> {
                 obs.notice(Notice::Recovered(n));
             }
             self.same_inputs(&existing)?;
+            if let Some(changed) = self.refuse_changes(&store)? {
+                return Err(Error::input(changed));
+            }
         }
         Ok(Opened {
             store,
@@ -355,6 +398,29 @@ impl Send<'_> {
             }
         }
         Ok(())
+    }
+
+    /// [`changed_sources`], unless `--accept-changes`.
+    fn refuse_changes(&self, store: &Store) -> Result<Option<String>> {
+        match self.accept_changes {
+            true => Ok(None),
+            false => changed_sources(store, &self.campaign),
+        }
+    }
+
+    /// The sources [`Send::begin`] records: all of them at a campaign's first send; new ones
+    /// (accepted changes) as its next revision, the earlier kept, for they are what earlier
+    /// members got; none for a campaign begun before the store kept them (they would not be
+    /// what it was first sent from) or when they are the same.
+    fn sources_to_record(&self, store: &Store) -> Result<Option<crate::store::Frozen>> {
+        let sources = &self.campaign.sources;
+        if store.campaign(self.id())?.is_none() {
+            return Ok(Some(sources.frozen()));
+        }
+        Ok(match store.campaign_sources(self.id())? {
+            Some((digest, _)) if digest != sources.digest() => Some(sources.frozen()),
+            _ => None,
+        })
     }
 
     /// Nothing to send: the campaign's counts, suppressions applied.
@@ -380,7 +446,12 @@ impl Send<'_> {
             started_at: now(),
             finished_at: None,
         };
-        store.begin_campaign(&info, self.list.rows()?.flatten().map(|m| m.email))?;
+        let sources = self.sources_to_record(store)?;
+        store.begin_campaign_frozen(
+            &info,
+            sources.as_ref(),
+            self.list.rows()?.flatten().map(|m| m.email),
+        )?;
         store.apply_suppressions(self.id())?;
         Ok(())
     }
@@ -486,6 +557,11 @@ impl Send<'_> {
                     .map_err(|e| Error::input(format!("--test-to: {e}")))
             })
             .collect::<Result<Vec<_>>>()?;
+        if let Some(store) = Store::open_existing(&self.config.store)?
+            && let Some(changed) = self.refuse_changes(&store)?
+        {
+            return Err(Error::input(changed));
+        }
         let member = self.proof_member(as_member)?;
         let spec = match &self.spec {
             TransportSpec::File { dir } => TransportSpec::File {
@@ -579,6 +655,7 @@ mod tests {
             campaign: Arc::new(campaign),
             list: &list,
             selection,
+            accept_changes: false,
         };
         f(&send, &config)
     }
@@ -709,6 +786,7 @@ mod tests {
                 list: send.list,
                 spec: send.spec.clone(),
                 selection: send.selection,
+                accept_changes: false,
             };
             let e = other.run(&mut Recorder::default()).unwrap_err().to_string();
             assert!(
@@ -716,5 +794,51 @@ mod tests {
                 "{e}"
             );
         })
+    }
+
+    #[test]
+    fn a_campaign_is_frozen_at_its_first_send_unless_changes_are_accepted() {
+        let (dir, config) = scratch(BODY, THREE);
+        let send_with = |accept_changes, limit, f: &dyn Fn(&Send) -> Result<()>| {
+            let (campaign, list, _) = Campaign::open(&config, "c", None).unwrap();
+            f(&Send {
+                spec: TransportSpec::from_config(&config, "c").unwrap(),
+                config: &config,
+                campaign: Arc::new(campaign),
+                list: &list,
+                selection: Selection {
+                    limit,
+                    ..Default::default()
+                },
+                accept_changes,
+            })
+        };
+        let run = |s: &Send| s.run(&mut Recorder::default()).map(drop);
+        send_with(false, Some(1), &run).unwrap();
+        // The same sources go on.
+        send_with(false, Some(1), &run).unwrap();
+        let t = dir.path().join("t.mjml");
+        let text = std::fs::read_to_string(&t).unwrap();
+        std::fs::write(&t, text.replace("Dear", "Hello")).unwrap();
+        let refused = "campaign `c` was first sent from other sources: `t.mjml` changed (line 1 first differs); members who already got it";
+        let e = send_with(false, None, &run).unwrap_err();
+        assert!(e.to_string().starts_with(refused), "{e}");
+        assert_eq!(e.exit_code(), crate::error::EXIT_USAGE);
+        let dry = |s: &Send| s.dry_run(&mut Recorder::default()).map(drop);
+        let e = send_with(false, None, &dry).unwrap_err().to_string();
+        assert!(e.starts_with(refused), "{e}");
+        assert!(e.ends_with("nothing was sent: 1 problem found"), "{e}");
+        let proof = |s: &Send| s.proof(&["me@example.org".into()], None, &mut Recorder::default());
+        let e = send_with(false, None, &proof).unwrap_err().to_string();
+        assert!(e.starts_with(refused), "{e}");
+        let store = Store::open(&config.store).unwrap();
+        assert_eq!(store.counts("c").unwrap().accepted, 2, "nothing more sent");
+        drop(store);
+        send_with(true, None, &run).unwrap();
+        let store = Store::open(&config.store).unwrap();
+        assert_eq!(store.counts("c").unwrap().accepted, 3);
+        drop(store);
+        // The accepted sources are the campaign's now.
+        send_with(false, None, &dry).unwrap();
     }
 }

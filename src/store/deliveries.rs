@@ -6,6 +6,9 @@ use rusqlite::{OptionalExtension, named_params};
 use serde::Serialize;
 
 use super::{Status, Store, now};
+
+/// A campaign's sources by name (see `compose::sources`), and their digest.
+pub type Frozen = (String, std::collections::BTreeMap<String, String>);
 use crate::error::Result;
 use crate::outcome::{Reason, Reply};
 
@@ -90,6 +93,43 @@ impl Store {
         info: &CampaignInfo,
         members: impl Iterator<Item = String>,
     ) -> Result<()> {
+        self.begin_campaign_frozen(info, None, members)
+    }
+
+    /// The sources `campaign` was last recorded with (the highest revision), and their
+    /// digest; `None` for a campaign begun without them (before the store kept them).
+    pub fn campaign_sources(&self, campaign: &str) -> Result<Option<Frozen>> {
+        let digest: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT sources_digest FROM campaigns WHERE id = ?1",
+                [campaign],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        let Some(digest) = digest else {
+            return Ok(None);
+        };
+        let mut stmt = self.conn.prepare(
+            "SELECT name, content FROM campaign_sources WHERE campaign = ?1
+             AND revision = (SELECT MAX(revision) FROM campaign_sources WHERE campaign = ?1)",
+        )?;
+        let entries = stmt
+            .query_map([campaign], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Some((digest, entries)))
+    }
+
+    /// [`Store::begin_campaign`], also recording `sources` (when given: their digest and
+    /// themselves by name) as the campaign's next revision: all in one transaction, so a campaign with members
+    /// always has the sources it was begun with.
+    pub fn begin_campaign_frozen(
+        &mut self,
+        info: &CampaignInfo,
+        sources: Option<&Frozen>,
+        members: impl Iterator<Item = String>,
+    ) -> Result<()> {
         let tx = self.conn.transaction()?;
         tx.execute(
             "INSERT INTO campaigns (id, template, list, subject, transport, started_at)
@@ -104,6 +144,9 @@ impl Store {
                 ":started_at": info.started_at,
             ],
         )?;
+        if let Some(sources) = sources {
+            record_sources(&tx, &info.id, sources)?;
+        }
         {
             let mut ins = tx.prepare(
                 "INSERT INTO deliveries (campaign, email, status) VALUES (:campaign, :address, :status)
@@ -351,4 +394,34 @@ fn log_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LogRow> {
         last_attempt_at: r.get(8)?,
         reason: r.get(9)?,
     })
+}
+
+/// `sources` as `campaign`'s next revision, and their digest on the campaign.
+fn record_sources(
+    tx: &rusqlite::Transaction,
+    campaign: &str,
+    (digest, sources): &Frozen,
+) -> Result<()> {
+    let revision: i64 = tx.query_row(
+        "SELECT COALESCE(MAX(revision), 0) + 1 FROM campaign_sources WHERE campaign = ?1",
+        [campaign],
+        |r| r.get(0),
+    )?;
+    let mut ins = tx.prepare(
+        "INSERT INTO campaign_sources (campaign, revision, name, content)
+         VALUES (:campaign, :revision, :name, :content)",
+    )?;
+    for (name, content) in sources {
+        ins.execute(named_params![
+            ":campaign": campaign,
+            ":revision": revision,
+            ":name": name,
+            ":content": content,
+        ])?;
+    }
+    tx.execute(
+        "UPDATE campaigns SET sources_digest = :digest WHERE id = :campaign",
+        named_params![":campaign": campaign, ":digest": digest],
+    )?;
+    Ok(())
 }

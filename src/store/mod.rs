@@ -2,7 +2,8 @@
 //! member's current state and every attempt, written as each reply arrives, so a crash loses
 //! nothing already recorded.
 //!
-//! Tables: `campaigns` (template, list, subject, transport, start and finish), `deliveries`
+//! Tables: `campaigns` (template, list, subject, transport, start and finish, the digest of
+//! its sources), `campaign_sources` (what it was rendered from, by revision), `deliveries`
 //! (one row per member of a campaign: status, attempts, last reply), `attempts` (one row per
 //! try), `suppressions` (addresses never to mail, by [`crate::address::key`]) and
 //! `journal_folds` (how much of each campaign's journal file is in; see
@@ -26,7 +27,7 @@ mod skip;
 mod suppressions;
 pub mod unsubscribes;
 
-pub use deliveries::{CampaignInfo, Counts, LogRow};
+pub use deliveries::{CampaignInfo, Counts, Frozen, LogRow};
 pub use lock::CampaignLock;
 pub use skip::{SKIP_IN_MEMORY, Skip};
 pub use suppressions::Suppression;
@@ -176,6 +177,15 @@ CREATE TABLE IF NOT EXISTS journal_folds (
     campaign TEXT PRIMARY KEY,
     seq INTEGER NOT NULL
 );
+-- What each campaign was rendered from (see `compose::sources`), by revision: 1 at its
+-- first send, one more at each `--accept-changes`.
+CREATE TABLE IF NOT EXISTS campaign_sources (
+    campaign TEXT NOT NULL REFERENCES campaigns(id),
+    revision INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    content TEXT NOT NULL,
+    PRIMARY KEY (campaign, revision, name)
+);
 CREATE TABLE IF NOT EXISTS suppressions (
     email TEXT PRIMARY KEY COLLATE NOCASE,
     reason TEXT NOT NULL,
@@ -216,7 +226,7 @@ fn add_functions(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// The store's format version (`PRAGMA user_version`) this build writes.
-const VERSION: i64 = 1;
+const VERSION: i64 = 2;
 
 /// The store's journal mode, tables and migrations, each safe to run again.
 fn initialise(conn: &Connection) -> rusqlite::Result<()> {
@@ -232,6 +242,8 @@ fn initialise(conn: &Connection) -> rusqlite::Result<()> {
 /// - 1: suppressions are keyed by [`crate::address::key`] (before, by the address as given,
 ///   compared ignoring ASCII case only, so `Ünal@` did not match `ünal@`). Where two rows
 ///   share a key the earliest is kept.
+/// - 2: `campaigns.sources_digest`, the digest of the sources in `campaign_sources` (the
+///   table is in [`SCHEMA`]); campaigns begun before it have none, and are not compared.
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version >= VERSION {
@@ -241,31 +253,40 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     // Checked again inside the write lock: another process may have just done it.
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version < 1 {
-        let rows: Vec<(i64, String)> = tx
-            .prepare("SELECT rowid, email FROM suppressions ORDER BY at, rowid")?
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        // Duplicates go first: renaming one row onto a key another row still spells would
-        // break the table's uniqueness.
-        let mut kept = std::collections::HashSet::new();
-        let mut renames = Vec::new();
-        for (rowid, email) in rows {
-            let key = crate::address::key(&email);
-            if !kept.insert(key.clone()) {
-                tx.execute("DELETE FROM suppressions WHERE rowid = ?1", [rowid])?;
-            } else if key != email {
-                renames.push((rowid, key));
-            }
-        }
-        for (rowid, key) in renames {
-            tx.execute(
-                "UPDATE suppressions SET email = :key WHERE rowid = :rowid",
-                named_params![":rowid": rowid, ":key": key],
-            )?;
-        }
+        key_suppressions(&tx)?;
+    }
+    if version < 2 {
+        tx.execute_batch("ALTER TABLE campaigns ADD COLUMN sources_digest TEXT")?;
     }
     tx.pragma_update(None, "user_version", VERSION)?;
     tx.commit()
+}
+
+/// Migration 1: suppressions keyed by [`crate::address::key`].
+fn key_suppressions(tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
+    let rows: Vec<(i64, String)> = tx
+        .prepare("SELECT rowid, email FROM suppressions ORDER BY at, rowid")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    // Duplicates go first: renaming one row onto a key another row still spells would
+    // break the table's uniqueness.
+    let mut kept = std::collections::HashSet::new();
+    let mut renames = Vec::new();
+    for (rowid, email) in rows {
+        let key = crate::address::key(&email);
+        if !kept.insert(key.clone()) {
+            tx.execute("DELETE FROM suppressions WHERE rowid = ?1", [rowid])?;
+        } else if key != email {
+            renames.push((rowid, key));
+        }
+    }
+    for (rowid, key) in renames {
+        tx.execute(
+            "UPDATE suppressions SET email = :key WHERE rowid = :rowid",
+            named_params![":rowid": rowid, ":key": key],
+        )?;
+    }
+    Ok(())
 }
 
 impl Store {
@@ -433,5 +454,56 @@ mod tests {
         }
         let unknown = conn.query_row("SELECT 'sent'", [], |r| r.get::<_, Status>(0));
         assert!(unknown.unwrap_err().to_string().contains("`sent`"));
+    }
+
+    #[test]
+    fn a_store_of_version_one_migrates_and_its_campaigns_have_no_sources() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        {
+            // The schema as version 1 wrote it (campaigns without `sources_digest`).
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE campaigns (id TEXT PRIMARY KEY, template TEXT NOT NULL,
+                 list TEXT NOT NULL, subject TEXT NOT NULL, transport TEXT NOT NULL,
+                 started_at TEXT NOT NULL, finished_at TEXT);
+                 INSERT INTO campaigns VALUES ('old', 't.mjml', 'l.csv', 'Hi', 'outbox', 'x', NULL);
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        }
+        let mut store = Store::open(&path).unwrap();
+        assert_eq!(store.campaign_sources("old").unwrap(), None);
+        let version: i64 = store
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, VERSION);
+        let info = CampaignInfo {
+            id: "new".into(),
+            template: "t.mjml".into(),
+            list: "l.csv".into(),
+            subject: "Hi".into(),
+            transport: "outbox".into(),
+            started_at: now(),
+            finished_at: None,
+        };
+        let sources = [("subject".to_string(), "Hi".to_string())].into();
+        let frozen = ("d1".to_string(), sources);
+        store
+            .begin_campaign_frozen(&info, Some(&frozen), std::iter::empty())
+            .unwrap();
+        assert_eq!(store.campaign_sources("new").unwrap(), Some(frozen.clone()));
+        // A second revision is the one compared; opening again migrates nothing twice.
+        let second = (
+            "d2".to_string(),
+            [("subject".to_string(), "Ho".to_string())].into(),
+        );
+        store
+            .begin_campaign_frozen(&info, Some(&second), std::iter::empty())
+            .unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.campaign_sources("new").unwrap(), Some(second));
     }
 }

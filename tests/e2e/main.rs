@@ -4,6 +4,7 @@
 mod support;
 
 mod check;
+mod freeze;
 mod import;
 mod inbox;
 mod markdown;

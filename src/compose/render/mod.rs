@@ -294,6 +294,14 @@ impl Bulletin {
         self.mode
     }
 
+    /// The subject template (`--subject`, the issue's, or `<mj-title>`), as given.
+    pub fn subject_template(&self) -> String {
+        self.env
+            .get_template(SUBJECT)
+            .map(|t| t.source().to_string())
+            .unwrap_or_default()
+    }
+
     /// Forces full renders per member (for tests and comparisons).
     pub fn force_full(&mut self) {
         self.mode = Mode::Full;
