@@ -100,6 +100,15 @@ static HTTP: LazyLock<Regex> = LazyLock::new(|| {
 static UNSUBSCRIBE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"href\s*=\s*"\{\{-?\s*unsubscribe_url\s*-?\}\}""#).expect("valid")
 });
+/// Any `href` value, quoted with `"`.
+static HREF: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"\bhref\s*=\s*"([^"]*)""#).expect("valid"));
+/// A URL's scheme (`https:`, `mailto:`), or a template expression that supplies one.
+static SCHEME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\s*([a-zA-Z][a-zA-Z0-9+.-]*:|\{[{%]|#|$)").expect("valid"));
+static BUTTON: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?s)<mj-button\b([^>]*)>").expect("valid"));
+static HAS_HREF: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\bhref\s*=").expect("valid"));
 static FOOTNOTE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\[\d+\]: ").expect("valid"));
 /// Lines of text at the end of a message that count as its footer.
 const FOOTER_LINES: usize = 12;
@@ -295,7 +304,45 @@ fn lint_source(path: &Path, text: &str, out: &mut Vec<Finding>) -> bool {
         let m = c.get(2).expect("group 2");
         err(format!("{}: `{}` is not https", at(m.start()), &c[2]));
     }
+    lint_links(text, &defaults, &at, out);
     UNSUBSCRIBE.is_match(text)
+}
+
+/// Links without a scheme (a warning) and `mj-button`s without `href` (an error), outside
+/// `<mj-attributes>` (`defaults`). `at` names a byte offset's file and line.
+fn lint_links(
+    text: &str,
+    defaults: &[(usize, usize)],
+    at: &dyn Fn(usize) -> String,
+    out: &mut Vec<Finding>,
+) {
+    for c in HREF.captures_iter(text) {
+        let m = c.get(1).expect("group 1");
+        if !SCHEME.is_match(m.as_str()) {
+            out.push(Finding {
+                severity: Severity::Warning,
+                message: format!(
+                    "{}: the link `{}` has no scheme, so mail clients treat it as a relative path: write `https://{}`",
+                    at(m.start()),
+                    m.as_str(),
+                    m.as_str().trim()
+                ),
+            });
+        }
+    }
+    for c in BUTTON.captures_iter(text) {
+        let start = c.get(0).expect("match").start();
+        let default = defaults.iter().any(|(a, b)| (*a..*b).contains(&start));
+        if !default && !HAS_HREF.is_match(&c[1]) {
+            error(
+                out,
+                format!(
+                    "{}: `<mj-button>` has no `href`: it is a button that goes nowhere in every member's copy",
+                    at(start)
+                ),
+            );
+        }
+    }
 }
 
 /// One member's rendering: the size of the HTML, the postal address in the footer, the subject.

@@ -211,3 +211,52 @@ fn a_template_nested_too_deep_is_refused_with_its_line_not_a_crash() {
     );
     assert!(!p.path("outbox").exists());
 }
+
+#[test]
+fn a_link_without_a_scheme_is_a_warning_and_a_button_without_href_an_error() {
+    let p = Project::example();
+    let t = p.edit(
+        "templates/bulletin.mjml",
+        "  </mj-body>",
+        "    <mj-section>\n      <mj-column>\n        <mj-text><a href=\"www.example.org/events\">events</a></mj-text>\n        <mj-button>Book</mj-button>\n      </mj-column>\n    </mj-section>\n  </mj-body>",
+    );
+    let line = |needle: &str| t.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let r = p.run(&["check", "--campaign", "c"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    let expected = [
+        format!(
+            "error: template `templates/bulletin.mjml` line {}: `<mj-button>` has no `href`: it is a button that goes nowhere in every member's copy",
+            line("<mj-button>Book")
+        ),
+        format!(
+            "warning: template `templates/bulletin.mjml` line {}: the link `www.example.org/events` has no scheme, so mail clients treat it as a relative path: write `https://www.example.org/events`",
+            line("www.example.org")
+        ),
+        "check: 1 error, 1 warning".to_string(),
+    ];
+    assert_eq!(
+        r.stdout.lines().collect::<Vec<_>>(),
+        expected,
+        "{}",
+        r.stdout
+    );
+    // `send` refuses on the error alone.
+    let r = p.run(&["send", "--campaign", "c", "--yes"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.ends_with("nothing was sent: 1 problem found\n"),
+        "{}",
+        r.stderr
+    );
+
+    // A link without a scheme alone is a warning: check passes, send goes on.
+    let p = Project::example();
+    p.edit(
+        "templates/bulletin.mjml",
+        "  </mj-body>",
+        "    <mj-section><mj-column><mj-text><a href=\"www.example.org\">x</a></mj-text></mj-column></mj-section>\n  </mj-body>",
+    );
+    let r = p.run(&["check", "--campaign", "c"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stdout.lines().last(), Some("check: 0 errors, 1 warning"));
+}
