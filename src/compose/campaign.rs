@@ -73,6 +73,8 @@ pub struct Campaign {
     /// The MJML file the bulletin is rendered from: the config's `template`, or its `layout`
     /// when the campaign has a Markdown issue (what `check` lints).
     pub template: PathBuf,
+    /// The Markdown issue, if the campaign has one (`check` lints its links too).
+    pub issue: Option<PathBuf>,
     /// For a Markdown issue: which line of the issue or the layout a template error means.
     lines: Option<markdown::LineMap>,
     /// Exactly what it is rendered from: stored at its first send, compared by later runs.
@@ -142,6 +144,7 @@ impl Campaign {
             bulletin,
             vars,
             template,
+            issue,
             lines,
             sources,
         } = compile(config, id, subject)?;
@@ -172,6 +175,7 @@ impl Campaign {
             bulletin,
             vars,
             template,
+            issue,
             lines,
             sources,
             sender,
@@ -336,6 +340,8 @@ struct Compiled {
     vars: BTreeMap<String, String>,
     /// The MJML file the bulletin is rendered from.
     template: PathBuf,
+    /// The Markdown issue, if any.
+    issue: Option<PathBuf>,
     /// For a Markdown issue: which line of the issue or the layout a template error means.
     lines: Option<markdown::LineMap>,
     sources: Sources,
@@ -364,6 +370,7 @@ fn compile(config: &Config, id: &str, subject: Option<&str>) -> Result<Compiled>
             bulletin,
             vars: config.vars.clone(),
             template: config.template.clone(),
+            issue: None,
             lines: None,
             sources,
         });
@@ -399,6 +406,7 @@ fn compile(config: &Config, id: &str, subject: Option<&str>) -> Result<Compiled>
         bulletin,
         vars,
         template: config.layout.clone(),
+        issue: Some(path),
         lines: Some(lines),
         sources,
     })
@@ -435,6 +443,8 @@ pub struct Preflight {
     /// The MJML file the campaign renders (the layout, for a Markdown issue): what the
     /// inbox rules check. None: the config's `template`.
     pub template: Option<PathBuf>,
+    /// The campaign's Markdown issue, if any: its links are checked too.
+    pub issue: Option<PathBuf>,
     /// Members that rendered cleanly.
     pub members: u64,
     /// Members that read and that the caller's `eligible` kept (the run would send to).
@@ -465,6 +475,7 @@ pub fn preflight(
     let list_name = show(&list.path);
     let mut pre = Preflight {
         template: Some(campaign.template.clone()),
+        issue: campaign.issue.clone(),
         ..Preflight::default()
     };
     let mut problems = Problems::default();

@@ -106,6 +106,9 @@ static HREF: LazyLock<Regex> =
 /// A URL's scheme (`https:`, `mailto:`), or a template expression that supplies one.
 static SCHEME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\s*([a-zA-Z][a-zA-Z0-9+.-]*:|\{[{%]|#|$)").expect("valid"));
+/// A Markdown link's destination (not an image's: `![alt](images/x.png)` may be a local file).
+static MD_LINK: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?:^|[^!\\])\[[^\]\[]*\]\(\s*<?([^)\s>]*)").expect("valid"));
 static BUTTON: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?s)<mj-button\b([^>]*)>").expect("valid"));
 static HAS_HREF: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\bhref\s*=").expect("valid"));
@@ -174,6 +177,9 @@ pub fn findings(config: &Config, pre: &Preflight) -> Vec<Finding> {
     };
     let template = pre.template.as_deref().unwrap_or(&config.template);
     out.extend(lint(config, template, rendered));
+    if let Some(issue) = &pre.issue {
+        lint_issue(issue, &mut out);
+    }
     out.extend(smtputf8(config, &pre.utf8_local));
     out.extend(unsendable(&pre.unsendable));
     out.sort_by_key(|f| f.severity);
@@ -308,6 +314,33 @@ fn lint_source(path: &Path, text: &str, out: &mut Vec<Finding>) -> bool {
     UNSUBSCRIBE.is_match(text)
 }
 
+/// The Markdown issue's links without a scheme (a warning), naming the issue's line.
+fn lint_issue(path: &Path, out: &mut Vec<Finding>) {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return;
+    };
+    for c in MD_LINK.captures_iter(&text) {
+        let m = c.get(1).expect("group 1");
+        if !SCHEME.is_match(m.as_str()) {
+            out.push(no_scheme(
+                &format!("issue `{}` line {}", show(path), line_of(&text, m.start())),
+                m.as_str(),
+            ));
+        }
+    }
+}
+
+/// The warning for a link without a scheme at `at`.
+fn no_scheme(at: &str, link: &str) -> Finding {
+    Finding {
+        severity: Severity::Warning,
+        message: format!(
+            "{at}: the link `{link}` has no scheme, so mail clients treat it as a relative path: write `https://{}`",
+            link.trim()
+        ),
+    }
+}
+
 /// Links without a scheme (a warning) and `mj-button`s without `href` (an error), outside
 /// `<mj-attributes>` (`defaults`). `at` names a byte offset's file and line.
 fn lint_links(
@@ -319,15 +352,7 @@ fn lint_links(
     for c in HREF.captures_iter(text) {
         let m = c.get(1).expect("group 1");
         if !SCHEME.is_match(m.as_str()) {
-            out.push(Finding {
-                severity: Severity::Warning,
-                message: format!(
-                    "{}: the link `{}` has no scheme, so mail clients treat it as a relative path: write `https://{}`",
-                    at(m.start()),
-                    m.as_str(),
-                    m.as_str().trim()
-                ),
-            });
+            out.push(no_scheme(&at(m.start()), m.as_str()));
         }
     }
     for c in BUTTON.captures_iter(text) {

@@ -448,3 +448,27 @@ fn new_from_a_named_issue_moves_its_month_on() {
             .contains("\nmonth = \"January 2024\"\n")
     );
 }
+
+#[test]
+fn a_link_without_a_scheme_in_the_issue_is_a_warning_naming_its_line() {
+    let p = with_issues();
+    let text = p.edit(
+        "issues/2023-05.md",
+        "[read more here](https://example.org/programme)",
+        "[read more here](www.example.org/programme)",
+    );
+    let line = text.lines().position(|l| l.contains("(www.")).unwrap() + 1;
+    let r = p.run(&["check", "--campaign", "2023-05"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.stdout.lines().collect::<Vec<_>>(),
+        [
+            format!(
+                "warning: issue `issues/2023-05.md` line {line}: the link `www.example.org/programme` has no scheme, so mail clients treat it as a relative path: write `https://www.example.org/programme`"
+            ),
+            "check: 0 errors, 1 warning".to_string(),
+        ],
+        "{}",
+        r.stdout
+    );
+}
