@@ -445,6 +445,10 @@ pub struct Preflight {
     pub template: Option<PathBuf>,
     /// The campaign's Markdown issue, if any: its links are checked too.
     pub issue: Option<PathBuf>,
+    /// The subject as a template (it may use values).
+    pub subject_template: String,
+    /// For each list column, how many members that read have it empty (blank).
+    pub empty: BTreeMap<String, u64>,
     /// Members that rendered cleanly.
     pub members: u64,
     /// Members that read and that the caller's `eligible` kept (the run would send to).
@@ -476,6 +480,7 @@ pub fn preflight(
     let mut pre = Preflight {
         template: Some(campaign.template.clone()),
         issue: campaign.issue.clone(),
+        subject_template: campaign.bulletin.subject_template(),
         ..Preflight::default()
     };
     let mut problems = Problems::default();
@@ -490,6 +495,7 @@ pub fn preflight(
         if eligible(&m.email)? {
             pre.eligible += 1;
         }
+        pre.count_empty(&m);
         // A member no envelope can carry fails alone when its turn comes (its message is
         // not built): said here, up front, and its rendering still checked.
         let sendable = match campaign.check_envelope(&m) {
@@ -520,6 +526,15 @@ pub fn preflight(
 }
 
 impl Preflight {
+    /// Counts the columns `m` has blank.
+    fn count_empty(&mut self, m: &Member) {
+        for (c, v) in m.columns.iter().zip(&m.values) {
+            if v.trim().is_empty() {
+                *self.empty.entry(c.clone()).or_default() += 1;
+            }
+        }
+    }
+
     /// Counts a member that rendered cleanly as `r`.
     fn rendered(&mut self, m: &Member, r: Rendered) {
         self.members += 1;

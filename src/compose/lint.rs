@@ -141,7 +141,8 @@ fn sources(template: &Path) -> Vec<(PathBuf, String)> {
     out
 }
 
-fn distance(a: &str, b: &str) -> usize {
+/// The edit distance (Levenshtein) between `a` and `b`, in characters.
+pub(crate) fn distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {
@@ -180,10 +181,29 @@ pub fn findings(config: &Config, pre: &Preflight) -> Vec<Finding> {
     if let Some(issue) = &pre.issue {
         lint_issue(issue, &mut out);
     }
+    out.extend(variables(config, template, pre));
     out.extend(smtputf8(config, &pre.utf8_local));
     out.extend(unsendable(&pre.unsendable));
     out.sort_by_key(|f| f.severity);
     out
+}
+
+/// [`crate::compose::variables`]'s findings, over the template, its includes and the issue.
+fn variables(config: &Config, template: &Path, pre: &Preflight) -> Vec<Finding> {
+    let mut files = sources(template);
+    let issue = pre.issue.as_deref().and_then(|p| {
+        let text = std::fs::read_to_string(p).ok()?;
+        let vars = crate::compose::markdown::load(p).ok()?.vars;
+        files.push((p.to_path_buf(), text));
+        Some((p, vars))
+    });
+    let input = crate::compose::variables::Inputs {
+        files: &files,
+        subject: &pre.subject_template,
+        issue: issue.as_ref().map(|(p, v)| (*p, v)),
+        empty: &pre.empty,
+    };
+    crate::compose::variables::findings(config, &input)
 }
 
 /// A warning when members' addresses need SMTPUTF8 and the transport is SMTP.

@@ -3,7 +3,8 @@
 //! Markdown made MJML blocks for the layout), [`render`] (MJML once per campaign, then each
 //! member's variables), [`message`] (MIME and the list headers), [`dkim`] (the signature over
 //! the finished bytes), [`tokens`] (unsubscribe and bounce tokens), [`lint`] (the inbox
-//! rules `check` and `send` apply before anything goes), [`sources`] (what a campaign is
+//! rules `check` and `send` apply before anything goes; [`variables`], its findings about
+//! values and empty columns), [`sources`] (what a campaign is
 //! rendered from, frozen at its first send) and [`next_issue`] (`mailshot new`: next month's
 //! issue started from the last one).
 
@@ -16,3 +17,4 @@ pub mod next_issue;
 pub mod render;
 pub mod sources;
 pub mod tokens;
+pub mod variables;

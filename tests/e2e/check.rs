@@ -260,3 +260,84 @@ fn a_link_without_a_scheme_is_a_warning_and_a_button_without_href_an_error() {
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert_eq!(r.stdout.lines().last(), Some("check: 0 errors, 1 warning"));
 }
+
+#[test]
+fn a_column_empty_for_some_members_and_used_bare_is_a_warning_with_a_fallback() {
+    let p = Project::example();
+    p.edit("lists/members.csv", ",Zoë,", ",,");
+    p.edit("lists/members.csv", ",Siân,", ", ,");
+    let t = std::fs::read_to_string(p.path("templates/bulletin.mjml")).unwrap();
+    let line = t
+        .lines()
+        .position(|l| l.contains("Dear {{ first_name }}"))
+        .unwrap()
+        + 1;
+    let r = p.run(&["check", "--campaign", "c"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.stdout.lines().collect::<Vec<_>>(),
+        [
+            format!(
+                "warning: 2 members have an empty `first_name` (used in `templates/bulletin.mjml` line {line}): write `{{{{ first_name or \"colleague\" }}}}` to give them a fallback"
+            ),
+            "check: 0 errors, 1 warning".to_string(),
+        ],
+        "{}",
+        r.stdout
+    );
+    // With a fallback, or inside an `if`, nothing is said.
+    for to in [
+        "Dear {{ first_name or \"colleague\" }},",
+        "{% if first_name %}Dear {{ first_name }},{% endif %}",
+    ] {
+        p.write(
+            "templates/bulletin.mjml",
+            &t.replace("Dear {{ first_name }},", to),
+        );
+        let r = p.run(&["check", "--campaign", "c"]);
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        assert_eq!(
+            r.stdout, "check: no problems found (12 members rendered)\n",
+            "{to}"
+        );
+    }
+}
+
+#[test]
+fn a_value_the_template_never_uses_is_a_warning_naming_where_it_was_given() {
+    let p = Project::example();
+    // A config `[vars]` value is shared by every template and month: not reported.
+    p.edit(
+        "config.toml",
+        "chair_name = ",
+        "chair_nmae = \"x\"\nchair_name = ",
+    );
+    let r = p.run(&["check", "--campaign", "c", "--var", "montth=May 2023"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.stdout.lines().collect::<Vec<_>>(),
+        [
+            "warning: `--var montth` is never used by the template (did you mean `month`?)"
+                .to_string(),
+            "check: 0 errors, 1 warning".to_string(),
+        ],
+        "{}",
+        r.stdout
+    );
+    // `send` warns and goes on.
+    let r = p.run(&[
+        "send",
+        "--campaign",
+        "c",
+        "--yes",
+        "--var",
+        "montth=May 2023",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("warning: `--var montth` is never used by the template"),
+        "{}",
+        r.stderr
+    );
+}

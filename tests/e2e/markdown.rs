@@ -472,3 +472,27 @@ fn a_link_without_a_scheme_in_the_issue_is_a_warning_naming_its_line() {
         r.stdout
     );
 }
+
+#[test]
+fn a_front_matter_value_the_issue_never_uses_is_a_warning_with_its_line() {
+    let p = with_issues();
+    let text = p.edit(
+        "issues/2023-05.md",
+        "month = \"May 2023\"",
+        "month = \"May 2023\"\nmnth = \"May\"",
+    );
+    let line = text.lines().position(|l| l.starts_with("mnth")).unwrap() + 1;
+    let r = p.run(&["check", "--campaign", "2023-05"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.stdout.lines().collect::<Vec<_>>(),
+        [
+            format!(
+                "warning: issue `issues/2023-05.md` line {line}: `mnth` is never used by the template (did you mean `month`?)"
+            ),
+            "check: 0 errors, 1 warning".to_string(),
+        ],
+        "{}",
+        r.stdout
+    );
+}
