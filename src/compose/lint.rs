@@ -3,7 +3,10 @@
 //!
 //! Source checks read the MJML (and every `mj-include`d file) and name file and line: unknown or
 //! misspelt MJML tags (mrml passes them silently), images without alt text, `http://` links,
-//! no unsubscribe link. Rendered checks look at one member's output: HTML of 100 KB or more
+//! no unsubscribe link, an `mj-button` without `href`; warnings for links without a scheme
+//! (in the Markdown issue too) and unknown MJML attributes ([`crate::compose::attributes`]).
+//! [`crate::compose::variables`] adds unused values and bare columns some members have
+//! empty. Rendered checks look at one member's output: HTML of 100 KB or more
 //! (Gmail clips it), no postal address near the end, an empty or overlong subject. Config checks:
 //! a From domain that does not align with the DKIM domain, no DKIM for an SMTP transport.
 
@@ -331,6 +334,7 @@ fn lint_source(path: &Path, text: &str, out: &mut Vec<Finding>) -> bool {
         err(format!("{}: `{}` is not https", at(m.start()), &c[2]));
     }
     lint_links(text, &defaults, &at, out);
+    out.extend(crate::compose::attributes::lint(text, &at));
     UNSUBSCRIBE.is_match(text)
 }
 

@@ -3,11 +3,12 @@
 //! Markdown made MJML blocks for the layout), [`render`] (MJML once per campaign, then each
 //! member's variables), [`message`] (MIME and the list headers), [`dkim`] (the signature over
 //! the finished bytes), [`tokens`] (unsubscribe and bounce tokens), [`lint`] (the inbox
-//! rules `check` and `send` apply before anything goes; [`variables`], its findings about
-//! values and empty columns), [`sources`] (what a campaign is
-//! rendered from, frozen at its first send) and [`next_issue`] (`mailshot new`: next month's
-//! issue started from the last one).
+//! rules `check` and `send` apply before anything goes; [`variables`] and [`attributes`]
+//! hold its rules on values, empty columns and MJML attributes), [`sources`] (what a campaign
+//! is rendered from, frozen at its first send) and [`next_issue`] (`mailshot new`: next
+//! month's issue started from the last one).
 
+pub mod attributes;
 pub mod campaign;
 pub mod dkim;
 pub mod lint;

@@ -341,3 +341,32 @@ fn a_value_the_template_never_uses_is_a_warning_naming_where_it_was_given() {
         r.stderr
     );
 }
+
+#[test]
+fn an_unknown_mjml_attribute_is_a_warning_with_a_suggestion() {
+    let p = Project::example();
+    let t = p.edit(
+        "templates/bulletin.mjml",
+        "  </mj-body>",
+        "    <mj-section bacground-color=\"#ffffff\">\n      <mj-column>\n        <mj-text colour=\"#000000\">Hi</mj-text>\n      </mj-column>\n    </mj-section>\n  </mj-body>",
+    );
+    let line = |needle: &str| t.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let r = p.run(&["check", "--campaign", "c"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.stdout.lines().collect::<Vec<_>>(),
+        [
+            format!(
+                "warning: template `templates/bulletin.mjml` line {}: `<mj-section>` has no attribute `bacground-color` (did you mean `background-color`?); mrml ignores it",
+                line("bacground")
+            ),
+            format!(
+                "warning: template `templates/bulletin.mjml` line {}: `<mj-text>` has no attribute `colour` (did you mean `color`?); mrml ignores it",
+                line("colour=")
+            ),
+            "check: 0 errors, 2 warnings".to_string(),
+        ],
+        "{}",
+        r.stdout
+    );
+}
