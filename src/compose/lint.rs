@@ -354,13 +354,19 @@ fn lint_issue(path: &Path, out: &mut Vec<Finding>) {
     }
 }
 
-/// The warning for a link without a scheme at `at`.
+/// The warning for a link without a scheme at `at`. A path (`/events`) has no host to
+/// suggest `https://` before.
 fn no_scheme(at: &str, link: &str) -> Finding {
+    let fix = match link.trim() {
+        path if path.starts_with('/') || path.starts_with('.') => {
+            "write the whole address, `https://` and host included".to_string()
+        }
+        host => format!("write `https://{host}`"),
+    };
     Finding {
         severity: Severity::Warning,
         message: format!(
-            "{at}: the link `{link}` has no scheme, so mail clients treat it as a relative path: write `https://{}`",
-            link.trim()
+            "{at}: the link `{link}` has no scheme, so mail clients treat it as a relative path: {fix}"
         ),
     }
 }
@@ -465,6 +471,20 @@ mod tests {
             .min_by_key(|t| distance("mj-colum", t))
             .unwrap();
         assert_eq!(*best, "mj-column");
+    }
+
+    #[test]
+    fn a_path_without_a_host_gets_no_made_up_address() {
+        let f = no_scheme("here", "/events");
+        assert_eq!(
+            f.message,
+            "here: the link `/events` has no scheme, so mail clients treat it as a relative path: write the whole address, `https://` and host included"
+        );
+        assert!(
+            no_scheme("here", "www.x.org")
+                .message
+                .ends_with("write `https://www.x.org`")
+        );
     }
 
     #[test]
