@@ -17,6 +17,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+use crate::compose::campaign::check_campaign_id;
 use crate::error::{Error, Result, show};
 
 const MONTHS: [&str; 12] = [
@@ -59,7 +60,7 @@ pub struct Started {
 /// issue whose campaign ID sorts before `campaign`. Never replaces an existing file; the new
 /// one appears whole or not at all.
 pub fn start(folder: &Path, campaign: &str, from: Option<&str>) -> Result<Started> {
-    check_id(campaign)?;
+    check_campaign_id(campaign)?;
     let path = folder.join(format!("{campaign}.md"));
     if path.exists() {
         return Err(Error::input(format!(
@@ -69,7 +70,7 @@ pub fn start(folder: &Path, campaign: &str, from: Option<&str>) -> Result<Starte
     }
     let source = match from {
         Some(id) => {
-            check_id(id)?;
+            check_campaign_id(id)?;
             let p = folder.join(format!("{id}.md"));
             if !p.is_file() {
                 return Err(Error::input(format!("no issue `{}` to start from", show(&p))));
@@ -92,23 +93,6 @@ pub fn start(folder: &Path, campaign: &str, from: Option<&str>) -> Result<Starte
         from: source,
         placeholders: leftovers(&next).len(),
     })
-}
-
-/// A campaign ID names a file in the issues folder: letters, digits, `-`, `_` and `.`, not
-/// starting with `.`.
-fn check_id(id: &str) -> Result<()> {
-    let ok = !id.is_empty()
-        && !id.starts_with('.')
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::input(format!(
-            "`{id}` is not a usable campaign ID (letters, digits, `-`, `_` and `.`)"
-        )))
-    }
 }
 
 /// The last `<folder>/*.md` whose campaign ID sorts before `campaign`.
