@@ -39,6 +39,8 @@ struct RawConfig {
     #[serde(default)]
     serve: ServeConfig,
     #[serde(default)]
+    web: RawWeb,
+    #[serde(default)]
     vars: BTreeMap<String, String>,
 }
 
@@ -93,6 +95,45 @@ pub struct UnsubscribeConfig {
 
 fn default_secret_env() -> String {
     "MAILSHOT_UNSUBSCRIBE_SECRET".into()
+}
+
+/// `[web]` as written: where the public side (web edition, archive, images) lives.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWeb {
+    #[serde(default)]
+    base_url: Option<String>,
+}
+
+/// `[web]`: the public side of the bulletin, the same host `mailshot serve` answers
+/// unsubscribes on (or where `mailshot publish`'s files are put).
+#[derive(Debug, Clone, Default)]
+pub struct WebConfig {
+    /// `https://news.example.org` (no trailing `/`): the web editions are
+    /// `{base_url}/bulletins/<campaign>/`, the archive `{base_url}/bulletins/`, published
+    /// images `{base_url}/bulletins/images/<name>`. Default: none (no web edition).
+    pub base_url: Option<String>,
+}
+
+impl WebConfig {
+    /// The archive's address: `{base_url}/bulletins/`.
+    pub fn archive_url(&self) -> Option<String> {
+        self.base_url.as_ref().map(|b| format!("{b}/bulletins/"))
+    }
+
+    /// Campaign `id`'s web edition: `{base_url}/bulletins/<id>/`.
+    pub fn web_url(&self, id: &str) -> Option<String> {
+        self.base_url
+            .as_ref()
+            .map(|b| format!("{b}/bulletins/{id}/"))
+    }
+
+    /// Where a published file `name` (content-hashed) is found: `{base_url}/bulletins/images/<name>`.
+    pub fn image_url(&self, name: &str) -> Option<String> {
+        self.base_url
+            .as_ref()
+            .map(|b| format!("{b}/bulletins/images/{name}"))
+    }
 }
 
 /// `[serve]`: what one client may hold of the unsubscribe service.
@@ -452,6 +493,38 @@ impl Place<'_> {
 
     /// The values that become header fields: List-Id, Feedback-ID, the bounce address, the
     /// unsubscribe link and address.
+    /// `[web] base_url`: an absolute http(s) address with a host, no query or fragment; a
+    /// trailing `/` is dropped.
+    fn check_web(&self, web: RawWeb) -> Result<WebConfig> {
+        let Some(url) = web.base_url else {
+            return Ok(WebConfig::default());
+        };
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"));
+        let host = rest.map(|r| r.split('/').next().unwrap_or(""));
+        let bad = |why: &str| {
+            self.at(
+                "web.base_url",
+                format!("`{url}` {why}, e.g. `https://news.example.org`"),
+            )
+        };
+        match host {
+            None => return Err(bad("must start with `https://` (or `http://`)")),
+            Some("") => return Err(bad("has no host")),
+            Some(_) => {}
+        }
+        if url.contains(['?', '#', ' ', '"', '<', '>', '{', '}']) || url.contains(char::is_control)
+        {
+            return Err(bad(
+                "must be a plain address with no query, fragment or spaces",
+            ));
+        }
+        Ok(WebConfig {
+            base_url: Some(url.trim_end_matches('/').to_string()),
+        })
+    }
+
     fn check_headers(&self, sender: &RawSender, unsubscribe: &UnsubscribeConfig) -> Result<()> {
         let ascii_token = |key: &str, v: &str| -> Result<()> {
             if v.is_empty() || !v.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
@@ -541,6 +614,7 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub rate: RateConfig,
     pub serve: ServeConfig,
+    pub web: WebConfig,
     pub vars: BTreeMap<String, String>,
 }
 
@@ -575,6 +649,7 @@ impl Config {
             }
         }
         p.check_headers(&raw.sender, &raw.unsubscribe)?;
+        let web = p.check_web(raw.web)?;
         let mut file = raw.file;
         file.outbox = resolve(base, &file.outbox);
         let dkim = match raw.dkim {
@@ -614,6 +689,7 @@ impl Config {
             smtp,
             rate: raw.rate,
             serve: raw.serve,
+            web,
             vars: raw.vars,
         })
     }
@@ -632,5 +708,47 @@ impl Config {
             ),
             Transport::Smtp => format!("{}:{}", self.smtp.host, self.smtp.port),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "[sender]\nfrom = \"a@example.org\"\nlist_id = \"news.example.org\"\n[unsubscribe]\nurl = \"https://example.org/u/{{ token }}\"\n";
+
+    fn web(line: &str) -> Result<WebConfig> {
+        let text = format!("{BASE}[web]\n{line}\n");
+        Config::parse(Path::new("config.toml"), &text).map(|c| c.web)
+    }
+
+    #[test]
+    fn the_base_url_gives_the_web_addresses_without_a_doubled_slash() {
+        let w = web("base_url = \"https://news.example.org/\"").unwrap();
+        assert_eq!(w.base_url.as_deref(), Some("https://news.example.org"));
+        assert_eq!(
+            w.web_url("2023-05").as_deref(),
+            Some("https://news.example.org/bulletins/2023-05/")
+        );
+        assert_eq!(
+            w.archive_url().as_deref(),
+            Some("https://news.example.org/bulletins/")
+        );
+        assert_eq!(
+            w.image_url("banner-0123abcd.png").as_deref(),
+            Some("https://news.example.org/bulletins/images/banner-0123abcd.png")
+        );
+        assert!(web("").unwrap().web_url("2023-05").is_none());
+    }
+
+    #[test]
+    fn a_base_url_that_is_not_an_address_is_refused_with_its_line() {
+        let err = |line: &str| web(line).unwrap_err().to_string();
+        assert_eq!(
+            err("base_url = \"news.example.org\""),
+            "invalid config `config.toml`: line 7: web.base_url: `news.example.org` must start with `https://` (or `http://`), e.g. `https://news.example.org`"
+        );
+        assert!(err("base_url = \"https:///x\"").contains("has no host"));
+        assert!(err("base_url = \"https://example.org/?a=1\"").contains("no query"));
     }
 }
