@@ -221,11 +221,20 @@ impl Campaign {
         Ok((rendered, url))
     }
 
-    /// Renders one member and checks what would go into its headers, without building MIME.
-    /// (Whether it can go on an envelope at all is [`Campaign::check_envelope`].)
+    /// Renders one member and checks its headers as [`Campaign::build`] would write them,
+    /// without building MIME. (Whether it can go on an envelope at all is
+    /// [`Campaign::check_envelope`].)
     pub fn check(&self, member: &Member) -> std::result::Result<Rendered, String> {
         let (rendered, url) = self.render_with_url(member, &self.tokens.token(&member.email))?;
-        message::check_unsubscribe_url(&url)?;
+        let per = PerMember {
+            to: &member.email,
+            name: member.display_name(),
+            message_id: "<check@localhost>",
+            unsubscribe_url: &url,
+            subject: None,
+            envelope_from: None,
+        };
+        message::check_headers(&self.sender, &per, &rendered)?;
         Ok(rendered)
     }
 
@@ -466,6 +475,10 @@ pub struct Preflight {
     /// read back the To header it writes): a send records them failed and goes on. How
     /// many, and the first few, each with its line and why.
     pub unsendable: (u64, Vec<String>),
+    /// Members whose subject is longer than [`crate::compose::lint::MAX_SUBJECT_CHARS`]
+    /// (a member's values can make it so): how many, and the first few, each with its line
+    /// and length.
+    pub long_subjects: (u64, Vec<String>),
 }
 
 /// Renders every member of `list` and checks its message's inputs; counts them, and those
@@ -545,6 +558,15 @@ impl Preflight {
             self.utf8_local.0 += 1;
             if self.utf8_local.1.len() < 3 {
                 self.utf8_local.1.push(m.email.clone());
+            }
+        }
+        let n = r.subject.chars().count();
+        if n > crate::compose::lint::MAX_SUBJECT_CHARS {
+            self.long_subjects.0 += 1;
+            if self.long_subjects.1.len() < 3 {
+                self.long_subjects
+                    .1
+                    .push(format!("line {} (`{}`): {n} characters", m.line, m.email));
             }
         }
         if self.first.is_none() {

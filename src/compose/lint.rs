@@ -187,6 +187,9 @@ pub fn findings(config: &Config, pre: &Preflight) -> Vec<Finding> {
     out.extend(variables(config, template, pre));
     out.extend(smtputf8(config, &pre.utf8_local));
     out.extend(unsendable(&pre.unsendable));
+    if rendered.is_some() {
+        out.extend(long_subjects(pre));
+    }
     out.sort_by_key(|f| f.severity);
     out
 }
@@ -422,14 +425,35 @@ fn lint_rendered(name: &str, r: &Rendered, out: &mut Vec<Finding>) {
             "template `{name}`: no postal address in the footer (UK law wants the sender's postal address in every message)"
         ));
     }
-    let n = r.subject.chars().count();
-    if n == 0 {
-        err("the subject is empty".into());
-    } else if n > MAX_SUBJECT_CHARS {
-        err(format!(
-            "the subject is {n} characters long; keep it under {MAX_SUBJECT_CHARS} (inboxes show ~60-80)"
-        ));
-    }
+}
+
+/// Subjects over [`MAX_SUBJECT_CHARS`], counted over every member: said once when every
+/// member's is (the template's subject), else naming the members whose values make it so.
+/// (An empty subject is already an error for the member who has it.)
+fn long_subjects(pre: &Preflight) -> Option<Finding> {
+    let (n, some) = &pre.long_subjects;
+    let message = match (*n, &pre.first) {
+        (0, _) => return None,
+        (n, Some(first)) if n == pre.members => format!(
+            "the subject is {} characters long; keep it under {MAX_SUBJECT_CHARS} (inboxes show ~60-80)",
+            first.subject.chars().count()
+        ),
+        (n, _) => {
+            let more = match n > some.len() as u64 {
+                true => format!(" and {} more", n - some.len() as u64),
+                false => String::new(),
+            };
+            format!(
+                "the subject is longer than {MAX_SUBJECT_CHARS} characters for {n} member{} (inboxes show ~60-80): {}{more}",
+                if n == 1 { "" } else { "s" },
+                some.join(", ")
+            )
+        }
+    };
+    Some(Finding {
+        severity: Severity::Error,
+        message,
+    })
 }
 
 /// The From domain against the DKIM domain (DMARC alignment), or no DKIM at all.

@@ -370,3 +370,38 @@ fn an_unknown_mjml_attribute_is_a_warning_with_a_suggestion() {
         r.stdout
     );
 }
+
+#[test]
+fn every_members_subject_is_checked_not_only_the_first() {
+    let p = Project::example();
+    // The ninth member's organisation makes the subject too long for that member alone.
+    let long =
+        "Brennan Rehabilitation Technologies and Community Devices Partnership of Northvale Ltd";
+    p.edit("lists/members.csv", "Brennan Rehab Technologies", long);
+    let r = p.run(&[
+        "check",
+        "--campaign",
+        "2023-04",
+        "--subject",
+        "Cluster News for {{ organisation }}",
+    ]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.stdout,
+        "error: the subject is longer than 100 characters for 1 member (inboxes show ~60-80): line 10 (`aoife.obriain@example.org`): 103 characters\n\
+         check: 1 error, 0 warnings\n"
+    );
+    assert_eq!(
+        p.run(&[
+            "send",
+            "--campaign",
+            "2023-04",
+            "--yes",
+            "--subject",
+            "Cluster News for {{ organisation }}"
+        ])
+        .code,
+        2
+    );
+    assert!(!p.path("outbox/2023-04").exists());
+}
