@@ -427,33 +427,37 @@ fn lint_rendered(name: &str, r: &Rendered, out: &mut Vec<Finding>) {
     }
 }
 
-/// Subjects over [`MAX_SUBJECT_CHARS`], counted over every member: said once when every
-/// member's is (the template's subject), else naming the members whose values make it so.
+/// Subjects over [`MAX_SUBJECT_CHARS`], counted over every member: an error when every
+/// member's is (the template's subject is too long), else a warning naming the members whose
+/// values make it so (their data, not the bulletin: they are sent, the chair told).
 /// (An empty subject is already an error for the member who has it.)
 fn long_subjects(pre: &Preflight) -> Option<Finding> {
     let (n, some) = &pre.long_subjects;
-    let message = match (*n, &pre.first) {
+    let (severity, message) = match (*n, &pre.first) {
         (0, _) => return None,
-        (n, Some(first)) if n == pre.members => format!(
-            "the subject is {} characters long; keep it under {MAX_SUBJECT_CHARS} (inboxes show ~60-80)",
-            first.subject.chars().count()
+        (n, Some(first)) if n == pre.members => (
+            Severity::Error,
+            format!(
+                "the subject is {} characters long; keep it under {MAX_SUBJECT_CHARS} (inboxes show ~60-80)",
+                first.subject.chars().count()
+            ),
         ),
         (n, _) => {
             let more = match n > some.len() as u64 {
                 true => format!(" and {} more", n - some.len() as u64),
                 false => String::new(),
             };
-            format!(
-                "the subject is longer than {MAX_SUBJECT_CHARS} characters for {n} member{} (inboxes show ~60-80): {}{more}",
-                if n == 1 { "" } else { "s" },
-                some.join(", ")
+            (
+                Severity::Warning,
+                format!(
+                    "the subject is longer than {MAX_SUBJECT_CHARS} characters for {n} member{} (inboxes show ~60-80): {}{more}",
+                    if n == 1 { "" } else { "s" },
+                    some.join(", ")
+                ),
             )
         }
     };
-    Some(Finding {
-        severity: Severity::Error,
-        message,
-    })
+    Some(Finding { severity, message })
 }
 
 /// The From domain against the DKIM domain (DMARC alignment), or no DKIM at all.

@@ -1,21 +1,8 @@
 //! A month's issue in Markdown (`issues/<campaign>.md`) in the layout: sent, checked.
 
+use crate::render::golden;
 use crate::support::{Project, html_refs, repo};
 use mail_parser::MessageParser;
-
-/// The example project with the shipped Markdown issues.
-fn with_issues() -> Project {
-    let p = Project::example();
-    for e in std::fs::read_dir(repo().join("issues")).unwrap() {
-        let e = e.unwrap();
-        let name = e.file_name().into_string().unwrap();
-        p.write(
-            &format!("issues/{name}"),
-            &std::fs::read_to_string(e.path()).unwrap(),
-        );
-    }
-    p
-}
 
 fn html_of(p: &Project, rel: &str) -> (String, String) {
     let eml = std::fs::read(p.path(rel)).unwrap();
@@ -28,7 +15,7 @@ fn html_of(p: &Project, rel: &str) -> (String, String) {
 
 #[test]
 fn the_markdown_issue_is_sent_in_the_layout_with_its_front_matter() {
-    let p = with_issues();
+    let p = Project::with_issues();
     p.write(
         "lists/members.csv",
         "email,first_name,last_name,organisation\nann@example.org,<b>Ann</b>,Lee,Lee & Co\nbo@example.org,,Ng,Ng Ltd\n",
@@ -91,7 +78,7 @@ fn the_markdown_issue_is_sent_in_the_layout_with_its_front_matter() {
 
 #[test]
 fn a_test_copy_of_the_markdown_issue_is_what_members_get() {
-    let p = with_issues();
+    let p = Project::with_issues();
     let r = p.run(&[
         "send",
         "--campaign",
@@ -108,8 +95,8 @@ fn a_test_copy_of_the_markdown_issue_is_what_members_get() {
 
 #[test]
 fn without_an_issue_the_template_is_used_as_before() {
-    let p = with_issues();
-    let r = p.run(&["send", "--campaign", "2023-04", "--dry-run"]);
+    let p = Project::with_issues();
+    let r = p.run(&["send", "--campaign", "2023-03", "--dry-run"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(
         r.stdout.contains("«Cluster News – April 2023»")
@@ -128,7 +115,7 @@ fn without_an_issue_the_template_is_used_as_before() {
 
 #[test]
 fn an_image_without_alt_text_stops_check_naming_file_and_line() {
-    let p = with_issues();
+    let p = Project::with_issues();
     let text = p.edit(
         "issues/2023-05.md",
         "![Delegates at the Health Technology Futures conference]",
@@ -147,7 +134,7 @@ fn an_image_without_alt_text_stops_check_naming_file_and_line() {
 
 #[test]
 fn a_front_matter_error_names_the_line_in_the_issue() {
-    let p = with_issues();
+    let p = Project::with_issues();
     p.edit(
         "issues/2023-05.md",
         "month = \"May 2023\"",
@@ -165,7 +152,7 @@ fn a_front_matter_error_names_the_line_in_the_issue() {
 
 #[test]
 fn the_issues_folder_is_configurable_and_template_wins_over_it() {
-    let p = with_issues();
+    let p = Project::with_issues();
     let md = p.read("issues/2023-05.md");
     std::fs::remove_dir_all(p.path("issues")).unwrap();
     p.write("months/2023-05.md", &md);
@@ -264,7 +251,7 @@ fn the_official_mjml_shows_the_same_text_as_mrml_for_the_markdown_issue() {
 
 #[test]
 fn a_template_error_in_the_markdown_names_the_issue_and_its_line() {
-    let p = with_issues();
+    let p = Project::with_issues();
     let text = p.edit(
         "issues/2023-05.md",
         "Dear {{ first_name or \"colleague\" }},",
@@ -303,7 +290,7 @@ fn skeleton_of(text: &str) -> Vec<&str> {
 
 #[test]
 fn new_starts_next_month_from_the_last_issue_with_placeholders_that_check_warns_about() {
-    let p = with_issues();
+    let p = Project::with_issues();
     let r = p.run(&["new", "2023-06"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert_eq!(
@@ -383,7 +370,7 @@ fn new_starts_next_month_from_the_last_issue_with_placeholders_that_check_warns_
 
 #[test]
 fn new_never_overwrites_an_existing_issue() {
-    let p = with_issues();
+    let p = Project::with_issues();
     assert_eq!(p.run(&["new", "2023-06"]).code, 0);
     let edited = p.edit(
         "issues/2023-06.md",
@@ -417,15 +404,15 @@ fn new_without_an_earlier_issue_says_so() {
         "error: no issue before `2023-06` in `issues` to start from: write the first one by hand (or name one with --from)\n"
     );
     assert!(!p.path("issues/2023-06.md").exists());
-    let p = with_issues();
-    let r = p.run(&["new", "2023-04"]);
+    let p = Project::with_issues();
+    let r = p.run(&["new", "2023-03"]);
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
     assert!(
-        r.stderr.starts_with("error: no issue before `2023-04`"),
+        r.stderr.starts_with("error: no issue before `2023-03`"),
         "{}",
         r.stderr
     );
-    let r = p.run(&["new", "2023-04", "--from", "2022-01"]);
+    let r = p.run(&["new", "2023-03", "--from", "2022-01"]);
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
     assert_eq!(
         r.stderr,
@@ -435,7 +422,7 @@ fn new_without_an_earlier_issue_says_so() {
 
 #[test]
 fn new_from_a_named_issue_moves_its_month_on() {
-    let p = with_issues();
+    let p = Project::with_issues();
     p.edit(
         "issues/2023-05.md",
         "month = \"May 2023\"",
@@ -451,7 +438,7 @@ fn new_from_a_named_issue_moves_its_month_on() {
 
 #[test]
 fn a_link_without_a_scheme_in_the_issue_is_a_warning_naming_its_line() {
-    let p = with_issues();
+    let p = Project::with_issues();
     let text = p.edit(
         "issues/2023-05.md",
         "[read more here](https://example.org/programme)",
@@ -475,7 +462,7 @@ fn a_link_without_a_scheme_in_the_issue_is_a_warning_naming_its_line() {
 
 #[test]
 fn a_front_matter_value_the_issue_never_uses_is_a_warning_with_its_line() {
-    let p = with_issues();
+    let p = Project::with_issues();
     let text = p.edit(
         "issues/2023-05.md",
         "month = \"May 2023\"",
@@ -495,4 +482,71 @@ fn a_front_matter_value_the_issue_never_uses_is_a_warning_with_its_line() {
         "{}",
         r.stdout
     );
+}
+
+fn text_of(p: &Project, rel: &str) -> String {
+    let eml = std::fs::read(p.path(rel)).unwrap();
+    let m = MessageParser::default().parse(&eml).unwrap();
+    m.body_text(0).unwrap().into_owned()
+}
+
+/// A text part without its link footnotes (`[3]: https://...`) and their markers, which
+/// number links as they come, and without blank lines.
+fn words_of(text: &str) -> Vec<String> {
+    let marker = regex::Regex::new(r"\[(\d+)\]").unwrap();
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !regex::Regex::new(r"^\[\d+\]: ").unwrap().is_match(l))
+        .map(|l| marker.replace_all(l, "").into_owned())
+        .collect()
+}
+
+#[test]
+fn the_april_issue_in_markdown_reads_as_the_mjml_bulletin_did() {
+    let p = Project::with_issues();
+    let r = p.run(&["send", "--campaign", "2023-04", "--yes"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let r = p.run(&[
+        "send",
+        "--campaign",
+        "mjml",
+        "--template",
+        "templates/bulletin.mjml",
+        "--yes",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    for member in ["zoe.hartley@medtech.example.org", "hannah.obi@example.org"] {
+        let md = text_of(&p, &format!("outbox/2023-04/{member}.eml"));
+        let mjml = text_of(&p, &format!("outbox/mjml/{member}.eml"));
+        assert_eq!(words_of(&md), words_of(&mjml), "{member}");
+        assert!(md.contains("Cluster News – April 2023"), "{md}");
+    }
+    // The same links, in the same order, but the web edition's (it names the campaign).
+    let links = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| regex::Regex::new(r"^\[\d+\]: ").unwrap().is_match(l))
+            .map(|l| {
+                l.split_once(": ")
+                    .unwrap()
+                    .1
+                    .replace("/bulletins/mjml", "/bulletins/2023-04")
+            })
+            .collect()
+    };
+    let member = "zoe.hartley@medtech.example.org";
+    assert_eq!(
+        links(&text_of(&p, &format!("outbox/2023-04/{member}.eml"))),
+        links(&text_of(&p, &format!("outbox/mjml/{member}.eml")))
+    );
+}
+
+#[test]
+fn the_april_issue_in_markdown_sends_to_its_golden_files() {
+    let p = Project::with_issues();
+    let r = p.run(&["send", "--campaign", "2023-04", "--yes"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let rel = "outbox/2023-04/zoe.hartley@medtech.example.org.eml";
+    let (subject, html) = html_of(&p, rel);
+    assert_eq!(subject, "Cluster News – April 2023");
+    golden("issue-2023-04.html", &html);
+    golden("issue-2023-04.txt", &text_of(&p, rel));
 }

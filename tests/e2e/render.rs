@@ -54,7 +54,7 @@ fn render(b: &Bulletin, m: &mailshot::list::Member) -> Rendered {
     b.render(&ctx).unwrap()
 }
 
-fn golden(name: &str, actual: &str) {
+pub fn golden(name: &str, actual: &str) {
     let path: PathBuf = repo().join("tests/golden").join(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, actual).unwrap();

@@ -71,6 +71,14 @@ impl Project {
         Project { dir }
     }
 
+    /// [`Project::example`] with the shipped Markdown issues (`issues/`): campaign 2023-04
+    /// then renders `issues/2023-04.md` in the layout, not `templates/bulletin.mjml`.
+    pub fn with_issues() -> Project {
+        let p = Project::example();
+        copy_dir(&repo().join("issues"), &p.dir.path().join("issues"));
+        p
+    }
+
     /// The example templates, a config pointing at an SMTP server on `port` with no rate
     /// limit, plus `extra` TOML appended to `[rate]`.
     pub fn smtp(port: u16, rate: &str) -> Project {
