@@ -497,6 +497,7 @@ pub fn preflight(
         ..Preflight::default()
     };
     let mut problems = Problems::default();
+    let mut read = 0;
     for row in list.rows()? {
         let m = match row {
             Ok(m) => m,
@@ -505,6 +506,7 @@ pub fn preflight(
                 continue;
             }
         };
+        read += 1;
         if eligible(&m.email)? {
             pre.eligible += 1;
         }
@@ -534,7 +536,7 @@ pub fn preflight(
             Err(e) => problems.add(e, Some(format!("line {} (`{}`)", m.line, m.email))),
         }
     }
-    pre.problems = problems.named(&list_name);
+    pre.problems = problems.named(&list_name, read);
     Ok(pre)
 }
 
@@ -593,13 +595,17 @@ impl Problems {
         self.list[i].1.extend(who);
     }
 
-    /// Each problem once, with the members it hit (a few by name).
-    fn named(self, list_name: &str) -> Vec<String> {
+    /// Each problem once, with the members it hit (a few by name; "all" when it hit every
+    /// one of the `read` members: the template's fault, not a member's).
+    fn named(self, list_name: &str, read: usize) -> Vec<String> {
         self.list
             .into_iter()
             .map(|(problem, who)| {
                 if who.is_empty() {
                     return problem;
+                }
+                if who.len() == read && read > 1 {
+                    return format!("{problem} (all {read} members of `{list_name}`)");
                 }
                 let more = if who.len() > 3 {
                     format!(" and {} more", who.len() - 3)

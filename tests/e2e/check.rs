@@ -79,7 +79,7 @@ fn an_undefined_variable_and_a_misaligned_dkim_domain_are_errors() {
     let r = p.run(&["check"]);
     assert_eq!(r.code, 2);
     let lines: Vec<&str> = r.stdout.lines().collect();
-    assert!(lines[0].starts_with(&format!("error: template `templates/bulletin.mjml` line {}: undefined variable in `first_nam` (member on `lists/members.csv` line 2", t.lines().position(|l| l.contains("first_nam")).unwrap() + 1)), "{}", r.stdout);
+    assert!(lines[0].starts_with(&format!("error: template `templates/bulletin.mjml` line {}: undefined variable in `first_nam` (all 12 members of `lists/members.csv`)", t.lines().position(|l| l.contains("first_nam")).unwrap() + 1)), "{}", r.stdout);
     assert_eq!(
         lines[1],
         "error: config `config.toml`: the From domain `example.org` does not align with the DKIM domain `other.example.net`: DMARC will fail"
@@ -420,4 +420,28 @@ fn every_members_subject_is_checked_not_only_the_first() {
         r.stderr
     );
     assert!(!p.path("outbox/2023-05").exists());
+}
+
+#[test]
+fn an_unclosed_tag_is_named_where_it_opens_with_line_and_column() {
+    let p = Project::example();
+    let t = p.edit(
+        "templates/bulletin.mjml",
+        "<p>Dear {{ first_name }},</p>",
+        "<p>Dear {{ first_name }},",
+    );
+    let line = |needle: &str| t.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let opened = line("<p>Dear {{ first_name }},");
+    let closed = opened + 2;
+    assert!(t.lines().nth(closed - 1).unwrap().contains("</mj-text>"));
+    let r = p.run(&["check", "--campaign", "2023-04"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.stdout,
+        format!(
+            "error: template `templates/bulletin.mjml` line {opened} column 11: `<p>` is never closed \
+             (`</mj-text>` at line {closed} column 9 closes `<mj-text>` first) (all 12 members of `lists/members.csv`)\n\
+             check: 1 error, 0 warnings\n"
+        )
+    );
 }

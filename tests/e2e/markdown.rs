@@ -262,7 +262,7 @@ fn a_template_error_in_the_markdown_names_the_issue_and_its_line() {
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
     assert!(
         r.stdout.starts_with(&format!(
-            "error: issue `issues/2023-05.md` line {line}: undefined variable in `frist_name` (member on `lists/members.csv` line 2"
+            "error: issue `issues/2023-05.md` line {line}: undefined variable in `frist_name` (all 12 members of `lists/members.csv`)"
         )),
         "{}",
         r.stdout

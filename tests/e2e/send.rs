@@ -417,8 +417,7 @@ fn an_undefined_variable_names_the_template_line_and_the_members() {
         r.stderr,
         format!(
             "error: template `templates/bulletin.mjml` line {line}: undefined variable in `frist_name` \
-             (member on `lists/members.csv` line 2 (`zoe.hartley@medtech.example.org`), line 3 (`sian.pritchard@example.org`), \
-             line 4 (`jose.alvarez@biolabs.example.org`) and 9 more)\nnothing was sent: 1 problem found\n"
+             (all 12 members of `lists/members.csv`)\nnothing was sent: 1 problem found\n"
         )
     );
     assert!(!p.path("outbox").exists());
@@ -437,7 +436,7 @@ fn an_undefined_variable_in_an_included_file_names_that_file() {
     assert_eq!(r.code, 2);
     assert!(
         r.stderr.starts_with(&format!(
-            "error: template `templates/partials/footer.mjml` line {line}: undefined variable in `postal_adress` (member on `lists/members.csv` line 2"
+            "error: template `templates/partials/footer.mjml` line {line}: undefined variable in `postal_adress` (all 12 members of `lists/members.csv`)"
         )),
         "{}",
         r.stderr

@@ -9,6 +9,34 @@ use mrml::prelude::parser::Origin;
 
 use crate::error::{line_of, show};
 
+/// For a parse error mrml places badly or not at all (an unclosed `<p>` is "unexpected end
+/// of stream"), the tag that is not closed, by [`super::balance::unbalanced`], in the file
+/// the error is in.
+fn unbalanced_in(
+    err: &mrml::prelude::parser::Error,
+    root_name: &str,
+    root_src: &str,
+    root: &Path,
+) -> Option<String> {
+    use mrml::prelude::parser::Error as E;
+    let origin = match err {
+        E::EndOfStream { origin }
+        | E::UnexpectedToken { origin, .. }
+        | E::UnexpectedElement { origin, .. }
+        | E::ParserError { origin, .. } => origin,
+        _ => return None,
+    };
+    let (name, text) = match origin {
+        Origin::Root => (root_name.to_string(), root_src.to_string()),
+        Origin::Include { path } => {
+            let p = root.join(path.trim_start_matches("file://"));
+            (show(&p), std::fs::read_to_string(&p).ok()?)
+        }
+    };
+    let found = super::balance::unbalanced(&text)?;
+    Some(format!("template `{name}` {found}"))
+}
+
 /// Describes a minijinja error as `template `x` line N: what`.
 pub(super) fn describe_jinja(err: &minijinja::Error) -> String {
     let mut msg = String::new();
@@ -52,6 +80,9 @@ pub(super) fn describe_mrml(
         && let Some(j) = cause.downcast_ref::<minijinja::Error>()
     {
         return describe_jinja(j);
+    }
+    if let Some(found) = unbalanced_in(err, root_name, root_src, root) {
+        return found;
     }
     let located = |origin: &Origin, pos: usize| -> String {
         match origin {

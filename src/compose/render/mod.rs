@@ -21,6 +21,7 @@
 //! copying; `text` the text part ([`html_to_text`]); `describe` minijinja's and mrml's errors
 //! worded with the file and line.
 
+mod balance;
 mod describe;
 mod escape;
 pub(crate) mod fill;
