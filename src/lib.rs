@@ -13,6 +13,8 @@
 //!        |                      where they are only `{{ name }}` slots)
 //!        |   (a Markdown issue, issues/<campaign>.md: compose::markdown makes it MJML blocks
 //!        |    in templates/layout.mjml's `{{ content }}` slot, then the same render)
+//!        |   (local images, `images/x.png`: compose::images makes them absolute URLs under
+//!        |    [web] base_url, before the render)
 //!        |   compose::campaign::Campaign::open prepares it: the render mode (once per
 //!        |   campaign, or per member) decided once on the first members, for every path
 //!        v
@@ -71,7 +73,11 @@
 //!   campaign (bulletin, sender, tokens), prepared once so every path renders alike, and
 //!   preflight; it takes `issues/<campaign>.md` when there is one: [`compose::markdown`]
 //!   (comrak) makes the Markdown issue MJML blocks for the layout's `{{ content }}` slot,
-//!   with its front matter's subject, preview and values; [`compose::next_issue`]: `mailshot
+//!   with its front matter's subject, preview and values; [`compose::images`]: local image
+//!   files (`images/banner.png`) published under content-hashed names at `[web] base_url`,
+//!   the MJML's references made absolute before it is rendered (their digests among the
+//!   sources; their bytes stored at a campaign's first send and with a `--test-to` copy);
+//!   [`compose::next_issue`]: `mailshot
 //!   new`, next month's issue from the last one (month moved on, sections placeholders);
 //!   [`compose::render`]: minijinja + mrml, the once-per-campaign MJML render and
 //!   its equivalence check (`html`: MJML to wire-ready HTML; `escape`: member data escaped by
@@ -107,14 +113,15 @@
 //!   replies, for tests.
 //! - [`store`]: the SQLite store (schema, migrations, batches, a member's [`store::Status`]):
 //!   `deliveries` (campaigns, deliveries and attempts, counts, the log; a campaign's sources,
-//!   `campaign_sources`, by revision), `suppressions`,
+//!   `campaign_sources`, by revision), `images` (published local images, by hashed name),
+//!   `suppressions`,
 //!   `skip` (which members a run leaves out), `lock` (the campaign lock);
 //!   [`store::journal`]: the run's append-only event file,
 //!   folded into the store every second and replayed after a crash;
 //!   [`store::unsubscribes`]: what the unsubscribe service has promised, appended and synced
 //!   to a file beside the store before its 200, folded in by every [`store::Store::open`].
 //! - [`serve`]: the one-click unsubscribe HTTP service (axum on hyper: timeouts, a connection
-//!   cap).
+//!   cap), and the published images from the store (`serve::images`).
 //! - [`csv_safe`]: CSV cells neutralised against spreadsheet formula injection (OWASP).
 //! - [`error`]: the error type (a member list's errors with file and line, the store's and
 //!   import's scratch database's told apart) and the exit codes; [`clock`]: the [`clock::Clock`]

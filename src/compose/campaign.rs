@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::compose::images::{self, Published};
 use crate::compose::markdown;
 use crate::compose::message::{self, Outgoing, PerMember, Sender};
 use crate::compose::render::{Bulletin, Mode, Rendered};
@@ -79,6 +80,9 @@ pub struct Campaign {
     lines: Option<markdown::LineMap>,
     /// Exactly what it is rendered from: stored at its first send, compared by later runs.
     pub sources: Sources,
+    /// Its local images, published under content-hashed names (stored at its first send and
+    /// with each `--test-to` copy), and what `check` says about them.
+    pub images: Published,
     /// The render mode and why; see [`Campaign::prepare`].
     prepared: Prepared,
 }
@@ -147,6 +151,7 @@ impl Campaign {
             issue,
             lines,
             sources,
+            images,
         } = compile(config, id, subject)?;
         let mut warnings = bulletin.warnings.clone();
         let (tokens, warning) = Tokens::from_config(config, true)?;
@@ -178,6 +183,7 @@ impl Campaign {
             issue,
             lines,
             sources,
+            images,
             sender,
             domain: config.from_domain(),
             tokens,
@@ -354,6 +360,7 @@ struct Compiled {
     /// For a Markdown issue: which line of the issue or the layout a template error means.
     lines: Option<markdown::LineMap>,
     sources: Sources,
+    images: Published,
 }
 
 /// The campaign's bulletin, its variables and the MJML file it is rendered from. With a
@@ -373,6 +380,8 @@ fn compile(config: &Config, id: &str, subject: Option<&str>) -> Result<Compiled>
         let source = std::fs::read_to_string(&config.template)
             .map_err(|e| Error::input(format!("failed to read template `{name}`: {e}")))?;
         sources.template(base, &config.template, &source, &root_of(&config.template));
+        let place = |n: usize| format!("template `{name}` line {n}");
+        let (source, images) = with_images(config, &source, &place, &mut sources);
         let bulletin = Bulletin::from_source(&config.template, source, subject, url)?;
         sources.values(&config.vars, &bulletin.subject_template());
         return Ok(Compiled {
@@ -382,6 +391,7 @@ fn compile(config: &Config, id: &str, subject: Option<&str>) -> Result<Compiled>
             issue: None,
             lines: None,
             sources,
+            images,
         });
     };
     let issue = markdown::load(&path)?;
@@ -395,6 +405,8 @@ fn compile(config: &Config, id: &str, subject: Option<&str>) -> Result<Compiled>
     sources.template(base, &config.layout, &source, &root_of(&config.layout));
     let lines = markdown::LineMap::new(&layout, &source, &show(&path), &issue);
     let source = markdown::fill_layout(&layout, &source, &issue)?;
+    let place = |n: usize| lines.relocate(&format!("template `{layout}` line {n}"));
+    let (source, images) = with_images(config, &source, &place, &mut sources);
     let mut bulletin =
         Bulletin::from_source(&config.layout, source, subject, url).map_err(|e| match e {
             Error::Input(msg) => Error::Input(lines.relocate(&msg)),
@@ -418,7 +430,24 @@ fn compile(config: &Config, id: &str, subject: Option<&str>) -> Result<Compiled>
         issue: Some(path),
         lines: Some(lines),
         sources,
+        images,
     })
+}
+
+/// The MJML `source` with its local images published ([`images::publish`]; `place` names
+/// its lines), each image's digest added to `sources`.
+fn with_images(
+    config: &Config,
+    source: &str,
+    place: &dyn Fn(usize) -> String,
+    sources: &mut Sources,
+) -> (String, Published) {
+    let base = images::project_folder(&config.path);
+    let (source, published) = images::publish(source, &base, &config.web, place);
+    for image in &published.images {
+        sources.image(&image.path, &image.sha256);
+    }
+    (source, published)
 }
 
 /// The folder a template's `mj-include`s resolve in, as the render resolves them.
@@ -468,6 +497,8 @@ pub struct Preflight {
     pub first: Option<Rendered>,
     /// Every problem found, each naming its file and line; nothing may be sent unless empty.
     pub problems: Vec<String>,
+    /// What publishing the campaign's local images found (see [`crate::compose::images`]).
+    pub images: Vec<crate::compose::lint::Finding>,
     /// Members whose address has a non-ASCII local part (they need SMTPUTF8), and the first
     /// few of them.
     pub utf8_local: (u64, Vec<String>),
@@ -494,6 +525,7 @@ pub fn preflight(
         template: Some(campaign.template.clone()),
         issue: campaign.issue.clone(),
         subject_template: campaign.bulletin.subject_template(),
+        images: campaign.images.findings.clone(),
         ..Preflight::default()
     };
     let mut problems = Problems::default();

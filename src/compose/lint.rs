@@ -6,7 +6,8 @@
 //! no unsubscribe link, an `mj-button` without `href`; warnings for links without a scheme
 //! (in the Markdown issue too) and unknown MJML attributes ([`crate::compose::attributes`]).
 //! [`crate::compose::variables`] adds unused values and bare columns some members have
-//! empty. Rendered checks look at one member's output: HTML of 100 KB or more
+//! empty; [`crate::compose::images`] local images that are missing, not images, over 1 MB or
+//! with no `[web] base_url` to be published at (carried in [`Preflight::images`]). Rendered checks look at one member's output: HTML of 100 KB or more
 //! (Gmail clips it), no postal address near the end, an empty or overlong subject. Config checks:
 //! a From domain that does not align with the DKIM domain, no DKIM for an SMTP transport.
 
@@ -173,6 +174,7 @@ pub fn findings(config: &Config, pre: &Preflight) -> Vec<Finding> {
             message: p.clone(),
         })
         .collect();
+    out.extend(pre.images.iter().cloned());
     // The rendered checks need a rendering that preflight found sound.
     let rendered = if pre.problems.is_empty() {
         pre.first.as_ref()

@@ -1,6 +1,7 @@
 //! From a template and a member to the bytes of a message: [`campaign`] (the campaign,
 //! prepared once so every path renders alike, and preflight), [`markdown`] (a month's issue in
-//! Markdown made MJML blocks for the layout), [`render`] (MJML once per campaign, then each
+//! Markdown made MJML blocks for the layout), [`images`] (local image files published under
+//! content-hashed names, their references made absolute), [`render`] (MJML once per campaign, then each
 //! member's variables), [`message`] (MIME and the list headers), [`dkim`] (the signature over
 //! the finished bytes), [`tokens`] (unsubscribe and bounce tokens), [`lint`] (the inbox
 //! rules `check` and `send` apply before anything goes; [`variables`] and [`attributes`]
@@ -11,6 +12,7 @@
 pub mod attributes;
 pub mod campaign;
 pub mod dkim;
+pub mod images;
 pub mod lint;
 pub mod markdown;
 pub mod message;

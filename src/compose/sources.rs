@@ -1,5 +1,6 @@
 //! What a campaign is rendered from, exactly: the template (or the layout and the Markdown
-//! issue), every `mj-include`d partial, the resolved values and the subject template. A
+//! issue), every `mj-include`d partial, the local images (by SHA-256), the resolved values
+//! and the subject template. A
 //! campaign's sources are stored at its first send ([`crate::store::Store::begin_campaign_frozen`], as
 //! [`Sources::frozen`] gives them)
 //! and every later run of it compares its own with them ([`Sources::changes`]), so members of
@@ -17,7 +18,8 @@ use crate::error::show;
 const MAX_PARTIALS: usize = 64;
 
 /// A campaign's sources by name: `file <path>` (its text; the path relative to the config's
-/// folder, so a run from elsewhere names it alike), `value <name>` (its value as resolved)
+/// folder, so a run from elsewhere names it alike), `image <path>` (a local image's SHA-256,
+/// hex), `value <name>` (its value as resolved)
 /// and `subject` (the subject template).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sources(pub BTreeMap<String, String>);
@@ -52,6 +54,12 @@ impl Sources {
                 self.0.insert(key, text);
             }
         }
+    }
+
+    /// Adds a local image (`path` relative to the config's folder) by the SHA-256 of its
+    /// bytes: a changed image is a changed source.
+    pub fn image(&mut self, path: &str, sha256: &str) {
+        self.0.insert(format!("image {path}"), sha256.to_string());
     }
 
     /// Adds the resolved values and the subject template.
@@ -92,11 +100,13 @@ impl Sources {
                 (Some(a), Some(b)) if a != b => out.push(changed(name, a, b)),
                 (Some(a), None) => out.push(match name.split_once(' ') {
                     Some(("value", k)) => format!("value `{k}` removed (was `{a}`)"),
+                    Some(("image", path)) => format!("image `{path}` removed"),
                     Some((_, path)) => format!("`{path}` removed"),
                     None => format!("{name} removed"),
                 }),
                 (None, Some(b)) => out.push(match name.split_once(' ') {
                     Some(("value", k)) => format!("value `{k}` added (`{b}`)"),
+                    Some(("image", path)) => format!("image `{path}` added"),
                     Some((_, path)) => format!("`{path}` added"),
                     None => format!("{name} added"),
                 }),
@@ -111,6 +121,7 @@ impl Sources {
 fn changed(name: &str, a: &str, b: &str) -> String {
     match name.split_once(' ') {
         Some(("value", k)) => format!("value `{k}` changed (`{a}` -> `{b}`)"),
+        Some(("image", path)) => format!("image `{path}` changed (its bytes differ)"),
         Some((_, path)) => format!("`{path}` changed (line {} first differs)", first_diff(a, b)),
         None => format!("{name} changed (`{a}` -> `{b}`)"),
     }
@@ -222,6 +233,24 @@ mod tests {
                 "value `gone` removed (was `g`)",
                 "value `month` changed (`April 2023` -> `May 2023`)",
                 "value `new` added (`n`)",
+            ]
+        );
+    }
+
+    #[test]
+    fn images_are_named_as_images_changed_added_or_removed() {
+        let mut was = Sources::default();
+        was.image("images/a.png", "aaaa");
+        was.image("images/old.png", "oooo");
+        let mut now = Sources::default();
+        now.image("images/a.png", "bbbb");
+        now.image("images/new.png", "nnnn");
+        assert_eq!(
+            now.changes(&was),
+            [
+                "image `images/a.png` changed (its bytes differ)",
+                "image `images/new.png` added",
+                "image `images/old.png` removed",
             ]
         );
     }

@@ -447,6 +447,8 @@ impl Send<'_> {
             finished_at: None,
         };
         let sources = self.sources_to_record(store)?;
+        // Before its members are recorded: a reader who opens the message finds its images.
+        store.put_images(&self.campaign.images.images)?;
         store.begin_campaign_frozen(
             &info,
             sources.as_ref(),
@@ -562,7 +564,15 @@ impl Send<'_> {
         {
             return Err(Error::input(changed));
         }
+        // A copy with an image nobody can fetch would prove nothing.
+        if let Some(e) = refusal(&self.campaign.images.findings) {
+            return Err(e);
+        }
         let member = self.proof_member(as_member)?;
+        // Stored now, so the copy's images resolve once `mailshot serve` runs.
+        if !self.campaign.images.images.is_empty() {
+            Store::open(&self.config.store)?.put_images(&self.campaign.images.images)?;
+        }
         let spec = match &self.spec {
             TransportSpec::File { dir } => TransportSpec::File {
                 dir: dir.join("test"),

@@ -12,6 +12,8 @@
 //! - A missing token gets 400, a forged, altered or truncated one 403; neither changes anything.
 //!   Tokens are compared in constant time. Another method gets 405 with `Allow`.
 //!
+//! - `GET /bulletins/images/<name>`: a published image from the store (`images.rs`).
+//!
 //! [`serve`] takes a bound listener and a shutdown future (tests bind `127.0.0.1:0`): at most
 //! `max_connections` at once (a semaphore taken before each accept, so the rest wait in the
 //! listen queue), each closed when its headers take longer than `header_timeout_secs` (hyper's
@@ -39,6 +41,8 @@ use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+
+mod images;
 
 use crate::compose::tokens::Tokens;
 use crate::config::{Config, ServeConfig};
@@ -269,7 +273,10 @@ pub fn run(config: &Config, listen: &str, on_listening: impl FnOnce(SocketAddr))
         let wake = Arc::new(Notify::new());
         let writer = tokio::spawn(write_loop(config.store.clone(), to_write, wake.clone()));
         let folder = tokio::spawn(fold_loop(config.store.clone(), wake));
-        let router = Router::new().fallback(handle).with_state(app);
+        let router = Router::new()
+            .merge(images::router(config.store.clone()))
+            .fallback(handle)
+            .with_state(app);
         serve(listener, router, limits, shutdown()).await;
         // Every request is answered, so every unsubscribe is on disk: the writer ends.
         let _ = writer.await;

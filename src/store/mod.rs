@@ -5,7 +5,8 @@
 //! Tables: `campaigns` (template, list, subject, transport, start and finish, the digest of
 //! its sources), `campaign_sources` (what it was rendered from, by revision), `deliveries`
 //! (one row per member of a campaign: status, attempts, last reply), `attempts` (one row per
-//! try), `suppressions` (addresses never to mail, by [`crate::address::key`]) and
+//! try), `images` (the bytes of published local images, by content-hashed name),
+//! `suppressions` (addresses never to mail, by [`crate::address::key`]) and
 //! `journal_folds` (how much of each campaign's journal file is in; see
 //! [`crate::store::journal`]). Addresses compare case-insensitively.
 //!
@@ -14,6 +15,7 @@
 //!   writes, how far a journal is folded in) and [`Status`], a member's state;
 //! - `deliveries.rs`: campaigns and their members' rows: starting and recording attempts,
 //!   recovering after a crash, counts and the log;
+//! - `images.rs`: published images ([`Store::put_images`], [`Store::image`], [`Store::images`]);
 //! - `suppressions.rs`: the suppression list, and applying it to a campaign;
 //! - `skip.rs`: [`Skip`], the addresses a run must not send to;
 //! - `lock.rs`: [`CampaignLock`], one sender per campaign;
@@ -21,6 +23,7 @@
 //! - [`unsubscribes`]: the file the unsubscribe service writes each unsubscribe to first.
 
 mod deliveries;
+mod images;
 pub mod journal;
 mod lock;
 mod skip;
@@ -28,6 +31,7 @@ mod suppressions;
 pub mod unsubscribes;
 
 pub use deliveries::{CampaignInfo, Counts, Frozen, LogRow};
+pub use images::StoredImage;
 pub use lock::CampaignLock;
 pub use skip::{SKIP_IN_MEMORY, Skip};
 pub use suppressions::Suppression;
@@ -185,6 +189,13 @@ CREATE TABLE IF NOT EXISTS campaign_sources (
     name TEXT NOT NULL,
     content TEXT NOT NULL,
     PRIMARY KEY (campaign, revision, name)
+);
+-- Local images a campaign publishes, by content-hashed name (see `store::images`).
+CREATE TABLE IF NOT EXISTS images (
+    name TEXT PRIMARY KEY,
+    content_type TEXT NOT NULL,
+    bytes BLOB NOT NULL,
+    stored_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS suppressions (
     email TEXT PRIMARY KEY COLLATE NOCASE,

@@ -5,6 +5,7 @@ mod support;
 
 mod check;
 mod freeze;
+mod images;
 mod import;
 mod inbox;
 mod markdown;

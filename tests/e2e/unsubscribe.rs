@@ -16,16 +16,16 @@ fn first_line(cmd: &mut Command) -> (Child, String) {
     (child, line)
 }
 
-/// `mailshot serve` on a free port, killed when dropped.
-struct Service {
+/// `mailshot serve` on a free port, killed when dropped (also used by `images`).
+pub(crate) struct Service {
     child: Child,
-    base: String,
+    pub(crate) base: String,
     /// Where its standard error goes.
     log: std::path::PathBuf,
 }
 
 impl Service {
-    fn start(p: &Project) -> Service {
+    pub(crate) fn start(p: &Project) -> Service {
         let log = p.path("serve.log");
         let (child, line) = first_line(
             Command::new(BIN)

@@ -20,7 +20,7 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A scratch copy of the project: config, templates and list in a temporary folder.
+/// A scratch copy of the project: config, templates, list and images in a temporary folder.
 pub struct Project {
     pub dir: tempfile::TempDir,
 }
@@ -67,6 +67,8 @@ impl Project {
         let dir = tempfile::tempdir().unwrap();
         copy_dir(&repo().join("templates"), &dir.path().join("templates"));
         copy_dir(&repo().join("lists"), &dir.path().join("lists"));
+        // The Markdown issues' local images.
+        copy_dir(&repo().join("images"), &dir.path().join("images"));
         std::fs::copy(repo().join("config.toml"), dir.path().join("config.toml")).unwrap();
         Project { dir }
     }

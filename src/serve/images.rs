@@ -1,0 +1,114 @@
+//! `GET /bulletins/images/<name>`: a published image (see [`crate::compose::images`]) from
+//! the store, with its content type and cached for a year as immutable (a name is its
+//! content's hash: a changed image has another name). Anything else under it: 404.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::store::Store;
+
+/// The route, with its own state: merged into `serve`'s router with `.merge(router(..))`.
+pub fn router<S: Clone + Send + Sync + 'static>(store: PathBuf) -> Router<S> {
+    let state = Arc::new(Images {
+        path: store,
+        open: Mutex::new(None),
+    });
+    Router::new()
+        .route("/bulletins/images/{name}", get(image))
+        .with_state(state)
+}
+
+/// The store, opened on the first request and kept (reopened after an error).
+struct Images {
+    path: PathBuf,
+    open: Mutex<Option<Store>>,
+}
+
+impl Images {
+    fn lookup(&self, name: &str) -> crate::error::Result<Option<(String, Vec<u8>)>> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if open.is_none() {
+            *open = Some(Store::connect(&self.path)?);
+        }
+        let found = open.as_ref().map(|s| s.image(name)).transpose()?.flatten();
+        Ok(found)
+    }
+}
+
+/// Whether `name` can be a published name (`banner-0123456789.png`): no path, no dot first.
+fn plausible(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+async fn image(State(images): State<Arc<Images>>, Path(name): Path<String>) -> Response {
+    if !plausible(&name) {
+        return not_found();
+    }
+    let found = tokio::task::spawn_blocking({
+        let images = images.clone();
+        move || {
+            let r = images.lookup(&name);
+            if r.is_err() {
+                // A store replaced or gone: open it afresh next time.
+                *images.open.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            }
+            r
+        }
+    })
+    .await;
+    match found {
+        Ok(Ok(Some((content_type, bytes)))) => {
+            let mut r = bytes.into_response();
+            let h = r.headers_mut();
+            if let Ok(v) = HeaderValue::from_str(&content_type) {
+                h.insert(header::CONTENT_TYPE, v);
+            }
+            h.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=31536000, immutable"),
+            );
+            h.insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
+            r
+        }
+        Ok(Ok(None)) => not_found(),
+        Ok(Err(e)) => {
+            eprintln!("warning: an image could not be read from the store: {e}");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response()
+        }
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response(),
+    }
+}
+
+fn not_found() -> Response {
+    let mut r = (StatusCode::NOT_FOUND, "no such image\n").into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_file_names_are_looked_up() {
+        assert!(plausible("banner-0123456789.png"));
+        for bad in ["", ".hidden", "a/b.png", "..", "a b.png", "x%2f.png"] {
+            assert!(!plausible(bad), "{bad}");
+        }
+    }
+}
