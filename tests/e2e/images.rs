@@ -257,3 +257,68 @@ fn serve_answers_a_sent_or_test_copys_image_with_its_bytes_and_type() {
     assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
     assert_eq!(body, image);
 }
+
+/// Every image of `html` as headless Chromium shows it at each of `widths` (see
+/// tests/support/browser/images.mjs).
+fn shown_in_chromium(p: &Project, html: &str, widths: &[&str]) -> serde_json::Value {
+    let file = p.path("message.html");
+    std::fs::write(&file, html).unwrap();
+    let out = Command::new("node")
+        .arg(crate::support::repo().join("tests/support/browser/images.mjs"))
+        .arg(&file)
+        .args(widths)
+        .output()
+        .expect("node must be installed (tests/install-deps.sh)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn in_a_real_browser_the_images_load_from_serve_unstretched_and_in_proportion() {
+    // A small image (it must not be stretched to the column) and a wide one (capped to the
+    // column, then scaled down on a phone with its height).
+    let small = png(120, 30, [11, 110, 116]);
+    let p = project(&small);
+    std::fs::write(p.path("images/wide.png"), png(800, 200, [200, 60, 0])).unwrap();
+    p.edit("issues/c.md", "That is all.", "![Wide](images/wide.png)");
+    let service = Service::start(&p);
+    p.edit(
+        "config.toml",
+        "base_url = \"https://example.org\"",
+        &format!("base_url = \"{}\"", service.base),
+    );
+    let r = p.run(&["send", "--campaign", "c", "--yes", "--limit", "1"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let html = html_of(&p, "outbox/c/zoe.hartley@medtech.example.org.eml");
+    let seen = shown_in_chromium(&p, &html, &["640", "375"]);
+    let image = |width: &str, alt: &str| -> (bool, [f64; 2], [f64; 2]) {
+        let i = seen[width]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["alt"] == alt)
+            .unwrap_or_else(|| panic!("no image `{alt}` at {width}: {seen}"));
+        let pair = |v: &serde_json::Value| [v[0].as_f64().unwrap(), v[1].as_f64().unwrap()];
+        (
+            i["loaded"].as_bool().unwrap(),
+            pair(&i["natural"]),
+            pair(&i["shown"]),
+        )
+    };
+    // Loaded from `mailshot serve`, at its own size on a desktop.
+    assert_eq!(
+        image("640", "Our new banner"),
+        (true, [120.0, 30.0], [120.0, 30.0])
+    );
+    // The wide one fills the 552 px column (600 less 24 px each side), in proportion.
+    assert_eq!(image("640", "Wide"), (true, [800.0, 200.0], [552.0, 138.0]));
+    // On a phone: narrower than the screen, its height scaled with its width.
+    let (loaded, _, [w, h]) = image("375", "Wide");
+    assert!(loaded);
+    assert!(w < 375.0, "{w}");
+    assert!((h - w / 4.0).abs() < 1.0, "{w} x {h}: squashed");
+}
