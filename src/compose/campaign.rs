@@ -18,7 +18,7 @@ use std::sync::Arc;
 use crate::compose::images::{self, Published};
 use crate::compose::markdown;
 use crate::compose::message::{self, Outgoing, PerMember, Sender};
-use crate::compose::render::{Bulletin, Mode, Rendered};
+use crate::compose::render::{Bulletin, Mode, Partials, Rendered};
 use crate::compose::sources::Sources;
 use crate::compose::tokens::Tokens;
 use crate::config::Config;
@@ -379,10 +379,12 @@ fn compile(config: &Config, id: &str, subject: Option<&str>) -> Result<Compiled>
         let name = show(&config.template);
         let source = std::fs::read_to_string(&config.template)
             .map_err(|e| Error::input(format!("failed to read template `{name}`: {e}")))?;
-        sources.template(base, &config.template, &source, &root_of(&config.template));
+        let partials =
+            sources.template(base, &config.template, &source, &root_of(&config.template));
         let place = |n: usize| format!("template `{name}` line {n}");
-        let (source, images) = with_images(config, &source, &place, &mut sources);
-        let bulletin = Bulletin::from_source(&config.template, source, subject, url)?;
+        let (source, partials, images) =
+            with_images(config, &source, &place, partials, &mut sources);
+        let bulletin = Bulletin::with_partials(&config.template, source, partials, subject, url)?;
         sources.values(&config.vars, &bulletin.subject_template());
         return Ok(Compiled {
             bulletin,
@@ -402,13 +404,13 @@ fn compile(config: &Config, id: &str, subject: Option<&str>) -> Result<Compiled>
     let layout = show(&config.layout);
     let source = std::fs::read_to_string(&config.layout)
         .map_err(|e| Error::input(format!("failed to read layout `{layout}`: {e}")))?;
-    sources.template(base, &config.layout, &source, &root_of(&config.layout));
+    let partials = sources.template(base, &config.layout, &source, &root_of(&config.layout));
     let lines = markdown::LineMap::new(&layout, &source, &show(&path), &issue);
     let source = markdown::fill_layout(&layout, &source, &issue)?;
     let place = |n: usize| lines.relocate(&format!("template `{layout}` line {n}"));
-    let (source, images) = with_images(config, &source, &place, &mut sources);
-    let mut bulletin =
-        Bulletin::from_source(&config.layout, source, subject, url).map_err(|e| match e {
+    let (source, partials, images) = with_images(config, &source, &place, partials, &mut sources);
+    let mut bulletin = Bulletin::with_partials(&config.layout, source, partials, subject, url)
+        .map_err(|e| match e {
             Error::Input(msg) => Error::Input(lines.relocate(&msg)),
             e => e,
         })?;
@@ -434,20 +436,35 @@ fn compile(config: &Config, id: &str, subject: Option<&str>) -> Result<Compiled>
     })
 }
 
-/// The MJML `source` with its local images published ([`images::publish`]; `place` names
-/// its lines), each image's digest added to `sources`.
+/// The MJML `source` and its `partials` (each path with its text) with their local images
+/// published ([`images::Publisher`]; `place` names the lines of `source`): the source, the
+/// partials that changed (for the render, by canonical path) and what was published, each
+/// image's digest added to `sources`.
 fn with_images(
     config: &Config,
     source: &str,
     place: &dyn Fn(usize) -> String,
+    partials: Vec<(PathBuf, String)>,
     sources: &mut Sources,
-) -> (String, Published) {
+) -> (String, Partials, Published) {
     let base = images::project_folder(&config.path);
-    let (source, published) = images::publish(source, &base, &config.web, place);
+    let mut publisher = images::Publisher::new(&base, &config.web, source);
+    let source = publisher.rewrite(source, place);
+    let mut changed = Partials::new();
+    for (path, text) in partials {
+        let name = show(&path);
+        let out = publisher.rewrite(&text, &|n| format!("template `{name}` line {n}"));
+        if out != text
+            && let Ok(canon) = path.canonicalize()
+        {
+            changed.insert(canon, out);
+        }
+    }
+    let published = publisher.finish();
     for image in &published.images {
         sources.image(&image.path, &image.sha256);
     }
-    (source, published)
+    (source, changed, published)
 }
 
 /// The folder a template's `mj-include`s resolve in, as the render resolves them.

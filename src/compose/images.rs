@@ -1,8 +1,9 @@
 //! Local images: `images/banner.png` in the MJML (or `![alt](images/banner.png)` in a Markdown
 //! issue) published under a content-hashed name and referenced by its absolute address.
 //!
-//! Once per campaign, on the MJML before it is rendered ([`publish`], called by
-//! `compose::campaign`'s compile), every image reference is found ([`references`]: `src` of
+//! Once per campaign, on the MJML before it is rendered ([`Publisher`], used by
+//! `compose::campaign`'s compile on the template and each partial it includes; the render
+//! takes the partials so rewritten instead of their files), every image reference is found ([`references`]: `src` of
 //! `mj-image`, `mj-social-element`, `mj-carousel-image` and `<img>`, `background-url` of any
 //! MJML tag; not inside comments). A reference is *local* ([`is_local`]) when it has no scheme,
 //! does not start with `//` and holds no template code: its path is read relative to the
@@ -19,8 +20,6 @@
 //!   `height="auto"`, and a fixed height would distort the image where a phone scales its
 //!   width down;
 //! - over [`LARGE_BYTES`], a warning (readers on phone data download it).
-//!
-//! Images in `mj-include`d partials are not read: give them absolute addresses.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -68,7 +67,7 @@ pub struct Image {
     pub bytes: Arc<Vec<u8>>,
 }
 
-/// What [`publish`] found: the images to publish (each once) and what `check` should say.
+/// What a [`Publisher`] found: the images to publish (each once) and what `check` should say.
 #[derive(Debug, Clone, Default)]
 pub struct Published {
     pub images: Vec<Image>,
@@ -307,76 +306,117 @@ fn megabytes(n: usize) -> String {
     format!("{:.1} MB", n as f64 / (1024.0 * 1024.0))
 }
 
-/// Publishes the local images `mjml` references (see the module doc): returns the MJML with
-/// each local reference made absolute (and `mj-image` widths set), and the images and
-/// findings. `base`: the project folder; `place(line)`: how line `line` of `mjml` is named
-/// (`template `x` line N`, or the Markdown issue's line).
-pub fn publish(
+/// Publishes the local images of a template and its partials (see the module doc): each file's
+/// MJML goes through [`Publisher::rewrite`], then [`Publisher::finish`] gives the images (each
+/// read once) and the findings.
+pub struct Publisher<'a> {
+    /// The project folder.
+    base: &'a Path,
+    web: &'a WebConfig,
+    /// Whether `<mj-attributes>` give every `mj-image` a width (then none is added).
+    default_width: bool,
+    /// Each path read, and its index in `published.images` (`None`: it could not be).
+    loaded: HashMap<String, Option<usize>>,
+    published: Published,
+}
+
+impl<'a> Publisher<'a> {
+    /// For the template whose MJML (head included) is `main`; `base`: the project folder.
+    pub fn new(base: &'a Path, web: &'a WebConfig, main: &str) -> Publisher<'a> {
+        Publisher {
+            base,
+            web,
+            default_width: default_width(main),
+            loaded: HashMap::new(),
+            published: Published::default(),
+        }
+    }
+
+    /// `mjml` with each local reference made absolute (and `mj-image` widths set);
+    /// `place(line)` names line `line` of it (`template `x` line N`, or the Markdown issue's).
+    pub fn rewrite(&mut self, mjml: &str, place: &dyn Fn(usize) -> String) -> String {
+        // Edits as (at, remove up to, insert), applied from the end.
+        let mut edits: Vec<(usize, usize, String)> = Vec::new();
+        for r in references(mjml) {
+            if !is_local(&r.value) {
+                continue;
+            }
+            let at = place(line_of(mjml, r.range.start));
+            let rel = file_path(&r.value);
+            let Some(image) = self.load(&rel, &at) else {
+                continue;
+            };
+            let Some(url) = self.web.image_url(&image.name) else {
+                self.published.findings.push(Finding {
+                    severity: Severity::Error,
+                    message: format!(
+                        "{at}: local image `{rel}` has nowhere to be published: set `[web] base_url` in the config (where `mailshot serve` answers), or give the image's full address"
+                    ),
+                });
+                continue;
+            };
+            if r.tag == "mj-image" && !r.has_width && !self.default_width {
+                let width = format!(" width=\"{}px\"", image.width);
+                edits.push((r.tag_end, r.tag_end, width));
+            }
+            edits.push((r.range.start, r.range.end, url.replace('&', "&amp;")));
+        }
+        let mut out = mjml.to_string();
+        edits.sort_by_key(|e| std::cmp::Reverse(e.0));
+        for (from, to, text) in edits {
+            out.replace_range(from..to, &text);
+        }
+        out
+    }
+
+    /// The image at `rel`, read the first time it is asked for (`at`: where, for findings);
+    /// `None` when it cannot be (said once per use).
+    fn load(&mut self, rel: &str, at: &str) -> Option<Image> {
+        if let Some(known) = self.loaded.get(rel) {
+            return known.map(|i| self.published.images[i].clone());
+        }
+        let (found, said) = match load(self.base, rel) {
+            Ok(image) => {
+                let large = (image.bytes.len() >= LARGE_BYTES).then(|| Finding {
+                    severity: Severity::Warning,
+                    message: format!(
+                        "{at}: image `{rel}` is {}, over 1 MB: readers on phone data download all of it; make it smaller",
+                        megabytes(image.bytes.len())
+                    ),
+                });
+                self.published.images.push(image);
+                (Some(self.published.images.len() - 1), large)
+            }
+            Err(why) => (
+                None,
+                Some(Finding {
+                    severity: Severity::Error,
+                    message: format!("{at}: image `{rel}` {why}"),
+                }),
+            ),
+        };
+        self.published.findings.extend(said);
+        self.loaded.insert(rel.to_string(), found);
+        found.map(|i| self.published.images[i].clone())
+    }
+
+    /// The images read and what was found.
+    pub fn finish(self) -> Published {
+        self.published
+    }
+}
+
+/// [`Publisher`] over one MJML file with no partials.
+#[cfg(test)]
+fn publish(
     mjml: &str,
     base: &Path,
     web: &WebConfig,
     place: &dyn Fn(usize) -> String,
 ) -> (String, Published) {
-    let mut published = Published::default();
-    let mut loaded: HashMap<String, Option<usize>> = HashMap::new();
-    // Edits as (at, remove up to, insert), applied from the end.
-    let mut edits: Vec<(usize, usize, String)> = Vec::new();
-    let finding = |severity, message| Finding { severity, message };
-    for r in references(mjml) {
-        if !is_local(&r.value) {
-            continue;
-        }
-        let at = place(line_of(mjml, r.range.start));
-        let rel = file_path(&r.value);
-        let index = *loaded
-            .entry(rel.clone())
-            .or_insert_with(|| match load(base, &rel) {
-                Ok(image) => {
-                    if image.bytes.len() >= LARGE_BYTES {
-                        published.findings.push(finding(
-                            Severity::Warning,
-                            format!(
-                                "{at}: image `{rel}` is {}, over 1 MB: readers on phone data download all of it; make it smaller",
-                                megabytes(image.bytes.len())
-                            ),
-                        ));
-                    }
-                    published.images.push(image);
-                    Some(published.images.len() - 1)
-                }
-                Err(why) => {
-                    published
-                        .findings
-                        .push(finding(Severity::Error, format!("{at}: image `{rel}` {why}")));
-                    None
-                }
-            });
-        let Some(index) = index else { continue };
-        let image = &published.images[index];
-        let Some(url) = web.image_url(&image.name) else {
-            published.findings.push(finding(
-                Severity::Error,
-                format!(
-                    "{at}: local image `{rel}` has nowhere to be published: set `[web] base_url` in the config (where `mailshot serve` answers), or give the image's full address"
-                ),
-            ));
-            continue;
-        };
-        if r.tag == "mj-image" && !r.has_width && !default_width(mjml) {
-            edits.push((
-                r.tag_end,
-                r.tag_end,
-                format!(" width=\"{}px\"", image.width),
-            ));
-        }
-        edits.push((r.range.start, r.range.end, url.replace('&', "&amp;")));
-    }
-    let mut out = mjml.to_string();
-    edits.sort_by_key(|e| std::cmp::Reverse(e.0));
-    for (from, to, text) in edits {
-        out.replace_range(from..to, &text);
-    }
-    (out, published)
+    let mut p = Publisher::new(base, web, mjml);
+    let out = p.rewrite(mjml, place);
+    (out, p.finish())
 }
 
 /// Whether the MJML's `<mj-attributes>` give every `mj-image` a width (then none is added).
@@ -385,12 +425,7 @@ fn default_width(mjml: &str) -> bool {
         return false;
     };
     let head = &mjml[start..];
-    let head = &head[..head.find("</mj-attributes>").unwrap_or(head.len())];
-    references_in_defaults(head)
-}
-
-fn references_in_defaults(head: &str) -> bool {
-    let mut rest = head;
+    let mut rest = &head[..head.find("</mj-attributes>").unwrap_or(head.len())];
     while let Some(i) = rest.find("<mj-image") {
         let (attrs, end) = attributes(rest, i + "<mj-image".len());
         if attrs.iter().any(|(a, _)| a == "width") {

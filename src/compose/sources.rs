@@ -7,7 +7,7 @@
 //! one campaign all get the same bulletin.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
@@ -37,8 +37,15 @@ impl Sources {
 
     /// Adds the template `path` with `text` and the partials it includes (resolved under
     /// `root`, as the render resolves them), each read once; a partial that does not read is
-    /// left out (the render names it).
-    pub fn template(&mut self, base: &Path, path: &Path, text: &str, root: &Path) {
+    /// left out (the render names it). Returns the partials read, each path with its text.
+    pub fn template(
+        &mut self,
+        base: &Path,
+        path: &Path,
+        text: &str,
+        root: &Path,
+    ) -> Vec<(PathBuf, String)> {
+        let mut read = Vec::new();
         self.file(base, path, text);
         let mut todo: Vec<String> = includes(text);
         let mut seen = 0;
@@ -51,9 +58,11 @@ impl Sources {
             seen += 1;
             if let Ok(text) = std::fs::read_to_string(&full) {
                 todo.extend(includes(&text));
-                self.0.insert(key, text);
+                self.0.insert(key, text.clone());
+                read.push((full, text));
             }
         }
+        read
     }
 
     /// Adds a local image (`path` relative to the config's folder) by the SHA-256 of its

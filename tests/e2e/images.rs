@@ -322,3 +322,48 @@ fn in_a_real_browser_the_images_load_from_serve_unstretched_and_in_proportion() 
     assert!(w < 375.0, "{w}");
     assert!((h - w / 4.0).abs() < 1.0, "{w} x {h}: squashed");
 }
+
+#[test]
+fn an_image_in_an_included_partial_is_published_and_named_in_its_own_file() {
+    let image = png(64, 16, [0, 0, 0]);
+    let p = Project::example();
+    std::fs::write(p.path("images/logo.png"), &image).unwrap();
+    let footer = p.edit(
+        "templates/partials/footer.mjml",
+        "<mj-column>",
+        "<mj-column>\n<mj-image src=\"images/logo.png\" alt=\"Cluster logo\" />\n<mj-image src=\"images/seal.png\" alt=\"Seal\" />",
+    );
+    let line = footer.lines().position(|l| l.contains("seal.png")).unwrap() + 1;
+    let r = p.run(&["check", "--campaign", "2023-04"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.starts_with(&format!(
+            "error: template `templates/partials/footer.mjml` line {line}: image `images/seal.png` not found"
+        )),
+        "{}",
+        r.stdout
+    );
+    p.edit(
+        "templates/partials/footer.mjml",
+        "<mj-image src=\"images/seal.png\" alt=\"Seal\" />",
+        "",
+    );
+    let r = p.run(&["send", "--campaign", "2023-04", "--yes", "--limit", "1"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let html = html_of(&p, "outbox/2023-04/zoe.hartley@medtech.example.org.eml");
+    let url = format!(
+        "https://example.org/bulletins/images/{}",
+        published("logo", "png", &image)
+    );
+    assert!(html.contains(&format!("src=\"{url}\"")), "{html}");
+    assert!(!html.contains("images/logo.png\""));
+    // The partial's image is among the campaign's sources too.
+    std::fs::write(p.path("images/logo.png"), png(64, 16, [1, 1, 1])).unwrap();
+    let r = p.run(&["send", "--campaign", "2023-04", "--yes"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("image `images/logo.png` changed"),
+        "{}",
+        r.stderr
+    );
+}

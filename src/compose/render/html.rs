@@ -86,10 +86,15 @@ pub fn check_nesting(src: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// Text to use for `mj-include`d files instead of what is on disk, by canonical path: the
+/// partials whose local images were made absolute ([`crate::compose::images`]).
+pub type Partials = std::collections::HashMap<PathBuf, String>;
+
 /// Renders `mj-include`d files; with a context, fills their variables first (full mode).
 #[derive(Debug)]
 struct Loader {
     root: PathBuf,
+    partials: Arc<Partials>,
     fill: Option<(Arc<Environment<'static>>, Value)>,
     /// Files included so far by this parse.
     included: std::sync::atomic::AtomicUsize,
@@ -112,8 +117,11 @@ impl IncludeLoader for Loader {
                     .with_message("an included file must be inside the template's folder"),
             );
         }
-        let source =
-            std::fs::read_to_string(&canon).map_err(|e| IncludeLoaderError::new(path, e.kind()))?;
+        let source = match self.partials.get(&canon) {
+            Some(text) => text.clone(),
+            None => std::fs::read_to_string(&canon)
+                .map_err(|e| IncludeLoaderError::new(path, e.kind()))?,
+        };
         let refuse = |msg: String| {
             Err(
                 IncludeLoaderError::new(path, std::io::ErrorKind::InvalidData)
@@ -153,10 +161,12 @@ pub(super) fn precompile(
     name: &str,
     source: &str,
     root: &Path,
+    partials: &Arc<Partials>,
 ) -> (Mode, bool, Vec<String>) {
     let opts = ParserOptions {
         include_loader: Box::new(Loader {
             root: root.to_path_buf(),
+            partials: partials.clone(),
             fill: None,
             included: Default::default(),
         }),
@@ -192,18 +202,21 @@ pub(super) fn precompile(
 }
 
 /// Renders `mjml`, the bulletin filled with one member's variables `ctx`, with mrml: the
-/// reference path. Included files resolve under `root` and are filled from `env`. The HTML is
+/// reference path. Included files resolve under `root` (`partials` over their files) and are
+/// filled from `env`. The HTML is
 /// returned as [`wire_html`] writes it, as the pre-rendered templates are.
 pub(super) fn render_full(
     mjml: &str,
     name: &str,
     root: &Path,
+    partials: &Arc<Partials>,
     env: &Arc<Environment<'static>>,
     ctx: &Value,
 ) -> std::result::Result<String, String> {
     let opts = ParserOptions {
         include_loader: Box::new(Loader {
             root: root.to_path_buf(),
+            partials: partials.clone(),
             fill: Some((env.clone(), ctx.clone())),
             included: Default::default(),
         }),

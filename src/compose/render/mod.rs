@@ -28,7 +28,7 @@ pub(crate) mod fill;
 mod html;
 mod text;
 
-pub use html::{MAX_NESTING, check_nesting, wire_html};
+pub use html::{MAX_NESTING, Partials, check_nesting, wire_html};
 pub use text::html_to_text;
 
 use std::collections::BTreeMap;
@@ -77,6 +77,8 @@ pub struct Bulletin {
     env: Arc<Environment<'static>>,
     name: String,
     root: PathBuf,
+    /// Included files' text over what is on disk.
+    partials: Arc<Partials>,
     mode: Mode,
     /// Which pre-rendered HTML template the shortcut uses.
     html: &'static str,
@@ -212,12 +214,26 @@ impl Bulletin {
         subject: Option<&str>,
         unsubscribe_url: &str,
     ) -> Result<Bulletin> {
+        Bulletin::with_partials(path, source, Partials::new(), subject, unsubscribe_url)
+    }
+
+    /// As [`Bulletin::from_source`], an included file's text taken from `partials` (by its
+    /// canonical path) where it is there.
+    pub fn with_partials(
+        path: &Path,
+        source: String,
+        partials: Partials,
+        subject: Option<&str>,
+        unsubscribe_url: &str,
+    ) -> Result<Bulletin> {
+        let partials = Arc::new(partials);
         let name = show(path);
         check_nesting(&source).map_err(|e| Error::input(format!("template `{name}` {e}")))?;
         let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut env = new_env();
         add_sources(&mut env, &name, &source, subject, unsubscribe_url)?;
-        let (mode, text_precompiled, warnings) = html::precompile(&mut env, &name, &source, &root);
+        let (mode, text_precompiled, warnings) =
+            html::precompile(&mut env, &name, &source, &root, &partials);
         // Until `verify` says otherwise, assume the page is re-serialized when it has
         // inline styles.
         let html = if env.get_template(HTML_CONTEXT).is_ok() && source.contains("inline=\"inline\"")
@@ -231,6 +247,7 @@ impl Bulletin {
             env: Arc::new(env),
             name,
             root,
+            partials,
             mode,
             html,
             text_precompiled,
@@ -351,7 +368,14 @@ impl Bulletin {
             .get_template(&self.name)
             .and_then(|t| t.render(ctx))
             .map_err(|e| describe_jinja(&e))?;
-        html::render_full(&mjml, &self.name, &self.root, &self.env, ctx)
+        html::render_full(
+            &mjml,
+            &self.name,
+            &self.root,
+            &self.partials,
+            &self.env,
+            ctx,
+        )
     }
 
     fn html(
