@@ -83,6 +83,7 @@ fn sender() -> Sender {
         feedback_id: None,
         unsubscribe_mailto: Some("unsubscribe@example.org".into()),
         dkim: None,
+        inline: std::sync::Arc::from([]),
     }
 }
 

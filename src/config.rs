@@ -103,6 +103,8 @@ fn default_secret_env() -> String {
 struct RawWeb {
     #[serde(default)]
     base_url: Option<String>,
+    #[serde(default)]
+    inline_images: bool,
 }
 
 /// `[web]`: the public side of the bulletin, the same host `mailshot serve` answers
@@ -113,6 +115,9 @@ pub struct WebConfig {
     /// `{base_url}/bulletins/<campaign>/`, the archive `{base_url}/bulletins/`, published
     /// images `{base_url}/bulletins/images/<name>`. Default: none (no web edition).
     pub base_url: Option<String>,
+    /// Local images go in each message as inline parts (multipart/related, `cid:`) instead of
+    /// being published at `base_url`: for a sender with no public host. Default false.
+    pub inline_images: bool,
 }
 
 impl WebConfig {
@@ -497,7 +502,10 @@ impl Place<'_> {
     /// trailing `/` is dropped.
     fn check_web(&self, web: RawWeb) -> Result<WebConfig> {
         let Some(url) = web.base_url else {
-            return Ok(WebConfig::default());
+            return Ok(WebConfig {
+                base_url: None,
+                inline_images: web.inline_images,
+            });
         };
         let rest = url
             .strip_prefix("https://")
@@ -522,6 +530,7 @@ impl Place<'_> {
         }
         Ok(WebConfig {
             base_url: Some(url.trim_end_matches('/').to_string()),
+            inline_images: web.inline_images,
         })
     }
 
@@ -739,6 +748,16 @@ mod tests {
             Some("https://news.example.org/bulletins/images/banner-0123abcd.png")
         );
         assert!(web("").unwrap().web_url("2023-05").is_none());
+    }
+
+    #[test]
+    fn inline_images_are_off_unless_asked_for_with_or_without_a_base_url() {
+        assert!(!web("").unwrap().inline_images);
+        assert!(web("inline_images = true").unwrap().inline_images);
+        let w = web("base_url = \"https://x.org\"\ninline_images = true").unwrap();
+        assert!(w.inline_images);
+        let err = web("inline_images = \"yes\"").unwrap_err().to_string();
+        assert!(err.contains("line 7"), "{err}");
     }
 
     #[test]

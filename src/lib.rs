@@ -76,7 +76,8 @@
 //!   with its front matter's subject, preview and values; [`compose::images`]: local image
 //!   files (`images/banner.png`) published under content-hashed names at `[web] base_url`,
 //!   the MJML's references made absolute before it is rendered (their digests among the
-//!   sources; their bytes stored at a campaign's first send and with a `--test-to` copy);
+//!   sources; their bytes stored at a campaign's first send and with a `--test-to` copy;
+//!   or, with `[web] inline_images`, carried in each message as `cid:` parts);
 //!   [`compose::next_issue`]: `mailshot
 //!   new`, next month's issue from the last one (month moved on, sections placeholders);
 //!   [`compose::render`]: minijinja + mrml, the once-per-campaign MJML render and

@@ -174,6 +174,14 @@ impl Campaign {
                 .map(|f| f.replace("{campaign}", id)),
             unsubscribe_mailto: config.unsubscribe.mailto.clone(),
             dkim,
+            inline: match config.web.inline_images {
+                true => images
+                    .images
+                    .iter()
+                    .map(|i| message::Inline::new(i.content_type, &i.name, &i.bytes))
+                    .collect(),
+                false => Arc::from([]),
+            },
         };
         let campaign = Campaign {
             id: id.to_string(),

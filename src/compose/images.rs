@@ -14,7 +14,9 @@
 //! - it is named `<stem>-<first 10 hex digits of its SHA-256>.<ext>`, so a changed image gets
 //!   a new address and a reader's cached copy is never stale;
 //! - the reference becomes `{base_url}/bulletins/images/<name>` (`[web] base_url`; without one
-//!   each local image is an error saying to set it);
+//!   each local image is an error saying to set it), or with `[web] inline_images`
+//!   `cid:<name>@mailshot`, the image going in each message as an inline part
+//!   (`compose::message::Inline`);
 //! - an `mj-image` with no `width` gets the file's own width in pixels (mjml caps it to the
 //!   column, so this only stops a small image being stretched). No height is set: mjml writes
 //!   `height="auto"`, and a fixed height would distort the image where a phone scales its
@@ -346,7 +348,11 @@ impl<'a> Publisher<'a> {
             let Some(image) = self.load(&rel, &at) else {
                 continue;
             };
-            let Some(url) = self.web.image_url(&image.name) else {
+            let url = match self.web.inline_images {
+                true => Some(format!("cid:{}", content_id(&image.name))),
+                false => self.web.image_url(&image.name),
+            };
+            let Some(url) = url else {
                 self.published.findings.push(Finding {
                     severity: Severity::Error,
                     message: format!(
@@ -419,6 +425,12 @@ fn publish(
     (out, p.finish())
 }
 
+/// The Content-ID (without its `<>`) of the image published as `name` when it travels in
+/// the message (`[web] inline_images`): the HTML references it as `cid:` and this.
+pub fn content_id(name: &str) -> String {
+    format!("{name}@mailshot")
+}
+
 /// Whether the MJML's `<mj-attributes>` give every `mj-image` a width (then none is added).
 fn default_width(mjml: &str) -> bool {
     let Some(start) = mjml.find("<mj-attributes") else {
@@ -460,6 +472,7 @@ mod tests {
     fn web(base: Option<&str>) -> WebConfig {
         WebConfig {
             base_url: base.map(str::to_string),
+            ..WebConfig::default()
         }
     }
 

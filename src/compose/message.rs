@@ -1,6 +1,7 @@
 //! MIME: one member's rendering becomes the bytes that go on the wire.
 //!
-//! multipart/alternative with text/plain first and text/html last, UTF-8 (each part goes 7bit
+//! multipart/alternative with text/plain first and text/html last (with `[web] inline_images`,
+//! a multipart/related of the HTML and the images it references by `cid:`), UTF-8 (each part goes 7bit
 //! as rendered when it can, as the HTML always can; otherwise quoted-printable, so no line
 //! exceeds 998 octets); `From`, optional
 //! `Reply-To`, `To` with the member's name, `Subject` (both RFC 2047 encoded when not ASCII,
@@ -32,6 +33,49 @@ pub struct Sender {
     /// `List-Unsubscribe` mailto address, if any.
     pub unsubscribe_mailto: Option<String>,
     pub dkim: Option<Arc<dkim::Signer>>,
+    /// Images carried in every message (`[web] inline_images`): the HTML then goes in a
+    /// multipart/related with them. Empty: none.
+    pub inline: Arc<[Inline]>,
+}
+
+/// An image carried in the message as an inline part, referenced from the HTML as
+/// `cid:<content_id>`; encoded once per campaign.
+#[derive(Debug, Clone)]
+pub struct Inline {
+    content_type: &'static str,
+    content_id: String,
+    filename: String,
+    /// The bytes in base64, lines of 76 ended by CRLF.
+    base64: Vec<u8>,
+}
+
+impl Inline {
+    /// The image `bytes` of type `content_type`, published as `name` (its Content-ID is
+    /// [`crate::compose::images::content_id`] of it).
+    pub fn new(content_type: &'static str, name: &str, bytes: &[u8]) -> Inline {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+        let mut base64 = Vec::with_capacity(b64.len() + b64.len() / 38 + 2);
+        for line in b64.as_bytes().chunks(76) {
+            base64.extend_from_slice(line);
+            base64.extend_from_slice(b"\r\n");
+        }
+        Inline {
+            content_type,
+            content_id: crate::compose::images::content_id(name),
+            filename: name.to_string(),
+            base64,
+        }
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        let head = format!(
+            "Content-Type: {}\r\nContent-Transfer-Encoding: base64\r\nContent-ID: <{}>\r\nContent-Disposition: inline; filename=\"{}\"\r\n\r\n",
+            self.content_type, self.content_id, self.filename
+        );
+        out.extend_from_slice(head.as_bytes());
+        out.extend_from_slice(&self.base64);
+    }
 }
 
 impl Sender {
@@ -274,18 +318,22 @@ pub fn build(
     let headers = headers(sender, m, rendered, &to_addr, &boundary);
     let text = part(TEXT_PLAIN, &rendered.text);
     let html = part(TEXT_HTML, &rendered.html);
-    let mut bytes =
-        Vec::with_capacity(headers.len() + text.len() + html.len() + 4 * boundary.len() + 256);
+    let images: usize = sender.inline.iter().map(|i| i.base64.len() + 200).sum();
+    let mut bytes = Vec::with_capacity(
+        headers.len() + text.len() + html.len() + images + 4 * boundary.len() + 256,
+    );
     bytes.extend_from_slice(headers.as_bytes());
     bytes.extend_from_slice(b"\r\n");
-    for part in [&text, &html] {
-        bytes.extend_from_slice(b"--");
-        bytes.extend_from_slice(boundary.as_bytes());
-        bytes.extend_from_slice(b"\r\n");
-        part.write(&mut bytes);
-        bytes.extend_from_slice(b"\r\n");
+    delimiter(&mut bytes, &boundary);
+    text.write(&mut bytes);
+    bytes.extend_from_slice(b"\r\n");
+    delimiter(&mut bytes, &boundary);
+    if sender.inline.is_empty() {
+        html.write(&mut bytes);
+    } else {
+        related(&mut bytes, &html, &sender.inline);
     }
-    bytes.extend_from_slice(b"--");
+    bytes.extend_from_slice(b"\r\n--");
     bytes.extend_from_slice(boundary.as_bytes());
     bytes.extend_from_slice(b"--\r\n");
     if let Some(dkim) = &sender.dkim {
@@ -300,6 +348,32 @@ pub fn build(
         message_id: m.message_id.to_string(),
         bytes,
     })
+}
+
+/// `--boundary` and its line end: the start of a part.
+fn delimiter(out: &mut Vec<u8>, boundary: &str) {
+    out.extend_from_slice(b"--");
+    out.extend_from_slice(boundary.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A multipart/related part: the HTML first, then the images it references by `cid:`
+/// (RFC 2387), inside its own boundary.
+fn related(out: &mut Vec<u8>, html: &Part, inline: &[Inline]) {
+    let boundary = new_boundary();
+    out.extend_from_slice(b"Content-Type: multipart/related; type=\"text/html\";\r\n boundary=\"");
+    out.extend_from_slice(boundary.as_bytes());
+    out.extend_from_slice(b"\"\r\n\r\n");
+    delimiter(out, &boundary);
+    html.write(out);
+    for image in inline {
+        out.extend_from_slice(b"\r\n");
+        delimiter(out, &boundary);
+        image.write(out);
+    }
+    out.extend_from_slice(b"\r\n--");
+    out.extend_from_slice(boundary.as_bytes());
+    out.extend_from_slice(b"--\r\n");
 }
 
 /// The message's headers, in the order lettre's builder wrote them, each encoded by lettre.
@@ -536,6 +610,11 @@ mod tests {
     use super::*;
 
     fn built(html: &str) -> String {
+        String::from_utf8(built_with(html, Arc::from([]))).unwrap()
+    }
+
+    /// Ann's message with `html` (and the text `Hi`), carrying `inline`.
+    fn built_with(html: &str, inline: Arc<[Inline]>) -> Vec<u8> {
         let sender = Sender {
             from: "News <news@example.org>".parse().unwrap(),
             reply_to: None,
@@ -543,6 +622,7 @@ mod tests {
             feedback_id: None,
             unsubscribe_mailto: None,
             dkim: None,
+            inline,
         };
         let per = PerMember {
             to: "ann@example.org",
@@ -557,7 +637,43 @@ mod tests {
             html: html.into(),
             text: "Hi".into(),
         };
-        String::from_utf8(build(&sender, &per, &rendered).unwrap().bytes).unwrap()
+        build(&sender, &per, &rendered).unwrap().bytes
+    }
+
+    #[test]
+    fn inline_images_go_in_a_multipart_related_after_the_html_with_their_content_ids() {
+        let image: Vec<u8> = (0..=255u8).cycle().take(300).collect();
+        let html = "<img src=\"cid:x-0123456789.png@mailshot\" alt=\"x\">";
+        let inline = Inline::new("image/png", "x-0123456789.png", &image);
+        let bytes = built_with(html, Arc::from([inline]));
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        // Base64 in lines of 76, no line over 998 octets anywhere.
+        assert!(text.split("\r\n").all(|l| l.len() <= 76), "{text}");
+        use mail_parser::MimeHeaders;
+        let m = mail_parser::MessageParser::default().parse(&bytes).unwrap();
+        let types: Vec<String> = m
+            .parts
+            .iter()
+            .map(|p| {
+                let ct = p.content_type().unwrap();
+                format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or(""))
+            })
+            .collect();
+        assert_eq!(
+            types,
+            [
+                "multipart/alternative",
+                "text/plain",
+                "multipart/related",
+                "text/html",
+                "image/png"
+            ]
+        );
+        assert_eq!(m.body_text(0).unwrap(), "Hi");
+        assert_eq!(m.body_html(0).unwrap(), html);
+        let part = &m.parts[4];
+        assert_eq!(part.content_id(), Some("x-0123456789.png@mailshot"));
+        assert_eq!(part.contents(), &image[..]);
     }
 
     fn sender() -> Sender {
@@ -714,6 +830,7 @@ mod tests {
             feedback_id: None,
             unsubscribe_mailto: None,
             dkim: None,
+            inline: Arc::from([]),
         };
         let rendered = Rendered {
             subject: "Hi".into(),
@@ -752,6 +869,7 @@ mod tests {
             feedback_id: Some("a:b:c:news".into()),
             unsubscribe_mailto: None,
             dkim: None,
+            inline: Arc::from([]),
         };
         let per = PerMember {
             to: "ann@example.org",

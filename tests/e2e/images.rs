@@ -367,3 +367,51 @@ fn an_image_in_an_included_partial_is_published_and_named_in_its_own_file() {
         r.stderr
     );
 }
+
+#[test]
+fn with_inline_images_and_no_base_url_the_image_travels_in_each_message() {
+    use mail_parser::MimeHeaders;
+    let image = png(40, 10, [10, 20, 30]);
+    let p = project(&image);
+    p.edit(
+        "config.toml",
+        "\nbase_url = \"https://example.org\"\n",
+        "\ninline_images = true\n",
+    );
+    let r = p.run(&["check", "--campaign", "c"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(!r.stdout.contains("image"), "{}", r.stdout);
+    let r = p.run(&["send", "--campaign", "c", "--yes", "--limit", "1"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let eml = std::fs::read(p.path("outbox/c/zoe.hartley@medtech.example.org.eml")).unwrap();
+    let m = MessageParser::default().parse(&eml).unwrap();
+    let cid = format!("{}@mailshot", published("x", "png", &image));
+    let html = m.body_html(0).unwrap();
+    assert!(html.contains(&format!("src=\"cid:{cid}\"")), "{html}");
+    assert!(html.contains("width=\"40\""), "{html}");
+    let part = m
+        .parts
+        .iter()
+        .find(|p| p.content_id() == Some(cid.as_str()))
+        .expect("the image part");
+    assert_eq!(part.contents(), &image[..]);
+    // Python's email package reads it without a defect, in the usual shape.
+    let out = Command::new("python3")
+        .arg(crate::support::repo().join("tests/support/check_message.py"))
+        .arg(p.path("outbox/c/zoe.hartley@medtech.example.org.eml"))
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["defects"], serde_json::json!([]), "{v}");
+    assert_eq!(
+        v["parts"],
+        serde_json::json!([
+            "multipart/alternative",
+            "text/plain",
+            "multipart/related",
+            "text/html",
+            "image/png"
+        ]),
+        "{v}"
+    );
+}
