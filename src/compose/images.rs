@@ -114,11 +114,13 @@ pub fn references(mjml: &str) -> Vec<Reference> {
             .take_while(|b| b.is_ascii_alphanumeric() || *b == b'-')
             .count();
         let name = mjml[i + 1..i + 1 + name_len].to_ascii_lowercase();
-        let (attrs, end) = attributes(mjml, i + 1 + name_len);
-        at = end.max(i + 1);
         if name.is_empty() {
+            // A closing tag, or a `<` in text (`1 < 2`): not a tag to read past.
+            at = i + 1;
             continue;
         }
+        let (attrs, end) = attributes(mjml, i + 1 + name_len);
+        at = end.max(i + 1);
         let has_width = attrs.iter().any(|(a, _)| a == "width");
         let tag_end = mjml[..end.min(bytes.len())]
             .trim_end_matches('>')
@@ -523,7 +525,7 @@ mod tests {
         let mjml = "<mj-section background-url='bg.png'><mj-column>\n\
                     <!-- <mj-image src=\"commented.png\" /> -->\n\
                     <mj-image alt=\"a > b\" src=\"images/a.png\" width=\"100px\" />\n\
-                    <mj-text><img src=\"in-text.gif\"><a src=\"not-an-image\">x</a></mj-text>\n\
+                    <mj-text>1 < 2 <img src=\"in-text.gif\"><a src=\"not-an-image\">x</a></mj-text>\n\
                     <mj-social-element src=icon.png></mj-social-element>\n\
                     <mj-button background-url=\"x\" href=\"y\">b</mj-button>\n";
         let refs = references(mjml);
