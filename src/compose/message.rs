@@ -615,15 +615,7 @@ mod tests {
 
     /// Ann's message with `html` (and the text `Hi`), carrying `inline`.
     fn built_with(html: &str, inline: Arc<[Inline]>) -> Vec<u8> {
-        let sender = Sender {
-            from: "News <news@example.org>".parse().unwrap(),
-            reply_to: None,
-            list_id: "<news.example.org>".into(),
-            feedback_id: None,
-            unsubscribe_mailto: None,
-            dkim: None,
-            inline,
-        };
+        let sender = Sender { inline, ..sender() };
         let per = PerMember {
             to: "ann@example.org",
             name: None,
@@ -684,6 +676,7 @@ mod tests {
             feedback_id: None,
             unsubscribe_mailto: None,
             dkim: None,
+            inline: Arc::from([]),
         }
     }
 
