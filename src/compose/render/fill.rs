@@ -31,8 +31,10 @@ pub(crate) enum Escape {
 enum Piece {
     /// Fixed text: a range of the source.
     Text(usize, usize),
-    /// A variable: its index in the names the campaign's templates share, and its escaping.
-    Slot(usize, Escape),
+    /// A variable: its index in the names the campaign's templates share, its escaping,
+    /// and the range of the source holding its fallback (`{{ name or "fallback" }}`): the
+    /// text written, escaped alike, when the value is empty.
+    Slot(usize, Escape, Option<(usize, usize)>),
 }
 
 /// A template reduced to fixed text and variable slots.
@@ -94,6 +96,10 @@ impl Fill {
                 .strip_prefix('(')
                 .and_then(|n| n.strip_suffix(')'))
                 .map_or(name, str::trim);
+            let (name, fallback) = match name.split_once(" or ") {
+                Some((name, lit)) => (name.trim(), Some(literal(source, lit)?)),
+                None => (name, None),
+            };
             if !is_name(name) || LITERALS.contains(&name) {
                 return None;
             }
@@ -102,7 +108,7 @@ impl Fill {
                 fixed += i - start;
             }
             slots.push(name);
-            pieces.push(Piece::Slot(slots.len() - 1, escape));
+            pieces.push(Piece::Slot(slots.len() - 1, escape, fallback));
             start = end + 2;
             at = start;
         }
@@ -122,7 +128,7 @@ impl Fill {
             })
             .collect();
         for piece in &mut pieces {
-            if let Piece::Slot(i, _) = piece {
+            if let Piece::Slot(i, _, _) = piece {
                 *i = index[*i];
             }
         }
@@ -142,8 +148,12 @@ impl Fill {
         for piece in &self.pieces {
             match *piece {
                 Piece::Text(a, b) => out.push_str(&self.source[a..b]),
-                Piece::Slot(i, escape) => {
-                    let (s, safe) = (*values.get(i)?)?;
+                Piece::Slot(i, escape, fallback) => {
+                    let (s, safe) = match ((*values.get(i)?)?, fallback) {
+                        // minijinja's `or`: an empty string is false, the fallback is text.
+                        (("", _), Some((a, b))) => (&self.source[a..b], false),
+                        (value, _) => value,
+                    };
                     match escape {
                         _ if safe => out.push_str(s),
                         Escape::None => out.push_str(s),
@@ -156,6 +166,19 @@ impl Fill {
         }
         Some(out)
     }
+}
+
+/// Where the text of `lit` (a slice of `source`), a string literal in single or double
+/// quotes with no escapes in it, lies in `source`; `None` for anything else.
+fn literal(source: &str, lit: &str) -> Option<(usize, usize)> {
+    let lit = lit.trim();
+    let q = lit.chars().next().filter(|c| matches!(c, '"' | '\''))?;
+    let inner = lit.strip_prefix(q)?.strip_suffix(q)?;
+    if inner.contains([q, '\\']) {
+        return None;
+    }
+    let at = inner.as_ptr() as usize - source.as_ptr() as usize;
+    Some((at, at + inner.len()))
 }
 
 /// An ASCII identifier as minijinja lexes one.
@@ -204,6 +227,20 @@ mod tests {
     }
 
     #[test]
+    fn a_string_fallback_is_written_when_the_value_is_empty() {
+        let (fill, names) =
+            parse("Dear {{ first or \"col<league>\" }}, {{ (org or 'x') | esc_text }}").unwrap();
+        assert_eq!(names, ["first", "org"]);
+        let both = [Some(("Ann", false)), Some(("A&B", false))];
+        assert_eq!(fill.render(&both).unwrap(), "Dear Ann, A&amp;B");
+        // Empty: the fallback, escaped as the value would be; a space is not empty.
+        let none = [Some(("", false)), Some(("", true))];
+        assert_eq!(fill.render(&none).unwrap(), "Dear col&lt;league&gt;, x");
+        let space = [Some((" ", false)), Some(("", false))];
+        assert_eq!(fill.render(&space).unwrap(), "Dear  , x");
+    }
+
+    #[test]
     fn anything_but_a_name_is_left_to_minijinja() {
         for source in [
             "{% if a %}x{% endif %}",
@@ -220,6 +257,10 @@ mod tests {
             "{{ a",
             "{{ }}",
             "{{ (a }}",
+            "{{ a or b }}",
+            "{{ a or 'it\\'s' }}",
+            "{{ a or \"x\" or \"y\" }}",
+            "{{ a or 1 }}",
         ] {
             assert!(parse(source).is_none(), "{source}");
         }
