@@ -63,7 +63,15 @@ fn render(c: &mut Criterion) {
     let mut full = bulletin();
     full.force_full();
     let ctx = fast
-        .context(&vars, m, "bench", &[("token", "TOKEN")])
+        .context(
+            &vars,
+            m,
+            "bench",
+            &[
+                ("token", "TOKEN"),
+                ("web_url", "https://example.org/bulletins/bench/"),
+            ],
+        )
         .unwrap();
     let mut g = c.benchmark_group("render");
     g.bench_function("pre-rendered (per member)", |b| {
@@ -136,8 +144,16 @@ fn mime_and_dkim(c: &mut Criterion) {
     let b = bulletin();
     let rendered = b
         .render(
-            &b.context(&vars(), m, "bench", &[("token", "TOKEN")])
-                .unwrap(),
+            &b.context(
+                &vars(),
+                m,
+                "bench",
+                &[
+                    ("token", "TOKEN"),
+                    ("web_url", "https://example.org/bulletins/bench/"),
+                ],
+            )
+            .unwrap(),
         )
         .unwrap();
     let per = PerMember {

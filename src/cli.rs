@@ -42,6 +42,16 @@ pub enum Command {
     Check(CheckArgs),
     /// Start next month's Markdown issue from the last one: same sections, month moved on.
     New(NewArgs),
+    /// Write the web editions, the archive and its Atom feed as static files for any web host.
+    Publish(PublishArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// Folder to write into: `DIR/bulletins/index.html`, `DIR/bulletins/feed.atom` and
+    /// `DIR/bulletins/<campaign>/index.html`, served at `[web] base_url`.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -143,3 +143,4 @@ pub mod outcome;
 pub mod serve;
 pub mod store;
 pub mod transport;
+pub mod web;

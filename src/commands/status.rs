@@ -24,6 +24,7 @@ pub fn exec(config: &Config, args: StatusArgs) -> Result<i32> {
             }
         };
     };
+    let one = args.campaign.is_some();
     let campaigns = match &args.campaign {
         Some(id) => vec![store.campaign(id)?.ok_or_else(|| {
             Error::input(format!("no campaign `{id}` in `{}`", show(&config.store)))
@@ -81,6 +82,32 @@ pub fn exec(config: &Config, args: StatusArgs) -> Result<i32> {
             finished
         )
         .map_err(Error::stdout)?;
+        if one {
+            sent_as(&mut out, &store, config, &c)?;
+        }
     }
     Ok(EXIT_OK)
+}
+
+/// One campaign's `status`: what it was sent as, from the store (never today's files): the
+/// subject, and its web edition's address when it has one.
+fn sent_as(
+    out: &mut impl Write,
+    store: &Store,
+    config: &Config,
+    c: &crate::store::CampaignInfo,
+) -> Result<()> {
+    writeln!(out, "subject: {}", c.subject).map_err(Error::stdout)?;
+    let Some((revision, master)) = store.master(&c.id)? else {
+        return Ok(());
+    };
+    if revision > 1 {
+        writeln!(out, "sources: revision {revision} (changes accepted)").map_err(Error::stdout)?;
+    }
+    if master.web.is_some()
+        && let Some(url) = config.web.web_url(&c.id)
+    {
+        writeln!(out, "web edition: {url}").map_err(Error::stdout)?;
+    }
+    Ok(())
 }

@@ -85,6 +85,10 @@ pub struct Campaign {
     pub images: Published,
     /// The render mode and why; see [`Campaign::prepare`].
     prepared: Prepared,
+    /// `{{ web_url }}`: the campaign's web edition, when `[web] base_url` is set.
+    pub web_url: Option<String>,
+    /// The archive, `{base_url}/bulletins/`, when `[web] base_url` is set.
+    pub archive_url: Option<String>,
 }
 
 impl Campaign {
@@ -144,6 +148,10 @@ impl Campaign {
         subject: Option<&str>,
     ) -> Result<(Campaign, Vec<String>)> {
         check_campaign_id(id)?;
+        let compiled = compile(config, id, subject)?;
+        if config.web.base_url.is_none() {
+            crate::compose::edition::refuse_web_url(config, &compiled.sources)?;
+        }
         let Compiled {
             bulletin,
             vars,
@@ -152,7 +160,7 @@ impl Campaign {
             lines,
             sources,
             images,
-        } = compile(config, id, subject)?;
+        } = compiled;
         let mut warnings = bulletin.warnings.clone();
         let (tokens, warning) = Tokens::from_config(config, true)?;
         warnings.extend(warning);
@@ -197,6 +205,8 @@ impl Campaign {
             tokens,
             bounce_address: config.bounce_address.clone(),
             prepared: Prepared::Precompiled { sampled: 0 },
+            web_url: config.web.web_url(id),
+            archive_url: config.web.archive_url(),
         };
         Ok((campaign, warnings))
     }
@@ -206,14 +216,29 @@ impl Campaign {
         self.context_with(member, &self.tokens.token(&member.email))
     }
 
-    /// [`Campaign::context`] with `token` for the unsubscribe link.
-    fn context_with(
+    /// [`Campaign::context`] with `token` for the unsubscribe link (and `web_url`, when
+    /// there is a web edition).
+    pub(crate) fn context_with(
         &self,
         member: &Member,
         token: &str,
     ) -> std::result::Result<minijinja::Value, String> {
-        let extra = [("token", token), ("list", self.sender.list_id_bare())];
+        let mut extra = vec![("token", token), ("list", self.sender.list_id_bare())];
+        if let Some(url) = &self.web_url {
+            extra.push(("web_url", url));
+        }
         self.bulletin.context(&self.vars, member, &self.id, &extra)
+    }
+
+    /// Renders the variables `ctx`; an error names the line of the issue or the layout.
+    pub(crate) fn render_context(
+        &self,
+        ctx: &minijinja::Value,
+    ) -> std::result::Result<Rendered, String> {
+        self.bulletin.render(ctx).map_err(|e| match &self.lines {
+            Some(lines) => lines.relocate(&e),
+            None => e,
+        })
     }
 
     /// Renders one member; also returns the member's unsubscribe URL (for the headers).
@@ -223,10 +248,7 @@ impl Campaign {
         token: &str,
     ) -> std::result::Result<(Rendered, String), String> {
         let ctx = self.context_with(member, token)?;
-        let rendered = self.bulletin.render(&ctx).map_err(|e| match &self.lines {
-            Some(lines) => lines.relocate(&e),
-            None => e,
-        })?;
+        let rendered = self.render_context(&ctx)?;
         let url = ctx
             .get_attr("unsubscribe_url")
             .ok()

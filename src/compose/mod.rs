@@ -6,12 +6,14 @@
 //! the finished bytes), [`tokens`] (unsubscribe and bounce tokens), [`lint`] (the inbox
 //! rules `check` and `send` apply before anything goes; [`variables`] and [`attributes`]
 //! hold its rules on values, empty columns and MJML attributes), [`sources`] (what a campaign
-//! is rendered from, frozen at its first send) and [`next_issue`] (`mailshot new`: next
+//! is rendered from, frozen at its first send), [`edition`] (the web edition: the bulletin
+//! with no member data, rendered at the first send) and [`next_issue`] (`mailshot new`: next
 //! month's issue started from the last one).
 
 pub mod attributes;
 pub mod campaign;
 pub mod dkim;
+pub mod edition;
 pub mod images;
 pub mod lint;
 pub mod markdown;

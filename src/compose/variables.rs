@@ -42,6 +42,17 @@ pub fn used_names<'a>(texts: impl IntoIterator<Item = &'a str>) -> BTreeSet<Stri
     out
 }
 
+/// The byte offset of the first `{{ }}` or `{% %}` of `text` that uses `name`.
+pub fn first_use(text: &str, name: &str) -> Option<usize> {
+    TAG.captures_iter(text).find_map(|c| {
+        let inside = c.get(1).or(c.get(2)).expect("one group").as_str();
+        let code = STRING.replace_all(inside, " ");
+        NAME.find_iter(&code)
+            .any(|m| m.as_str() == name)
+            .then(|| c.get(0).expect("match").start())
+    })
+}
+
 /// The first `{{ name }}` of `text` outside every `{% if %}`: name and byte offset each.
 pub fn bare_uses(text: &str) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();

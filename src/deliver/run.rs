@@ -287,6 +287,17 @@ impl Send<'_> {
             })
             .collect();
         found.extend(lint::findings(self.config, &pre));
+        // The web edition is rendered at the first send: one that cannot be is said now
+        // (unless the members' renderings already failed, which says why).
+        if self.campaign.web_url.is_some()
+            && refusal(&found).is_none()
+            && let Err(e) = self.master()
+        {
+            found.push(Finding {
+                severity: Severity::Error,
+                message: e.to_string(),
+            });
+        }
         if let Some(e) = refusal(&found) {
             return Err(e);
         }
@@ -423,6 +434,12 @@ impl Send<'_> {
         })
     }
 
+    /// What the campaign is sent as, its web edition included (see
+    /// [`crate::compose::edition`]); a web edition that does not render is an input error.
+    fn master(&self) -> Result<crate::store::Master> {
+        crate::compose::edition::master(&self.campaign, &self.list.columns).map_err(Error::input)
+    }
+
     /// Nothing to send: the campaign's counts, suppressions applied.
     fn nothing(&self, store: &mut Store, members: u64) -> Result<Outcome> {
         if store.campaign(self.id())?.is_some() {
@@ -449,9 +466,15 @@ impl Send<'_> {
         let sources = self.sources_to_record(store)?;
         // Before its members are recorded: a reader who opens the message finds its images.
         store.put_images(&self.campaign.images.images)?;
+        // What it is sent as goes with the sources it is rendered from.
+        let master = match sources {
+            Some(_) => Some(self.master()?),
+            None => None,
+        };
         store.begin_campaign_frozen(
             &info,
             sources.as_ref(),
+            master.as_ref(),
             self.list.rows()?.flatten().map(|m| m.email),
         )?;
         store.apply_suppressions(self.id())?;

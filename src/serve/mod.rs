@@ -1,4 +1,5 @@
-//! `mailshot serve`: the one-click unsubscribe service (RFC 8058) on axum.
+//! `mailshot serve`: the one-click unsubscribe service (RFC 8058) on axum, and the public
+//! archive of web editions (`/bulletins/...`, in `web`; see [`crate::web`]).
 //!
 //! - `GET /<anything>/<token>` (or `?token=<token>`) shows a confirmation page with a button. It never
 //!   unsubscribes: mail scanners fetch links.
@@ -19,6 +20,8 @@
 //! listen queue), each closed when its headers take longer than `header_timeout_secs` (hyper's
 //! header-read timer, which also runs between keep-alive requests) or when no byte moves for
 //! `idle_timeout_secs`.
+
+mod web;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -276,7 +279,8 @@ pub fn run(config: &Config, listen: &str, on_listening: impl FnOnce(SocketAddr))
         let router = Router::new()
             .merge(images::router(config.store.clone()))
             .fallback(handle)
-            .with_state(app);
+            .with_state(app)
+            .merge(web::routes(config));
         serve(listener, router, limits, shutdown()).await;
         // Every request is answered, so every unsubscribe is on disk: the writer ends.
         let _ = writer.await;

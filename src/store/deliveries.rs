@@ -93,7 +93,7 @@ impl Store {
         info: &CampaignInfo,
         members: impl Iterator<Item = String>,
     ) -> Result<()> {
-        self.begin_campaign_frozen(info, None, members)
+        self.begin_campaign_frozen(info, None, None, members)
     }
 
     /// The sources `campaign` was last recorded with (the highest revision), and their
@@ -122,12 +122,14 @@ impl Store {
     }
 
     /// [`Store::begin_campaign`], also recording `sources` (when given: their digest and
-    /// themselves by name) as the campaign's next revision: all in one transaction, so a campaign with members
+    /// themselves by name) as the campaign's next revision, and `master` (what it is sent
+    /// as) under the same revision: all in one transaction, so a campaign with members
     /// always has the sources it was begun with.
     pub fn begin_campaign_frozen(
         &mut self,
         info: &CampaignInfo,
         sources: Option<&Frozen>,
+        master: Option<&super::Master>,
         members: impl Iterator<Item = String>,
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
@@ -146,6 +148,9 @@ impl Store {
         )?;
         if let Some(sources) = sources {
             record_sources(&tx, &info.id, sources)?;
+            if let Some(master) = master {
+                super::editions::record_master(&tx, &info.id, master)?;
+            }
         }
         {
             let mut ins = tx.prepare(

@@ -3,7 +3,8 @@
 //! nothing already recorded.
 //!
 //! Tables: `campaigns` (template, list, subject, transport, start and finish, the digest of
-//! its sources), `campaign_sources` (what it was rendered from, by revision), `deliveries`
+//! its sources), `campaign_sources` (what it was rendered from, by revision), `campaign_masters` (what it
+//! was sent as, by the same revision), `deliveries`
 //! (one row per member of a campaign: status, attempts, last reply), `attempts` (one row per
 //! try), `images` (the bytes of published local images, by content-hashed name),
 //! `suppressions` (addresses never to mail, by [`crate::address::key`]) and
@@ -15,6 +16,8 @@
 //!   writes, how far a journal is folded in) and [`Status`], a member's state;
 //! - `deliveries.rs`: campaigns and their members' rows: starting and recording attempts,
 //!   recovering after a crash, counts and the log;
+//! - `editions.rs`: what each campaign was sent as ([`Master`]: the once-per-campaign HTML,
+//!   subject template, preview text, web edition), and the archive's list of web editions;
 //! - `images.rs`: published images ([`Store::put_images`], [`Store::image`], [`Store::images`]);
 //! - `suppressions.rs`: the suppression list, and applying it to a campaign;
 //! - `skip.rs`: [`Skip`], the addresses a run must not send to;
@@ -23,6 +26,7 @@
 //! - [`unsubscribes`]: the file the unsubscribe service writes each unsubscribe to first.
 
 mod deliveries;
+mod editions;
 mod images;
 pub mod journal;
 mod lock;
@@ -32,6 +36,7 @@ pub mod unsubscribes;
 
 pub use deliveries::{CampaignInfo, Counts, Frozen, LogRow};
 pub use images::StoredImage;
+pub use editions::{Edition, Master, WebEdition};
 pub use lock::CampaignLock;
 pub use skip::{SKIP_IN_MEMORY, Skip};
 pub use suppressions::Suppression;
@@ -196,6 +201,18 @@ CREATE TABLE IF NOT EXISTS images (
     content_type TEXT NOT NULL,
     bytes BLOB NOT NULL,
     stored_at TEXT NOT NULL
+);
+-- What each campaign was sent as (see `editions`), by the revision of its sources.
+CREATE TABLE IF NOT EXISTS campaign_masters (
+    campaign TEXT NOT NULL REFERENCES campaigns(id),
+    revision INTEGER NOT NULL,
+    recorded_at TEXT NOT NULL,
+    subject_template TEXT NOT NULL,
+    preview TEXT NOT NULL,
+    html TEXT,
+    web_subject TEXT,
+    web_html TEXT,
+    PRIMARY KEY (campaign, revision)
 );
 CREATE TABLE IF NOT EXISTS suppressions (
     email TEXT PRIMARY KEY COLLATE NOCASE,
@@ -502,7 +519,7 @@ mod tests {
         let sources = [("subject".to_string(), "Hi".to_string())].into();
         let frozen = ("d1".to_string(), sources);
         store
-            .begin_campaign_frozen(&info, Some(&frozen), std::iter::empty())
+            .begin_campaign_frozen(&info, Some(&frozen), None, std::iter::empty())
             .unwrap();
         assert_eq!(store.campaign_sources("new").unwrap(), Some(frozen.clone()));
         // A second revision is the one compared; opening again migrates nothing twice.
@@ -511,7 +528,7 @@ mod tests {
             [("subject".to_string(), "Ho".to_string())].into(),
         );
         store
-            .begin_campaign_frozen(&info, Some(&second), std::iter::empty())
+            .begin_campaign_frozen(&info, Some(&second), None, std::iter::empty())
             .unwrap();
         drop(store);
         let store = Store::open(&path).unwrap();

@@ -15,3 +15,4 @@ mod send;
 mod sink;
 mod smtp;
 mod unsubscribe;
+mod web;

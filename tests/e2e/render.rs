@@ -49,7 +49,15 @@ fn bulletin() -> Bulletin {
 
 fn render(b: &Bulletin, m: &mailshot::list::Member) -> Rendered {
     let ctx = b
-        .context(&vars(), m, "2023-04", &[("token", "TOKEN")])
+        .context(
+            &vars(),
+            m,
+            "2023-04",
+            &[
+                ("token", "TOKEN"),
+                ("web_url", "https://example.org/bulletins/2023-04/"),
+            ],
+        )
         .unwrap();
     b.render(&ctx).unwrap()
 }

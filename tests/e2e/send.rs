@@ -407,7 +407,7 @@ fn an_undefined_variable_names_the_template_line_and_the_members() {
     let p = Project::example();
     let t = p.edit(
         "templates/bulletin.mjml",
-        "Dear {{ first_name }},",
+        "Dear {{ first_name or \"colleague\" }},",
         "Dear {{ frist_name }},",
     );
     let line = t.lines().position(|l| l.contains("frist_name")).unwrap() + 1;

@@ -221,7 +221,7 @@ fn lines_starting_with_a_dot_arrive_intact() {
     // not doubled on the wire, would end the message there).
     p.edit(
         "templates/bulletin.mjml",
-        "<p>Dear {{ first_name }},</p>",
+        "<p>Dear {{ first_name or \"colleague\" }},</p>",
         "<p>Dear {{ first_name }},</p>\n<p>.NET teams: this one is for you.</p>\n<p>.</p>",
     );
     let r = p.run(&["send", "--campaign", "c", "--yes"]);

@@ -96,6 +96,8 @@ list_id = "cluster-news.example.org"
 [unsubscribe]
 url = "https://example.org/unsubscribe?email={{{{ email | urlencode }}}}&token={{{{ token }}}}"
 secret_env = "MAILSHOT_TEST_UNSUBSCRIBE_SECRET"
+[web]
+base_url = "https://example.org"
 [smtp]
 host = "127.0.0.1"
 port = {port}

@@ -320,6 +320,20 @@ impl Bulletin {
             .unwrap_or_default()
     }
 
+    /// The once-per-campaign render: the HTML with the variables still as placeholders, as
+    /// every member's copy is filled from; `None` when the campaign renders the MJML per
+    /// member (there is no such render then).
+    pub fn master_html(&self) -> Option<String> {
+        match self.mode {
+            Mode::Precompiled => self
+                .env
+                .get_template(self.html)
+                .ok()
+                .map(|t| t.source().to_string()),
+            Mode::Full => None,
+        }
+    }
+
     /// Forces full renders per member (for tests and comparisons).
     pub fn force_full(&mut self) {
         self.mode = Mode::Full;

@@ -1,0 +1,138 @@
+//! `mailshot serve`'s public pages (see [`crate::web`]): `GET` (and `HEAD`) `/bulletins/`
+//! (the archive), `/bulletins/feed.atom` (its Atom feed) and `/bulletins/<campaign>/` (a
+//! sent campaign's web edition; without the trailing `/`, a redirect to it). Each request
+//! reads the store afresh, so an issue is online as soon as its send has begun; a campaign
+//! with no stored web edition, or any page while `[web] base_url` is not set, is a 404.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+
+use crate::config::Config;
+use crate::store::Store;
+use crate::web::{Page, Site};
+
+/// What the handlers read: the config (for the archive's title and addresses) and the
+/// store's path.
+struct Web {
+    config: Config,
+    store: PathBuf,
+}
+
+/// The public pages' routes, to merge with the unsubscribe service's.
+pub fn routes(config: &Config) -> Router {
+    let web = Arc::new(Web {
+        config: config.clone(),
+        store: config.store.clone(),
+    });
+    Router::new()
+        .route(
+            "/bulletins",
+            get(|| async { Redirect::permanent("/bulletins/") }),
+        )
+        .route("/bulletins/", get(index))
+        .route("/bulletins/feed.atom", get(feed))
+        .route("/bulletins/{campaign}", get(to_edition))
+        .route("/bulletins/{campaign}/", get(edition))
+        .with_state(web)
+}
+
+/// Which page a request wants.
+enum Want {
+    Index,
+    Feed,
+    Edition(String),
+}
+
+async fn index(State(web): State<Arc<Web>>) -> Response {
+    answer(web, Want::Index).await
+}
+
+async fn feed(State(web): State<Arc<Web>>) -> Response {
+    answer(web, Want::Feed).await
+}
+
+async fn edition(State(web): State<Arc<Web>>, Path(campaign): Path<String>) -> Response {
+    answer(web, Want::Edition(campaign)).await
+}
+
+/// `/bulletins/<campaign>`: the web edition is at `/bulletins/<campaign>/`, where its
+/// relative links (if any) resolve.
+async fn to_edition(Path(campaign): Path<String>) -> Response {
+    match crate::compose::campaign::check_campaign_id(&campaign) {
+        Ok(()) => Redirect::permanent(&format!("/bulletins/{campaign}/")).into_response(),
+        Err(_) => not_found(),
+    }
+}
+
+/// Builds the page on a blocking thread (the store is SQLite); 404 when there is none, 500
+/// (said on stderr) when the store cannot be read.
+async fn answer(web: Arc<Web>, want: Want) -> Response {
+    let Some(base) = web.config.web.base_url.clone() else {
+        return super::page(
+            StatusCode::NOT_FOUND,
+            "No web edition",
+            "<p>This service has no public archive: <code>[web] base_url</code> is not set.</p>",
+        );
+    };
+    let built = tokio::task::spawn_blocking(move || build(&web, &base, want)).await;
+    match built {
+        Ok(Ok(Some(page))) => respond(page),
+        Ok(Ok(None)) => not_found(),
+        Ok(Err(e)) => failed(&e.to_string()),
+        Err(e) => failed(&e.to_string()),
+    }
+}
+
+fn build(web: &Web, base: &str, want: Want) -> crate::error::Result<Option<Page>> {
+    let store = Store::open_existing(&web.store)?;
+    Ok(match want {
+        Want::Index => Some(Site::load(&web.config, base, store.as_ref())?.index()),
+        Want::Feed => Some(Site::load(&web.config, base, store.as_ref())?.feed()),
+        Want::Edition(id) => match store {
+            Some(s) => s
+                .edition_html(&id)?
+                .map(|html| crate::web::edition(&id, html)),
+            None => None,
+        },
+    })
+}
+
+/// A page's bytes with its content type; browsers and caches check again each time (a
+/// campaign's accepted changes replace its web edition).
+fn respond(page: Page) -> Response {
+    let mut r = (StatusCode::OK, page.body).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(page.content_type),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
+fn not_found() -> Response {
+    super::page(
+        StatusCode::NOT_FOUND,
+        "No such issue",
+        "<p>There is no issue at this address. See <a href=\"/bulletins/\">the past issues</a>.</p>",
+    )
+}
+
+fn failed(why: &str) -> Response {
+    eprintln!("error: answered 500 to a request for the archive: {why}");
+    super::page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Please try again",
+        "<p>The archive cannot be read just now. Please try again in a minute.</p>",
+    )
+}
