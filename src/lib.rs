@@ -50,13 +50,14 @@
 //!
 //! # Modules
 //! The directories are the pipeline's stages; dependencies run one way:
-//! `commands` -> `list`, `compose`, `deliver`, `store`; `deliver` -> `compose`, `transport`,
-//! `store`, `outcome`; `transport` -> `outcome`, and `compose::message::Outgoing` (what it
-//! carries) and `config` (its settings); `store` -> nothing of ours but the shared vocabulary
-//! ([`outcome`], [`address`], [`clock`], [`error`]).
+//! `commands` -> `list`, `compose`, `deliver`, `store`, `web`; `deliver` -> `compose`,
+//! `transport`, `store`, `outcome`; `compose::edition` -> `store` (the [`store::Master`] it
+//! makes); `serve` and `web` -> `store`; `transport` -> `outcome`, and
+//! `compose::message::Outgoing` (what it carries) and `config` (its settings); `store` ->
+//! nothing of ours but the shared vocabulary ([`outcome`], [`address`], [`clock`], [`error`]).
 //!
 //! - [`cli`]: clap definitions; [`commands`]: one module per subcommand (`send`, `status`,
-//!   `log`, `import`, `suppress`, `check`, `serve`, `new`) that calls into the library and prints
+//!   `log`, `import`, `suppress`, `check`, `serve`, `new`, `publish`) that calls into the library and prints
 //!   (the library itself prints only a send's progress and warnings, on standard error).
 //! - [`config`]: strict `config.toml` (unknown keys are errors) checked into [`config::Config`].
 //! - [`address`]: the one rule for when two addresses are the same member (the key that the
@@ -90,7 +91,10 @@
 //!   [`compose::sources`]: what a campaign is rendered from (template or layout, partials,
 //!   Markdown issue, values, subject), stored at its first send (`begin`) and compared by
 //!   every later run in `deliver::run` (`open`, `dry_run`, `proof`; `check` too), which
-//!   refuses on a change unless `--accept-changes`.
+//!   refuses on a change unless `--accept-changes`; [`compose::edition`]: the web edition
+//!   (the bulletin for an anonymous member: columns empty, no address, no token), rendered
+//!   when the sources are recorded and stored with them as the campaign's
+//!   [`store::Master`], with the once-per-campaign HTML, subject template and preview.
 //! - [`deliver`]: the delivery engine: a thin async shell (workers, channels, timers,
 //!   signals) around [`deliver::coordinator`], the synchronous state machine that decides
 //!   retries, throttling, circuit breakers, quota waits and shutdown; [`deliver::run`]: a
@@ -114,15 +118,20 @@
 //!   replies, for tests.
 //! - [`store`]: the SQLite store (schema, migrations, batches, a member's [`store::Status`]):
 //!   `deliveries` (campaigns, deliveries and attempts, counts, the log; a campaign's sources,
-//!   `campaign_sources`, by revision), `images` (published local images, by hashed name),
-//!   `suppressions`,
+//!   `campaign_sources`, by revision), `editions` (what it was sent as, `campaign_masters`,
+//!   by the same revision; the archive's list), `images` (published local images, by hashed
+//!   name), `suppressions`,
 //!   `skip` (which members a run leaves out), `lock` (the campaign lock);
 //!   [`store::journal`]: the run's append-only event file,
 //!   folded into the store every second and replayed after a crash;
 //!   [`store::unsubscribes`]: what the unsubscribe service has promised, appended and synced
 //!   to a file beside the store before its 200, folded in by every [`store::Store::open`].
 //! - [`serve`]: the one-click unsubscribe HTTP service (axum on hyper: timeouts, a connection
-//!   cap), and the published images from the store (`serve::images`).
+//!   cap), the published images from the store (`serve::images`), and (`serve::web`) the
+//!   public pages at `/bulletins/`.
+//! - [`web`]: the public side as pages (path, content type, bytes) built from the store: each
+//!   web edition, the archive and its Atom feed; `serve` answers them, `publish` writes them
+//!   as files, the same bytes.
 //! - [`csv_safe`]: CSV cells neutralised against spreadsheet formula injection (OWASP).
 //! - [`error`]: the error type (a member list's errors with file and line, the store's and
 //!   import's scratch database's told apart) and the exit codes; [`clock`]: the [`clock::Clock`]
