@@ -1,5 +1,5 @@
 //! `mailshot check`: the campaign prepared, every member preflighted, then the inbox rules
-//! ([`lint::findings`], as `send` runs them) and, for a campaign already sent, its sources
+//! ([`lint::findings`], as `send` runs them), the web edition rendered, and, for a campaign already sent, its sources
 //! compared with those it was first sent from; printed.
 
 use crate::cli::CheckArgs;
@@ -29,6 +29,11 @@ pub fn exec(mut config: Config, args: CheckArgs) -> Result<i32> {
         Campaign::open(&config, &args.campaign, args.render.subject.as_deref())?;
     let pre = preflight(&campaign, &list, |_| Ok(true))?;
     let mut found = lint::findings(&config, &pre);
+    found.extend(crate::compose::edition::finding(
+        &campaign,
+        &list.columns,
+        &found,
+    ));
     // A campaign already sent from other sources: the refusal `send` would give.
     if let Some(store) = crate::store::Store::open_existing(&config.store)?
         && let Some(message) = crate::deliver::run::changed_sources(&store, &campaign)?

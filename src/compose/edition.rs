@@ -16,6 +16,7 @@ use std::sync::Arc;
 use minijinja::Value;
 
 use crate::compose::campaign::Campaign;
+use crate::compose::lint::{Finding, Severity};
 use crate::compose::sources::Sources;
 use crate::config::Config;
 use crate::error::{Error, Result, line_of, show};
@@ -57,7 +58,11 @@ pub fn master(campaign: &Campaign, columns: &Arc<[String]>) -> std::result::Resu
             let ctx = anonymous_context(campaign, columns, &format!("{archive}#unsubscribe"))?;
             let r = campaign
                 .render_context(&ctx)
-                .map_err(|e| format!("the web edition (every member column empty): {e}"))?;
+                .map_err(|e| {
+                    format!(
+                        "the web edition (rendered with every member column empty) fails: {e}: give it a fallback (`{{{{ first_name or \"colleague\" }}}}`) or an `{{% if %}}`"
+                    )
+                })?;
             Some(WebEdition {
                 subject: r.subject,
                 html: r.html,
@@ -73,6 +78,19 @@ pub fn master(campaign: &Campaign, columns: &Arc<[String]>) -> std::result::Resu
             .unwrap_or_default(),
         html: campaign.bulletin.master_html(),
         web,
+    })
+}
+
+/// `check`'s and `send`'s finding about the web edition: an error when the campaign has one
+/// and it does not render. Asked only when nothing else is wrong: a template that fails for
+/// the members fails here too, and they say why.
+pub fn finding(campaign: &Campaign, columns: &Arc<[String]>, found: &[Finding]) -> Option<Finding> {
+    if campaign.web_url.is_none() || found.iter().any(|f| f.severity == Severity::Error) {
+        return None;
+    }
+    master(campaign, columns).err().map(|message| Finding {
+        severity: Severity::Error,
+        message,
     })
 }
 

@@ -287,17 +287,12 @@ impl Send<'_> {
             })
             .collect();
         found.extend(lint::findings(self.config, &pre));
-        // The web edition is rendered at the first send: one that cannot be is said now
-        // (unless the members' renderings already failed, which says why).
-        if self.campaign.web_url.is_some()
-            && refusal(&found).is_none()
-            && let Err(e) = self.master()
-        {
-            found.push(Finding {
-                severity: Severity::Error,
-                message: e.to_string(),
-            });
-        }
+        // The web edition is rendered at the first send: one that cannot be is said now.
+        found.extend(crate::compose::edition::finding(
+            &self.campaign,
+            &self.list.columns,
+            &found,
+        ));
         if let Some(e) = refusal(&found) {
             return Err(e);
         }

@@ -554,3 +554,34 @@ fn the_web_edition_reads_in_a_real_browser() {
     // Laid out for a phone: nothing wider than the screen.
     assert_eq!(v["width"], 375);
 }
+
+#[test]
+fn a_web_edition_that_does_not_render_is_an_error_before_anything_is_sent() {
+    let p = Project::example();
+    // Fine for every member (each has a first name), not for the web edition.
+    let t = p.edit(
+        "templates/bulletin.mjml",
+        "Dear {{ first_name or \"colleague\" }},",
+        "Dear {{ first_name[0] }}.,",
+    );
+    let line = t.lines().position(|l| l.contains("first_name[0]")).unwrap() + 1;
+    let error = format!(
+        "the web edition (rendered with every member column empty) fails: template `templates/bulletin.mjml` line {line}: undefined variable in `first_name[0]`: give it a fallback (`{{{{ first_name or \"colleague\" }}}}`) or an `{{% if %}}`"
+    );
+    let r = p.run(&["check", "--campaign", "2023-04"]);
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stdout,
+        format!("error: {error}\ncheck: 1 error, 0 warnings\n")
+    );
+    let r = p.run(&["send", "--campaign", "2023-04", "--yes"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.ends_with(&format!(
+            "error: {error}\nnothing was sent: 1 problem found\n"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(!p.path("outbox").exists());
+}
