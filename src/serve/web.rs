@@ -4,7 +4,6 @@
 //! reads the store afresh, so an issue is online as soon as its send has begun; a campaign
 //! with no stored web edition, or any page while `[web] base_url` is not set, is a 404.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
@@ -17,18 +16,16 @@ use crate::config::Config;
 use crate::store::Store;
 use crate::web::{Page, Site};
 
-/// What the handlers read: the config (for the archive's title and addresses) and the
-/// store's path.
+/// What the handlers read: the config (the store's path, the archive's title and
+/// addresses).
 struct Web {
     config: Config,
-    store: PathBuf,
 }
 
 /// The public pages' routes, to merge with the unsubscribe service's.
 pub fn routes(config: &Config) -> Router {
     let web = Arc::new(Web {
         config: config.clone(),
-        store: config.store.clone(),
     });
     Router::new()
         .route(
@@ -90,7 +87,13 @@ async fn answer(web: Arc<Web>, want: Want) -> Response {
 }
 
 fn build(web: &Web, base: &str, want: Want) -> crate::error::Result<Option<Page>> {
-    let store = Store::open_existing(&web.store)?;
+    // Only read: `Store::open` would also fold in waiting unsubscribes (a write, and a wait
+    // when the store is busy), which the service's own fold loop does.
+    let path = &web.config.store;
+    let store = match path.exists() {
+        true => Some(Store::connect(path)?),
+        false => None,
+    };
     Ok(match want {
         Want::Index => Some(Site::load(&web.config, base, store.as_ref())?.index()),
         Want::Feed => Some(Site::load(&web.config, base, store.as_ref())?.feed()),
