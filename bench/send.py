@@ -136,6 +136,8 @@ from = "Cluster News <news@example.org>"
 list_id = "cluster-news.example.org"
 [unsubscribe]
 url = "https://example.org/unsubscribe/{{{{ token }}}}"
+[web]
+base_url = "https://example.org"
 {dkim_section}
 [smtp]
 host = "127.0.0.1"

@@ -31,7 +31,18 @@ fn main() {
     let members: Vec<_> = Rows::new(cols, rdr).map(|r| r.unwrap()).collect();
     let contexts: Vec<_> = members
         .iter()
-        .map(|m| b.context(&vars, m, "bench", &[("token", "TOKEN")]).unwrap())
+        .map(|m| {
+            b.context(
+                &vars,
+                m,
+                "bench",
+                &[
+                    ("token", "TOKEN"),
+                    ("web_url", "https://example.org/bulletins/bench/"),
+                ],
+            )
+            .unwrap()
+        })
         .collect();
     assert!(
         b.verify(&contexts[0]),
