@@ -585,3 +585,32 @@ fn a_web_edition_that_does_not_render_is_an_error_before_anything_is_sent() {
     );
     assert!(!p.path("outbox").exists());
 }
+
+#[test]
+fn the_web_edition_is_served_while_another_process_writes_to_the_store() {
+    let p = sent();
+    let s = Served::start(&p);
+    // Python holds the store in a write transaction (as a send folding its journal does)
+    // while curl asks for the web edition and the archive.
+    let script = "import sqlite3, subprocess, sys, time\n\
+                  c = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+                  c.execute('BEGIN EXCLUSIVE')\n\
+                  c.execute(\"INSERT INTO suppressions VALUES ('x@example.org', 'test', NULL, 'now')\")\n\
+                  for path in ('/bulletins/2023-04/', '/bulletins/'):\n\
+                  \x20   t = time.time()\n\
+                  \x20   code = subprocess.run(['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '10', sys.argv[2] + path], capture_output=True, text=True).stdout\n\
+                  \x20   print(code, time.time() - t < 1)\n\
+                  c.execute('ROLLBACK')\n";
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(p.path("mailshot.db"))
+        .arg(&s.base)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200 True\n200 True\n");
+}
