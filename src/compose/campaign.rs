@@ -513,14 +513,23 @@ pub fn check_campaign_id(id: &str) -> Result<()> {
         && id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::input(format!(
+    if !ok {
+        return Err(Error::input(format!(
             "invalid campaign ID `{id}`: use letters, digits, `-`, `_` and `.` (e.g. `2023-04`)"
-        )))
+        )));
     }
+    // The public side's own names under /bulletins/ (see `crate::web`).
+    if RESERVED_IDS.iter().any(|r| r.eq_ignore_ascii_case(id)) {
+        return Err(Error::input(format!(
+            "campaign ID `{id}` is reserved: the web archive uses `/bulletins/{id}` (choose another, e.g. `2023-04`)"
+        )));
+    }
+    Ok(())
 }
+
+/// Names under `/bulletins/` the web archive uses itself: the published images' folder, the
+/// feed, the index page.
+const RESERVED_IDS: &[&str] = &["images", "feed.atom", "index.html"];
 
 /// The outcome of preflight.
 #[derive(Debug, Default)]
@@ -730,6 +739,20 @@ pub(crate) fn scratch(body: &str, csv: &str) -> (tempfile::TempDir, Config) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn campaign_ids_are_checked_and_the_archives_own_names_are_reserved() {
+        assert!(check_campaign_id("2023-04").is_ok());
+        assert!(check_campaign_id("spring.2024_b").is_ok());
+        for bad in ["", ".hidden", "a/b", "a b", &"x".repeat(101)] {
+            assert!(check_campaign_id(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            check_campaign_id("Images").unwrap_err().to_string(),
+            "campaign ID `Images` is reserved: the web archive uses `/bulletins/Images` (choose another, e.g. `2023-04`)"
+        );
+        assert!(check_campaign_id("feed.atom").is_err());
+    }
 
     const FOUR: &str = "email,first_name\nann@example.org,Ann\nbob@example.org,Bob\n\
                         cat@example.org,Cat\ndan@example.org,Dan\n";

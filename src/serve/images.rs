@@ -42,7 +42,7 @@ impl Images {
 }
 
 /// Whether `name` can be a published name (`banner-0123456789.png`): no path, no dot first.
-fn plausible(name: &str) -> bool {
+pub(crate) fn plausible(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 255
         && !name.starts_with('.')

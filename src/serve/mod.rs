@@ -45,7 +45,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-mod images;
+pub(crate) mod images;
 
 use crate::compose::tokens::Tokens;
 use crate::config::{Config, ServeConfig};

@@ -35,8 +35,8 @@ mod suppressions;
 pub mod unsubscribes;
 
 pub use deliveries::{CampaignInfo, Counts, Frozen, LogRow};
-pub use images::StoredImage;
 pub use editions::{Edition, Master, WebEdition};
+pub use images::StoredImage;
 pub use lock::CampaignLock;
 pub use skip::{SKIP_IN_MEMORY, Skip};
 pub use suppressions::Suppression;

@@ -363,17 +363,38 @@ fn an_unsent_campaign_is_not_found_and_a_missing_slash_redirects() {
 #[test]
 fn publish_writes_the_bytes_serve_answers() {
     let p = sent();
+    // And May's Markdown issue, with its local banner image.
+    let may = crate::support::repo().join("issues/2023-05.md");
+    p.write("issues/2023-05.md", &std::fs::read_to_string(may).unwrap());
+    let r = p.run(&["send", "--campaign", "2023-05", "--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let banner = std::fs::read(p.path("images/topical-tuesday-banner.png")).unwrap();
+    let html =
+        std::fs::read_to_string(p.path("outbox/2023-05/hannah.obi@example.org.eml")).unwrap();
+    let name = regex::Regex::new(r"bulletins/images/(topical-tuesday-banner-[0-9a-f]{10}\.png)")
+        .unwrap()
+        .captures(&html)
+        .expect("the banner's published address in the message")[1]
+        .to_string();
     let r = p.run(&["publish", "--out", "site"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(
         r.stdout,
-        "published 1 issue to `site/bulletins` (with `bulletins/index.html` and `bulletins/feed.atom`), for https://example.org/bulletins/\n"
+        "published 2 issues and 1 image to `site/bulletins` (with `bulletins/index.html` and `bulletins/feed.atom`), for https://example.org/bulletins/\n"
+    );
+    assert_eq!(
+        std::fs::read(p.path(&format!("site/bulletins/images/{name}"))).unwrap(),
+        banner
     );
     let s = Served::start(&p);
+    let image = format!("/bulletins/images/{name}");
+    let image_file = format!("site{image}");
     for (file, path) in [
         ("site/bulletins/index.html", "/bulletins/"),
         ("site/bulletins/feed.atom", "/bulletins/feed.atom"),
         ("site/bulletins/2023-04/index.html", "/bulletins/2023-04/"),
+        ("site/bulletins/2023-05/index.html", "/bulletins/2023-05/"),
+        (&image_file, &image),
     ] {
         let got = s.get(path);
         assert_eq!(got.status, 200, "{path}");
@@ -388,9 +409,11 @@ fn publish_writes_the_bytes_serve_answers() {
     assert_eq!(
         files,
         [
-            "bulletins/2023-04/index.html",
-            "bulletins/feed.atom",
-            "bulletins/index.html"
+            "bulletins/2023-04/index.html".to_string(),
+            "bulletins/2023-05/index.html".to_string(),
+            "bulletins/feed.atom".to_string(),
+            format!("bulletins/images/{name}"),
+            "bulletins/index.html".to_string(),
         ]
     );
     // Again: the files are replaced, the same.
