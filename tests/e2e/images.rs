@@ -112,14 +112,25 @@ fn a_markdown_image_is_sent_at_its_published_address_with_the_files_width() {
     assert!(!html.contains("images/x.png"));
 }
 
-#[test]
-fn without_a_base_url_check_and_send_name_the_image_and_its_line() {
-    let p = project(&png(4, 4, [0, 0, 0]));
+/// `[web] base_url` replaced by `instead`: a sender with no public host, so no web edition
+/// either, and the layout's link to it goes too.
+fn without_base_url(p: &Project, instead: &str) {
     p.edit(
         "config.toml",
         "\nbase_url = \"https://example.org\"\n",
-        "\n",
+        instead,
     );
+    p.edit(
+        "templates/layout.mjml",
+        " · <a href=\"{{ web_url }}\">View this issue in your browser</a>",
+        "",
+    );
+}
+
+#[test]
+fn without_a_base_url_check_and_send_name_the_image_and_its_line() {
+    let p = project(&png(4, 4, [0, 0, 0]));
+    without_base_url(&p, "\n");
     let message = "error: issue `issues/c.md` line 3: local image `images/x.png` has nowhere to be published: set `[web] base_url` in the config (where `mailshot serve` answers), or give the image's full address";
     let r = p.run(&["check", "--campaign", "c"]);
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
@@ -376,11 +387,7 @@ fn with_inline_images_and_no_base_url_the_image_travels_in_each_message() {
     use mail_parser::MimeHeaders;
     let image = png(40, 10, [10, 20, 30]);
     let p = project(&image);
-    p.edit(
-        "config.toml",
-        "\nbase_url = \"https://example.org\"\n",
-        "\ninline_images = true\n",
-    );
+    without_base_url(&p, "\ninline_images = true\n");
     let r = p.run(&["check", "--campaign", "c"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(!r.stdout.contains("image"), "{}", r.stdout);
