@@ -3,8 +3,8 @@
 //! compared with those it was first sent from; printed.
 
 use crate::cli::CheckArgs;
-use crate::compose::campaign::{Campaign, preflight};
-use crate::compose::lint::{self, Finding, Severity};
+use crate::compose::campaign::Campaign;
+use crate::compose::lint::{self, Severity};
 use crate::config::Config;
 use crate::error::{EXIT_OK, EXIT_USAGE, Result};
 
@@ -27,29 +27,12 @@ pub fn exec(mut config: Config, args: CheckArgs) -> Result<i32> {
     apply_overrides(&mut config, &args.render);
     let (campaign, list, warnings) =
         Campaign::open(&config, &args.campaign, args.render.subject.as_deref())?;
-    let pre = preflight(&campaign, &list, |_| Ok(true))?;
-    let mut found = lint::findings(&config, &pre);
-    found.extend(crate::compose::edition::finding(
-        &campaign,
-        &list.columns,
-        &found,
-    ));
     // A campaign already sent from other sources: the refusal `send` would give.
-    if let Some(store) = crate::store::Store::open_existing(&config.store)?
-        && let Some(message) = crate::deliver::run::changed_sources(&store, &campaign)?
-    {
-        found.insert(
-            0,
-            Finding {
-                severity: Severity::Error,
-                message,
-            },
-        );
-    }
-    found.extend(warnings.into_iter().map(|message| Finding {
-        severity: Severity::Warning,
-        message,
-    }));
+    let changed = match crate::store::Store::open_existing(&config.store)? {
+        Some(store) => crate::deliver::run::changed_sources(&store, &campaign)?,
+        None => None,
+    };
+    let (pre, found) = lint::check_campaign(&config, &campaign, &list, warnings, changed)?;
     for f in &found {
         say!("{f}");
     }

@@ -16,10 +16,11 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::compose::campaign::Preflight;
+use crate::compose::campaign::{Campaign, Preflight, preflight};
 use crate::compose::render::Rendered;
 use crate::config::{Config, Transport};
 use crate::error::{line_of, show};
+use crate::list::MemberList;
 
 /// Decoded HTML at or above this many bytes is an error: Gmail clips messages around 102 KB.
 pub const MAX_HTML_BYTES: usize = 100 * 1024;
@@ -194,6 +195,40 @@ pub fn findings(config: &Config, pre: &Preflight) -> Vec<Finding> {
     }
     out.sort_by_key(|f| f.severity);
     out
+}
+
+/// What `mailshot check` prints for a prepared campaign: every member preflighted, then
+/// [`findings`], with `sent_from_other_sources` (a campaign already sent from other sources:
+/// the refusal `send` would give) first and the campaign's `warnings` last. Also run by
+/// `mailshot preview` on every reload.
+pub fn check_campaign(
+    config: &Config,
+    campaign: &Campaign,
+    list: &MemberList,
+    warnings: Vec<String>,
+    sent_from_other_sources: Option<String>,
+) -> crate::error::Result<(Preflight, Vec<Finding>)> {
+    let pre = preflight(campaign, list, |_| Ok(true))?;
+    let mut found = findings(config, &pre);
+    found.extend(crate::compose::edition::finding(
+        campaign,
+        &list.columns,
+        &found,
+    ));
+    if let Some(message) = sent_from_other_sources {
+        found.insert(
+            0,
+            Finding {
+                severity: Severity::Error,
+                message,
+            },
+        );
+    }
+    found.extend(warnings.into_iter().map(|message| Finding {
+        severity: Severity::Warning,
+        message,
+    }));
+    Ok((pre, found))
 }
 
 /// [`crate::compose::variables`]'s findings, over the template, its includes and the issue.
