@@ -42,6 +42,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Start next month's Markdown issue from the last one: same sections, month moved on.
     New(NewArgs),
+    /// Serve a local page showing the bulletin as a member gets it, updated as you save.
+    Preview(PreviewArgs),
     /// Write the web editions, the archive and its Atom feed as static files for any web host.
     Publish(PublishArgs),
 }
@@ -52,6 +54,23 @@ pub struct PublishArgs {
     /// `DIR/bulletins/<campaign>/index.html`, served at `[web] base_url`.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// Campaign ID: its Markdown issue `issues/<ID>.md` is shown if there is one. Default: the
+    /// last issue in the issues folder (by name), else the config's template as campaign
+    /// `preview`.
+    #[arg(long, value_name = "ID")]
+    pub campaign: Option<String>,
+    /// Show this member's rendering first. Default: the first member of the list.
+    #[arg(long = "as", value_name = "EMAIL")]
+    pub as_member: Option<String>,
+    /// Port on 127.0.0.1 to serve the page on; 0 picks a free one.
+    #[arg(long, value_name = "N", default_value_t = crate::preview::DEFAULT_PORT)]
+    pub port: u16,
+    #[command(flatten)]
+    pub render: RenderArgs,
 }
 
 #[derive(Debug, Args)]
@@ -201,7 +220,7 @@ pub struct SendArgs {
     pub yes: bool,
 }
 
-/// What to render: shared by `send` and `check`.
+/// What to render: shared by `send`, `check` and `preview`.
 #[derive(Debug, Args)]
 pub struct RenderArgs {
     /// Subject line (a template: may use variables). Default: the template's `<mj-title>`.

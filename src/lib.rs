@@ -149,6 +149,7 @@ pub mod deliver;
 pub mod error;
 pub mod list;
 pub mod outcome;
+pub mod preview;
 pub mod serve;
 pub mod store;
 pub mod transport;

@@ -18,6 +18,7 @@ pub mod check;
 pub mod import;
 pub mod log;
 pub mod new;
+pub mod preview;
 pub mod publish;
 pub mod send;
 pub mod status;
@@ -41,6 +42,7 @@ pub fn run(cli: Cli, clock: Box<dyn Clock>) -> Result<i32> {
         Command::Check(args) => check::exec(config, args),
         Command::New(args) => new::exec(&config, args),
         Command::Publish(args) => publish::exec(&config, args),
+        Command::Preview(args) => preview::exec(cli.config, &config, args),
         Command::Serve(args) => crate::serve::run(&config, &args.listen, |bound| {
             say!("listening on http://{bound}")
         })

@@ -274,6 +274,14 @@ impl Campaign {
         Ok(rendered)
     }
 
+    /// Renders one member as `send --test-to` would for them, for `mailshot preview`: the
+    /// member's own rendering, its unsubscribe links carrying a test token (they unsubscribe
+    /// nobody) instead of the member's.
+    pub fn render_proof(&self, member: &Member) -> std::result::Result<Rendered, String> {
+        let token = self.tokens.test_token(&self.id, &member.email);
+        self.render_with_url(member, &token).map(|(r, _)| r)
+    }
+
     /// Whether lettre can put `member` on an envelope. It reads the envelope back from the
     /// To header it writes, and some valid addresses do not survive that
     /// (`"d d"@example.org`); a configured bounce address must come out as an address too.

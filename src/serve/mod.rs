@@ -61,7 +61,8 @@ struct App {
     list_name: String,
 }
 
-fn escape(s: &str) -> String {
+/// Escapes text for HTML, in content and in quoted attributes.
+pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -260,11 +261,7 @@ pub fn run(config: &Config, listen: &str, on_listening: impl FnOnce(SocketAddr))
         .parse()
         .map_err(|_| Error::input(format!("--listen: `{listen}` is not an address:port")))?;
     let limits = Limits::from(&config.serve);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::runtime(format!("failed to start the async runtime: {e}")))?;
+    let runtime = runtime()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -290,6 +287,16 @@ pub fn run(config: &Config, listen: &str, on_listening: impl FnOnce(SocketAddr))
         let _ = tokio::task::spawn_blocking(move || Folder::new(path).fold()).await;
         Ok(())
     })
+}
+
+/// The runtime a local HTTP service runs on: two worker threads (it serves a person, or
+/// the unsubscribes of one list, not a crowd).
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::runtime(format!("failed to start the async runtime: {e}")))
 }
 
 /// How long a fold waits for a busy store before trying again a second later.
@@ -561,7 +568,8 @@ impl AsyncWrite for Watched {
     }
 }
 
-async fn shutdown() {
+/// Completes on Ctrl-C or SIGTERM.
+pub(crate) async fn shutdown() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -415,6 +415,26 @@ impl Store {
         Store::open(path).map(Some)
     }
 
+    /// Opens an existing store for reading only (SQLite's read-only mode: no tables made, no
+    /// unsubscribes folded in, nothing written); `None` if there is none. For `preview`, which
+    /// must never write the store.
+    pub fn open_read_only(path: &Path) -> Result<Option<Store>> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let ctx = |e: rusqlite::Error| {
+            Error::runtime(format!("failed to open delivery log `{}`: {e}", show(path)))
+        };
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(ctx)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(ctx)?;
+        add_functions(&conn).map_err(ctx)?;
+        Ok(Some(Store {
+            conn,
+            in_batch: false,
+        }))
+    }
+
     /// Opens a transaction that groups the writes until [`Store::end_batch`] (group commit).
     pub fn begin_batch(&mut self) -> Result<()> {
         self.conn.execute_batch("BEGIN IMMEDIATE")?;

@@ -9,6 +9,7 @@ mod images;
 mod import;
 mod inbox;
 mod markdown;
+mod preview;
 mod render;
 mod resume;
 mod send;

@@ -1,0 +1,302 @@
+//! `mailshot preview`: a local page showing the campaign as its files are now, updated as
+//! they are saved.
+//!
+//! - `GET /` (and `/?as=EMAIL`): the page ([`page::document`]): the inbox line, the bulletin
+//!   at 640 and 375 px, the text part, `check`'s findings, a member picker; or the error that
+//!   stops the campaign, as `check` words it. `GET /panel?as=` is the same without the frame
+//!   around it, which the page's script fetches after a change.
+//! - `GET /render?as=EMAIL`: the member's HTML part exactly as the message carries it (the
+//!   render path `send --test-to` uses; its unsubscribe links carry a test token).
+//! - `GET /changes?since=N`: a long poll: answers the load's number as soon as there is a
+//!   newer load than `N`, or after [`POLL`] (less if the connection's idle timeout is shorter).
+//!
+//! Live reload: [`watch::Watch`] watches the campaign's folders (notify); a burst of events is
+//! debounced ([`watch::Debounce`]), then the config and campaign are read again on a blocking
+//! thread ([`state::load`]) and the new load is published to the waiting long polls.
+//!
+//! It binds 127.0.0.1 only and answers only requests addressed to it (a `Host` of
+//! `127.0.0.1:PORT` or `localhost:PORT`: a web page elsewhere cannot read member data
+//! through DNS rebinding); it is served by [`crate::serve::serve`] with `[serve]`'s
+//! timeouts and connection cap. It never sends, never writes the store, never takes the
+//! campaign lock.
+
+pub mod page;
+pub mod state;
+pub mod watch;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tokio::sync::{mpsc, watch as latest};
+use tokio::time::Instant;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::serve::Limits;
+
+pub use state::Options;
+use state::Snapshot;
+use watch::{Debounce, Watch};
+
+/// The port `preview` serves on unless `--port` says otherwise.
+pub const DEFAULT_PORT: u16 = 7878;
+
+/// The longest a long poll is held before it answers with no change: 20 s.
+pub const POLL: Duration = Duration::from_secs(20);
+
+struct App {
+    latest: latest::Receiver<Arc<Snapshot>>,
+    /// The `Host` headers answered: `127.0.0.1:PORT`, `localhost:PORT`.
+    hosts: [String; 2],
+    /// Who the page shows without `?as=`: `--as`, else the first member.
+    default_who: Option<String>,
+    /// How long a long poll is held.
+    poll: Duration,
+}
+
+/// Serves the preview until Ctrl-C or SIGTERM; calls `on_listening` with the address once
+/// bound and the campaign first loaded. `as_member` (`--as`) must be on the list.
+pub fn run(
+    options: Options,
+    config: &Config,
+    as_member: Option<&str>,
+    port: u16,
+    on_listening: impl FnOnce(SocketAddr),
+) -> Result<()> {
+    if let Some(who) = as_member {
+        state::check_as(config, who)?;
+    }
+    let limits = Limits::from(&config.serve);
+    let runtime = crate::serve::runtime()?;
+    let options = Arc::new(options);
+    let watching = Watch::of(config);
+    runtime.block_on(async move {
+        let listener = bind(port).await?;
+        let bound = listener
+            .local_addr()
+            .map_err(|e| Error::runtime(e.to_string()))?;
+        let (events, on_event) = mpsc::channel(1);
+        let watcher = watching.start(events.clone())?;
+        let first = reload(options.clone(), 1).await?.0;
+        let (publish, latest) = latest::channel(Arc::new(first));
+        let app = Arc::new(App {
+            latest,
+            hosts: [
+                format!("127.0.0.1:{}", bound.port()),
+                format!("localhost:{}", bound.port()),
+            ],
+            default_who: as_member.map(str::to_string),
+            // Answered before the connection's idle timeout would cut it.
+            poll: POLL.min(limits.idle_timeout / 2),
+        });
+        let reloads = Reloads {
+            options,
+            watching,
+            watcher,
+            events,
+            publish,
+        };
+        let reloader = tokio::spawn(reloads.run(on_event));
+        on_listening(bound);
+        let router = Router::new().fallback(handle).with_state(app);
+        crate::serve::serve(listener, router, limits, crate::serve::shutdown()).await;
+        reloader.abort();
+        Ok(())
+    })
+}
+
+/// Binds 127.0.0.1:`port`, saying what to do when the port is taken.
+async fn bind(port: u16) -> Result<tokio::net::TcpListener> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            Error::runtime(format!(
+                "port {port} on 127.0.0.1 is taken (another preview?): pass `--port` another port, or `--port 0` for any free one"
+            ))
+        } else {
+            Error::runtime(format!("failed to listen on {addr}: {e}"))
+        }
+    })
+}
+
+/// Loads the files on a blocking thread, as load number `generation`; also gives what to
+/// watch for the config as it now is (`None`: it does not read).
+async fn reload(options: Arc<Options>, generation: u64) -> Result<(Snapshot, Option<Watch>)> {
+    tokio::task::spawn_blocking(move || {
+        let config = options.config();
+        let watching = config.as_ref().ok().map(Watch::of);
+        (state::load(&options, config, generation), watching)
+    })
+    .await
+    .map_err(|e| Error::runtime(format!("the preview's loader failed: {e}")))
+}
+
+/// The shell around [`Debounce`]: file events in, loads published.
+struct Reloads {
+    options: Arc<Options>,
+    watching: Watch,
+    /// Kept alive: dropping it ends the watch.
+    watcher: notify::RecommendedWatcher,
+    events: mpsc::Sender<()>,
+    publish: latest::Sender<Arc<Snapshot>>,
+}
+
+impl Reloads {
+    async fn run(mut self, mut on_event: mpsc::Receiver<()>) {
+        let mut debounce = Debounce::default();
+        let mut generation = 1;
+        loop {
+            let due = debounce.due();
+            tokio::select! {
+                event = on_event.recv() => match event {
+                    Some(()) => debounce.event(Instant::now()),
+                    None => return,
+                },
+                () = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                    if !debounce.fire(Instant::now()) {
+                        continue;
+                    }
+                    generation += 1;
+                    let Ok((snapshot, watching)) = reload(self.options.clone(), generation).await
+                    else {
+                        continue;
+                    };
+                    self.publish.send_replace(Arc::new(snapshot));
+                    self.rewatch(watching);
+                }
+            }
+        }
+    }
+
+    /// Watches other folders when the config now names other files.
+    fn rewatch(&mut self, watching: Option<Watch>) {
+        let Some(watching) = watching.filter(|w| *w != self.watching) else {
+            return;
+        };
+        match watching.start(self.events.clone()) {
+            Ok(watcher) => {
+                self.watcher = watcher;
+                self.watching = watching;
+            }
+            Err(e) => eprintln!("warning: {e}; still watching the files the config named before"),
+        }
+    }
+}
+
+async fn handle(
+    State(app): State<Arc<App>>,
+    method: Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    if !host.is_some_and(|h| app.hosts.iter().any(|a| a.eq_ignore_ascii_case(h))) {
+        return plain(
+            StatusCode::FORBIDDEN,
+            format!("preview answers only http://{}/\n", app.hosts[0]),
+        );
+    }
+    if !matches!(method, Method::GET | Method::HEAD) {
+        let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "GET only\n".into());
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return r;
+    }
+    let who = q
+        .get("as")
+        .map(String::as_str)
+        .filter(|w| !w.trim().is_empty())
+        .or(app.default_who.as_deref())
+        .map(str::to_string);
+    let snapshot = app.latest.borrow().clone();
+    match uri.path() {
+        "/" => html(page::document(&snapshot, who.as_deref()), PAGE_POLICY),
+        "/panel" => html(page::panel(&snapshot, who.as_deref()), PAGE_POLICY),
+        "/render" => render(snapshot, who).await,
+        "/changes" => changes(&app, q.get("since")).await,
+        "/app.js" => with_headers(
+            page::SCRIPT.into_response(),
+            "text/javascript; charset=utf-8",
+            PAGE_POLICY,
+        ),
+        _ => plain(StatusCode::NOT_FOUND, "not found\n".into()),
+    }
+}
+
+/// The page's policy: its own script and requests, frames from itself, nothing else.
+const PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; frame-src 'self'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// A bulletin's policy: its images, styles and fonts from anywhere, as in a mail client; no
+/// script.
+const BULLETIN_POLICY: &str = "default-src 'none'; img-src * data:; style-src * 'unsafe-inline'; font-src * data:; base-uri 'none'; form-action 'none'; frame-ancestors 'self'";
+
+/// The member's HTML part, exactly as the message carries it; or the error, in the frame.
+async fn render(snapshot: Arc<Snapshot>, who: Option<String>) -> Response {
+    let shown = tokio::task::spawn_blocking(move || match &snapshot.loaded {
+        Ok(ready) => match ready.show(who.as_deref()).as_ref() {
+            Ok(r) => Ok(r.html.clone()),
+            Err(e) => Err(e.clone()),
+        },
+        Err(e) => Err(e.clone()),
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("the render failed: {e}")));
+    match shown {
+        Ok(body) => html(body, BULLETIN_POLICY),
+        Err(e) => html(page::frame_problem(&e), BULLETIN_POLICY),
+    }
+}
+
+/// The long poll: the latest load's number once it is not `since`, or after the poll time.
+async fn changes(app: &App, since: Option<&String>) -> Response {
+    let since: Option<u64> = since.and_then(|s| s.parse().ok());
+    let mut latest = app.latest.clone();
+    let newer = async {
+        loop {
+            if Some(latest.borrow_and_update().generation) != since {
+                return;
+            }
+            if latest.changed().await.is_err() {
+                // The reloader stopped (shutting down): let the poll time run out.
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(app.poll, newer).await;
+    let generation = latest.borrow().generation;
+    let mut r = plain(StatusCode::OK, generation.to_string());
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn html(body: String, policy: &'static str) -> Response {
+    with_headers(body.into_response(), "text/html; charset=utf-8", policy)
+}
+
+fn plain(status: StatusCode, body: String) -> Response {
+    let r = (status, body).into_response();
+    with_headers(r, "text/plain; charset=utf-8", "default-src 'none'")
+}
+
+fn with_headers(mut r: Response, content_type: &'static str, policy: &'static str) -> Response {
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(policy),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}

@@ -1,0 +1,300 @@
+//! What the page shows, loaded from the files as they are: the campaign opened as `check`
+//! opens it, `check`'s findings, the first members of the list; or the error that stopped it.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::compose::campaign::Campaign;
+use crate::compose::lint::{self, Finding, Severity};
+use crate::compose::render::Rendered;
+use crate::config::Config;
+use crate::error::{Error, Result, show};
+use crate::list::{Member, MemberList};
+
+/// Members listed in the page's picker, at most; any other is shown by its address (`?as=`).
+pub const LISTED: usize = 200;
+
+/// The address of "a member with empty fields": every column empty but this.
+pub const EMPTY_MEMBER: &str = "member@example.org";
+
+/// How the page names "a member with empty fields" in `?as=` (not an address, so no member's).
+pub const EMPTY: &str = "(empty)";
+
+/// How `preview` was started: what every reload opens.
+pub struct Options {
+    pub config_path: PathBuf,
+    /// The command line's `--campaign`; `None`: the last issue, else `preview`.
+    pub campaign: Option<String>,
+    pub subject: Option<String>,
+    /// The command line's overrides (`--template`, `--list`, `--var`), applied to every
+    /// config read.
+    pub overrides: Box<dyn Fn(&mut Config) + Send + Sync>,
+}
+
+impl Options {
+    /// Reads the config as it is now, with the command line's overrides.
+    pub fn config(&self) -> Result<Config> {
+        let mut config = Config::load(&self.config_path)?;
+        (self.overrides)(&mut config);
+        Ok(config)
+    }
+
+    /// The campaign shown: `--campaign`, else the last Markdown issue by name, else `preview`.
+    pub fn campaign(&self, config: &Config) -> String {
+        if let Some(c) = &self.campaign {
+            return c.clone();
+        }
+        let last = match config.use_issues {
+            true => crate::compose::next_issue::previous(&config.issues, "\u{10FFFF}").ok(),
+            false => None,
+        };
+        last.flatten()
+            .and_then(|p| Some(p.file_stem()?.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "preview".into())
+    }
+}
+
+/// One load of the files.
+pub struct Snapshot {
+    /// Counts the loads: the page asks for a newer one.
+    pub generation: u64,
+    pub loaded: std::result::Result<Ready, String>,
+}
+
+/// A campaign that opened.
+pub struct Ready {
+    pub campaign: Campaign,
+    pub list: MemberList,
+    /// The From header, as the message carries it (before encoding).
+    pub from: String,
+    /// The first [`LISTED`] members that read.
+    pub members: Vec<Member>,
+    /// Whether the list has more members than `members`.
+    pub more: bool,
+    /// What `mailshot check` would print, errors first.
+    pub findings: Vec<Finding>,
+    /// The last rendering asked for (the page asks for one member's three times: the inbox
+    /// line, then each frame).
+    last: Mutex<Option<(String, Arc<Shown>)>>,
+}
+
+/// One member's rendering, or why there is none.
+pub type Shown = std::result::Result<Rendered, String>;
+
+/// Opens the campaign of `config` (as [`Options::config`] read it) as `check` does (never
+/// the store for writing, never its lock) and runs `check`'s findings; the error message (as
+/// `check` prints it) when it does not open.
+pub fn load(options: &Options, config: Result<Config>, generation: u64) -> Snapshot {
+    let loaded = config
+        .and_then(|config| {
+            let id = options.campaign(&config);
+            ready(&config, &id, options.subject.as_deref())
+        })
+        .map_err(|e| e.to_string());
+    Snapshot { generation, loaded }
+}
+
+/// Campaign `id` of `config`, opened and checked as `check` does.
+pub(crate) fn ready(config: &Config, id: &str, subject: Option<&str>) -> Result<Ready> {
+    let (campaign, list, warnings) = Campaign::open(config, id, subject)?;
+    let changed = sent_from_other_sources(&config.store, &campaign);
+    let (_, findings) = lint::check_campaign(config, &campaign, &list, warnings, changed)?;
+    let mut members = Vec::new();
+    let mut more = false;
+    for m in list.rows()?.flatten() {
+        if members.len() == LISTED {
+            more = true;
+            break;
+        }
+        members.push(m);
+    }
+    Ok(Ready {
+        from: config.from.to_string(),
+        campaign,
+        list,
+        members,
+        more,
+        findings,
+        last: Mutex::new(None),
+    })
+}
+
+/// `check`'s refusal for a campaign already sent from other sources, read from the store
+/// opened read-only (a store that cannot be read says so instead).
+fn sent_from_other_sources(store: &Path, campaign: &Campaign) -> Option<String> {
+    let read = || -> Result<Option<String>> {
+        match crate::store::Store::open_read_only(store)? {
+            Some(s) => crate::deliver::run::changed_sources(&s, campaign),
+            None => Ok(None),
+        }
+    };
+    read().unwrap_or_else(|e| {
+        Some(format!(
+            "the campaign's first sources could not be compared: {e}"
+        ))
+    })
+}
+
+impl Ready {
+    /// The member `who` names (an address, any case; [`EMPTY`]; `None`: the first member).
+    pub fn member(&self, who: Option<&str>) -> std::result::Result<Member, String> {
+        let list_name = show(&self.list.path);
+        let Some(who) = who.map(str::trim).filter(|w| !w.is_empty()) else {
+            return match self.members.first() {
+                Some(m) => Ok(m.clone()),
+                None => Ok(self.empty_member()),
+            };
+        };
+        if who == EMPTY {
+            return Ok(self.empty_member());
+        }
+        let same = |m: &Member| m.email.eq_ignore_ascii_case(who);
+        if let Some(m) = self.members.iter().find(|m| same(m)) {
+            return Ok(m.clone());
+        }
+        if self.more {
+            let rows = self.list.rows().map_err(|e| e.to_string())?;
+            if let Some(m) = rows.flatten().find(same) {
+                return Ok(m);
+            }
+        }
+        Err(format!("`{who}` is not in `{list_name}`"))
+    }
+
+    /// "A member with empty fields": every column of the list empty but the address.
+    fn empty_member(&self) -> Member {
+        let values = self
+            .list
+            .columns
+            .iter()
+            .map(|c| match c.as_str() {
+                "email" => EMPTY_MEMBER.to_string(),
+                _ => String::new(),
+            })
+            .collect();
+        Member {
+            line: 0,
+            email: EMPTY_MEMBER.into(),
+            columns: self.list.columns.clone(),
+            values,
+        }
+    }
+
+    /// The rendering the page shows for `who` (see [`Ready::member`]), as `send --test-to`
+    /// renders it; the last one is kept.
+    pub fn show(&self, who: Option<&str>) -> Arc<Shown> {
+        let key = who.unwrap_or("").trim().to_lowercase();
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((k, shown)) = last.as_ref()
+            && *k == key
+        {
+            return shown.clone();
+        }
+        let shown = Arc::new(
+            self.member(who)
+                .and_then(|m| self.campaign.render_proof(&m)),
+        );
+        *last = Some((key, shown.clone()));
+        shown
+    }
+
+    /// How many findings are errors.
+    pub fn errors(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .count()
+    }
+}
+
+/// `--as`: the address must be on the list, as for `send --test-to --as`.
+pub fn check_as(config: &Config, who: &str) -> Result<()> {
+    let list = MemberList::open(&config.list)?;
+    let found = list
+        .rows()?
+        .flatten()
+        .any(|m| m.email.eq_ignore_ascii_case(who.trim()));
+    match found {
+        true => Ok(()),
+        false => Err(Error::input(format!(
+            "--as: `{who}` is not in `{}`",
+            show(&list.path)
+        ))),
+    }
+}
+
+/// The preview text an inbox shows after the subject: the hidden block that opens the body
+/// (`mj-preview`'s, or the layout's `{{ preview }}`), as text; empty when there is none.
+pub fn preview_text(html: &str) -> String {
+    let Some(body) = html.find("<body").map(|i| &html[i..]) else {
+        return String::new();
+    };
+    // The wire-ready HTML breaks lines at spaces: `<div` and `style` may be lines apart.
+    let Some(start) = body.find("style=\"display:none") else {
+        return String::new();
+    };
+    let div = &body[start..];
+    let (Some(open), Some(close)) = (div.find('>'), div.find("</div>")) else {
+        return String::new();
+    };
+    if close < open {
+        return String::new();
+    }
+    unescape(div[open + 1..close].trim())
+}
+
+/// Undoes HTML escaping of text (the entities mrml and our escaping write).
+fn unescape(s: &str) -> String {
+    let s = s.replace("\r\n", " ").replace('\n', " ");
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s.as_str();
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        let Some(end) = rest.find(';').filter(|&e| e < 10) else {
+            out.push('&');
+            rest = &rest[1..];
+            continue;
+        };
+        let entity = &rest[1..end];
+        let c = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            "nbsp" => Some('\u{a0}'),
+            _ => entity
+                .strip_prefix("#x")
+                .or_else(|| entity.strip_prefix("#X"))
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
+                .and_then(char::from_u32),
+        };
+        match c {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_preview_text_is_the_hidden_block_opening_the_body() {
+        let html = "<html><head><style>div{}</style></head><body style=\"x\">\r\n<div\r\nstyle=\"display:none;font-size:1px\">Awards\r\n&amp; more &#x2f; &lt;news&gt; &#233;t&eacute;</div><div>Body</div></body></html>";
+        assert_eq!(preview_text(html), "Awards & more / <news> ét&eacute;");
+        assert_eq!(preview_text("<body><div>none</div></body>"), "");
+        assert_eq!(preview_text("no body"), "");
+    }
+}
