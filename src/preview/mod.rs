@@ -36,6 +36,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::{mpsc, watch as latest};
 use tokio::time::Instant;
 
+use crate::compose::lint;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::serve::Limits;
@@ -83,8 +84,18 @@ pub fn run(
             .map_err(|e| Error::runtime(e.to_string()))?;
         let (events, on_event) = mpsc::channel(1);
         let watcher = watching.start(events.clone())?;
+        // The first load is checked too before the address is printed: a page opened at
+        // once shows everything.
         let first = reload(options.clone(), 1).await?.0;
-        let (publish, latest) = latest::channel(Arc::new(first));
+        let findings = match &first {
+            Ok(ready) => Some(check(ready.clone()).await),
+            Err(_) => None,
+        };
+        let (publish, latest) = latest::channel(Arc::new(Snapshot {
+            generation: 1,
+            loaded: first,
+            findings,
+        }));
         let app = Arc::new(App {
             latest,
             hosts: [
@@ -125,19 +136,50 @@ async fn bind(port: u16) -> Result<tokio::net::TcpListener> {
     })
 }
 
-/// Loads the files on a blocking thread, as load number `generation`; also gives what to
-/// watch for the config as it now is (`None`: it does not read).
-async fn reload(options: Arc<Options>, generation: u64) -> Result<(Snapshot, Option<Watch>)> {
+/// What a load gives: the campaign or why it did not open.
+type Loaded = std::result::Result<Arc<state::Ready>, String>;
+
+/// Loads the files on a blocking thread, as load number `load`; also gives what to watch for
+/// the config as it now is (`None`: it does not read).
+async fn reload(options: Arc<Options>, load: u64) -> Result<(Loaded, Option<Watch>)> {
     tokio::task::spawn_blocking(move || {
         let config = options.config();
         let watching = config.as_ref().ok().map(Watch::of);
-        (state::load(&options, config, generation), watching)
+        (state::load(&options, config, load).map(Arc::new), watching)
     })
     .await
     .map_err(|e| Error::runtime(format!("the preview's loader failed: {e}")))
 }
 
-/// The shell around [`Debounce`]: file events in, loads published.
+/// `check`'s findings on `ready`, on a blocking thread.
+async fn check(ready: Arc<state::Ready>) -> Arc<Vec<lint::Finding>> {
+    let found = tokio::task::spawn_blocking(move || ready.check()).await;
+    Arc::new(found.unwrap_or_else(|e| {
+        vec![lint::Finding {
+            severity: lint::Severity::Error,
+            message: format!("the check failed: {e}"),
+        }]
+    }))
+}
+
+/// Publishes `check`'s findings on `ready`, if it is still the latest load.
+async fn findings_of(ready: Arc<state::Ready>, publish: latest::Sender<Arc<Snapshot>>) {
+    let found = check(ready.clone()).await;
+    publish.send_if_modified(|s| {
+        let current = matches!(&s.loaded, Ok(r) if Arc::ptr_eq(r, &ready));
+        if current {
+            *s = Arc::new(Snapshot {
+                generation: s.generation + 1,
+                loaded: s.loaded.clone(),
+                findings: Some(found),
+            });
+        }
+        current
+    });
+}
+
+/// The shell around [`Debounce`]: file events in, loads published, each load's findings
+/// published after it (unless a newer load came first).
 struct Reloads {
     options: Arc<Options>,
     watching: Watch,
@@ -150,7 +192,8 @@ struct Reloads {
 impl Reloads {
     async fn run(mut self, mut on_event: mpsc::Receiver<()>) {
         let mut debounce = Debounce::default();
-        let mut generation = 1;
+        let mut load = 1;
+        let mut checking = tokio::task::JoinSet::new();
         loop {
             let due = debounce.due();
             tokio::select! {
@@ -162,14 +205,25 @@ impl Reloads {
                     if !debounce.fire(Instant::now()) {
                         continue;
                     }
-                    generation += 1;
-                    let Ok((snapshot, watching)) = reload(self.options.clone(), generation).await
-                    else {
+                    load += 1;
+                    let Ok((loaded, watching)) = reload(self.options.clone(), load).await else {
                         continue;
                     };
-                    self.publish.send_replace(Arc::new(snapshot));
+                    self.publish.send_modify(|s| {
+                        *s = Arc::new(Snapshot {
+                            generation: s.generation + 1,
+                            loaded: loaded.clone(),
+                            findings: None,
+                        })
+                    });
+                    // An older load's findings would never be shown: not waited for.
+                    checking.abort_all();
+                    if let Ok(ready) = loaded {
+                        checking.spawn(findings_of(ready, self.publish.clone()));
+                    }
                     self.rewatch(watching);
                 }
+                Some(_) = checking.join_next(), if !checking.is_empty() => {}
             }
         }
     }

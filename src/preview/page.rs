@@ -2,7 +2,7 @@
 //! error messages) is escaped here; the bulletin itself is never inlined: each frame loads
 //! it from `/render`, where it is served as the message carries it.
 
-use crate::compose::lint::Severity;
+use crate::compose::lint::{Finding, Severity};
 use crate::serve::escape;
 
 use super::state::{EMPTY, LISTED, Ready, Snapshot, preview_text};
@@ -42,7 +42,7 @@ pub fn panel(snapshot: &Snapshot, who: Option<&str>) -> String {
     let generation = snapshot.generation;
     let body = match &snapshot.loaded {
         Err(message) => problem("The campaign does not open", message),
-        Ok(ready) => ready_panel(ready, who, generation),
+        Ok(ready) => ready_panel(ready, who) + &findings(snapshot.findings.as_deref()),
     };
     format!("<div id=\"panel\" data-generation=\"{generation}\">{body}</div>")
 }
@@ -50,22 +50,24 @@ pub fn panel(snapshot: &Snapshot, who: Option<&str>) -> String {
 /// An error, shown where the bulletin would be.
 fn problem(title: &str, message: &str) -> String {
     format!(
-        "<section class=\"problem\" role=\"alert\"><h2>{}</h2><pre class=\"error-text\">{}</pre>\
+        "<section id=\"problem\" class=\"problem\" role=\"alert\"><h2>{}</h2><pre class=\"error-text\">{}</pre>\
          <p>The page updates when the file is saved again.</p></section>",
         escape(title),
         escape(message)
     )
 }
 
-fn ready_panel(ready: &Ready, who: Option<&str>, generation: u64) -> String {
+/// The picker, then the member's bulletin (or why it does not render).
+fn ready_panel(ready: &Ready, who: Option<&str>) -> String {
     let shown = ready.show(who);
     let who_param = who.unwrap_or("");
-    let mut out = format!("<section>{}</section>", picker(ready, who));
+    let load = ready.load;
+    let mut out = format!("<section id=\"picker\">{}</section>", picker(ready, who));
     match shown.as_ref() {
         Err(message) => out.push_str(&problem("This member's bulletin does not render", message)),
         Ok(r) => {
             out.push_str(&format!(
-                "<section class=\"inbox\" aria-label=\"Inbox line\">\
+                "<section id=\"inbox\" class=\"inbox\" aria-label=\"Inbox line\">\
                  <div><span class=\"label\">From</span> <span id=\"from\">{}</span></div>\
                  <div><span class=\"label\">Subject</span> <strong id=\"subject\">{}</strong></div>\
                  <div><span class=\"label\">Preview</span> <span id=\"preview-text\">{}</span></div>\
@@ -74,23 +76,22 @@ fn ready_panel(ready: &Ready, who: Option<&str>, generation: u64) -> String {
                 escape(&r.subject),
                 escape(&preview_text(&r.html))
             ));
-            out.push_str("<section class=\"frames\">");
+            out.push_str("<section id=\"frames\" class=\"frames\">");
             for w in WIDTHS {
                 out.push_str(&format!(
                     "<figure><figcaption>{w} px</figcaption><iframe id=\"frame-{w}\" title=\"The bulletin at {w} px\" \
                      width=\"{w}\" sandbox=\"allow-popups allow-popups-to-escape-sandbox allow-same-origin\" \
-                     src=\"/render?as={}&amp;g={generation}\"></iframe></figure>",
+                     src=\"/render?as={}&amp;g={load}\"></iframe></figure>",
                     escape(&url_encode(who_param))
                 ));
             }
             out.push_str("</section>");
             out.push_str(&format!(
-                "<section><h2>Text part</h2><pre id=\"text-part\">{}</pre></section>",
+                "<section id=\"text\"><h2>Text part</h2><pre id=\"text-part\">{}</pre></section>",
                 escape(&r.text)
             ));
         }
     }
-    out.push_str(&findings(ready));
     out
 }
 
@@ -137,17 +138,23 @@ fn picker(ready: &Ready, who: Option<&str>) -> String {
     )
 }
 
-/// `check`'s findings, as it prints them.
-fn findings(ready: &Ready) -> String {
-    let errors = ready.errors();
-    let warnings = ready.findings.len() - errors;
+/// `check`'s findings, as it prints them; `None`: still checking.
+fn findings(found: Option<&Vec<Finding>>) -> String {
+    let Some(found) = found else {
+        return "<section id=\"check\"><h2>Check: checking every member…</h2></section>".into();
+    };
+    let errors = found
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    let warnings = found.len() - errors;
     let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
     let mut out = format!(
-        "<section><h2>Check: {}, {}</h2><ul id=\"findings\" class=\"findings\">",
+        "<section id=\"check\"><h2>Check: {}, {}</h2><ul id=\"findings\" class=\"findings\">",
         plural(errors, "error"),
         plural(warnings, "warning")
     );
-    for f in &ready.findings {
+    for f in found {
         let class = match f.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
@@ -190,13 +197,23 @@ pub const SCRIPT: &str = r#""use strict";
 const app = document.getElementById("app");
 let generation = Number(document.getElementById("panel").dataset.generation);
 let who = new URLSearchParams(location.search).get("as") || "";
+// Replaces only the sections that changed: frames showing the same load are not reloaded,
+// and the address being typed keeps its focus.
 async function refresh() {
   const r = await fetch("/panel?as=" + encodeURIComponent(who), { cache: "no-store" });
-  const html = await r.text();
-  const focused = document.activeElement && document.activeElement.id;
-  app.innerHTML = html;
-  generation = Number(document.getElementById("panel").dataset.generation);
-  if (focused) { const e = document.getElementById(focused); if (e) e.focus(); }
+  const holder = document.createElement("div");
+  holder.innerHTML = await r.text();
+  const fresh = holder.firstElementChild;
+  const panel = document.getElementById("panel");
+  const was = [...panel.children];
+  const now = [...fresh.children];
+  if (was.length === now.length && was.every((e, i) => e.id === now[i].id)) {
+    was.forEach((e, i) => { if (e.outerHTML !== now[i].outerHTML) e.replaceWith(now[i]); });
+    panel.dataset.generation = fresh.dataset.generation;
+  } else {
+    panel.replaceWith(fresh);
+  }
+  generation = Number(fresh.dataset.generation);
 }
 function show(as) {
   who = as;
@@ -231,6 +248,7 @@ mod tests {
         Snapshot {
             generation: 7,
             loaded: Err(message.to_string()),
+            findings: None,
         }
     }
 
@@ -259,10 +277,12 @@ mod tests {
         let body = "<mj-section><mj-column><mj-text>Dear {{ first_name }}</mj-text></mj-column></mj-section>";
         let csv = "email,first_name,last_name\nann@example.org,<img src=x onerror=alert(1)>,\"O\"\"Neil & co\"\n";
         let (_dir, config) = crate::compose::campaign::scratch(body, csv);
-        let ready = super::super::state::ready(&config, "c", None).unwrap();
+        let ready = super::super::state::ready(config, "c", None, 3).unwrap();
+        let found = ready.check();
         let snapshot = Snapshot {
-            generation: 3,
-            loaded: Ok(ready),
+            generation: 4,
+            loaded: Ok(std::sync::Arc::new(ready)),
+            findings: Some(std::sync::Arc::new(found)),
         };
         let html = panel(&snapshot, Some("ann@example.org"));
         assert!(!html.contains("<img"), "{html}");

@@ -54,25 +54,33 @@ impl Options {
     }
 }
 
-/// One load of the files.
+/// What the page shows: the files as last loaded, and `check`'s findings on them.
 pub struct Snapshot {
-    /// Counts the loads: the page asks for a newer one.
+    /// Counts what was published: the page asks for a newer one.
     pub generation: u64,
-    pub loaded: std::result::Result<Ready, String>,
+    /// The campaign as last loaded, or the error (as `check` prints it) that stopped it.
+    pub loaded: std::result::Result<Arc<Ready>, String>,
+    /// `check`'s findings on `loaded`, errors first; `None` while every member is being
+    /// checked (the rendering is shown first: on a long list the check takes a while).
+    pub findings: Option<Arc<Vec<Finding>>>,
 }
 
 /// A campaign that opened.
 pub struct Ready {
+    /// Which load this is (the frames' addresses carry it, so a new load reloads them and
+    /// new findings alone do not).
+    pub load: u64,
+    config: Config,
     pub campaign: Campaign,
     pub list: MemberList,
+    /// The warnings of opening it, for `check`'s list.
+    warnings: Vec<String>,
     /// The From header, as the message carries it (before encoding).
     pub from: String,
     /// The first [`LISTED`] members that read.
     pub members: Vec<Member>,
     /// Whether the list has more members than `members`.
     pub more: bool,
-    /// What `mailshot check` would print, errors first.
-    pub findings: Vec<Finding>,
     /// The last rendering asked for (the page asks for one member's three times: the inbox
     /// line, then each frame).
     last: Mutex<Option<(String, Arc<Shown>)>>,
@@ -82,23 +90,25 @@ pub struct Ready {
 pub type Shown = std::result::Result<Rendered, String>;
 
 /// Opens the campaign of `config` (as [`Options::config`] read it) as `check` does (never
-/// the store for writing, never its lock) and runs `check`'s findings; the error message (as
-/// `check` prints it) when it does not open.
-pub fn load(options: &Options, config: Result<Config>, generation: u64) -> Snapshot {
-    let loaded = config
+/// the store for writing, never its lock), as load number `load`; the error message (as
+/// `check` prints it) when it does not open. The findings are [`Ready::check`]'s.
+pub fn load(
+    options: &Options,
+    config: Result<Config>,
+    load: u64,
+) -> std::result::Result<Ready, String> {
+    config
         .and_then(|config| {
             let id = options.campaign(&config);
-            ready(&config, &id, options.subject.as_deref())
+            let subject = options.subject.clone();
+            ready(config, &id, subject.as_deref(), load)
         })
-        .map_err(|e| e.to_string());
-    Snapshot { generation, loaded }
+        .map_err(|e| e.to_string())
 }
 
-/// Campaign `id` of `config`, opened and checked as `check` does.
-pub(crate) fn ready(config: &Config, id: &str, subject: Option<&str>) -> Result<Ready> {
-    let (campaign, list, warnings) = Campaign::open(config, id, subject)?;
-    let changed = sent_from_other_sources(&config.store, &campaign);
-    let (_, findings) = lint::check_campaign(config, &campaign, &list, warnings, changed)?;
+/// Campaign `id` of `config`, opened as `check` opens it.
+pub(crate) fn ready(config: Config, id: &str, subject: Option<&str>, load: u64) -> Result<Ready> {
+    let (campaign, list, warnings) = Campaign::open(&config, id, subject)?;
     let mut members = Vec::new();
     let mut more = false;
     for m in list.rows()?.flatten() {
@@ -109,12 +119,14 @@ pub(crate) fn ready(config: &Config, id: &str, subject: Option<&str>) -> Result<
         members.push(m);
     }
     Ok(Ready {
+        load,
         from: config.from.to_string(),
+        config,
         campaign,
         list,
+        warnings,
         members,
         more,
-        findings,
         last: Mutex::new(None),
     })
 }
@@ -198,12 +210,18 @@ impl Ready {
         shown
     }
 
-    /// How many findings are errors.
-    pub fn errors(&self) -> usize {
-        self.findings
-            .iter()
-            .filter(|f| f.severity == Severity::Error)
-            .count()
+    /// What `mailshot check` prints for this campaign: every member rendered, the inbox
+    /// rules, errors first (an error reading the list is one).
+    pub fn check(&self) -> Vec<Finding> {
+        let changed = sent_from_other_sources(&self.config.store, &self.campaign);
+        let warnings = self.warnings.clone();
+        match lint::check_campaign(&self.config, &self.campaign, &self.list, warnings, changed) {
+            Ok((_, found)) => found,
+            Err(e) => vec![Finding {
+                severity: Severity::Error,
+                message: e.to_string(),
+            }],
+        }
     }
 }
 
