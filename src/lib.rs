@@ -50,14 +50,17 @@
 //!
 //! # Modules
 //! The directories are the pipeline's stages; dependencies run one way:
-//! `commands` -> `list`, `compose`, `deliver`, `store`, `web`; `deliver` -> `compose`,
-//! `transport`, `store`, `outcome`; `compose::edition` -> `store` (the [`store::Master`] it
-//! makes); `serve` and `web` -> `store`; `transport` -> `outcome`, and
-//! `compose::message::Outgoing` (what it carries) and `config` (its settings); `store` ->
-//! nothing of ours but the shared vocabulary ([`outcome`], [`address`], [`clock`], [`error`]).
+//! `commands` -> `list`, `compose`, `deliver`, `store`, `web`, `preview`; `preview` ->
+//! `compose`, `list`, `deliver` (`check`'s sources comparison), `store` (read-only), `serve`
+//! (its HTTP shell); `deliver` -> `compose`, `transport`, `store`, `outcome`;
+//! `compose::edition` -> `store` (the [`store::Master`] it makes); `serve` and `web` ->
+//! `store`; `transport` -> `outcome`, and `compose::message::Outgoing` (what it carries) and
+//! `config` (its settings); `store` -> nothing of ours but the shared vocabulary
+//! ([`outcome`], [`address`], [`clock`], [`error`]).
 //!
 //! - [`cli`]: clap definitions; [`commands`]: one module per subcommand (`send`, `status`,
-//!   `log`, `import`, `suppress`, `check`, `serve`, `new`, `publish`) that calls into the library and prints
+//!   `log`, `import`, `suppress`, `check`, `serve`, `new`, `publish`, `preview`) that calls
+//!   into the library and prints
 //!   (the library itself prints only a send's progress and warnings, on standard error).
 //! - [`config`]: strict `config.toml` (unknown keys are errors) checked into [`config::Config`].
 //! - [`address`]: the one rule for when two addresses are the same member (the key that the
@@ -132,6 +135,12 @@
 //! - [`web`]: the public side as pages (path, content type, bytes) built from the store: each
 //!   web edition, the archive and its Atom feed; `serve` answers them, `publish` writes them
 //!   as files, the same bytes.
+//! - [`preview`]: `mailshot preview`, a local page (127.0.0.1) showing the campaign as
+//!   `send --test-to` renders it, per member, with `check`'s findings: `preview::state` (the
+//!   campaign opened as `check` opens it, never the store for writing), `preview::page` (the
+//!   HTML, everything escaped), `preview::watch` (notify on the campaign's folders, and the
+//!   debounce); reloaded on a blocking thread and announced to the page by a long poll; served
+//!   by `serve::serve` (its timeouts and cap).
 //! - [`csv_safe`]: CSV cells neutralised against spreadsheet formula injection (OWASP).
 //! - [`error`]: the error type (a member list's errors with file and line, the store's and
 //!   import's scratch database's told apart) and the exit codes; [`clock`]: the [`clock::Clock`]
