@@ -59,6 +59,9 @@ struct App {
     default_who: Option<String>,
     /// How long a long poll is held.
     poll: Duration,
+    /// True once Ctrl-C or SIGTERM came: the long polls answer at once, so the server
+    /// stops without waiting for them.
+    closing: latest::Receiver<bool>,
 }
 
 /// Serves the preview until Ctrl-C or SIGTERM; calls `on_listening` with the address once
@@ -91,6 +94,7 @@ pub fn run(
             Ok(ready) => Some(check(ready.clone()).await),
             Err(_) => None,
         };
+        let closing = latest::Sender::new(false);
         let (publish, latest) = latest::channel(Arc::new(Snapshot {
             generation: 1,
             loaded: first,
@@ -105,6 +109,7 @@ pub fn run(
             default_who: as_member.map(str::to_string),
             // Answered before the connection's idle timeout would cut it.
             poll: POLL.min(limits.idle_timeout / 2),
+            closing: closing.subscribe(),
         });
         let reloads = Reloads {
             options,
@@ -116,7 +121,11 @@ pub fn run(
         let reloader = tokio::spawn(reloads.run(on_event));
         on_listening(bound);
         let router = Router::new().fallback(handle).with_state(app);
-        crate::serve::serve(listener, router, limits, crate::serve::shutdown()).await;
+        let stop = async {
+            crate::serve::shutdown().await;
+            closing.send_replace(true);
+        };
+        crate::serve::serve(listener, router, limits, stop).await;
         reloader.abort();
         Ok(())
     })
@@ -323,7 +332,11 @@ async fn changes(app: &App, since: Option<&String>) -> Response {
             }
         }
     };
-    let _ = tokio::time::timeout(app.poll, newer).await;
+    let mut closing = app.closing.clone();
+    tokio::select! {
+        _ = tokio::time::timeout(app.poll, newer) => {}
+        _ = closing.wait_for(|c| *c) => {}
+    }
     let generation = latest.borrow().generation;
     let mut r = plain(StatusCode::OK, generation.to_string());
     r.headers_mut()

@@ -324,6 +324,43 @@ fn it_answers_only_on_127_0_0_1_and_only_for_itself() {
 }
 
 #[test]
+fn sigterm_ends_it_with_status_0_even_while_the_page_waits_for_a_change() {
+    let p = Project::with_issues();
+    let mut preview = Preview::start(&p, &[]);
+    // The page's long poll, waiting for a change that does not come.
+    let mut poll = TcpStream::connect(("127.0.0.1", preview.port)).unwrap();
+    write!(
+        poll,
+        "GET /changes?since=1 HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n",
+        preview.port
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let killed = Command::new("kill")
+        .args(["-TERM", &preview.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // Well before the poll's 15 s would run out.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(status) = preview.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running 5 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+    let mut answer = String::new();
+    poll.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\n1"), "{answer}");
+}
+
+#[test]
 fn a_taken_port_is_refused_saying_what_to_do() {
     let p = Project::with_issues();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
