@@ -89,7 +89,7 @@ pub fn run(
         let watcher = watching.start(events.clone())?;
         // The first load is checked too before the address is printed: a page opened at
         // once shows everything.
-        let first = reload(options.clone(), 1).await?.0;
+        let first = reload(options.clone(), 1).await.0;
         let findings = match &first {
             Ok(ready) => Some(check(ready.clone()).await),
             Err(_) => None,
@@ -149,15 +149,16 @@ async fn bind(port: u16) -> Result<tokio::net::TcpListener> {
 type Loaded = std::result::Result<Arc<state::Ready>, String>;
 
 /// Loads the files on a blocking thread, as load number `load`; also gives what to watch for
-/// the config as it now is (`None`: it does not read).
-async fn reload(options: Arc<Options>, load: u64) -> Result<(Loaded, Option<Watch>)> {
+/// the config as it now is (`None`: it does not read). A loader that panicked (a bug, on some
+/// input) is shown as the load's error: the preview goes on.
+async fn reload(options: Arc<Options>, load: u64) -> (Loaded, Option<Watch>) {
     tokio::task::spawn_blocking(move || {
         let config = options.config();
         let watching = config.as_ref().ok().map(Watch::of);
         (state::load(&options, config, load).map(Arc::new), watching)
     })
     .await
-    .map_err(|e| Error::runtime(format!("the preview's loader failed: {e}")))
+    .unwrap_or_else(|e| (Err(format!("the preview's loader failed: {e}")), None))
 }
 
 /// `check`'s findings on `ready`, on a blocking thread.
@@ -215,9 +216,7 @@ impl Reloads {
                         continue;
                     }
                     load += 1;
-                    let Ok((loaded, watching)) = reload(self.options.clone(), load).await else {
-                        continue;
-                    };
+                    let (loaded, watching) = reload(self.options.clone(), load).await;
                     self.publish.send_modify(|s| {
                         *s = Arc::new(Snapshot {
                             generation: s.generation + 1,
@@ -293,8 +292,9 @@ async fn handle(
     }
 }
 
-/// The page's policy: its own script and requests, frames from itself, nothing else.
-const PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; frame-src 'self'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+/// The page's policy: its own script and requests, nothing else; frames from itself (and
+/// the web, where a link clicked in the bulletin leads).
+const PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; frame-src 'self' https: http:; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// A bulletin's policy: its images, styles and fonts from anywhere, as in a mail client; no
 /// script.

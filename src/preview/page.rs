@@ -230,8 +230,10 @@ async function watch() {
   for (;;) {
     try {
       const r = await fetch("/changes?since=" + generation, { cache: "no-store" });
+      // Refused or gone (stopped, restarted): try again in a second, never in a tight loop.
+      if (!r.ok) throw new Error(`status ${r.status}`);
       const latest = Number(await r.text());
-      if (r.ok && latest !== generation) await refresh();
+      if (latest !== generation) await refresh();
     } catch (e) {
       await new Promise((done) => setTimeout(done, 1000));
     }
