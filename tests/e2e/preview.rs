@@ -227,6 +227,14 @@ fn the_page_shows_the_bulletin_and_follows_the_files_as_they_are_saved() {
     p.write("templates/layout.mjml", &layout);
     b.wait("bumper round-up", "frames");
 
+    // A partial saved.
+    p.edit(
+        "templates/partials/footer.mjml",
+        "is on our member mailing list.",
+        "is on our members' mailing list.",
+    );
+    b.wait("is on our members' mailing list.", "frames");
+
     // The member list and the config saved.
     b.ask(json!({"op": "select", "value": "zoe.hartley@medtech.example.org"}));
     b.wait("Dear Zoë,", "frames");
