@@ -309,6 +309,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_picker_lists_the_first_members_and_finds_any_other_by_address() {
+        let body = "<mj-section><mj-column><mj-text>Dear {{ first_name or \"colleague\" }}</mj-text></mj-column></mj-section>";
+        let mut csv = String::from("email,first_name\n");
+        for i in 0..LISTED + 5 {
+            csv.push_str(&format!("m{i}@example.org,Name{i}\n"));
+        }
+        let (_dir, config) = crate::compose::campaign::scratch(body, &csv);
+        let ready = ready(config, "c", None, 1).unwrap();
+        assert_eq!(ready.members.len(), LISTED);
+        assert!(ready.more);
+        // Past the listed ones: read from the list; any case.
+        let last = ready.member(Some("M204@example.org")).unwrap();
+        assert_eq!((last.line, last.email.as_str()), (206, "m204@example.org"));
+        assert_eq!(ready.member(None).unwrap().email, "m0@example.org");
+        assert_eq!(
+            ready.member(Some("nobody@example.org")).unwrap_err(),
+            format!(
+                "`nobody@example.org` is not in `{}`",
+                show(&ready.list.path)
+            )
+        );
+        // Every column empty but the address: the fallback shows.
+        let empty = ready.member(Some(EMPTY)).unwrap();
+        assert_eq!(empty.values, vec![EMPTY_MEMBER.to_string(), String::new()]);
+        let shown = ready.show(Some(EMPTY));
+        assert!(
+            shown
+                .as_ref()
+                .as_ref()
+                .unwrap()
+                .text
+                .contains("Dear colleague")
+        );
+    }
+
+    #[test]
     fn the_preview_text_is_the_hidden_block_opening_the_body() {
         let html = "<html><head><style>div{}</style></head><body style=\"x\">\r\n<div\r\nstyle=\"display:none;font-size:1px\">Awards\r\n&amp; more &#x2f; &lt;news&gt; &#233;t&eacute;</div><div>Body</div></body></html>";
         assert_eq!(preview_text(html), "Awards & more / <news> ét&eacute;");
