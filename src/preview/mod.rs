@@ -288,7 +288,32 @@ async fn handle(
             "text/javascript; charset=utf-8",
             PAGE_POLICY,
         ),
-        _ => plain(StatusCode::NOT_FOUND, "not found\n".into()),
+        path => match path.strip_prefix("/bulletins/images/") {
+            Some(name) => image(&snapshot, name),
+            None => plain(StatusCode::NOT_FOUND, "not found\n".into()),
+        },
+    }
+}
+
+/// One of the campaign's local images, as the frames ask for it (see `Ready::local_images`).
+fn image(snapshot: &Snapshot, name: &str) -> Response {
+    let found = match &snapshot.loaded {
+        Ok(ready) => ready.image(name),
+        Err(_) => None,
+    };
+    match found {
+        Some((content_type, bytes)) => {
+            let mut r = bytes.as_ref().clone().into_response();
+            let h = r.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            h.insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
+            r
+        }
+        None => plain(StatusCode::NOT_FOUND, "not found\n".into()),
     }
 }
 
@@ -304,7 +329,7 @@ const BULLETIN_POLICY: &str = "default-src 'none'; img-src * data:; style-src * 
 async fn render(snapshot: Arc<Snapshot>, who: Option<String>) -> Response {
     let shown = tokio::task::spawn_blocking(move || match &snapshot.loaded {
         Ok(ready) => match ready.show(who.as_deref()).as_ref() {
-            Ok(r) => Ok(r.html.clone()),
+            Ok(r) => Ok(ready.local_images(r.html.clone())),
             Err(e) => Err(e.clone()),
         },
         Err(e) => Err(e.clone()),

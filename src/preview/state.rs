@@ -86,6 +86,33 @@ pub struct Ready {
     last: Mutex<Option<(String, Arc<Shown>)>>,
 }
 
+impl Ready {
+    /// `html` with the campaign's local images pointed at this page's own copies
+    /// (`/bulletins/images/<name>`): their published address (`[web] base_url`) may not
+    /// answer yet, and an inline part's `cid:` means nothing to a browser.
+    pub fn local_images(&self, mut html: String) -> String {
+        for image in &self.campaign.images.images {
+            let here = format!("/bulletins/images/{}", image.name);
+            if let Some(url) = self.config.web.image_url(&image.name) {
+                html = html.replace(&url, &here);
+            }
+            let cid = format!("cid:{}", crate::compose::images::content_id(&image.name));
+            html = html.replace(&cid, &here);
+        }
+        html
+    }
+
+    /// The campaign's local image published as `name`: its type and bytes.
+    pub fn image(&self, name: &str) -> Option<(&'static str, Arc<Vec<u8>>)> {
+        self.campaign
+            .images
+            .images
+            .iter()
+            .find(|i| i.name == name)
+            .map(|i| (i.content_type, i.bytes.clone()))
+    }
+}
+
 /// One member's rendering, or why there is none.
 pub type Shown = std::result::Result<Rendered, String>;
 

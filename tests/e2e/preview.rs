@@ -172,6 +172,27 @@ fn the_page_shows_the_bulletin_and_follows_the_files_as_they_are_saved() {
     assert!(s["textPart"].as_str().unwrap().contains("Dear Zoë,"));
     assert_eq!(s["findings"], json!([SECRET_WARNING]));
     assert_eq!(s["selected"], "zoe.hartley@medtech.example.org");
+    // The issue's local image (images/topical-tuesday-banner.png) comes from the preview
+    // itself, not from its published address, which need not answer yet.
+    for f in s["frames"].as_array().unwrap() {
+        let images = f["localImages"].as_array().unwrap();
+        assert_eq!(images.len(), 1, "{f}");
+        assert!(
+            images[0]["alt"]
+                .as_str()
+                .unwrap()
+                .starts_with("Topical Tuesday: AI"),
+            "{f}"
+        );
+        assert!(
+            images[0]["path"]
+                .as_str()
+                .unwrap()
+                .starts_with("/bulletins/images/topical-tuesday-banner-"),
+            "{f}"
+        );
+        assert_eq!(images[0]["naturalWidth"], 552, "{f}");
+    }
 
     // A member with every field empty gets the fallback.
     b.ask(json!({"op": "select", "value": "(empty)"}));
@@ -196,7 +217,7 @@ fn the_page_shows_the_bulletin_and_follows_the_files_as_they_are_saved() {
         "Dear {{ first_name or \"colleague\" }} {{ nosuchvar }},",
     );
     let s = b.wait(
-        "error: issue `issues/2023-05.md` line 9: undefined variable in `nosuchvar` (member on `lists/members.csv` line 2 (`zoe.hartley@medtech.example.org`)",
+        "error: issue `issues/2023-05.md` line 9: undefined variable in `nosuchvar` (all 12 members of `lists/members.csv`)",
         "page",
     );
     assert_eq!(

@@ -8,6 +8,8 @@
 //   {"op":"wait","text":T,"where":W} wait (up to 10 s) until T shows in both frames
 //                                    (W "frames") or in the page outside them (W "page");
 //                                    answers {"ok":bool,"state":...}
+// Each frame's `localImages` lists the images the preview serves itself (the campaign's local
+// images) with the width they loaded at (0: not loaded).
 // `reloaded` in every state says whether the page was loaded again since `goto` (it must not
 // be: the page updates itself).
 import { chromium } from "playwright-core";
@@ -35,6 +37,10 @@ async function state() {
       width: Math.round(f.getBoundingClientRect().width),
       innerWidth: f.contentWindow ? f.contentWindow.innerWidth : null,
       text: f.contentDocument && f.contentDocument.body ? f.contentDocument.body.innerText : "",
+      // The bulletin's images served by the preview itself (its local images), as loaded.
+      localImages: f.contentDocument ? [...f.contentDocument.images]
+        .filter((i) => i.src.startsWith(location.origin))
+        .map((i) => ({ alt: i.alt, path: new URL(i.src).pathname, naturalWidth: i.naturalWidth })) : [],
     }));
     const member = document.querySelector("#member");
     return {
