@@ -26,7 +26,7 @@ const binary = resolve(process.argv[2] || join(repo, "target/debug/mailshot"));
 const edits = Number(process.argv[3] || 20);
 
 const dir = mkdtempSync(join(tmpdir(), "mailshot-preview-bench-"));
-for (const d of ["config.toml", "templates", "lists", "issues"]) {
+for (const d of ["config.toml", "templates", "lists", "issues", "images"]) {
   cpSync(join(repo, d), join(dir, d), { recursive: true });
 }
 const issue = join(dir, "issues/2023-05.md");

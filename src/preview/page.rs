@@ -208,7 +208,18 @@ async function refresh() {
   const was = [...panel.children];
   const now = [...fresh.children];
   if (was.length === now.length && was.every((e, i) => e.id === now[i].id)) {
-    was.forEach((e, i) => { if (e.outerHTML !== now[i].outerHTML) e.replaceWith(now[i]); });
+    was.forEach((e, i) => {
+      if (e.outerHTML === now[i].outerHTML) return;
+      // The same frames with a new address: navigated where they are, which is quicker
+      // than new frames and keeps the old rendering on screen until the new one is in.
+      const old = [...e.querySelectorAll("iframe")];
+      const fresh = [...now[i].querySelectorAll("iframe")];
+      if (old.length > 0 && old.length === fresh.length && old.every((f, k) => f.id === fresh[k].id)) {
+        old.forEach((f, k) => f.setAttribute("src", fresh[k].getAttribute("src")));
+        if (e.outerHTML === now[i].outerHTML) return;
+      }
+      e.replaceWith(now[i]);
+    });
     panel.dataset.generation = fresh.dataset.generation;
   } else {
     panel.replaceWith(fresh);

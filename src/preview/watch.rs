@@ -18,8 +18,8 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 
 /// How long the files must stay quiet before a reload: an editor's save is several events
-/// (write, rename, attributes) within a few milliseconds. 25 ms.
-pub const QUIET: Duration = Duration::from_millis(25);
+/// (write, rename, attributes) within a millisecond or two. 10 ms.
+pub const QUIET: Duration = Duration::from_millis(10);
 /// The longest a reload waits under a steady stream of events. 250 ms.
 pub const MAX_WAIT: Duration = Duration::from_millis(250);
 
@@ -234,11 +234,11 @@ mod tests {
         let t0 = Instant::now();
         let mut d = Debounce::default();
         let mut fired = Vec::new();
-        // An event every 10 ms for a second: never quiet for 25 ms.
-        for i in 0..100 {
-            let now = t0 + ms(i * 10);
+        // An event every 5 ms for a second: never quiet for QUIET (10 ms).
+        for i in 0..200 {
+            let now = t0 + ms(i * 5);
             if d.fire(now) {
-                fired.push(i * 10);
+                fired.push(i * 5);
             }
             d.event(now);
         }
