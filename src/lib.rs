@@ -86,7 +86,8 @@
 //!   new`, next month's issue from the last one (month moved on, sections placeholders);
 //!   [`compose::render`]: minijinja + mrml, the once-per-campaign MJML render and
 //!   its equivalence check (`html`: MJML to wire-ready HTML; `escape`: member data escaped by
-//!   context; `text`: the text part; `describe`: render errors with file and line), and
+//!   context; `text`: the text part; `describe`: render errors with file and line;
+//!   `balance`: where a template's tags stop matching, for mrml's unplaced errors), and
 //!   `fill`, a fill by copying for templates that are only text and `{{ name }}` slots; [`compose::message`]: MIME,
 //!   list headers, Message-ID; [`compose::dkim`]: DKIM over the finished bytes (relaxed/relaxed,
 //!   RSA or Ed25519 by aws-lc); [`compose::tokens`]: HMAC tokens for unsubscribe links and
