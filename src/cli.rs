@@ -28,7 +28,8 @@ pub struct Cli {
 pub enum Command {
     /// Render the bulletin for every member and send it (preflight first: nothing goes unless every member renders).
     Send(SendArgs),
-    /// Show each campaign's members, accepted, deferred, failed and pending counts, and when it ran.
+    /// Show each campaign's members, accepted, deferred, failed and pending counts, late bounces
+    /// and complaints, and when it ran.
     Status(StatusArgs),
     /// Print one row per member of a campaign: status, attempts and the server's last reply.
     Log(LogArgs),
@@ -46,6 +47,9 @@ pub enum Command {
     Preview(PreviewArgs),
     /// Write the web editions, the archive and its Atom feed as static files for any web host.
     Publish(PublishArgs),
+    /// Read the bounce mailbox: bounces, complaints and unsubscribe replies matched to members,
+    /// recorded, and suppressed where they call for it; read mail is moved, never deleted.
+    Bounces(BouncesArgs),
 }
 
 #[derive(Debug, Args)]
@@ -71,6 +75,20 @@ pub struct PreviewArgs {
     pub port: u16,
     #[command(flatten)]
     pub render: RenderArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BouncesArgs {
+    /// Read this Maildir (a folder with `cur/` and `new/`) or mbox file instead of the IMAP
+    /// mailbox in `[bounces]`.
+    #[arg(long, value_name = "PATH")]
+    pub from: Option<PathBuf>,
+    /// Stay connected (IMAP IDLE) and read bounces as they arrive, until Ctrl-C or SIGTERM.
+    #[arg(long, conflicts_with = "from")]
+    pub watch: bool,
+    /// A line for every message read, not only for those left in place.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Args)]

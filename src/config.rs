@@ -41,6 +41,8 @@ struct RawConfig {
     #[serde(default)]
     web: RawWeb,
     #[serde(default)]
+    bounces: BouncesConfig,
+    #[serde(default)]
     vars: BTreeMap<String, String>,
 }
 
@@ -225,6 +227,95 @@ impl Default for FileConfig {
     fn default() -> Self {
         FileConfig {
             outbox: default_outbox(),
+        }
+    }
+}
+
+/// `[bounces]`: the bounce mailbox `mailshot bounces` reads over IMAP, and when soft bounces
+/// suppress.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BouncesConfig {
+    /// The IMAP server; required unless `--from PATH` is given. Default: none.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Default 993 (implicit TLS); 143 for STARTTLS or none.
+    #[serde(default = "default_imap_port")]
+    pub port: u16,
+    /// `tls` (default), `starttls` or `none`.
+    #[serde(default = "default_imap_security")]
+    pub security: Security,
+    /// Login name. Required with `host`.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Name of the environment variable holding the password (never the password itself).
+    /// Default `MAILSHOT_BOUNCES_PASSWORD`.
+    #[serde(default = "default_bounces_password_env")]
+    pub password_env: String,
+    /// The folder bounces arrive in. Default `INBOX`.
+    #[serde(default = "default_bounces_folder")]
+    pub folder: String,
+    /// Where read messages are moved (created if missing); never deleted. Default
+    /// `mailshot-processed`.
+    #[serde(default = "default_processed_folder")]
+    pub processed_folder: String,
+    /// Seconds for connecting and for each IMAP command. Default 30.
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+    /// Extra CA certificates (PEM) to trust, for a server with a private CA. Default: none.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Soft bounces (in any campaigns) that suppress an address, together with
+    /// `soft_campaigns`. Default 3.
+    #[serde(default = "default_soft_limit")]
+    pub soft_limit: u32,
+    /// Different campaigns those soft bounces must come from, so one campaign's retries of a
+    /// full mailbox never suppress. Default 3.
+    #[serde(default = "default_soft_limit")]
+    pub soft_campaigns: u32,
+    /// With `--watch`: seconds an IDLE lasts before it is renewed (servers drop an IDLE after
+    /// 30 minutes, RFC 2177). Default 1500 (25 minutes).
+    #[serde(default = "default_idle_secs")]
+    pub idle_secs: u64,
+}
+
+fn default_imap_port() -> u16 {
+    993
+}
+fn default_imap_security() -> Security {
+    Security::Tls
+}
+fn default_bounces_password_env() -> String {
+    "MAILSHOT_BOUNCES_PASSWORD".into()
+}
+fn default_bounces_folder() -> String {
+    "INBOX".into()
+}
+fn default_processed_folder() -> String {
+    "mailshot-processed".into()
+}
+fn default_soft_limit() -> u32 {
+    3
+}
+fn default_idle_secs() -> u64 {
+    1500
+}
+
+impl Default for BouncesConfig {
+    fn default() -> Self {
+        BouncesConfig {
+            host: None,
+            port: default_imap_port(),
+            security: default_imap_security(),
+            user: None,
+            password_env: default_bounces_password_env(),
+            folder: default_bounces_folder(),
+            processed_folder: default_processed_folder(),
+            timeout_secs: default_timeout(),
+            ca_file: None,
+            soft_limit: default_soft_limit(),
+            soft_campaigns: default_soft_limit(),
+            idle_secs: default_idle_secs(),
         }
     }
 }
@@ -624,6 +715,7 @@ pub struct Config {
     pub rate: RateConfig,
     pub serve: ServeConfig,
     pub web: WebConfig,
+    pub bounces: BouncesConfig,
     pub vars: BTreeMap<String, String>,
 }
 
@@ -676,6 +768,16 @@ impl Config {
         };
         let mut smtp = raw.smtp;
         smtp.ca_file = smtp.ca_file.map(|p| resolve(base, &p));
+        let mut bounces = raw.bounces;
+        bounces.ca_file = bounces.ca_file.map(|p| resolve(base, &p));
+        for (key, n) in [
+            ("soft_limit", bounces.soft_limit),
+            ("soft_campaigns", bounces.soft_campaigns),
+        ] {
+            if n == 0 {
+                return Err(p.at(key, "must be at least 1".to_string()));
+            }
+        }
         Ok(Config {
             path: path.to_path_buf(),
             store: resolve(base, &raw.store),
@@ -699,6 +801,7 @@ impl Config {
             rate: raw.rate,
             serve: raw.serve,
             web,
+            bounces,
             vars: raw.vars,
         })
     }

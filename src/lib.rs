@@ -149,6 +149,7 @@
 //!   `mailshot-test-hooks`, src/bin/test_hooks.rs, can pass a fake one).
 
 pub mod address;
+pub mod bounce;
 pub mod cli;
 pub mod clock;
 pub mod commands;

@@ -6,7 +6,8 @@
 # tests a terminal; curl; Debian's Chromium with playwright-core (npm) to click the
 # unsubscribe page; the official JavaScript mjml (npm, bench/mjml-js) that a Markdown issue's
 # rendering is compared with; SpamAssassin; Postfix, for its test server `smtp-sink` (its mail system is
-# not started). Idempotent.
+# not started); Dovecot (dovecot-imapd), the IMAP server the bounce tests start on their own
+# config (its system service is not started). Idempotent.
 set -euo pipefail
 missing=()
 command -v python3 >/dev/null || missing+=(python3 python3-pip)
@@ -18,6 +19,7 @@ command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 command -v spamassassin >/dev/null || missing+=(spamassassin)
 [ -x /usr/sbin/smtp-sink ] || missing+=(postfix)
+[ -x /usr/sbin/dovecot ] || missing+=(dovecot-imapd)
 if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi

@@ -14,6 +14,7 @@ macro_rules! say {
     }};
 }
 
+pub mod bounces;
 pub mod check;
 pub mod import;
 pub mod log;
@@ -43,6 +44,7 @@ pub fn run(cli: Cli, clock: Box<dyn Clock>) -> Result<i32> {
         Command::New(args) => new::exec(&config, args),
         Command::Publish(args) => publish::exec(&config, args),
         Command::Preview(args) => preview::exec(cli.config, &config, args),
+        Command::Bounces(args) => bounces::exec(&config, args),
         Command::Serve(args) => crate::serve::run(&config, &args.listen, |bound| {
             say!("listening on http://{bound}")
         })

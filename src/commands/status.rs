@@ -37,7 +37,7 @@ pub fn exec(config: &Config, args: StatusArgs) -> Result<i32> {
     }
     writeln!(
         out,
-        "{:<16} {:>8} {:>8} {:>8} {:>8} {:>10} {:>9} {:>8}  {:<24} {:<24}",
+        "{:<16} {:>8} {:>8} {:>8} {:>8} {:>10} {:>9} {:>8} {:>8} {:>10}  {:<24} {:<24}",
         "campaign",
         "members",
         "accepted",
@@ -46,6 +46,8 @@ pub fn exec(config: &Config, args: StatusArgs) -> Result<i32> {
         "suppressed",
         "uncertain",
         "pending",
+        "bounced",
+        "complained",
         "started",
         "finished"
     )
@@ -69,7 +71,7 @@ pub fn exec(config: &Config, args: StatusArgs) -> Result<i32> {
         };
         writeln!(
             out,
-            "{:<16} {:>8} {:>8} {:>8} {:>8} {:>10} {:>9} {:>8}  {:<24} {:<24}",
+            "{:<16} {:>8} {:>8} {:>8} {:>8} {:>10} {:>9} {:>8} {:>8} {:>10}  {:<24} {:<24}",
             c.id,
             n.members,
             n.accepted,
@@ -78,6 +80,8 @@ pub fn exec(config: &Config, args: StatusArgs) -> Result<i32> {
             n.suppressed,
             n.uncertain,
             n.pending,
+            n.bounced,
+            n.complained,
             c.started_at,
             finished
         )

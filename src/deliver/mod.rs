@@ -16,7 +16,7 @@ pub mod pacer;
 pub mod progress;
 pub mod quota;
 pub mod run;
-mod signals;
+pub(crate) mod signals;
 mod worker;
 
 use std::sync::Arc;

@@ -34,6 +34,10 @@ pub struct Counts {
     pub suppressed: u64,
     pub uncertain: u64,
     pub pending: u64,
+    /// Members whose accepted message bounced later (`mailshot bounces`).
+    pub bounced: u64,
+    /// Members who complained (ARF).
+    pub complained: u64,
 }
 
 /// One member's row in `log`.
@@ -335,8 +339,11 @@ impl Store {
                 Status::Suppressed => c.suppressed += n,
                 Status::Uncertain | Status::Sending => c.uncertain += n,
                 Status::Pending => c.pending += n,
+                // Only late events have these; a delivery keeps `accepted`.
+                Status::Bounced | Status::Complained => c.accepted += n,
             }
         }
+        (c.bounced, c.complained) = self.late_counts(campaign)?;
         Ok(c)
     }
 
@@ -353,14 +360,26 @@ impl Store {
     }
 
     /// Every member's row of `campaign`, in list order, handed to `each` one at a time: a
-    /// million-member log is never held whole.
+    /// million-member log is never held whole. A member whose message bounced or was
+    /// complained about later has a row for each such event after its own (status `bounced`
+    /// or `complained`, the report's codes and diagnostic, `last_attempt_at` the time it was
+    /// read).
     pub fn each_log_row(
         &self,
         campaign: &str,
         mut each: impl FnMut(LogRow) -> Result<()>,
     ) -> Result<()> {
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT {LOG_COLUMNS} FROM deliveries WHERE campaign = ?1 ORDER BY rowid"
+            "SELECT {LOG_COLUMNS} FROM (
+                 SELECT rowid AS o, 0 AS k, {LOG_COLUMNS} FROM deliveries WHERE campaign = ?1
+                 UNION ALL
+                 SELECT d.rowid, e.rowid, e.email, e.status, d.attempts, e.smtp_code,
+                     e.enhanced_code, e.diagnostic, d.message_id, d.first_attempt_at, e.at,
+                     e.reason
+                 FROM late_events e JOIN deliveries d
+                     ON d.campaign = e.campaign AND d.email = e.email
+                 WHERE e.campaign = ?1)
+             ORDER BY o, k"
         ))?;
         let mut rows = stmt.query([campaign])?;
         while let Some(r) = rows.next()? {

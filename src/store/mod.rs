@@ -7,9 +7,10 @@
 //! was sent as, by the same revision), `deliveries`
 //! (one row per member of a campaign: status, attempts, last reply), `attempts` (one row per
 //! try), `images` (the bytes of published local images, by content-hashed name),
-//! `suppressions` (addresses never to mail, by [`crate::address::key`]) and
-//! `journal_folds` (how much of each campaign's journal file is in; see
-//! [`crate::store::journal`]). Addresses compare case-insensitively.
+//! `suppressions` (addresses never to mail, by [`crate::address::key`]), `bounce_messages`
+//! and `late_events` (what `mailshot bounces` read) and `journal_folds` (how much of each
+//! campaign's journal file is in; see [`crate::store::journal`]). Addresses compare
+//! case-insensitively.
 //!
 //! The files, one concept each; their items are re-exported here, as `store::Skip` etc.:
 //! - `mod.rs`: [`Store`] itself (opening, the schema and its migrations, batches, durable
@@ -20,11 +21,14 @@
 //!   subject template, preview text, web edition), and the archive's list of web editions;
 //! - `images.rs`: published images ([`Store::put_images`], [`Store::image`], [`Store::images`]);
 //! - `suppressions.rs`: the suppression list, and applying it to a campaign;
+//! - `bounces.rs`: the reports `mailshot bounces` read, and the late bounces and complaints
+//!   (`late_events`) that `log` shows beside a delivery;
 //! - `skip.rs`: [`Skip`], the addresses a run must not send to;
 //! - `lock.rs`: [`CampaignLock`], one sender per campaign;
 //! - [`journal`]: the file a run records its attempts in before they are folded in;
 //! - [`unsubscribes`]: the file the unsubscribe service writes each unsubscribe to first.
 
+mod bounces;
 mod deliveries;
 mod editions;
 mod images;
@@ -34,6 +38,7 @@ mod skip;
 mod suppressions;
 pub mod unsubscribes;
 
+pub use bounces::{Effect, LateEvent, Recorded};
 pub use deliveries::{CampaignInfo, Counts, Frozen, LogRow};
 pub use editions::{Edition, Master, WebEdition};
 pub use images::StoredImage;
@@ -70,10 +75,15 @@ pub enum Status {
     /// Was `sending` when a run died: it may or may not have been delivered. Not sent again
     /// unless `--resend-uncertain`.
     Uncertain,
+    /// A bounce that arrived after the server accepted the message: only in the `log`'s
+    /// row for it (see `bounces`), never a delivery's own status.
+    Bounced,
+    /// A complaint (ARF) about an accepted message: only in the `log`'s row for it.
+    Complained,
 }
 
 impl Status {
-    pub const ALL: [Status; 7] = [
+    pub const ALL: [Status; 9] = [
         Status::Pending,
         Status::Accepted,
         Status::Deferred,
@@ -81,6 +91,8 @@ impl Status {
         Status::Suppressed,
         Status::Sending,
         Status::Uncertain,
+        Status::Bounced,
+        Status::Complained,
     ];
 
     /// The status an attempt's reply leaves the member in.
@@ -102,6 +114,8 @@ impl Status {
             Status::Suppressed => "suppressed",
             Status::Sending => "sending",
             Status::Uncertain => "uncertain",
+            Status::Bounced => "bounced",
+            Status::Complained => "complained",
         }
     }
 
@@ -220,6 +234,26 @@ CREATE TABLE IF NOT EXISTS suppressions (
     source TEXT,
     at TEXT NOT NULL
 );
+-- Each report `mailshot bounces` read, by its Message-ID (see `bounces`).
+CREATE TABLE IF NOT EXISTS bounce_messages (
+    message_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    read_at TEXT NOT NULL
+);
+-- A bounce or complaint about a message the server had accepted (see `bounces`).
+CREATE TABLE IF NOT EXISTS late_events (
+    report TEXT NOT NULL,
+    campaign TEXT NOT NULL,
+    email TEXT NOT NULL COLLATE NOCASE,
+    status TEXT NOT NULL,
+    at TEXT NOT NULL,
+    smtp_code INTEGER,
+    enhanced_code TEXT,
+    diagnostic TEXT,
+    reason TEXT NOT NULL,
+    matched_by TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS late_events_by_delivery ON late_events (campaign, email);
 ";
 
 /// How long a write waits for another process's transaction before it fails as busy.

@@ -14,7 +14,7 @@
 
 mod file;
 pub mod session;
-mod smtp;
+pub(crate) mod smtp;
 pub mod stub;
 
 pub use file::{eml_name, write_atomic};

@@ -3,6 +3,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod bounces;
 mod check;
 mod freeze;
 mod images;

@@ -7,6 +7,8 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 
+pub mod dovecot;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_mailshot");
 /// mailshot with the test-only switches (`MAILSHOT_FAKE_NOW`, `MAILSHOT_PROGRESS_EVERY_MS`),
 /// built only by `cargo test` (src/bin/test_hooks.rs).
