@@ -50,18 +50,19 @@
 //!
 //! # Modules
 //! The directories are the pipeline's stages; dependencies run one way:
-//! `commands` -> `list`, `compose`, `deliver`, `store`, `web`, `preview`; `preview` ->
-//! `compose`, `list`, `deliver` (`check`'s sources comparison), `store` (read-only), `serve`
-//! (its HTTP shell); `deliver` -> `compose`, `transport`, `store`, `outcome`;
-//! `compose::edition` -> `store` (the [`store::Master`] it makes); `serve` and `web` ->
-//! `store`; `transport` -> `outcome`, and `compose::message::Outgoing` (what it carries) and
-//! `config` (its settings); `store` -> nothing of ours but the shared vocabulary
+//! `commands` -> `list`, `compose`, `deliver`, `store`, `web`, `preview`, `bounce`;
+//! `preview` -> `compose`, `list`, `deliver` (`check`'s sources comparison), `store`
+//! (read-only), `serve` (its HTTP shell); `bounce` -> `store`, `compose::tokens` (to verify
+//! VERP tokens), `transport`'s TLS config; `deliver` -> `compose`, `transport`, `store`,
+//! `outcome`; `compose::edition` -> `store` (the [`store::Master`] it makes); `serve` and
+//! `web` -> `store`; `transport` -> `outcome`, and `compose::message::Outgoing` (what it
+//! carries) and `config` (its settings); `store` -> nothing of ours but the shared vocabulary
 //! ([`outcome`], [`address`], [`clock`], [`error`]).
 //!
 //! - [`cli`]: clap definitions; [`commands`]: one module per subcommand (`send`, `status`,
-//!   `log`, `import`, `suppress`, `check`, `serve`, `new`, `publish`, `preview`) that calls
-//!   into the library and prints
-//!   (the library itself prints only a send's progress and warnings, on standard error).
+//!   `log`, `import`, `suppress`, `check`, `serve`, `new`, `publish`, `preview`, `bounces`)
+//!   that calls into the library and prints (the library itself prints only a send's progress
+//!   and warnings, on standard error).
 //! - [`config`]: strict `config.toml` (unknown keys are errors) checked into [`config::Config`].
 //! - [`address`]: the one rule for when two addresses are the same member (the key that the
 //!   duplicate check, import, suppressions, tokens, serve and the skip set all compare).
@@ -130,6 +131,13 @@
 //!   folded into the store every second and replayed after a crash;
 //!   [`store::unsubscribes`]: what the unsubscribe service has promised, appended and synced
 //!   to a file beside the store before its 200, folded in by every [`store::Store::open`].
+//! - [`bounce`]: after the send, `mailshot bounces`: a mailbox's reports ([`bounce::mailbox`]:
+//!   Maildir or mbox; [`bounce::imap`]: IMAP on async-imap, UID MOVE, IDLE for `--watch`) read
+//!   ([`bounce::parse`]: DSN fields by [`bounce::dsn`], ARF by mail-auth, plain-text bounces,
+//!   mailto unsubscribes), matched to a member by VERP token, Message-ID or recipient
+//!   ([`bounce::Reader`]), classified ([`bounce::classify`]: hard, soft, not the member's,
+//!   complaint) and recorded by the store (`bounce_messages`, once per report; `late_events`,
+//!   the `bounced`/`complained` rows `log` shows; suppressions).
 //! - [`serve`]: the one-click unsubscribe HTTP service (axum on hyper: timeouts, a connection
 //!   cap), the published images from the store (`serve::images`), and (`serve::web`) the
 //!   public pages at `/bulletins/`.

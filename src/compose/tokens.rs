@@ -145,7 +145,8 @@ impl Tokens {
     }
 
     /// A short token for the envelope sender (`bounces+{token}@...`), naming campaign and
-    /// member; the delivery log keeps it so a bounce can be matched.
+    /// member: 16 hex digits of an HMAC. Not stored: `mailshot bounces` recomputes it for
+    /// every message sent (`bounce::Reader`), so only a genuine one matches.
     pub fn bounce_token(&self, campaign: &str, email: &str) -> String {
         let tag = self
             .mac(&["bounce", campaign, &crate::address::key(email)])
