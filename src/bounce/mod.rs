@@ -89,6 +89,12 @@ impl Reader {
         })
     }
 
+    /// Forgets the VERP tokens computed so far, so that messages sent since (by a send
+    /// running beside `--watch`) are matched by token too; called before each pass.
+    pub fn refresh(&mut self) {
+        self.verp = None;
+    }
+
     /// Reads one message `raw` and records what it reports in `store`.
     pub fn read(&mut self, store: &mut Store, raw: &[u8]) -> Result<Outcome> {
         let report = match parse::parse(raw, &self.ctx) {

@@ -229,23 +229,36 @@ fn ids_of_headers(headers: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// Message-IDs on our domain quoted anywhere in the message's text (a failure notice that
-/// pastes the original), then In-Reply-To and References (a reply to the bulletin).
+/// Message-IDs on our domain in any `Message-ID:`, `In-Reply-To:` or `References:` field of
+/// the message, its parts or its quoted text (a failure notice that pastes the original
+/// headers; a reply to the bulletin), with their folded continuation lines. Addresses in
+/// angle brackets elsewhere (`<news@example.org>`) are not Message-IDs.
 fn quoted_ids(msg: &Message, ctx: &Context, into: &mut Vec<String>) {
     let raw = String::from_utf8_lossy(msg.raw_message());
     let suffix = format!("@{}>", ctx.id_domain.to_ascii_lowercase());
-    for (start, _) in raw.match_indices('<') {
-        let Some(len) = raw[start..].find('>') else {
-            break;
-        };
-        let candidate = &raw[start..=start + len];
-        if len < 200
-            && candidate.to_ascii_lowercase().ends_with(&suffix)
-            && !candidate[1..].contains(['<', ' ', '\n', '\r', '\t'])
-        {
-            let id = candidate[1..candidate.len() - 1].to_string();
-            if !into.contains(&id) {
-                into.push(id);
+    let mut in_field = false;
+    for line in raw.lines() {
+        let lower = line.to_ascii_lowercase();
+        let continued = in_field && line.starts_with([' ', '\t']);
+        in_field = continued
+            || ["message-id:", "in-reply-to:", "references:"]
+                .iter()
+                .any(|f| lower.contains(f));
+        if !in_field {
+            continue;
+        }
+        for (start, _) in line.match_indices('<') {
+            let Some(len) = line[start..].find('>') else {
+                break;
+            };
+            let candidate = &line[start..=start + len];
+            if candidate.to_ascii_lowercase().ends_with(&suffix)
+                && !candidate[1..].contains(['<', ' ', '\t'])
+            {
+                let id = candidate[1..candidate.len() - 1].to_string();
+                if !into.contains(&id) {
+                    into.push(id);
+                }
             }
         }
     }
@@ -276,4 +289,113 @@ fn hex_digest(raw: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VERP: &str = "bounces+0123456789abcdef@example.org";
+    const MSGID: &str = "20230403.abc@example.org";
+
+    fn ctx() -> Context {
+        Context {
+            verp: Some(("bounces+".into(), "@example.org".into())),
+            id_domain: "example.org".into(),
+            mailto: Some("unsubscribe@example.org".into()),
+        }
+    }
+
+    /// A fixture of tests/fixtures/bounces filled in for ann@example.net.
+    fn filled(text: &str) -> Vec<u8> {
+        text.replace("{{VERP}}", VERP)
+            .replace("{{RCPT}}", "ann@example.net")
+            .replace("{{RCPT_LOCAL}}", "ann")
+            .replace("{{MSGID}}", MSGID)
+            .replace("{{ID}}", "1")
+            .into_bytes()
+    }
+
+    #[test]
+    fn a_yahoo_feedback_report_is_a_complaint_about_our_message() {
+        let raw = filled(include_str!("../../tests/fixtures/bounces/yahoo-arf.eml"));
+        let r = parse(&raw, &ctx()).unwrap();
+        assert_eq!(r.kind, Kind::Arf("abuse".into(), true));
+        assert_eq!(r.id, "yahoo-cfl-1@feedback.yahoo.com");
+        assert_eq!(r.tokens, vec!["0123456789abcdef".to_string()]);
+        assert_eq!(r.message_ids, vec![MSGID.to_string()]);
+        assert_eq!(r.recipients[0].address.as_deref(), Some("ann@example.net"));
+    }
+
+    #[test]
+    fn an_exim_bounce_is_read_from_its_text_and_x_failed_recipients() {
+        let raw = filled(include_str!("../../tests/fixtures/bounces/exim-hard.eml"));
+        let r = parse(&raw, &ctx()).unwrap();
+        assert_eq!(r.kind, Kind::NonStandard);
+        assert_eq!(r.message_ids, vec![MSGID.to_string()]);
+        assert_eq!(r.recipients.len(), 1);
+        let ann = &r.recipients[0];
+        assert_eq!(ann.address.as_deref(), Some("ann@example.net"));
+        assert_eq!(ann.status.as_deref(), Some("5.1.1"));
+        assert_eq!(
+            ann.diagnostic.as_deref(),
+            Some("550 5.1.1 <ann@example.net>: Recipient address rejected: User unknown")
+        );
+    }
+
+    #[test]
+    fn a_gmail_dsn_names_the_returned_message_and_its_in_reply_to() {
+        let raw = filled(include_str!("../../tests/fixtures/bounces/gmail-hard.eml"));
+        let r = parse(&raw, &ctx()).unwrap();
+        assert_eq!(r.kind, Kind::Dsn);
+        assert!(r.tokens.is_empty());
+        assert_eq!(r.message_ids, vec![MSGID.to_string()]);
+        assert_eq!(r.recipients[0].status.as_deref(), Some("5.1.1"));
+        assert!(
+            r.recipients[0]
+                .diagnostic
+                .as_deref()
+                .unwrap()
+                .starts_with("550-5.1.1 The email account that you tried to reach does not exist.")
+        );
+    }
+
+    #[test]
+    fn only_an_unsubscribe_to_our_mailto_address_is_one() {
+        let raw = filled(include_str!(
+            "../../tests/fixtures/bounces/unsubscribe-reply.eml"
+        ));
+        let r = parse(&raw, &ctx()).unwrap();
+        assert_eq!(r.kind, Kind::Unsubscribe);
+        assert_eq!(r.recipients[0].address.as_deref(), Some("ann@example.net"));
+        let elsewhere = String::from_utf8(raw)
+            .unwrap()
+            .replace("To: unsubscribe@example.org", "To: chair@example.org");
+        assert!(parse(elsewhere.as_bytes(), &ctx()).is_err());
+    }
+
+    #[test]
+    fn junk_is_not_a_report_and_a_report_without_message_id_is_keyed_by_its_bytes() {
+        let junk = filled(include_str!("../../tests/fixtures/bounces/junk.eml"));
+        assert_eq!(
+            parse(&junk, &ctx()).unwrap_err(),
+            "neither a bounce (DSN or failure notice), a complaint (ARF) nor an unsubscribe"
+        );
+        assert_eq!(parse(b"", &ctx()).unwrap_err(), "not a mail message");
+        let exim = String::from_utf8(filled(include_str!(
+            "../../tests/fixtures/bounces/exim-hard.eml"
+        )))
+        .unwrap();
+        let at = exim.find("Message-Id: ").unwrap();
+        let end = at + exim[at..].find('\n').unwrap() + 1;
+        let anonymous = format!("{}{}", &exim[..at], &exim[end..]);
+        let a = parse(anonymous.as_bytes(), &ctx()).unwrap();
+        let b = parse(anonymous.as_bytes(), &ctx()).unwrap();
+        assert!(
+            a.id.starts_with("sha256:") && a.id.len() == 7 + 64,
+            "{}",
+            a.id
+        );
+        assert_eq!(a.id, b.id);
+    }
 }

@@ -133,6 +133,7 @@ const MAX_BACKOFF_SECS: u64 = 60;
 impl Run<'_> {
     /// Reads every message in the folder not left in place before.
     async fn drain(&mut self, mailbox: &mut imap::Mailbox, stop: &Stop) -> Result<()> {
+        self.reader.refresh();
         for uid in mailbox.uids().await? {
             if stop.stopped() {
                 break;

@@ -458,3 +458,62 @@ fn watch_reads_bounces_as_they_arrive_and_stops_cleanly_on_sigterm() {
     );
     assert_eq!(d.messages("mailshot-processed").len(), 1);
 }
+
+#[test]
+fn tls_and_starttls_reach_the_mailbox_through_a_private_ca_and_an_unknown_ca_is_refused() {
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = crate::support::make_certs(certs.path());
+    let d = Dovecot::start_with(Some((&cert, &key)));
+    let (p, server, m) = project(1);
+    let sent = send(&p, &server, "2023-04");
+    d.deliver(
+        "1.bounce",
+        fixture("gmail-hard.eml", &m[0], &sent[&m[0]], "1").as_bytes(),
+    );
+    imap_config(&p, &d);
+    let env = [("TEST_IMAP_PASSWORD", dovecot::PASSWORD)];
+    // Implicit TLS, without the CA: refused before the login.
+    p.edit(
+        "config.toml",
+        "security = \"none\"\nuser",
+        "security = \"tls\"\nuser",
+    );
+    p.edit(
+        "config.toml",
+        &format!("port = {}\nsecurity = \"tls\"", d.port),
+        &format!("port = {}\nsecurity = \"tls\"", d.tls_port),
+    );
+    let r = p.run_env(&["bounces"], &env);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.starts_with(&format!(
+            "error: IMAP server `127.0.0.1:{}`: TLS failed: invalid peer certificate: UnknownIssuer",
+            d.tls_port
+        )),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(d.messages("").len(), 1);
+    // With the CA: read, and moved.
+    p.edit(
+        "config.toml",
+        "password_env = \"TEST_IMAP_PASSWORD\"",
+        &format!(
+            "password_env = \"TEST_IMAP_PASSWORD\"\nca_file = \"{}\"",
+            ca.display()
+        ),
+    );
+    let r = p.run_env(&["bounces"], &env);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stdout, "bounces: 1 read: 1 hard (suppressed)\n");
+    assert_eq!(d.messages("mailshot-processed").len(), 1);
+    // STARTTLS on the plain port.
+    p.edit(
+        "config.toml",
+        &format!("port = {}\nsecurity = \"tls\"", d.tls_port),
+        &format!("port = {}\nsecurity = \"starttls\"", d.port),
+    );
+    let r = p.run_env(&["bounces"], &env);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stdout, "bounces: 0 read\n");
+}

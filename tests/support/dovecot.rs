@@ -15,7 +15,10 @@ pub const PASSWORD: &str = "imap-pass-7f3c9a21";
 
 pub struct Dovecot {
     pub dir: tempfile::TempDir,
+    /// Plain IMAP (STARTTLS offered when started with a certificate).
     pub port: u16,
+    /// Implicit TLS (IMAPS), when started with a certificate.
+    pub tls_port: u16,
     child: Child,
     uid: u32,
     gid: u32,
@@ -49,6 +52,11 @@ fn mail_owner(dir: &Path) -> (String, String, u32, u32) {
 
 impl Dovecot {
     pub fn start() -> Dovecot {
+        Dovecot::start_with(None)
+    }
+
+    /// With TLS: `cert` and `key` (PEM files) for STARTTLS on `port` and IMAPS on `tls_port`.
+    pub fn start_with(tls: Option<(&Path, &Path)>) -> Dovecot {
         assert!(
             Path::new("/usr/sbin/dovecot").exists(),
             "Dovecot is needed for the bounce tests: run tests/install-deps.sh (dovecot-imapd)"
@@ -58,7 +66,19 @@ impl Dovecot {
         std::fs::set_permissions(root, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .unwrap();
         let (user, group, uid, gid) = mail_owner(root);
-        let port = free_port();
+        let (port, tls_port) = (free_port(), free_port());
+        let ssl = match tls {
+            None => "ssl = no".to_string(),
+            Some((cert, key)) => format!(
+                "ssl = yes\nssl_cert = <{}\nssl_key = <{}",
+                cert.display(),
+                key.display()
+            ),
+        };
+        let imaps = match tls {
+            None => 0,
+            Some(_) => tls_port,
+        };
         for sub in [
             "base",
             "state",
@@ -76,7 +96,7 @@ listen = 127.0.0.1
 base_dir = {r}/base
 state_dir = {r}/state
 log_path = {r}/dovecot.log
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_internal_user = {user}
@@ -98,7 +118,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {imaps}
   }}
   chroot =
 }}
@@ -129,6 +150,7 @@ service stats {{
         let d = Dovecot {
             dir,
             port,
+            tls_port,
             child,
             uid,
             gid,
