@@ -64,10 +64,14 @@ pub struct Reader {
 }
 
 impl Reader {
-    /// A reader for `config`'s list. Without the unsubscribe secret in the environment a
-    /// file-transport project uses the development secret (its tokens were made with it).
+    /// A reader for `config`'s list. VERP tokens need the unsubscribe secret (without it in
+    /// the environment a file-transport project uses the development secret, as its send
+    /// did); without `sender.bounce_address` there are none, and no secret is asked for.
     pub fn new(config: &Config) -> Result<Reader> {
-        let (tokens, _) = Tokens::from_config(config, true)?;
+        let tokens = match config.bounce_address {
+            Some(_) => Tokens::from_config(config, true)?.0,
+            None => Tokens::new(b"", &config.list_id),
+        };
         let verp = config.bounce_address.as_ref().and_then(|b| {
             b.split_once("{token}")
                 .map(|(a, z)| (a.to_string(), z.to_string()))

@@ -415,7 +415,7 @@ fn a_forged_token_matches_nobody_and_the_report_stays() {
 }
 
 #[test]
-fn watch_reads_bounces_as_they_arrive_and_stops_cleanly_on_sigterm() {
+fn watch_reads_bounces_as_they_arrive_connects_again_after_a_drop_and_stops_on_sigterm() {
     let d = Dovecot::start();
     let (p, server, m) = project(2);
     let sent = send(&p, &server, "2023-04");
@@ -440,23 +440,35 @@ fn watch_reads_bounces_as_they_arrive_and_stops_cleanly_on_sigterm() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert_eq!(suppressions(&p), vec![(m[1].clone(), "hard-bounce".into())]);
+    // The connection is dropped under it: the watch connects again and reads on.
+    d.kick();
+    d.deliver(
+        "2.bounce",
+        fixture("postfix-hard.eml", &m[0], &sent[&m[0]], "2").as_bytes(),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while suppressions(&p).len() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(suppressions(&p).len(), 2);
     std::process::Command::new("kill")
         .arg(child.id().to_string())
         .status()
         .unwrap();
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     assert!(
-        stdout.ends_with("bounces: 1 read: 1 hard (suppressed)\n"),
+        stdout.ends_with("bounces: 2 read: 2 hard (suppressed)\n"),
         "{stdout}"
     );
-    assert_eq!(d.messages("mailshot-processed").len(), 1);
+    assert!(
+        stderr.starts_with(&format!("warning: IMAP server `127.0.0.1:{}`: ", d.port)),
+        "{stderr}"
+    );
+    assert!(stderr.contains("; connecting again in 1 s\n"), "{stderr}");
+    assert_eq!(d.messages("mailshot-processed").len(), 2);
 }
 
 #[test]

@@ -138,15 +138,7 @@ service stats {{
         );
         std::fs::write(root.join("dovecot.conf"), conf).unwrap();
         chown_all(&root.join("home"), uid, gid);
-        let child = Command::new("/usr/sbin/dovecot")
-            .arg("-F")
-            .arg("-c")
-            .arg(root.join("dovecot.conf"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
+        let child = spawn(root);
         let d = Dovecot {
             dir,
             port,
@@ -157,6 +149,30 @@ service stats {{
         };
         d.wait_ready();
         d
+    }
+
+    /// Disconnects every session of the user (`doveadm kick`): a connection dropped under
+    /// the client.
+    pub fn kick(&self) {
+        let out = Command::new("/usr/bin/doveadm")
+            .arg("-c")
+            .arg(self.dir.path().join("dovecot.conf"))
+            .args(["kick", USER])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "doveadm kick: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn stop(&mut self) {
+        // SIGTERM, so the master takes its login and imap processes with it.
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
     }
 
     /// Waits (up to 10 s) for the greeting on the port.
@@ -220,12 +236,20 @@ fn chown_all(path: &Path, uid: u32, gid: u32) {
     }
 }
 
+fn spawn(root: &Path) -> Child {
+    Command::new("/usr/sbin/dovecot")
+        .arg("-F")
+        .arg("-c")
+        .arg(root.join("dovecot.conf"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
 impl Drop for Dovecot {
     fn drop(&mut self) {
-        // SIGTERM, so the master takes its login and imap processes with it.
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
