@@ -247,7 +247,10 @@ impl Mailbox {
         let mut handle = session.idle();
         spec.timed("IDLE", handle.init()).await?;
         let (wait, interrupt) = handle.wait_with_timeout(spec.idle);
+        // async-imap's own timeout starts again at every keepalive (`* OK Still here`), so
+        // the renewal is timed here.
         let stopped = tokio::select! {
+            () = tokio::time::sleep(spec.idle) => false,
             r = wait => {
                 r.map_err(|e| Error::runtime(format!("IMAP server `{}`: IDLE failed: {e}", spec.server())))?;
                 false

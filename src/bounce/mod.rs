@@ -110,7 +110,11 @@ impl Reader {
             return Ok(Outcome::AlreadyRead { id });
         }
         if report.kind == Kind::Unsubscribe {
-            let email = report.recipients[0].address.clone().unwrap_or_default();
+            let email = report
+                .recipients
+                .first()
+                .and_then(|r| r.address.clone())
+                .unwrap_or_default();
             let done = store.record_report(&id, "unsubscribe", &[], Some(&email))?;
             let new = !done.suppressed.is_empty();
             return Ok(Outcome::Recorded {
@@ -149,8 +153,10 @@ impl Reader {
 
     fn class(&self, report: &Report, r: &dsn::Recipient) -> Class {
         match &report.kind {
-            Kind::Arf(_, true) => Class::Complaint,
-            Kind::Arf(_, false) => Class::NoFailure,
+            Kind::Arf {
+                complaint: true, ..
+            } => Class::Complaint,
+            Kind::Arf { .. } => Class::NoFailure,
             _ => classify::bounce(r.action.as_deref(), r.status.as_deref()).0,
         }
     }
@@ -256,7 +262,7 @@ impl Reader {
 fn kind_name(kind: &Kind) -> &'static str {
     match kind {
         Kind::Dsn => "dsn",
-        Kind::Arf(..) => "arf",
+        Kind::Arf { .. } => "arf",
         Kind::NonStandard => "non-standard",
         Kind::Unsubscribe => "unsubscribe",
     }

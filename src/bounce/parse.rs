@@ -12,8 +12,9 @@ use super::dsn::{self, Recipient};
 pub enum Kind {
     /// `multipart/report; report-type=delivery-status`.
     Dsn,
-    /// `multipart/report; report-type=feedback-report`, with its Feedback-Type.
-    Arf(String, bool),
+    /// `multipart/report; report-type=feedback-report`: its Feedback-Type (`abuse`), and
+    /// whether that is a complaint.
+    Arf { feedback: String, complaint: bool },
     /// A bounce in free text: `X-Failed-Recipients`, or a failure notice quoting our
     /// Message-ID.
     NonStandard,
@@ -113,10 +114,10 @@ fn machine_readable(raw: &[u8], msg: &Message, report: &mut Report) -> Option<Ki
         }
         if is("message", "feedback-report") {
             let feedback = mail_auth::report::Feedback::parse_rfc5322(raw).ok()?;
-            let kind = Kind::Arf(
-                format!("{:?}", feedback.feedback_type()).to_ascii_lowercase(),
-                super::classify::is_complaint(feedback.feedback_type()),
-            );
+            let kind = Kind::Arf {
+                feedback: format!("{:?}", feedback.feedback_type()).to_ascii_lowercase(),
+                complaint: super::classify::is_complaint(feedback.feedback_type()),
+            };
             let rcpt = feedback.original_rcpt_to().map(|a| {
                 a.trim_matches(|c: char| c == '<' || c == '>' || c.is_whitespace())
                     .to_string()
@@ -320,7 +321,13 @@ mod tests {
     fn a_yahoo_feedback_report_is_a_complaint_about_our_message() {
         let raw = filled(include_str!("../../tests/fixtures/bounces/yahoo-arf.eml"));
         let r = parse(&raw, &ctx()).unwrap();
-        assert_eq!(r.kind, Kind::Arf("abuse".into(), true));
+        assert_eq!(
+            r.kind,
+            Kind::Arf {
+                feedback: "abuse".into(),
+                complaint: true
+            }
+        );
         assert_eq!(r.id, "yahoo-cfl-1@feedback.yahoo.com");
         assert_eq!(r.tokens, vec!["0123456789abcdef".to_string()]);
         assert_eq!(r.message_ids, vec![MSGID.to_string()]);

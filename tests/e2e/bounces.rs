@@ -393,6 +393,13 @@ fn a_forged_token_matches_nobody_and_the_report_stays() {
     let dir = p.path("box");
     std::fs::create_dir_all(dir.join("new")).unwrap();
     std::fs::write(dir.join("new/1.eml"), text).unwrap();
+    // No IMAP server configured and no --from: said how to give one.
+    let r = p.run(&["bounces"]);
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        "error: no bounce mailbox: set `[bounces] host` (and `user`) in `config.toml`, or give `--from PATH` (a Maildir or mbox)\n"
+    );
     let r = p.run(&["bounces", "--from", "box"]);
     assert_eq!(r.code, 1);
     assert!(
