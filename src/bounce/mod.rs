@@ -182,8 +182,7 @@ impl Reader {
             let effect = match class {
                 Class::Hard | Class::Complaint => Effect::Suppress,
                 Class::Soft => Effect::Soft {
-                    limit: self.soft_limit,
-                    campaigns: self.soft_campaigns,
+                    suppress: self.soft_reaches_limit(store, &email, &campaign)?,
                 },
                 Class::NotMember | Class::NoFailure => Effect::Record,
             };
@@ -200,6 +199,20 @@ impl Reader {
             });
         }
         Ok(events)
+    }
+
+    /// Whether one more soft bounce of `email`, in `campaign`, reaches the limit.
+    fn soft_reaches_limit(&self, store: &Store, email: &str, campaign: &str) -> Result<bool> {
+        let (n, mut campaigns) = store.soft_bounces(email)?;
+        if !campaigns.iter().any(|c| c == campaign) {
+            campaigns.push(campaign.to_string());
+        }
+        Ok(classify::soft_suppresses(
+            n + 1,
+            campaigns.len() as u64,
+            self.soft_limit,
+            self.soft_campaigns,
+        ))
     }
 
     /// The campaign and member `r` is about: by the VERP token, then the original

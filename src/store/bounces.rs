@@ -27,13 +27,14 @@ pub struct LateEvent {
     pub effect: Effect,
 }
 
-/// What a late event does to its address.
+/// What a late event does to its address (decided by `bounce::Reader`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
-    /// Suppressed at once (hard bounce, complaint).
+    /// Suppressed at once, with the event's reason (hard bounce, complaint).
     Suppress,
-    /// Counted: suppressed when `soft_limit` of them over `soft_campaigns` campaigns.
-    Soft { limit: u32, campaigns: u32 },
+    /// A soft bounce, counted; `suppress`: it is the one that reaches `[bounces] soft_limit`
+    /// over `soft_campaigns`, and suppresses (reason `soft-bounces`).
+    Soft { suppress: bool },
     /// Recorded only.
     Record,
 }
@@ -124,20 +125,19 @@ impl Store {
         for e in events {
             tx.execute(
                 "INSERT INTO late_events (report, campaign, email, status, at, smtp_code,
-                     enhanced_code, diagnostic, reason, matched_by)
+                     enhanced_code, diagnostic, reason, matched_by, soft)
                  VALUES (:report, :campaign, :email, :status, :at, :code, :enhanced, :diagnostic,
-                     :reason, :by)",
+                     :reason, :by, :soft)",
                 named_params![
                     ":report": id, ":campaign": e.campaign, ":email": e.email, ":status": e.status,
                     ":at": at, ":code": e.smtp_code, ":enhanced": e.enhanced_code,
                     ":diagnostic": e.diagnostic, ":reason": e.reason, ":by": e.matched_by,
+                    ":soft": matches!(e.effect, Effect::Soft { .. }),
                 ],
             )?;
             let suppress = match e.effect {
                 Effect::Suppress => Some(e.reason),
-                Effect::Soft { limit, campaigns } => self
-                    .soft_over(&e.email, limit, campaigns)?
-                    .then_some("soft-bounces"),
+                Effect::Soft { suppress } => suppress.then_some("soft-bounces"),
                 Effect::Record => None,
             };
             if let Some(reason) = suppress
@@ -150,18 +150,24 @@ impl Store {
         Ok(done)
     }
 
-    /// Whether `email`'s soft bounces reach `limit` over at least `campaigns` campaigns.
-    fn soft_over(&self, email: &str, limit: u32, campaigns: u32) -> Result<bool> {
-        let (n, c): (u64, u64) = self.conn.query_row(
-            "SELECT count(*), count(DISTINCT campaign) FROM late_events
-             WHERE address_key(email) = ?1 AND status = 'bounced'
-               AND reason IN ('mailbox-full', 'transient', 'permanent')",
-            [crate::address::key(email)],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+    /// The soft bounces recorded for `email` (any spelling), and the campaigns they came from.
+    pub fn soft_bounces(&self, email: &str) -> Result<(u64, Vec<String>)> {
+        let mut stmt = self.conn.prepare(
+            "SELECT campaign, count(*) FROM late_events
+             WHERE address_key(email) = ?1 AND soft = 1
+             GROUP BY campaign",
         )?;
-        Ok(crate::bounce::classify::soft_suppresses(
-            n, c, limit, campaigns,
-        ))
+        let rows = stmt.query_map([crate::address::key(email)], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?))
+        })?;
+        let mut total = 0;
+        let mut campaigns = Vec::new();
+        for row in rows {
+            let (campaign, n) = row?;
+            total += n;
+            campaigns.push(campaign);
+        }
+        Ok((total, campaigns))
     }
 
     /// How many of `campaign`'s members bounced and complained after acceptance.

@@ -251,7 +251,9 @@ CREATE TABLE IF NOT EXISTS late_events (
     enhanced_code TEXT,
     diagnostic TEXT,
     reason TEXT NOT NULL,
-    matched_by TEXT NOT NULL
+    matched_by TEXT NOT NULL,
+    -- 1 for a soft bounce, which counts towards `[bounces] soft_limit`.
+    soft INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS late_events_by_delivery ON late_events (campaign, email);
 ";
