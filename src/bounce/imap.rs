@@ -1,6 +1,7 @@
 //! The bounce mailbox over IMAP (`[bounces]` in the config): async-imap on tokio, TLS by
 //! rustls (implicit, STARTTLS, or none for a server on this host), every step under
-//! `timeout_secs`. Messages are fetched with `BODY.PEEK[]` (nothing is marked seen) and a
+//! `timeout_secs`. Messages are fetched with `BODY.PEEK[]` (nothing is marked seen; at most
+//! [`super::MAX_MESSAGE_BYTES`] of each) and a
 //! message read is moved with `UID MOVE` to the processed folder (created if missing);
 //! without MOVE it is copied there, flagged `\Deleted` and expunged. Nothing is ever deleted
 //! otherwise: what cannot be read stays where it is, unflagged.
@@ -184,13 +185,17 @@ impl Mailbox {
         Ok(uids)
     }
 
-    /// The message with `uid` (none if it went meanwhile), not marked seen.
+    /// The message with `uid` (none if it went meanwhile), not marked seen: its first
+    /// [`super::MAX_MESSAGE_BYTES`].
     pub async fn fetch(&mut self, uid: u32) -> Result<Option<Fetched>> {
         let spec = self.spec.clone();
         let fetches: Vec<async_imap::types::Fetch> = spec
             .timed("UID FETCH", async {
                 self.session
-                    .uid_fetch(uid.to_string(), "(UID BODY.PEEK[])")
+                    .uid_fetch(
+                        uid.to_string(),
+                        format!("(UID BODY.PEEK[]<0.{}>)", super::MAX_MESSAGE_BYTES),
+                    )
                     .await?
                     .try_collect()
                     .await

@@ -54,7 +54,7 @@ impl Mailbox {
                     let mut files = list(&dir.join(sub))?;
                     files.sort();
                     for f in files {
-                        let raw = std::fs::read(&f).map_err(|e| Error::io("read", &f, e))?;
+                        let raw = read_capped(&f)?;
                         let name = show(&f).to_string();
                         items.push(Item {
                             name,
@@ -70,10 +70,13 @@ impl Mailbox {
                 Ok(split_mbox(&text)
                     .into_iter()
                     .enumerate()
-                    .map(|(i, raw)| Item {
-                        name: format!("{} message {}", show(file), i + 1),
-                        raw,
-                        file: None,
+                    .map(|(i, mut raw)| {
+                        raw.truncate(super::MAX_MESSAGE_BYTES);
+                        Item {
+                            name: format!("{} message {}", show(file), i + 1),
+                            raw,
+                            file: None,
+                        }
                     })
                     .collect())
             }
@@ -103,6 +106,17 @@ impl Mailbox {
         let to = target.join("cur").join(name);
         std::fs::rename(file, &to).map_err(|e| Error::io("move", file, e))
     }
+}
+
+/// The first [`super::MAX_MESSAGE_BYTES`] of the file at `path`.
+fn read_capped(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| Error::io("read", path, e))?;
+    let mut raw = Vec::new();
+    file.take(super::MAX_MESSAGE_BYTES as u64)
+        .read_to_end(&mut raw)
+        .map_err(|e| Error::io("read", path, e))?;
+    Ok(raw)
 }
 
 /// The files in `dir` (none if it does not exist).

@@ -17,6 +17,11 @@ pub mod parse;
 
 use std::collections::HashMap;
 
+/// The most of one message that is read: 4 MiB. A report's parts that matter (headers,
+/// delivery status, feedback report, the returned headers) come first; a returned message
+/// with large attachments is cut, never held whole.
+pub const MAX_MESSAGE_BYTES: usize = 4 << 20;
+
 use crate::compose::tokens::Tokens;
 use crate::config::Config;
 use crate::error::Result;
