@@ -166,7 +166,7 @@ pub enum SuppressAction {
     Add {
         #[arg(required = true, value_name = "EMAIL")]
         emails: Vec<String>,
-        /// Why: `unsubscribed`, `hard-bounce`, `complaint` or `manual`.
+        /// Why: `unsubscribed`, `hard-bounce`, `soft-bounces`, `complaint` or `manual`.
         #[arg(long, default_value = "manual")]
         reason: String,
     },

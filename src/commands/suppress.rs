@@ -9,7 +9,13 @@ use crate::error::{EXIT_FAILURES, EXIT_OK, Error, Result, show};
 use crate::list::check_address;
 use crate::store::Store;
 
-const REASONS: [&str; 4] = ["unsubscribed", "hard-bounce", "complaint", "manual"];
+const REASONS: [&str; 5] = [
+    "unsubscribed",
+    "hard-bounce",
+    "soft-bounces",
+    "complaint",
+    "manual",
+];
 
 fn check_reason(r: &str) -> Result<()> {
     if REASONS.contains(&r) {

@@ -13,7 +13,7 @@ use crate::error::Result;
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Suppression {
     pub email: String,
-    /// `unsubscribed`, `hard-bounce`, `complaint` or `manual`.
+    /// `unsubscribed`, `hard-bounce`, `soft-bounces`, `complaint` or `manual`.
     pub reason: String,
     /// Where it came from: a file, a campaign, the unsubscribe service.
     pub source: Option<String>,
