@@ -181,3 +181,150 @@ impl Store {
         )?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::Reply;
+    use crate::store::{CampaignInfo, Status};
+
+    fn sent(dir: &std::path::Path) -> Store {
+        let mut store = Store::open(&dir.join("t.db")).unwrap();
+        let info = CampaignInfo {
+            id: "c".into(),
+            template: "t".into(),
+            list: "l".into(),
+            subject: "s".into(),
+            transport: "file".into(),
+            started_at: "2026-11-24T00:00:00Z".into(),
+            finished_at: None,
+        };
+        let members = ["ann@example.org", "bob@example.org"];
+        store
+            .begin_campaign(&info, members.iter().map(|m| m.to_string()))
+            .unwrap();
+        for (i, m) in members.iter().enumerate() {
+            let reply = Reply::accepted(Some(250), "250 2.0.0 Ok".into());
+            let id = format!("id{i}@example.org");
+            store
+                .record("c", m, &id, &reply, "2026-11-24T00:00:01Z")
+                .unwrap();
+        }
+        store
+    }
+
+    fn event(email: &str, effect: Effect) -> LateEvent {
+        LateEvent {
+            campaign: "c".into(),
+            email: email.into(),
+            status: "bounced",
+            smtp_code: Some(550),
+            enhanced_code: Some("5.1.1".into()),
+            diagnostic: Some("550 5.1.1 unknown".into()),
+            reason: "hard-bounce",
+            matched_by: "token",
+            effect,
+        }
+    }
+
+    #[test]
+    fn a_late_event_is_a_log_row_after_its_delivery_and_a_report_is_read_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = sent(dir.path());
+        assert!(!store.bounce_seen("r1@mx").unwrap());
+        let done = store
+            .record_report(
+                "r1@mx",
+                "dsn",
+                &[event("ann@example.org", Effect::Suppress)],
+                None,
+            )
+            .unwrap();
+        assert_eq!(done.suppressed, vec!["ann@example.org".to_string()]);
+        assert!(store.bounce_seen("r1@mx").unwrap());
+        let mut rows = Vec::new();
+        store
+            .each_log_row("c", |r| {
+                rows.push((r.email, r.status, r.reason, r.enhanced_code));
+                Ok(())
+            })
+            .unwrap();
+        let row = |e: &str, s, r: &str, c: Option<&str>| {
+            (e.to_string(), s, Some(r.to_string()), c.map(String::from))
+        };
+        assert_eq!(
+            rows,
+            vec![
+                row(
+                    "ann@example.org",
+                    Status::Accepted,
+                    "accepted",
+                    Some("2.0.0")
+                ),
+                row(
+                    "ann@example.org",
+                    Status::Bounced,
+                    "hard-bounce",
+                    Some("5.1.1")
+                ),
+                row(
+                    "bob@example.org",
+                    Status::Accepted,
+                    "accepted",
+                    Some("2.0.0")
+                ),
+            ]
+        );
+        let counts = store.counts("c").unwrap();
+        assert_eq!(
+            (counts.accepted, counts.bounced, counts.complained),
+            (2, 1, 0)
+        );
+        assert_eq!(
+            store.delivery_of_message_id("<id1@example.org>").unwrap(),
+            Some(("c".to_string(), "bob@example.org".to_string()))
+        );
+        assert_eq!(
+            store.latest_delivery_to("BOB@example.org").unwrap(),
+            Some(("c".to_string(), "bob@example.org".to_string()))
+        );
+        assert_eq!(store.latest_delivery_to("carl@example.org").unwrap(), None);
+    }
+
+    #[test]
+    fn soft_bounces_are_counted_by_campaign_and_suppress_only_when_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = sent(dir.path());
+        let soft = |suppress| event("bob@example.org", Effect::Soft { suppress });
+        store
+            .record_report("r1", "dsn", &[soft(false)], None)
+            .unwrap();
+        store
+            .record_report("r2", "dsn", &[soft(false)], None)
+            .unwrap();
+        assert_eq!(
+            store.soft_bounces("Bob@Example.org").unwrap(),
+            (2, vec!["c".to_string()])
+        );
+        assert!(store.suppressions().unwrap().is_empty());
+        let done = store
+            .record_report("r3", "dsn", &[soft(true)], None)
+            .unwrap();
+        assert_eq!(done.suppressed, vec!["bob@example.org".to_string()]);
+        assert_eq!(store.suppressions().unwrap()[0].reason, "soft-bounces");
+        assert_eq!(
+            store.suppressions().unwrap()[0].source.as_deref(),
+            Some("bounce r3")
+        );
+        // A policy bounce is recorded, never counted.
+        store
+            .record_report(
+                "r4",
+                "dsn",
+                &[event("ann@example.org", Effect::Record)],
+                None,
+            )
+            .unwrap();
+        assert_eq!(store.soft_bounces("ann@example.org").unwrap(), (0, vec![]));
+    }
+}
