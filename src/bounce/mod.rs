@@ -120,7 +120,9 @@ impl Reader {
                 .first()
                 .and_then(|r| r.address.clone())
                 .unwrap_or_default();
-            let done = store.record_report(&id, "unsubscribe", &[], Some(&email))?;
+            let Some(done) = store.record_report(&id, "unsubscribe", &[], Some(&email))? else {
+                return Ok(Outcome::AlreadyRead { id });
+            };
             let new = !done.suppressed.is_empty();
             return Ok(Outcome::Recorded {
                 id,
@@ -138,10 +140,16 @@ impl Reader {
                 let why = "no campaign member matches its token, Message-ID or recipient".into();
                 return Ok(Outcome::Unmatched { id, why });
             }
-            store.record_report(&id, kind_name(&report.kind), &[], None)?;
-            return Ok(Outcome::NoFailure { id });
+            return Ok(
+                match store.record_report(&id, kind_name(&report.kind), &[], None)? {
+                    Some(_) => Outcome::NoFailure { id },
+                    None => Outcome::AlreadyRead { id },
+                },
+            );
         }
-        let done = store.record_report(&id, kind_name(&report.kind), &events, None)?;
+        let Some(done) = store.record_report(&id, kind_name(&report.kind), &events, None)? else {
+            return Ok(Outcome::AlreadyRead { id });
+        };
         let events = events
             .into_iter()
             .map(|e| {

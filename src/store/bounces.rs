@@ -101,21 +101,26 @@ impl Store {
 
     /// Records report `id` (`kind`: `dsn`, `arf`, `non-standard`, `unsubscribe`) and its
     /// events in one transaction, and suppresses what they call for (`source` names the
-    /// report). Reading the same report again later is seen by [`Store::bounce_seen`].
+    /// report). `None`: the report was recorded already (by another `mailshot bounces`
+    /// meanwhile, say), and nothing changed; reading it again later is seen by
+    /// [`Store::bounce_seen`].
     pub fn record_report(
         &mut self,
         id: &str,
         kind: &str,
         events: &[LateEvent],
         unsubscribe: Option<&str>,
-    ) -> Result<Recorded> {
+    ) -> Result<Option<Recorded>> {
         let tx = self.conn.unchecked_transaction()?;
         let at = now();
         let source = format!("bounce {id}");
-        tx.execute(
+        let fresh = tx.execute(
             "INSERT OR IGNORE INTO bounce_messages (message_id, kind, read_at) VALUES (?1, ?2, ?3)",
             [id, kind, &at],
         )?;
+        if fresh == 0 {
+            return Ok(None);
+        }
         let mut done = Recorded::default();
         if let Some(email) = unsubscribe
             && self.suppress_at(email, "unsubscribed", Some(&source), &at)?
@@ -147,7 +152,7 @@ impl Store {
             }
         }
         tx.commit()?;
-        Ok(done)
+        Ok(Some(done))
     }
 
     /// The soft bounces recorded for `email` (any spelling), and the campaigns they came from.
@@ -232,16 +237,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = sent(dir.path());
         assert!(!store.bounce_seen("r1@mx").unwrap());
-        let done = store
-            .record_report(
-                "r1@mx",
-                "dsn",
-                &[event("ann@example.org", Effect::Suppress)],
-                None,
-            )
-            .unwrap();
-        assert_eq!(done.suppressed, vec!["ann@example.org".to_string()]);
+        let ann = [event("ann@example.org", Effect::Suppress)];
+        let done = store.record_report("r1@mx", "dsn", &ann, None).unwrap();
+        assert_eq!(
+            done.unwrap().suppressed,
+            vec!["ann@example.org".to_string()]
+        );
         assert!(store.bounce_seen("r1@mx").unwrap());
+        // Recorded again (by a second process that read it too): nothing changes.
+        assert_eq!(
+            store.record_report("r1@mx", "dsn", &ann, None).unwrap(),
+            None
+        );
         let mut rows = Vec::new();
         store
             .each_log_row("c", |r| {
@@ -310,7 +317,10 @@ mod tests {
         let done = store
             .record_report("r3", "dsn", &[soft(true)], None)
             .unwrap();
-        assert_eq!(done.suppressed, vec!["bob@example.org".to_string()]);
+        assert_eq!(
+            done.unwrap().suppressed,
+            vec!["bob@example.org".to_string()]
+        );
         assert_eq!(store.suppressions().unwrap()[0].reason, "soft-bounces");
         assert_eq!(
             store.suppressions().unwrap()[0].source.as_deref(),
