@@ -1,10 +1,12 @@
 //! The bounce mailbox over IMAP (`[bounces]` in the config): async-imap on tokio, TLS by
 //! rustls (implicit, STARTTLS, or none for a server on this host), every step under
-//! `timeout_secs`. Messages are fetched with `BODY.PEEK[]` (nothing is marked seen; at most
-//! [`super::MAX_MESSAGE_BYTES`] of each) and a
+//! `timeout_secs`. The messages read are those not flagged `\Deleted`, fetched with
+//! `BODY.PEEK[]` (nothing is marked seen; at most [`super::MAX_MESSAGE_BYTES`] of each). A
 //! message read is moved with `UID MOVE` to the processed folder (created if missing);
-//! without MOVE it is copied there, flagged `\Deleted` and expunged. Nothing is ever deleted
-//! otherwise: what cannot be read stays where it is, unflagged.
+//! without MOVE it is copied there, flagged `\Deleted` and removed by `UID EXPUNGE` of its UID
+//! alone (UIDPLUS); a server with neither gets the copy and the flag only (a plain EXPUNGE
+//! would also remove what someone else flagged), and the flagged original is not read again.
+//! Nothing is ever deleted otherwise: what cannot be read stays where it is, unflagged.
 //!
 //! `--watch` keeps the connection open on IDLE, renewed every `idle_secs`; a dropped
 //! connection is opened again after 1, 2, 4 ... 60 seconds; Ctrl-C or SIGTERM stops it
@@ -131,7 +133,18 @@ pub struct Fetched {
 pub struct Mailbox {
     spec: Arc<Spec>,
     session: Session,
-    can_move: bool,
+    relocate: Relocate,
+}
+
+/// How a message read leaves the folder, by what the server offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Relocate {
+    /// `UID MOVE` (RFC 6851).
+    Move,
+    /// `UID COPY`, `\Deleted`, `UID EXPUNGE` of that UID (UIDPLUS, RFC 4315).
+    CopyExpunge,
+    /// `UID COPY` and `\Deleted`, left for the mailbox's owner to expunge.
+    CopyFlag,
 }
 
 impl Mailbox {
@@ -158,7 +171,11 @@ impl Mailbox {
             }
         };
         let caps = spec.timed("CAPABILITY", session.capabilities()).await?;
-        let can_move = caps.has_str("MOVE");
+        let relocate = match (caps.has_str("MOVE"), caps.has_str("UIDPLUS")) {
+            (true, _) => Relocate::Move,
+            (false, true) => Relocate::CopyExpunge,
+            (false, false) => Relocate::CopyFlag,
+        };
         // Created if missing; an error here is "it exists" (checked by the MOVE itself).
         let _ = spec.timed("CREATE", session.create(&spec.processed)).await;
         spec.timed(
@@ -169,15 +186,16 @@ impl Mailbox {
         Ok(Mailbox {
             spec,
             session,
-            can_move,
+            relocate,
         })
     }
 
-    /// The UIDs in the folder now, ascending.
+    /// The UIDs in the folder now, ascending, but those flagged `\Deleted` (by someone, or
+    /// by a copy to the processed folder on a server without MOVE or UIDPLUS).
     pub async fn uids(&mut self) -> Result<Vec<u32>> {
         let spec = self.spec.clone();
         let mut uids: Vec<u32> = spec
-            .timed("UID SEARCH", self.session.uid_search("ALL"))
+            .timed("UID SEARCH", self.session.uid_search("UNDELETED"))
             .await?
             .into_iter()
             .collect();
@@ -216,7 +234,7 @@ impl Mailbox {
     pub async fn processed(&mut self, uid: u32) -> Result<()> {
         let spec = self.spec.clone();
         let set = uid.to_string();
-        if self.can_move {
+        if self.relocate == Relocate::Move {
             return spec
                 .timed("UID MOVE", self.session.uid_mv(&set, &spec.processed))
                 .await;
@@ -231,8 +249,15 @@ impl Mailbox {
                 .await
         })
         .await?;
-        spec.timed("EXPUNGE", async {
-            self.session.expunge().await?.try_collect::<Vec<_>>().await
+        if self.relocate == Relocate::CopyFlag {
+            return Ok(());
+        }
+        spec.timed("UID EXPUNGE", async {
+            self.session
+                .uid_expunge(&set)
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
         })
         .await
         .map(|_| ())
@@ -247,7 +272,7 @@ impl Mailbox {
         let Mailbox {
             spec,
             session,
-            can_move,
+            relocate,
         } = self;
         let mut handle = session.idle();
         spec.timed("IDLE", handle.init()).await?;
@@ -268,7 +293,7 @@ impl Mailbox {
             Mailbox {
                 spec,
                 session,
-                can_move,
+                relocate,
             },
             !stopped,
         ))

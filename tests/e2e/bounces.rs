@@ -482,7 +482,7 @@ fn watch_reads_bounces_as_they_arrive_connects_again_after_a_drop_and_stops_on_s
 fn tls_and_starttls_reach_the_mailbox_through_a_private_ca_and_an_unknown_ca_is_refused() {
     let certs = tempfile::tempdir().unwrap();
     let (ca, cert, key) = crate::support::make_certs(certs.path());
-    let d = Dovecot::start_with(Some((&cert, &key)));
+    let d = Dovecot::start_with(Some((&cert, &key)), "");
     let (p, server, m) = project(1);
     let sent = send(&p, &server, "2023-04");
     d.deliver(
@@ -535,4 +535,73 @@ fn tls_and_starttls_reach_the_mailbox_through_a_private_ca_and_an_unknown_ca_is_
     let r = p.run_env(&["bounces"], &env);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert_eq!(r.stdout, "bounces: 0 read\n");
+}
+
+/// The Maildir flags of the files in `dir` (`S` seen, `T` `\Deleted`), one string per message.
+fn flags(dir: &std::path::Path) -> Vec<String> {
+    ["new", "cur"]
+        .iter()
+        .filter_map(|sub| std::fs::read_dir(dir.join(sub)).ok())
+        .flatten()
+        .map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            name.split_once(":2,")
+                .map(|(_, f)| f.to_string())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+#[test]
+fn without_move_a_bounce_is_copied_and_only_its_own_uid_expunged_or_flagged() {
+    // Servers that announce UIDPLUS but not MOVE, then neither.
+    for (caps, expunged) in [
+        (
+            "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ UIDPLUS",
+            true,
+        ),
+        (
+            "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+",
+            false,
+        ),
+    ] {
+        let d = Dovecot::start_with(None, &format!("imap_capability = {caps}"));
+        let (p, server, m) = project(1);
+        let sent = send(&p, &server, "2023-04");
+        d.deliver(
+            "1.bounce",
+            fixture("postfix-hard.eml", &m[0], &sent[&m[0]], "1").as_bytes(),
+        );
+        d.deliver(
+            "2.junk",
+            fixture("junk.eml", &m[0], &sent[&m[0]], "2").as_bytes(),
+        );
+        imap_config(&p, &d);
+        let env = [("TEST_IMAP_PASSWORD", dovecot::PASSWORD)];
+        let r = p.run_env(&["bounces"], &env);
+        assert_eq!(r.code, 1, "{caps}: {}{}", r.stdout, r.stderr);
+        assert!(
+            r.stdout
+                .ends_with("bounces: 2 read: 1 hard (suppressed), 1 unparseable left in INBOX\n"),
+            "{caps}: {}",
+            r.stdout
+        );
+        assert_eq!(d.messages("mailshot-processed").len(), 1, "{caps}");
+        let mut inbox = flags(&d.maildir());
+        inbox.sort();
+        // The junk is never flagged; the bounce is gone, or flagged \Deleted for its owner.
+        match expunged {
+            true => assert_eq!(inbox, vec![String::new()], "{caps}"),
+            false => assert_eq!(inbox, vec![String::new(), "T".to_string()], "{caps}"),
+        }
+        // Read again: the flagged copy is not read twice.
+        let r = p.run_env(&["bounces"], &env);
+        assert!(
+            r.stdout
+                .ends_with("bounces: 1 read: 1 unparseable left in INBOX\n"),
+            "{caps}: {}",
+            r.stdout
+        );
+        assert_eq!(d.messages("mailshot-processed").len(), 1, "{caps}");
+    }
 }

@@ -52,11 +52,12 @@ fn mail_owner(dir: &Path) -> (String, String, u32, u32) {
 
 impl Dovecot {
     pub fn start() -> Dovecot {
-        Dovecot::start_with(None)
+        Dovecot::start_with(None, "")
     }
 
-    /// With TLS: `cert` and `key` (PEM files) for STARTTLS on `port` and IMAPS on `tls_port`.
-    pub fn start_with(tls: Option<(&Path, &Path)>) -> Dovecot {
+    /// With TLS: `cert` and `key` (PEM files) for STARTTLS on `port` and IMAPS on `tls_port`;
+    /// `extra`: more settings (`imap_capability = ...`).
+    pub fn start_with(tls: Option<(&Path, &Path)>, extra: &str) -> Dovecot {
         assert!(
             Path::new("/usr/sbin/dovecot").exists(),
             "Dovecot is needed for the bounce tests: run tests/install-deps.sh (dovecot-imapd)"
@@ -126,6 +127,7 @@ service imap-login {{
 service anvil {{
   chroot =
 }}
+{extra}
 service stats {{
   unix_listener stats-reader {{
     mode = 0666
