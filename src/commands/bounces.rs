@@ -161,6 +161,12 @@ impl Run<'_> {
     /// again with backoff (the first connection's failure is an error: nothing to resume).
     async fn watch(&mut self, spec: Arc<Spec>, stop: &Stop) -> Result<()> {
         let mut mailbox = imap::Mailbox::open(spec.clone()).await?;
+        say!(
+            "watching `{}` on `{}:{}` (Ctrl-C or SIGTERM stops)",
+            spec.folder,
+            spec.host,
+            spec.port
+        );
         let mut backoff = 1;
         loop {
             let round = async {

@@ -467,6 +467,13 @@ fn watch_reads_bounces_as_they_arrive_connects_again_after_a_drop_and_stops_on_s
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     assert!(
+        stdout.starts_with(&format!(
+            "watching `INBOX` on `127.0.0.1:{}` (Ctrl-C or SIGTERM stops)\n",
+            d.port
+        )),
+        "{stdout}"
+    );
+    assert!(
         stdout.ends_with("bounces: 2 read: 2 hard (suppressed)\n"),
         "{stdout}"
     );
