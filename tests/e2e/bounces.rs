@@ -295,6 +295,19 @@ fn each_provider_s_report_is_matched_and_classified_from_a_maildir() {
     let complaint = rows(&p, "2023-04", &m[4]);
     assert_eq!(complaint[1]["status"], "complained");
     assert_eq!(complaint[1]["reason"], "complaint");
+    // The CSV log: the bounce's row right after the member's own.
+    let csv = p.run(&["log", "--campaign", "2023-04"]).stdout;
+    let lines: Vec<&str> = csv.lines().filter(|l| l.starts_with(&m[0])).collect();
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(
+        lines[0].starts_with(&format!("{},accepted,1,250,", m[0])),
+        "{csv}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("{},bounced,1,550,5.1.1,", m[0]))
+            && lines[1].ends_with(",hard-bounce"),
+        "{csv}"
+    );
     let policy = rows(&p, "2023-04", &m[5]);
     assert_eq!(policy[1]["status"], "bounced");
     assert_eq!(policy[1]["reason"], "policy");
