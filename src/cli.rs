@@ -50,6 +50,19 @@ pub enum Command {
     /// Read the bounce mailbox: bounces, complaints and unsubscribe replies matched to members,
     /// recorded, and suppressed where they call for it; read mail is moved, never deleted.
     Bounces(BouncesArgs),
+    /// Write one campaign's report: a self-contained HTML page with charts (counts, acceptances
+    /// over time, server replies, late bounces, unsubscribes) and a summary on the terminal.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Campaign ID.
+    #[arg(long, value_name = "ID")]
+    pub campaign: String,
+    /// Where to write the page. Default: `report-<ID>.html` in the current folder.
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -169,6 +169,7 @@ pub mod error;
 pub mod list;
 pub mod outcome;
 pub mod preview;
+pub mod report;
 pub mod serve;
 pub mod store;
 pub mod transport;

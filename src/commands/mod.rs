@@ -21,6 +21,7 @@ pub mod log;
 pub mod new;
 pub mod preview;
 pub mod publish;
+pub mod report;
 pub mod send;
 pub mod status;
 pub mod suppress;
@@ -45,6 +46,7 @@ pub fn run(cli: Cli, clock: Box<dyn Clock>) -> Result<i32> {
         Command::Publish(args) => publish::exec(&config, args),
         Command::Preview(args) => preview::exec(cli.config, &config, args),
         Command::Bounces(args) => bounces::exec(&config, args),
+        Command::Report(args) => report::exec(&config, args),
         Command::Serve(args) => crate::serve::run(&config, &args.listen, |bound| {
             say!("listening on http://{bound}")
         })

@@ -23,6 +23,8 @@
 //! - `suppressions.rs`: the suppression list, and applying it to a campaign;
 //! - `bounces.rs`: the reports `mailshot bounces` read, and the late bounces and complaints
 //!   (`late_events`) that `log` shows beside a delivery;
+//! - `report.rs`: what `mailshot report` reads beyond the counts (acceptance times, replies
+//!   by code, attempts per member, late events, the unsubscribes that followed);
 //! - `skip.rs`: [`Skip`], the addresses a run must not send to;
 //! - `lock.rs`: [`CampaignLock`], one sender per campaign;
 //! - [`journal`]: the file a run records its attempts in before they are folded in;
@@ -34,6 +36,7 @@ mod editions;
 mod images;
 pub mod journal;
 mod lock;
+mod report;
 mod skip;
 mod suppressions;
 pub mod unsubscribes;
@@ -43,6 +46,7 @@ pub use deliveries::{CampaignInfo, Counts, Frozen, LogRow};
 pub use editions::{Edition, Master, WebEdition};
 pub use images::StoredImage;
 pub use lock::CampaignLock;
+pub use report::{LateRow, ReplyCount};
 pub use skip::{SKIP_IN_MEMORY, Skip};
 pub use suppressions::Suppression;
 

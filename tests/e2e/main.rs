@@ -12,6 +12,7 @@ mod inbox;
 mod markdown;
 mod preview;
 mod render;
+mod report;
 mod resume;
 mod send;
 mod sink;

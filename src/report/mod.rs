@@ -1,0 +1,239 @@
+//! `mailshot report`: one campaign at a glance, for the chair and the board. A
+//! self-contained HTML page (inline CSS and SVG charts drawn by plotters, no script, nothing
+//! fetched) and a one-line summary for the terminal.
+//!
+//! [`Report::gather`] reads everything from the store once into plain data; each section of
+//! the page is then one function of that data returning HTML (`sections`), its charts drawn
+//! by `charts`. Member addresses never reach the page: late bounces are shown by domain.
+
+mod charts;
+mod sections;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::error::{Error, Result, show};
+use crate::store::{Counts, ReplyCount, Store};
+
+/// How many days after a campaign starts its unsubscribes are counted, one bar a day.
+pub const UNSUBSCRIBE_DAYS: usize = 14;
+
+/// What a late bounce or complaint means for the member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LateKind {
+    /// No such mailbox (5.1.x, 5.2.1): suppressed.
+    Hard,
+    /// Counted towards `[bounces] soft_limit`.
+    Soft,
+    /// A spam complaint (ARF).
+    Complaint,
+    /// Policy or the message itself (5.7.x, 5.3.4, 5.6.x): not the member's doing.
+    NotMember,
+}
+
+impl LateKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            LateKind::Hard => "hard bounce",
+            LateKind::Soft => "soft bounce",
+            LateKind::Complaint => "complaint",
+            LateKind::NotMember => "not the member's (policy, message)",
+        }
+    }
+}
+
+/// One late bounce or complaint, its member reduced to a domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Late {
+    /// The recipient's domain (`example.org`).
+    pub domain: String,
+    pub kind: LateKind,
+    /// As `log` shows it: `hard-bounce`, `mailbox-full`, `complaint`, `policy`...
+    pub reason: String,
+}
+
+/// Everything the report shows about one campaign.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub campaign: String,
+    /// The subject as sent: the web edition's (no member data), else the subject template.
+    pub subject: String,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub web_url: Option<String>,
+    pub counts: Counts,
+    /// Seconds from the campaign's first attempt to each acceptance, in order.
+    pub accepted_after: Vec<f64>,
+    /// `[rate] messages_per_second` as configured now; 0 is no limit.
+    pub rate: f64,
+    /// Members by number of attempts: (attempts, members), for the members attempted.
+    pub attempts: Vec<(u32, u64)>,
+    pub replies: Vec<ReplyCount>,
+    pub late: Vec<Late>,
+    /// Members of the campaign unsubscribed on each day after it started (day 1 is its
+    /// first 24 hours).
+    pub unsubscribes: [u64; UNSUBSCRIBE_DAYS],
+    /// When the report was made (RFC 3339, UTC).
+    pub made_at: String,
+}
+
+/// An RFC 3339 time from the store, or an error naming it.
+fn time(store_path: &std::path::Path, at: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(at)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            Error::runtime(format!(
+                "delivery log `{}` holds `{at}`, which is not a time",
+                show(store_path)
+            ))
+        })
+}
+
+impl Report {
+    /// Reads `campaign` from `store`; an input error when the store has no such campaign.
+    pub fn gather(store: &Store, config: &crate::config::Config, campaign: &str) -> Result<Report> {
+        let path = &config.store;
+        let info = store
+            .campaign(campaign)?
+            .ok_or_else(|| Error::input(format!("no campaign `{campaign}` in `{}`", show(path))))?;
+        let master = store.master(campaign)?.map(|(_, m)| m);
+        let subject = match &master {
+            Some(m) => m.web.as_ref().map_or(&m.subject_template, |w| &w.subject),
+            None => &info.subject,
+        }
+        .clone();
+        let web_url = master
+            .as_ref()
+            .filter(|m| m.web.is_some())
+            .and_then(|_| config.web.web_url(campaign));
+        let started = time(path, &info.started_at)?;
+        let (first, accepted) = store.acceptance_times(campaign)?;
+        let first = match first {
+            Some(at) => time(path, &at)?,
+            None => started,
+        };
+        let accepted_after = accepted
+            .iter()
+            .map(|at| Ok((time(path, at)? - first).num_milliseconds().max(0) as f64 / 1000.0))
+            .collect::<Result<_>>()?;
+        let day = Duration::hours(24);
+        let end = started + day * UNSUBSCRIBE_DAYS as i32;
+        let mut unsubscribes = [0; UNSUBSCRIBE_DAYS];
+        let fmt = crate::clock::format;
+        for at in store.unsubscribed_between(campaign, &fmt(started), &fmt(end))? {
+            let days = (time(path, &at)? - started).num_hours() / 24;
+            if let Some(n) = usize::try_from(days)
+                .ok()
+                .and_then(|d| unsubscribes.get_mut(d))
+            {
+                *n += 1;
+            }
+        }
+        Ok(Report {
+            campaign: info.id,
+            subject,
+            started_at: info.started_at,
+            finished_at: info.finished_at,
+            web_url,
+            counts: store.counts(campaign)?,
+            accepted_after,
+            rate: config.rate.messages_per_second,
+            attempts: store.attempts_per_member(campaign)?,
+            replies: store.reply_counts(campaign)?,
+            late: late(store.late_rows(campaign)?),
+            unsubscribes,
+            made_at: crate::store::now(),
+        })
+    }
+
+    /// Members attempted at least once: accepted, deferred, failed or uncertain.
+    pub fn sent(&self) -> u64 {
+        let c = &self.counts;
+        c.accepted + c.deferred + c.failed + c.uncertain
+    }
+
+    /// How many members' late events are of `kind`.
+    pub fn late_count(&self, kind: LateKind) -> usize {
+        self.late.iter().filter(|l| l.kind == kind).count()
+    }
+
+    pub fn unsubscribed(&self) -> u64 {
+        self.unsubscribes.iter().sum()
+    }
+
+    /// The terminal's one line (without where the page was written).
+    pub fn summary(&self) -> String {
+        let c = &self.counts;
+        format!(
+            "campaign {} «{}»: {}, {} accepted ({}), {} failed, {} deferred, {} uncertain; {}, {}, {} unsubscribed since",
+            self.campaign,
+            self.subject,
+            plural(c.members, "member", "members"),
+            c.accepted,
+            percent(c.accepted, c.members),
+            c.failed,
+            c.deferred,
+            c.uncertain,
+            plural(
+                self.late_count(LateKind::Hard) as u64,
+                "hard bounce",
+                "hard bounces"
+            ),
+            plural(
+                self.late_count(LateKind::Complaint) as u64,
+                "complaint",
+                "complaints"
+            ),
+            self.unsubscribed(),
+        )
+    }
+
+    /// The whole page.
+    pub fn html(&self) -> Result<String> {
+        sections::page(self)
+    }
+}
+
+/// The store's late rows as the report shows them: each member once per reason, by domain.
+fn late(rows: Vec<crate::store::LateRow>) -> Vec<Late> {
+    rows.into_iter()
+        .map(|r| {
+            let kind = if r.status == "complained" {
+                LateKind::Complaint
+            } else if r.soft {
+                LateKind::Soft
+            } else if r.reason == "hard-bounce" {
+                LateKind::Hard
+            } else {
+                LateKind::NotMember
+            };
+            let domain = r.key.rsplit_once('@').map_or("", |(_, d)| d).to_string();
+            Late {
+                domain,
+                kind,
+                reason: r.reason,
+            }
+        })
+        .collect()
+}
+
+/// `n` and its noun, singular for 1.
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `part` of `whole` as a percentage with one decimal (`87.5%`); `-` when `whole` is 0.
+pub fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "-".to_string()
+    } else {
+        format!("{:.1}%", part as f64 * 100.0 / whole as f64)
+    }
+}
+
+/// Writes `html` to `path` through a temporary file beside it and a rename: never half a
+/// page.
+pub fn write(path: &std::path::Path, html: &str) -> Result<()> {
+    crate::transport::write_atomic(path, html.as_bytes())
+        .map_err(|e| Error::io("write report", path, e))
+}
