@@ -50,7 +50,9 @@
 //!
 //! # Modules
 //! The directories are the pipeline's stages; dependencies run one way:
-//! `commands` -> `list`, `compose`, `deliver`, `store`, `web`, `preview`, `bounce`;
+//! `commands` -> `list`, `compose`, `deliver`, `store`, `web`, `preview`, `bounce`, `report`;
+//! `report` -> `store` (read), `config` (the rate), `web` (its escaping), `transport`'s atomic
+//! write;
 //! `preview` -> `compose`, `list`, `deliver` (`check`'s sources comparison), `store`
 //! (read-only), `serve` (its HTTP shell); `bounce` -> `store`, `compose::tokens` (to verify
 //! VERP tokens), `transport`'s TLS config; `deliver` -> `compose`, `transport`, `store`,
@@ -60,7 +62,8 @@
 //! ([`outcome`], [`address`], [`clock`], [`error`]).
 //!
 //! - [`cli`]: clap definitions; [`commands`]: one module per subcommand (`send`, `status`,
-//!   `log`, `import`, `suppress`, `check`, `serve`, `new`, `publish`, `preview`, `bounces`)
+//!   `log`, `import`, `suppress`, `check`, `serve`, `new`, `publish`, `preview`, `bounces`,
+//!   `report`)
 //!   that calls into the library and prints (the library itself prints only a send's progress
 //!   and warnings, on standard error).
 //! - [`config`]: strict `config.toml` (unknown keys are errors) checked into [`config::Config`].
@@ -144,6 +147,12 @@
 //! - [`web`]: the public side as pages (path, content type, bytes) built from the store: each
 //!   web edition, the archive and its Atom feed; `serve` answers them, `publish` writes them
 //!   as files, the same bytes.
+//! - [`report`]: `mailshot report`, one campaign's self-contained HTML page for the board
+//!   and its one-line summary: [`report::Report::gather`] reads the store once (counts,
+//!   acceptance times, replies by code, attempts per member, late events reduced to domains,
+//!   unsubscribes in the 14 days after), then `report::sections` makes each section of the
+//!   page as one function of that data and `report::charts` draws its charts as inline SVG
+//!   (plotters, no fonts read, no script).
 //! - [`preview`]: `mailshot preview`, a local page (127.0.0.1) showing the campaign as
 //!   `send --test-to` renders it, per member, with `check`'s findings: `preview::state` (the
 //!   campaign opened as `check` opens it, never the store for writing), `preview::page` (the
