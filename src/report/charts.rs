@@ -56,6 +56,8 @@ pub fn acceptances(after: &[f64], rate: f64) -> Result<String> {
             .map_err(err)?;
         chart
             .configure_mesh()
+            .label_style(("sans-serif", 13))
+            .axis_desc_style(("sans-serif", 13))
             .light_line_style(TRANSPARENT)
             .x_desc(format!("{unit_name} since the first attempt"))
             .y_desc("accepted")
@@ -113,6 +115,8 @@ pub fn bars(what: &str, (x, y): (&str, &str), data: &[(String, u64)]) -> Result<
             .map_err(err)?;
         chart
             .configure_mesh()
+            .label_style(("sans-serif", 13))
+            .axis_desc_style(("sans-serif", 13))
             .disable_x_mesh()
             .light_line_style(TRANSPARENT)
             .x_labels(0)
@@ -127,7 +131,7 @@ pub fn bars(what: &str, (x, y): (&str, &str), data: &[(String, u64)]) -> Result<
                 Rectangle::new([(x - 0.35, 0), (x + 0.35, *v)], BAR.filled())
             }))
             .map_err(err)?;
-        let label = ("sans-serif", 12)
+        let label = ("sans-serif", 13)
             .into_font()
             .color(&BLACK)
             .pos(Pos::new(HPos::Center, VPos::Top));
