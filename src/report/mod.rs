@@ -237,3 +237,49 @@ pub fn write(path: &std::path::Path, html: &str) -> Result<()> {
     crate::transport::write_atomic(path, html.as_bytes())
         .map_err(|e| Error::io("write report", path, e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::LateRow;
+
+    fn row(key: &str, status: &str, reason: &str, soft: bool) -> LateRow {
+        LateRow {
+            key: key.into(),
+            status: status.into(),
+            reason: reason.into(),
+            soft,
+        }
+    }
+
+    #[test]
+    fn late_events_are_classified_and_reduced_to_their_domain() {
+        let got: Vec<(String, LateKind)> = late(vec![
+            row("ann@a.example", "bounced", "hard-bounce", false),
+            row("bob@b.example", "bounced", "mailbox-full", true),
+            row("cat@c.example", "complained", "complaint", false),
+            row("dan@d.example", "bounced", "policy", false),
+            row("no-at-sign", "bounced", "permanent", true),
+        ])
+        .into_iter()
+        .map(|l| (l.domain, l.kind))
+        .collect();
+        let want = [
+            ("a.example", LateKind::Hard),
+            ("b.example", LateKind::Soft),
+            ("c.example", LateKind::Complaint),
+            ("d.example", LateKind::NotMember),
+            ("", LateKind::Soft),
+        ];
+        let want: Vec<(String, LateKind)> = want.iter().map(|(d, k)| (d.to_string(), *k)).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn percentages_and_plurals() {
+        assert_eq!(percent(11, 12), "91.7%");
+        assert_eq!(percent(0, 0), "-");
+        assert_eq!(plural(1, "hard bounce", "hard bounces"), "1 hard bounce");
+        assert_eq!(plural(0, "complaint", "complaints"), "0 complaints");
+    }
+}
