@@ -43,6 +43,8 @@ struct RawConfig {
     #[serde(default)]
     bounces: BouncesConfig,
     #[serde(default)]
+    tracking: TrackingConfig,
+    #[serde(default)]
     vars: BTreeMap<String, String>,
 }
 
@@ -141,6 +143,23 @@ impl WebConfig {
             .as_ref()
             .map(|b| format!("{b}/bulletins/images/{name}"))
     }
+}
+
+/// `[tracking]`: click counting, off by default (consent: see the README's "Click tracking").
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackingConfig {
+    /// The bulletin's http(s) links go through `{base_url}/c/<token>` on `mailshot serve`,
+    /// which counts the click and redirects. Needs `[web] base_url`. Default false.
+    #[serde(default)]
+    pub clicks: bool,
+    /// Each member's links also name the member (one more HMAC per member at send time).
+    /// Only with `clicks`. Default false.
+    #[serde(default)]
+    pub per_member: bool,
+    /// Open-tracking pixels: not supported (refused by the config check). Default false.
+    #[serde(default)]
+    pub opens: bool,
 }
 
 /// `[serve]`: what one client may hold of the unsubscribe service.
@@ -625,6 +644,30 @@ impl Place<'_> {
         })
     }
 
+    /// `[tracking]`: clicks need `[web] base_url` (the redirect lives there), `per_member`
+    /// needs clicks, and open pixels are not supported.
+    fn check_tracking(&self, t: &TrackingConfig, web: &WebConfig) -> Result<()> {
+        if t.opens {
+            return Err(self.at(
+                "tracking.opens",
+                "open tracking is not supported: a pixel is unreliable (Apple Mail Privacy Protection fetches every image) and needs consent under PECR; set `opens = false`".into(),
+            ));
+        }
+        if t.per_member && !t.clicks {
+            return Err(self.at(
+                "tracking.per_member",
+                "needs `clicks = true`: without click tracking there is nothing to name the member in".into(),
+            ));
+        }
+        if t.clicks && web.base_url.is_none() {
+            return Err(self.at(
+                "tracking.clicks",
+                "needs `[web] base_url`: tracked links are `{base_url}/c/<token>`, answered by `mailshot serve` there".into(),
+            ));
+        }
+        Ok(())
+    }
+
     fn check_headers(&self, sender: &RawSender, unsubscribe: &UnsubscribeConfig) -> Result<()> {
         let ascii_token = |key: &str, v: &str| -> Result<()> {
             if v.is_empty() || !v.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
@@ -716,6 +759,7 @@ pub struct Config {
     pub serve: ServeConfig,
     pub web: WebConfig,
     pub bounces: BouncesConfig,
+    pub tracking: TrackingConfig,
     pub vars: BTreeMap<String, String>,
 }
 
@@ -751,6 +795,7 @@ impl Config {
         }
         p.check_headers(&raw.sender, &raw.unsubscribe)?;
         let web = p.check_web(raw.web)?;
+        p.check_tracking(&raw.tracking, &web)?;
         let mut file = raw.file;
         file.outbox = resolve(base, &file.outbox);
         let dkim = match raw.dkim {
@@ -802,6 +847,7 @@ impl Config {
             serve: raw.serve,
             web,
             bounces,
+            tracking: raw.tracking,
             vars: raw.vars,
         })
     }
@@ -872,5 +918,34 @@ mod tests {
         );
         assert!(err("base_url = \"https:///x\"").contains("has no host"));
         assert!(err("base_url = \"https://example.org/?a=1\"").contains("no query"));
+    }
+
+    #[test]
+    fn click_tracking_is_off_by_default_and_needs_a_base_url_and_opens_are_refused() {
+        let parse = |more: &str| Config::parse(Path::new("config.toml"), &format!("{BASE}{more}"));
+        let t = parse("").unwrap().tracking;
+        assert!(!t.clicks && !t.per_member && !t.opens);
+        assert_eq!(
+            parse("[tracking]\nclicks = true\n")
+                .unwrap_err()
+                .to_string(),
+            "invalid config `config.toml`: line 7: tracking.clicks: needs `[web] base_url`: tracked links are `{base_url}/c/<token>`, answered by `mailshot serve` there"
+        );
+        let on = parse(
+            "[web]\nbase_url = \"https://x.org\"\n[tracking]\nclicks = true\nper_member = true\n",
+        );
+        assert!(on.unwrap().tracking.per_member);
+        let err = parse("[tracking]\nper_member = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 7: tracking.per_member: needs `clicks = true`"),
+            "{err}"
+        );
+        let err = parse("[tracking]\nopens = true\n").unwrap_err().to_string();
+        assert!(
+            err.contains("line 7: tracking.opens: open tracking is not supported"),
+            "{err}"
+        );
     }
 }

@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::compose::clicks;
 use crate::compose::images::{self, Published};
 use crate::compose::markdown;
 use crate::compose::message::{self, Outgoing, PerMember, Sender};
@@ -89,6 +90,8 @@ pub struct Campaign {
     pub web_url: Option<String>,
     /// The archive, `{base_url}/bulletins/`, when `[web] base_url` is set.
     pub archive_url: Option<String>,
+    /// `[tracking] clicks` and `per_member`: each member's links carry `{{ click_member }}`.
+    per_member_clicks: bool,
 }
 
 impl Campaign {
@@ -207,6 +210,7 @@ impl Campaign {
             prepared: Prepared::Precompiled { sampled: 0 },
             web_url: config.web.web_url(id),
             archive_url: config.web.archive_url(),
+            per_member_clicks: config.tracking.clicks && config.tracking.per_member,
         };
         Ok((campaign, warnings))
     }
@@ -226,6 +230,19 @@ impl Campaign {
         let mut extra = vec![("token", token), ("list", self.sender.list_id_bare())];
         if let Some(url) = &self.web_url {
             extra.push(("web_url", url));
+        }
+        // A member's own copy names the member; the web edition (no token) and a test copy
+        // name nobody.
+        let member_part = match self.per_member_clicks {
+            true if !token.is_empty()
+                && !token.starts_with(crate::compose::tokens::TEST_PREFIX) =>
+            {
+                format!("~{}", self.tokens.click_member(&self.id, &member.email))
+            }
+            _ => String::new(),
+        };
+        if self.per_member_clicks {
+            extra.push((clicks::CLICK_MEMBER, &member_part));
         }
         self.bulletin.context(&self.vars, member, &self.id, &extra)
     }
@@ -413,6 +430,15 @@ fn compile(config: &Config, id: &str, subject: Option<&str>) -> Result<Compiled>
     };
     let base = config.path.parent().unwrap_or(std::path::Path::new(""));
     let mut sources = Sources::default();
+    let tokens = match config.tracking.clicks {
+        true => Some(Tokens::from_config(config, true)?.0),
+        false => None,
+    };
+    let clicks = tokens
+        .as_ref()
+        .zip(config.web.base_url.as_deref())
+        .map(|(t, base)| clicks::Rewriter::new(base, id, t, config.tracking.per_member));
+    let clicks = clicks.as_ref();
     let Some(path) = issue else {
         let name = show(&config.template);
         let source = std::fs::read_to_string(&config.template)
@@ -421,7 +447,7 @@ fn compile(config: &Config, id: &str, subject: Option<&str>) -> Result<Compiled>
             sources.template(base, &config.template, &source, &root_of(&config.template));
         let place = |n: usize| format!("template `{name}` line {n}");
         let (source, partials, images) =
-            with_images(config, &source, &place, partials, &mut sources);
+            with_images(config, &source, &place, partials, &mut sources, clicks);
         let bulletin = Bulletin::with_partials(&config.template, source, partials, subject, url)?;
         sources.values(&config.vars, &bulletin.subject_template());
         return Ok(Compiled {
@@ -446,7 +472,8 @@ fn compile(config: &Config, id: &str, subject: Option<&str>) -> Result<Compiled>
     let lines = markdown::LineMap::new(&layout, &source, &show(&path), &issue);
     let source = markdown::fill_layout(&layout, &source, &issue)?;
     let place = |n: usize| lines.relocate(&format!("template `{layout}` line {n}"));
-    let (source, partials, images) = with_images(config, &source, &place, partials, &mut sources);
+    let (source, partials, images) =
+        with_images(config, &source, &place, partials, &mut sources, clicks);
     let mut bulletin = Bulletin::with_partials(&config.layout, source, partials, subject, url)
         .map_err(|e| match e {
             Error::Input(msg) => Error::Input(lines.relocate(&msg)),
@@ -477,21 +504,27 @@ fn compile(config: &Config, id: &str, subject: Option<&str>) -> Result<Compiled>
 /// The MJML `source` and its `partials` (each path with its text) with their local images
 /// published ([`images::Publisher`]; `place` names the lines of `source`): the source, the
 /// partials that changed (for the render, by canonical path) and what was published, each
-/// image's digest added to `sources`.
+/// image's digest added to `sources`. With `clicks`, their links are then rewritten through
+/// the click counter ([`clicks::Rewriter`]).
 fn with_images(
     config: &Config,
     source: &str,
     place: &dyn Fn(usize) -> String,
     partials: Vec<(PathBuf, String)>,
     sources: &mut Sources,
+    clicks: Option<&clicks::Rewriter>,
 ) -> (String, Partials, Published) {
     let base = images::project_folder(&config.path);
     let mut publisher = images::Publisher::new(&base, &config.web, source);
-    let source = publisher.rewrite(source, place);
+    let track = |text: String| match clicks {
+        Some(c) => c.rewrite(&text).0,
+        None => text,
+    };
+    let source = track(publisher.rewrite(source, place));
     let mut changed = Partials::new();
     for (path, text) in partials {
         let name = show(&path);
-        let out = publisher.rewrite(&text, &|n| format!("template `{name}` line {n}"));
+        let out = track(publisher.rewrite(&text, &|n| format!("template `{name}` line {n}")));
         if out != text
             && let Ok(canon) = path.canonicalize()
         {

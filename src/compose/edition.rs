@@ -144,8 +144,9 @@ pub fn preview_of(html: &str) -> String {
 }
 
 /// `text` with HTML's character references decoded: numeric ones and the five XML names
-/// (and `&nbsp;`); anything else is left as written.
-fn decode_entities(text: &str) -> String {
+/// (and `&nbsp;`); anything else is left as written. (Also how `compose::clicks` reads a
+/// link's address.)
+pub(crate) fn decode_entities(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find('&') {

@@ -1,7 +1,8 @@
 //! From a template and a member to the bytes of a message: [`campaign`] (the campaign,
 //! prepared once so every path renders alike, and preflight), [`markdown`] (a month's issue in
 //! Markdown made MJML blocks for the layout), [`images`] (local image files published under
-//! content-hashed names, their references made absolute), [`render`] (MJML once per campaign, then each
+//! content-hashed names, their references made absolute), [`clicks`] (links rewritten through
+//! the click counter, when `[tracking] clicks` is on), [`render`] (MJML once per campaign, then each
 //! member's variables), [`message`] (MIME and the list headers), [`dkim`] (the signature over
 //! the finished bytes), [`tokens`] (unsubscribe and bounce tokens), [`lint`] (the inbox
 //! rules `check` and `send` apply before anything goes; [`variables`] and [`attributes`]
@@ -12,6 +13,7 @@
 
 pub mod attributes;
 pub mod campaign;
+pub mod clicks;
 pub mod dkim;
 pub mod edition;
 pub mod images;

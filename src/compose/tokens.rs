@@ -118,30 +118,63 @@ impl Tokens {
     /// recognises it and changes nothing.
     pub fn test_token(&self, campaign: &str, to: &str) -> String {
         let to = crate::address::key(to);
-        let tag = self
-            .mac(&["test", &self.list_id, campaign, &to])
-            .finalize()
-            .into_bytes();
-        format!(
-            "{TEST_PREFIX}{}.{}",
-            URL_SAFE_NO_PAD.encode(format!("{campaign}\n{to}").as_bytes()),
-            URL_SAFE_NO_PAD.encode(&tag[..TOKEN_BYTES])
-        )
+        format!("{TEST_PREFIX}{}", self.signed("test", campaign, &to))
     }
 
     /// The campaign and address of a genuine test token (see [`Tokens::test_token`]).
     pub fn verify_test(&self, token: &str) -> Option<(String, String)> {
-        let (data, tag) = token.strip_prefix(TEST_PREFIX)?.split_once('.')?;
+        self.verify_signed("test", token.strip_prefix(TEST_PREFIX)?)
+    }
+
+    /// The token of a tracked link (`{base_url}/c/<token>`, see [`crate::compose::clicks`]):
+    /// campaign and URL in base64url and a MAC over both under its own domain, so it
+    /// redirects only to the URL it was minted for: `<campaign and url>.<mac>`.
+    pub fn click_token(&self, campaign: &str, url: &str) -> String {
+        self.signed("click", campaign, url)
+    }
+
+    /// The campaign and URL of a genuine link token (see [`Tokens::click_token`]).
+    pub fn verify_click(&self, token: &str) -> Option<(String, String)> {
+        self.verify_signed("click", token)
+    }
+
+    /// With `[tracking] per_member`: the member's part of a tracked link, appended to the
+    /// link's token after `~`: the member's key and a MAC over campaign and key.
+    pub fn click_member(&self, campaign: &str, email: &str) -> String {
+        self.signed("click member", campaign, &crate::address::key(email))
+    }
+
+    /// The campaign and member key of a genuine member part (see [`Tokens::click_member`]).
+    pub fn verify_click_member(&self, part: &str) -> Option<(String, String)> {
+        self.verify_signed("click member", part)
+    }
+
+    /// `<base64url of campaign and value>.<mac>`, the MAC over the list, campaign and value
+    /// under `domain`.
+    fn signed(&self, domain: &str, campaign: &str, value: &str) -> String {
+        let tag = self
+            .mac(&[domain, &self.list_id, campaign, value])
+            .finalize()
+            .into_bytes();
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(format!("{campaign}\n{value}").as_bytes()),
+            URL_SAFE_NO_PAD.encode(&tag[..TOKEN_BYTES])
+        )
+    }
+
+    fn verify_signed(&self, domain: &str, token: &str) -> Option<(String, String)> {
+        let (data, tag) = token.split_once('.')?;
         let data = String::from_utf8(URL_SAFE_NO_PAD.decode(data.as_bytes()).ok()?).ok()?;
-        let (campaign, to) = data.split_once('\n')?;
+        let (campaign, value) = data.split_once('\n')?;
         let bytes = URL_SAFE_NO_PAD.decode(tag.as_bytes()).ok()?;
         if bytes.len() != TOKEN_BYTES {
             return None;
         }
-        self.mac(&["test", &self.list_id, campaign, to])
+        self.mac(&[domain, &self.list_id, campaign, value])
             .verify_truncated_left(&bytes)
             .ok()?;
-        Some((campaign.to_string(), to.to_string()))
+        Some((campaign.to_string(), value.to_string()))
     }
 
     /// A short token for the envelope sender (`bounces+{token}@...`), naming campaign and
@@ -217,5 +250,43 @@ mod tests {
         );
         assert_eq!(t.verify_test(&forged), None);
         assert_eq!(t.verify_test(&tok[..tok.len() - 1]), None);
+    }
+
+    #[test]
+    fn a_link_token_redirects_only_to_its_url_in_its_campaign() {
+        let t = Tokens::new(b"0123456789abcdef-secret", "news.example.org");
+        let url = "https://example.org/a?b=1&c=\u{e9}#top";
+        let tok = t.click_token("2023-04", url);
+        assert!(
+            tok.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        );
+        assert_eq!(
+            t.verify_click(&tok),
+            Some(("2023-04".to_string(), url.to_string()))
+        );
+        // Another URL or campaign under this MAC, a changed byte, a cut: refused.
+        let (_, tag) = tok.split_once('.').unwrap();
+        for (campaign, other) in [("2023-04", "https://evil.example/"), ("2023-05", url)] {
+            let data = URL_SAFE_NO_PAD.encode(format!("{campaign}\n{other}"));
+            assert_eq!(t.verify_click(&format!("{data}.{tag}")), None);
+        }
+        assert_eq!(t.verify_click(&tok[..tok.len() - 1]), None);
+        assert_eq!(t.verify_click(&tok.replacen('.', "", 1)), None);
+        // Not an unsubscribe, a test or a member token, nor one of another list.
+        assert_eq!(t.verify(&tok), None);
+        assert_eq!(t.verify_click_member(&tok), None);
+        assert_eq!(
+            t.verify_click(&t.test_token("2023-04", "a@example.org")[2..]),
+            None
+        );
+        let other = Tokens::new(b"0123456789abcdef-secret", "other.example.org");
+        assert_eq!(other.verify_click(&tok), None);
+        let member = t.click_member("2023-04", "Ann@Example.org");
+        assert_eq!(
+            t.verify_click_member(&member),
+            Some(("2023-04".to_string(), "ann@example.org".to_string()))
+        );
+        assert_eq!(t.verify_click(&member), None);
     }
 }

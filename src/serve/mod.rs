@@ -14,6 +14,8 @@
 //!   Tokens are compared in constant time. Another method gets 405 with `Allow`.
 //!
 //! - `GET /bulletins/images/<name>`: a published image from the store (`images.rs`).
+//! - `GET /c/<token>`: a tracked link (`[tracking] clicks`): counted, and redirected to the
+//!   URL its token signs (`clicks.rs`).
 //!
 //! [`serve`] takes a bound listener and a shutdown future (tests bind `127.0.0.1:0`): at most
 //! `max_connections` at once (a semaphore taken before each accept, so the rest wait in the
@@ -21,6 +23,7 @@
 //! header-read timer, which also runs between keep-alive requests) or when no byte moves for
 //! `idle_timeout_secs`.
 
+mod clicks;
 mod web;
 
 use std::collections::HashMap;
@@ -70,7 +73,7 @@ pub(crate) fn escape(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
+pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -246,6 +249,7 @@ pub fn run(config: &Config, listen: &str, on_listening: impl FnOnce(SocketAddr))
         )));
     }
     let (tokens, _) = Tokens::from_config(config, false)?;
+    let click_tokens = tokens.clone();
     // Opening folds in what an earlier run left waiting, and shows the store is usable.
     drop(Store::open(&config.store)?);
     let (records, to_write) = mpsc::channel(RECORDS_QUEUED);
@@ -273,14 +277,19 @@ pub fn run(config: &Config, listen: &str, on_listening: impl FnOnce(SocketAddr))
         let wake = Arc::new(Notify::new());
         let writer = tokio::spawn(write_loop(config.store.clone(), to_write, wake.clone()));
         let folder = tokio::spawn(fold_loop(config.store.clone(), wake));
+        let (clicks, counted) = clicks::router(click_tokens);
+        let counter = tokio::spawn(clicks::record_loop(config.store.clone(), counted));
         let router = Router::new()
             .merge(images::router(config.store.clone()))
+            .merge(clicks)
             .fallback(handle)
             .with_state(app)
             .merge(web::routes(config));
         serve(listener, router, limits, shutdown()).await;
         // Every request is answered, so every unsubscribe is on disk: the writer ends.
         let _ = writer.await;
+        // The router is gone with the server: the counter writes what is queued and ends.
+        let _ = counter.await;
         folder.abort();
         // A last try; what the store cannot take now waits on disk for the next command.
         let path = config.store.clone();

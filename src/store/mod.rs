@@ -8,9 +8,9 @@
 //! (one row per member of a campaign: status, attempts, last reply), `attempts` (one row per
 //! try), `images` (the bytes of published local images, by content-hashed name),
 //! `suppressions` (addresses never to mail, by [`crate::address::key`]), `bounce_messages`
-//! and `late_events` (what `mailshot bounces` read) and `journal_folds` (how much of each
-//! campaign's journal file is in; see [`crate::store::journal`]). Addresses compare
-//! case-insensitively.
+//! and `late_events` (what `mailshot bounces` read), `clicks` (tracked links followed) and
+//! `journal_folds` (how much of each campaign's journal file is in; see
+//! [`crate::store::journal`]). Addresses compare case-insensitively.
 //!
 //! The files, one concept each; their items are re-exported here, as `store::Skip` etc.:
 //! - `mod.rs`: [`Store`] itself (opening, the schema and its migrations, batches, durable
@@ -25,12 +25,15 @@
 //!   (`late_events`) that `log` shows beside a delivery;
 //! - `report.rs`: what `mailshot report` reads beyond the counts (acceptance times, replies
 //!   by code, attempts per member, late events, the unsubscribes that followed);
+//! - `clicks.rs`: clicks on tracked links ([`Store::record_clicks`], classified as automated
+//!   or not, and [`Store::clicks_by_link`]);
 //! - `skip.rs`: [`Skip`], the addresses a run must not send to;
 //! - `lock.rs`: [`CampaignLock`], one sender per campaign;
 //! - [`journal`]: the file a run records its attempts in before they are folded in;
 //! - [`unsubscribes`]: the file the unsubscribe service writes each unsubscribe to first.
 
 mod bounces;
+mod clicks;
 mod deliveries;
 mod editions;
 mod images;
@@ -42,6 +45,7 @@ mod suppressions;
 pub mod unsubscribes;
 
 pub use bounces::{Effect, LateEvent, Recorded};
+pub use clicks::{Click, LinkClicks};
 pub use deliveries::{CampaignInfo, Counts, Frozen, LogRow};
 pub use editions::{Edition, Master, WebEdition};
 pub use images::StoredImage;
@@ -260,6 +264,16 @@ CREATE TABLE IF NOT EXISTS late_events (
     soft INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS late_events_by_delivery ON late_events (campaign, email);
+-- Requests for tracked links (`[tracking] clicks`, see `clicks`); `member` only with
+-- `per_member`; `automated` says why one looks automated (NULL: it does not).
+CREATE TABLE IF NOT EXISTS clicks (
+    campaign TEXT NOT NULL,
+    url TEXT NOT NULL,
+    member TEXT,
+    at TEXT NOT NULL,
+    automated TEXT
+);
+CREATE INDEX IF NOT EXISTS clicks_by_member ON clicks (campaign, member);
 ";
 
 /// How long a write waits for another process's transaction before it fails as busy.

@@ -5,6 +5,7 @@ mod support;
 
 mod bounces;
 mod check;
+mod clicks;
 mod freeze;
 mod images;
 mod import;

@@ -6,14 +6,14 @@ use std::process::{Child, Command, Stdio};
 
 use crate::support::{BIN, Project, SECRET, SECRET_ENV};
 
-/// `mailshot serve` on a free port, killed when dropped.
-struct Served {
+/// `mailshot serve` on a free port, killed when dropped (the clicks tests use it too).
+pub(crate) struct Served {
     child: Child,
-    base: String,
+    pub(crate) base: String,
 }
 
 impl Served {
-    fn start(p: &Project) -> Served {
+    pub(crate) fn start(p: &Project) -> Served {
         let mut child = Command::new(BIN)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .current_dir(p.dir.path())
@@ -35,7 +35,7 @@ impl Served {
         Served { child, base }
     }
 
-    fn get(&self, path: &str) -> Got {
+    pub(crate) fn get(&self, path: &str) -> Got {
         fetch(&format!("{}{path}", self.base), &[])
     }
 }
@@ -48,14 +48,14 @@ impl Drop for Served {
 }
 
 /// An HTTP answer as curl got it: status, header lines (lowercased names), body bytes.
-struct Got {
-    status: u16,
+pub(crate) struct Got {
+    pub(crate) status: u16,
     headers: String,
-    body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Got {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.lines().find_map(|l| {
             let (n, v) = l.split_once(':')?;
             n.eq_ignore_ascii_case(name).then(|| v.trim())
@@ -67,7 +67,7 @@ impl Got {
     }
 }
 
-fn fetch(url: &str, extra: &[&str]) -> Got {
+pub(crate) fn fetch(url: &str, extra: &[&str]) -> Got {
     let dir = tempfile::tempdir().unwrap();
     let (headers, body) = (dir.path().join("h"), dir.path().join("b"));
     let out = Command::new("curl")

@@ -1,0 +1,193 @@
+//! Click tracking (`[tracking] clicks`): the example campaign sent with it on, its links
+//! followed through `mailshot serve` with curl (no redirect followed), the counts read back
+//! from the store.
+
+use std::collections::BTreeSet;
+
+use mailshot::store::{LinkClicks, Store};
+
+use crate::support::Project;
+use crate::web::{Served, fetch};
+
+const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+const TRACKED: &str = "https://example.org/c/";
+
+/// The example project with `[tracking]` set to `tracking` and campaign 2023-04 sent.
+fn sent_with(tracking: &str) -> Project {
+    let p = Project::example();
+    let config = p.read("config.toml");
+    p.write(
+        "config.toml",
+        &format!("{config}\n[tracking]\n{tracking}\n"),
+    );
+    let r = p.run(&["send", "--campaign", "2023-04", "--yes"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    p
+}
+
+/// Every `href` of the HTML part of a member's message, in order.
+fn hrefs_of(p: &Project, member: &str) -> Vec<String> {
+    let eml = p.read(&format!("outbox/2023-04/{member}.eml"));
+    let html = &eml[eml.find("Content-Type: text/html").expect("an HTML part")..];
+    html.split("href=\"")
+        .skip(1)
+        .map(|s| s[..s.find('"').unwrap()].to_string())
+        .collect()
+}
+
+/// [`hrefs_of`] the first member of the example list.
+fn hrefs(p: &Project) -> Vec<String> {
+    hrefs_of(p, "aoife.obriain@example.org")
+}
+
+/// The URL a link token signs, read from its first part (base64url of campaign and URL).
+fn signed_url(token: &str) -> String {
+    use base64::Engine;
+    let data = token.split(['.', '~']).next().unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(data)
+        .unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+    text.strip_prefix("2023-04\n").unwrap().to_string()
+}
+
+/// The written-out http(s) links of the example's template and footer: what is tracked.
+fn template_links(p: &Project) -> BTreeSet<String> {
+    let src = p.read("templates/bulletin.mjml") + &p.read("templates/partials/footer.mjml");
+    src.split("href=\"")
+        .skip(1)
+        .map(|s| s[..s.find('"').unwrap()].to_string())
+        .filter(|h| h.starts_with("http") && !h.contains("{{"))
+        .collect()
+}
+
+/// The campaign's clicks per link once the store has `total` of them (the writer is
+/// asynchronous), waiting at most 10 s.
+fn counts(p: &Project, total: u64) -> Vec<LinkClicks> {
+    let mut last = Vec::new();
+    for _ in 0..100 {
+        if let Ok(Some(store)) = Store::open_read_only(&p.path("mailshot.db")) {
+            last = store.clicks_by_link("2023-04").unwrap();
+            if last.iter().map(|l| l.clicks + l.automated).sum::<u64>() == total {
+                return last;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("the store never had {total} clicks: {last:?}");
+}
+
+#[test]
+fn tracked_links_redirect_to_their_url_and_are_counted_with_the_automated_apart() {
+    let p = sent_with("clicks = true");
+    let hrefs = hrefs(&p);
+    // The unsubscribe link, the web edition's and mailto: stay as they were.
+    for kept in [
+        "https://example.org/bulletins/2023-04/",
+        "mailto:manager@example.org",
+        "mailto:chair@example.org",
+    ] {
+        assert!(hrefs.iter().any(|h| h == kept), "{kept} in {hrefs:?}");
+    }
+    assert!(
+        hrefs
+            .iter()
+            .any(|h| h.starts_with("https://example.org/unsubscribe/"))
+    );
+    let tokens: Vec<&str> = hrefs
+        .iter()
+        .filter_map(|h| h.strip_prefix(TRACKED))
+        .collect();
+    let others = hrefs.iter().filter(|h| h.starts_with("http")).count();
+    assert_eq!(
+        others - tokens.len(),
+        2,
+        "only unsubscribe and web edition untracked"
+    );
+
+    let served = Served::start(&p);
+    let mut landed = BTreeSet::new();
+    for t in &tokens {
+        let got = fetch(&format!("{}/c/{t}", served.base), &["-A", FIREFOX]);
+        assert_eq!(got.status, 302, "{t}");
+        assert_eq!(got.header("cache-control"), Some("no-store"));
+        assert_eq!(got.header("referrer-policy"), Some("no-referrer"));
+        landed.insert(got.header("location").unwrap().to_string());
+    }
+    // Every link lands where the template pointed, and nowhere else.
+    assert_eq!(landed, template_links(&p));
+
+    // A token altered in its URL part or cut short: 403, a page, no Location.
+    let book_url = "https://example.org/events/topical-tuesday/book";
+    let book = *tokens.iter().find(|t| signed_url(t) == book_url).unwrap();
+    let mut altered = book.to_string().into_bytes();
+    altered[12] = if altered[12] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).unwrap();
+    for bad in [altered.as_str(), &book[..book.len() - 2]] {
+        let got = served.get(&format!("/c/{bad}"));
+        assert_eq!(got.status, 403, "{bad}");
+        assert_eq!(got.header("location"), None);
+        assert!(String::from_utf8_lossy(&got.body).contains("This link is not valid"));
+    }
+
+    // A HEAD and a scanner's user agent: redirected, counted apart.
+    let bing = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) BingPreview/1.0b";
+    for extra in [["-I", "-A", FIREFOX], ["-A", bing, "-s"]] {
+        let got = fetch(&format!("{}/c/{book}", served.base), &extra);
+        assert_eq!(got.status, 302);
+        assert_eq!(got.header("location"), Some(book_url));
+    }
+    let counts = counts(&p, tokens.len() as u64 + 2);
+    let row = counts.iter().find(|l| l.url == book_url).unwrap();
+    assert_eq!((row.clicks, row.automated), (1, 2), "{counts:?}");
+    // The two links that appear twice in the message were followed twice.
+    let twice = counts.iter().filter(|l| l.clicks == 2).count();
+    assert_eq!(twice, tokens.len() - landed.len(), "{counts:?}");
+    assert_eq!(counts.len(), landed.len());
+}
+
+#[test]
+fn with_per_member_a_link_names_the_member_and_clicks_on_arrival_look_automated() {
+    let p = sent_with("clicks = true\nper_member = true");
+    let hrefs = hrefs(&p);
+    let tracked: Vec<&str> = hrefs
+        .iter()
+        .filter_map(|h| h.strip_prefix(TRACKED))
+        .collect();
+    assert!(tracked.len() > 2 && tracked.iter().all(|t| t.contains('~')));
+    let served = Served::start(&p);
+    // Straight after the send: within seconds of delivery, and two links at once.
+    for t in &tracked[..2] {
+        let got = fetch(&format!("{}/c/{t}", served.base), &["-A", FIREFOX]);
+        assert_eq!(got.status, 302);
+    }
+    // Another member's genuine part on this member's link names that member; a broken
+    // one is refused.
+    let (link, _) = tracked[0].split_once('~').unwrap();
+    let hannah = hrefs_of(&p, "hannah.obi@example.org");
+    let hannah = hannah.iter().find_map(|h| h.split_once('~')).unwrap().1;
+    assert_eq!(served.get(&format!("/c/{link}~{hannah}")).status, 302);
+    let forged = format!("/c/{link}~{}", &hannah[1..]);
+    assert_eq!(served.get(&forged).status, 403);
+    let counts = counts(&p, 3);
+    assert_eq!(
+        counts.iter().map(|l| l.automated).sum::<u64>(),
+        3,
+        "{counts:?}"
+    );
+}
+
+#[test]
+fn without_tracking_the_links_are_left_alone() {
+    let p = Project::example();
+    let r = p.run(&["send", "--campaign", "2023-04", "--yes"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let hrefs = hrefs(&p);
+    assert!(hrefs.iter().all(|h| !h.starts_with(TRACKED)), "{hrefs:?}");
+    let written: BTreeSet<String> = hrefs
+        .into_iter()
+        .filter(|h| h.starts_with("http") && !h.contains("/unsubscribe/"))
+        .filter(|h| !h.contains("/bulletins/"))
+        .collect();
+    assert_eq!(written, template_links(&p));
+}
