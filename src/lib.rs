@@ -95,7 +95,10 @@
 //!   `fill`, a fill by copying for templates that are only text and `{{ name }}` slots; [`compose::message`]: MIME,
 //!   list headers, Message-ID; [`compose::dkim`]: DKIM over the finished bytes (relaxed/relaxed,
 //!   RSA or Ed25519 by aws-lc); [`compose::tokens`]: HMAC tokens for unsubscribe links and
-//!   bounce addresses; [`compose::lint`]: `mailshot check`'s rules (also run by `send`);
+//!   bounce addresses, and signed tracked links; [`compose::clicks`]: with `[tracking]
+//!   clicks` (off by default), the MJML's written-out http(s) links rewritten once per
+//!   campaign to `{base_url}/c/<token>` (beside the images' rewrite, before the render);
+//!   [`compose::lint`]: `mailshot check`'s rules (also run by `send`);
 //!   [`compose::sources`]: what a campaign is rendered from (template or layout, partials,
 //!   Markdown issue, values, subject), stored at its first send (`begin`) and compared by
 //!   every later run in `deliver::run` (`open`, `dry_run`, `proof`; `check` too), which
@@ -128,7 +131,8 @@
 //!   `deliveries` (campaigns, deliveries and attempts, counts, the log; a campaign's sources,
 //!   `campaign_sources`, by revision), `editions` (what it was sent as, `campaign_masters`,
 //!   by the same revision; the archive's list), `images` (published local images, by hashed
-//!   name), `suppressions`,
+//!   name), `suppressions`, `clicks` (tracked links followed, the automated told apart, also
+//!   by timing against `deliveries`; [`store::Store::clicks_by_link`] for a report),
 //!   `skip` (which members a run leaves out), `lock` (the campaign lock);
 //!   [`store::journal`]: the run's append-only event file,
 //!   folded into the store every second and replayed after a crash;
@@ -142,8 +146,9 @@
 //!   complaint) and recorded by the store (`bounce_messages`, once per report; `late_events`,
 //!   the `bounced`/`complained` rows `log` shows; suppressions).
 //! - [`serve`]: the one-click unsubscribe HTTP service (axum on hyper: timeouts, a connection
-//!   cap), the published images from the store (`serve::images`), and (`serve::web`) the
-//!   public pages at `/bulletins/`.
+//!   cap), the published images from the store (`serve::images`), (`serve::web`) the
+//!   public pages at `/bulletins/`, and (`serve::clicks`) tracked links, `/c/<token>`: 302 to
+//!   the signed URL, the click queued (bounded, never waited for) to a writer task.
 //! - [`web`]: the public side as pages (path, content type, bytes) built from the store: each
 //!   web edition, the archive and its Atom feed; `serve` answers them, `publish` writes them
 //!   as files, the same bytes.

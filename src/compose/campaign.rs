@@ -448,7 +448,11 @@ fn compile(config: &Config, id: &str, subject: Option<&str>) -> Result<Compiled>
         let place = |n: usize| format!("template `{name}` line {n}");
         let (source, partials, images) =
             with_images(config, &source, &place, partials, &mut sources, clicks);
-        let bulletin = Bulletin::with_partials(&config.template, source, partials, subject, url)?;
+        let mut bulletin =
+            Bulletin::with_partials(&config.template, source, partials, subject, url)?;
+        bulletin
+            .warnings
+            .extend(clicks.map(clicks::Rewriter::reminder));
         sources.values(&config.vars, &bulletin.subject_template());
         return Ok(Compiled {
             bulletin,
@@ -482,6 +486,9 @@ fn compile(config: &Config, id: &str, subject: Option<&str>) -> Result<Compiled>
     for w in &mut bulletin.warnings {
         *w = lines.relocate(w);
     }
+    bulletin
+        .warnings
+        .extend(clicks.map(clicks::Rewriter::reminder));
     if let Ok(text) = std::fs::read_to_string(&path) {
         let left = crate::compose::next_issue::leftover_warnings(&show(&path), &text);
         bulletin.warnings.extend(left);

@@ -30,6 +30,8 @@ pub struct Rewriter<'a> {
     campaign: &'a str,
     tokens: &'a Tokens,
     per_member: bool,
+    /// Links rewritten so far, over every text given to [`Rewriter::rewrite`].
+    done: std::cell::Cell<usize>,
 }
 
 impl<'a> Rewriter<'a> {
@@ -39,7 +41,18 @@ impl<'a> Rewriter<'a> {
             campaign,
             tokens,
             per_member,
+            done: std::cell::Cell::new(0),
         }
+    }
+
+    /// The consent reminder `check` and `send` show, with how many links were rewritten.
+    pub fn reminder(&self) -> String {
+        format!(
+            "click tracking is on (`[tracking] clicks`{}): {} links go through `{}`; make sure the readers have consented (PECR; README, \"Click tracking\")",
+            if self.per_member { ", per member" } else { "" },
+            self.done.get(),
+            self.prefix
+        )
     }
 
     /// `source` with its trackable links rewritten (see the module's doc), and how many.
@@ -61,6 +74,7 @@ impl<'a> Rewriter<'a> {
             rest = after;
         }
         out.push_str(rest);
+        self.done.set(self.done.get() + done);
         (out, done)
     }
 

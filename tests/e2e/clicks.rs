@@ -12,14 +12,17 @@ use crate::web::{Served, fetch};
 const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
 const TRACKED: &str = "https://example.org/c/";
 
-/// The example project with `[tracking]` set to `tracking` and campaign 2023-04 sent.
-fn sent_with(tracking: &str) -> Project {
+/// The example project with clicks on (and `per_member` as given) and campaign 2023-04 sent.
+fn sent_with(per_member: bool) -> Project {
     let p = Project::example();
-    let config = p.read("config.toml");
-    p.write(
-        "config.toml",
-        &format!("{config}\n[tracking]\n{tracking}\n"),
-    );
+    p.edit("config.toml", "\nclicks = false\n", "\nclicks = true\n");
+    if per_member {
+        p.edit(
+            "config.toml",
+            "\nper_member = false\n",
+            "\nper_member = true\n",
+        );
+    }
     let r = p.run(&["send", "--campaign", "2023-04", "--yes"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     p
@@ -79,7 +82,7 @@ fn counts(p: &Project, total: u64) -> Vec<LinkClicks> {
 
 #[test]
 fn tracked_links_redirect_to_their_url_and_are_counted_with_the_automated_apart() {
-    let p = sent_with("clicks = true");
+    let p = sent_with(false);
     let hrefs = hrefs(&p);
     // The unsubscribe link, the web edition's and mailto: stay as they were.
     for kept in [
@@ -104,6 +107,15 @@ fn tracked_links_redirect_to_their_url_and_are_counted_with_the_automated_apart(
         2,
         "only unsubscribe and web edition untracked"
     );
+
+    // `check` reminds of consent, with how many links are tracked.
+    let r = p.run(&["check", "--campaign", "2023-04"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let reminder = format!(
+        "warning: click tracking is on (`[tracking] clicks`): {} links go through `{TRACKED}`; make sure the readers have consented (PECR; README, \"Click tracking\")\n",
+        tokens.len()
+    );
+    assert!(r.stdout.contains(&reminder), "{}", r.stdout);
 
     let served = Served::start(&p);
     let mut landed = BTreeSet::new();
@@ -148,7 +160,7 @@ fn tracked_links_redirect_to_their_url_and_are_counted_with_the_automated_apart(
 
 #[test]
 fn with_per_member_a_link_names_the_member_and_clicks_on_arrival_look_automated() {
-    let p = sent_with("clicks = true\nper_member = true");
+    let p = sent_with(true);
     let hrefs = hrefs(&p);
     let tracked: Vec<&str> = hrefs
         .iter()
@@ -184,10 +196,44 @@ fn without_tracking_the_links_are_left_alone() {
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let hrefs = hrefs(&p);
     assert!(hrefs.iter().all(|h| !h.starts_with(TRACKED)), "{hrefs:?}");
+    let r = p.run(&["check", "--campaign", "2023-04"]);
+    assert!(!r.stdout.contains("click tracking"), "{}", r.stdout);
     let written: BTreeSet<String> = hrefs
         .into_iter()
         .filter(|h| h.starts_with("http") && !h.contains("/unsubscribe/"))
         .filter(|h| !h.contains("/bulletins/"))
         .collect();
     assert_eq!(written, template_links(&p));
+}
+
+#[test]
+fn clicks_without_a_base_url_and_opens_are_config_errors() {
+    let p = Project::example();
+    p.edit("config.toml", "clicks = false", "clicks = true");
+    p.edit("config.toml", "base_url = \"https://example.org\"", "");
+    let r = p.run(&["check", "--campaign", "2023-04"]);
+    assert_eq!(r.code, 2);
+    let line = p
+        .read("config.toml")
+        .lines()
+        .position(|l| l == "clicks = true")
+        .unwrap()
+        + 1;
+    assert_eq!(
+        r.stderr,
+        format!(
+            "error: invalid config `config.toml`: line {line}: tracking.clicks: needs `[web] base_url`: tracked links are `{{base_url}}/c/<token>`, answered by `mailshot serve` there\n"
+        )
+    );
+    let p = Project::example();
+    p.edit("config.toml", "opens = false", "opens = true");
+    let r = p.run(&["send", "--campaign", "2023-04", "--yes"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("tracking.opens: open tracking is not supported"),
+        "{}",
+        r.stderr
+    );
+    assert!(!p.path("outbox").exists());
 }
