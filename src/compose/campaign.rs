@@ -439,6 +439,10 @@ fn compile(config: &Config, id: &str, subject: Option<&str>) -> Result<Compiled>
         .zip(config.web.base_url.as_deref())
         .map(|(t, base)| clicks::Rewriter::new(base, id, t, config.tracking.per_member));
     let clicks = clicks.as_ref();
+    // Links tracked or not are part of what members get: a later run may not change it.
+    if let Some(c) = clicks {
+        sources.0.insert("tracking".into(), c.describe());
+    }
     let Some(path) = issue else {
         let name = show(&config.template);
         let source = std::fs::read_to_string(&config.template)

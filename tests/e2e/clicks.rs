@@ -237,3 +237,76 @@ fn clicks_without_a_base_url_and_opens_are_config_errors() {
     );
     assert!(!p.path("outbox").exists());
 }
+
+#[test]
+fn a_busy_store_never_delays_the_redirect_and_the_click_is_counted_after() {
+    let p = sent_with(false);
+    let hrefs = hrefs(&p);
+    let token = hrefs.iter().find_map(|h| h.strip_prefix(TRACKED)).unwrap();
+    let served = Served::start(&p);
+    // Python holds the store in a write transaction for 2 s while curl follows the link
+    // three times: each answer comes at once.
+    let script = "import sqlite3, subprocess, sys, time\n\
+                  c = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+                  c.execute('BEGIN EXCLUSIVE')\n\
+                  start = time.time()\n\
+                  for _ in range(3):\n\
+                  \x20   t = time.time()\n\
+                  \x20   code = subprocess.run(['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '10', sys.argv[2]], capture_output=True, text=True).stdout\n\
+                  \x20   print(code, time.time() - t < 1)\n\
+                  time.sleep(max(0, 2 - (time.time() - start)))\n\
+                  c.execute('ROLLBACK')\n";
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(p.path("mailshot.db"))
+        .arg(format!("{}/c/{token}", served.base))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "302 True\n302 True\n302 True\n"
+    );
+    let counts = counts(&p, 3);
+    assert_eq!(counts.len(), 1);
+    assert_eq!(counts[0].url, signed_url(token));
+}
+
+#[test]
+fn turning_tracking_on_for_a_campaign_already_sent_is_a_change_of_its_sources() {
+    let p = Project::example();
+    let r = p.run(&["send", "--campaign", "2023-04", "--yes"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    p.edit("config.toml", "\nclicks = false\n", "\nclicks = true\n");
+    let r = p.run(&["check", "--campaign", "2023-04"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("tracking added"), "{}", r.stdout);
+}
+
+#[test]
+fn a_markdown_issues_links_are_tracked_too() {
+    let p = Project::with_issues();
+    p.edit("config.toml", "\nclicks = false\n", "\nclicks = true\n");
+    let r = p.run(&["send", "--campaign", "2023-04", "--yes"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let targets: BTreeSet<String> = hrefs(&p)
+        .iter()
+        .filter_map(|h| h.strip_prefix(TRACKED))
+        .map(signed_url)
+        .collect();
+    // The issue's links (a text link, an image's, a button's) and the layout's.
+    for url in [
+        "https://example.org/programme",
+        "https://example.org/events/topical-tuesday",
+        "https://example.org/events/topical-tuesday/book",
+        "https://example.org/privacy",
+    ] {
+        assert!(targets.contains(url), "{url} in {targets:?}");
+    }
+    let html = hrefs(&p);
+    assert!(!html.iter().any(|h| h == "https://example.org/programme"));
+}
