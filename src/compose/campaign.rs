@@ -894,4 +894,42 @@ mod tests {
         );
         assert_eq!(proof, sent);
     }
+
+    #[test]
+    fn per_member_click_links_keep_the_once_per_campaign_render_and_name_each_member() {
+        let body = "<mj-section><mj-column><mj-button href=\"https://example.org/a?x=1&amp;y=2\">Go</mj-button>\
+                    <mj-text>Dear {{ first_name }}, <a href=\"https://example.org/b\">b</a></mj-text></mj-column></mj-section>";
+        let (_dir, mut config) = scratch(body, FOUR);
+        config.web.base_url = Some("https://example.org".into());
+        config.tracking.clicks = true;
+        config.tracking.per_member = true;
+        let (campaign, list, _) = Campaign::open(&config, "c", None).unwrap();
+        assert_eq!(
+            campaign.prepared(),
+            &Prepared::Precompiled { sampled: SAMPLE }
+        );
+        let members: Vec<Member> = list.rows().unwrap().flatten().collect();
+        for m in &members[..2] {
+            let html = campaign.check(m).unwrap().html;
+            let member = format!("~{}", campaign.tokens.click_member("c", &m.email));
+            let links: Vec<&str> = html
+                .split("href=\"https://example.org/c/")
+                .skip(1)
+                .map(|s| &s[..s.find('"').unwrap()])
+                .collect();
+            assert_eq!(links.len(), 2, "{html}");
+            let urls: Vec<String> = links
+                .iter()
+                .map(|l| {
+                    let (link, part) = l.split_once('~').unwrap();
+                    assert_eq!(format!("~{part}"), member);
+                    campaign.tokens.verify_click(link).unwrap().1
+                })
+                .collect();
+            assert_eq!(
+                urls,
+                ["https://example.org/a?x=1&y=2", "https://example.org/b"]
+            );
+        }
+    }
 }
