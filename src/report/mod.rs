@@ -73,6 +73,9 @@ pub struct Report {
     /// Members of the campaign unsubscribed on each day after it started (day 1 is its
     /// first 24 hours).
     pub unsubscribes: [u64; UNSUBSCRIBE_DAYS],
+    /// Clicks on each tracked link (`[tracking] clicks`), the automated-looking counted apart;
+    /// empty when the campaign's links were not tracked.
+    pub clicks: Vec<crate::store::LinkClicks>,
     /// When the report was made (RFC 3339, UTC).
     pub made_at: String,
 }
@@ -142,6 +145,7 @@ impl Report {
             replies: store.reply_counts(campaign)?,
             late: late(store.late_rows(campaign)?),
             unsubscribes,
+            clicks: store.clicks_by_link(campaign)?,
             made_at: crate::store::now(),
         })
     }

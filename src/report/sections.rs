@@ -19,7 +19,7 @@ const SECTIONS: &[Section] = &[
     replies,
     late,
     unsubscribes,
-    // "Clicks per link" (issue 15, click tracking) goes here when that lands.
+    clicks,
 ];
 
 /// Inline, so the page needs nothing else; print-friendly.
@@ -352,6 +352,41 @@ fn unsubscribes(r: &Report) -> Result<String> {
     ))
 }
 
+/// Clicks per tracked link, people's and the automated-looking apart (link scanners, HEAD,
+/// instant clicks), most clicked first.
+fn clicks(r: &Report) -> Result<String> {
+    if r.clicks.is_empty() {
+        return Ok(section(
+            "clicks",
+            "Clicks per link",
+            &none(
+                "No clicks recorded: click tracking is off (`[tracking] clicks`), or nobody has clicked yet.",
+            ),
+        ));
+    }
+    let mut links: Vec<&crate::store::LinkClicks> = r.clicks.iter().collect();
+    links.sort_by(|a, b| {
+        (b.clicks, b.automated)
+            .cmp(&(a.clicks, a.automated))
+            .then(a.url.cmp(&b.url))
+    });
+    let rows: Vec<Vec<String>> = links
+        .iter()
+        .map(|l| {
+            vec![
+                escape(&l.url),
+                l.clicks.to_string(),
+                l.automated.to_string(),
+            ]
+        })
+        .collect();
+    let content = table(
+        &["link", "#clicks by people", "#automated (counted apart)"],
+        &rows,
+    );
+    Ok(section("clicks", "Clicks per link", &content))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -377,8 +412,34 @@ mod tests {
             replies: Vec::new(),
             late: Vec::new(),
             unsubscribes: [0; UNSUBSCRIBE_DAYS],
+            clicks: Vec::new(),
             made_at: "2023-04-03T09:00:00.000Z".into(),
         }
+    }
+
+    #[test]
+    fn clicks_are_listed_most_clicked_first_escaped_and_said_to_be_off_when_none() {
+        let mut r = empty(3);
+        assert!(clicks(&r).unwrap().contains("click tracking is off"));
+        let link = |url: &str, clicks, automated| crate::store::LinkClicks {
+            url: url.into(),
+            clicks,
+            automated,
+        };
+        r.clicks = vec![
+            link("https://example.org/a?x=1&y=<2>", 1, 4),
+            link("https://example.org/b", 5, 0),
+        ];
+        let html = clicks(&r).unwrap();
+        let b = html.find("https://example.org/b").unwrap();
+        let a = html
+            .find("https://example.org/a?x=1&amp;y=&lt;2&gt;")
+            .unwrap();
+        assert!(b < a, "{html}");
+        assert!(
+            html.contains("<td class=\"n\">5</td><td class=\"n\">0</td>"),
+            "{html}"
+        );
     }
 
     #[test]

@@ -156,6 +156,20 @@ fn tracked_links_redirect_to_their_url_and_are_counted_with_the_automated_apart(
     let twice = counts.iter().filter(|l| l.clicks == 2).count();
     assert_eq!(twice, tokens.len() - landed.len(), "{counts:?}");
     assert_eq!(counts.len(), landed.len());
+
+    // The chair's report lists them: the booking link's row, people's clicks and the rest.
+    let r = p.run(&["report", "--campaign", "2023-04", "--out", "report.html"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let html = p.read("report.html");
+    let clicks = &html[html
+        .find("<section id=\"clicks\">")
+        .expect("a clicks section")..];
+    assert!(
+        clicks.contains(&format!(
+            "<td>{book_url}</td><td class=\"n\">1</td><td class=\"n\">2</td>"
+        )),
+        "{clicks}"
+    );
 }
 
 #[test]
