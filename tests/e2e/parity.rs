@@ -1,0 +1,141 @@
+//! Parity with the official mjml: each fixture in tests/fixtures/parity rendered by mailshot
+//! (its mrml, as `send` renders a member) and by the JavaScript mjml 5, both screenshotted
+//! full-page in headless Chromium at 375 and 640 px. At most 1% of the pixels may differ and
+//! the page heights may differ by at most 1%. A failure keeps both screenshots and a diff image
+//! (differing pixels red) in a directory it names.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use mailshot::compose::render::Bulletin;
+use mailshot::list::{Rows, read_header};
+
+use crate::support::repo;
+
+/// The widths compared, px: a phone, and wider than the 600 px body.
+const WIDTHS: [u32; 2] = [375, 640];
+/// The share of pixels that may differ, and of page height.
+const MAX_DIFF: f64 = 0.01;
+
+/// The HTML mailshot sends for `file`, for one member.
+fn mailshot_html(file: &Path) -> String {
+    let b = Bulletin::compile(file, None, "https://example.org/u?t={{ token }}").unwrap();
+    let csv = "email,first_name\nparity@example.org,Pat\n";
+    let (cols, rows) = read_header(Path::new("parity.csv"), csv.as_bytes()).unwrap();
+    let member = Rows::new(cols, rows).next().unwrap().unwrap();
+    let ctx = b
+        .context(&BTreeMap::new(), &member, "parity", &[("token", "T")])
+        .unwrap();
+    b.render(&ctx).unwrap().html
+}
+
+/// The HTML the official mjml writes for `file` (includes followed).
+fn mjml_html(file: &Path) -> String {
+    let js = repo().join("bench/mjml-js");
+    assert!(
+        js.join("node_modules/mjml").is_dir(),
+        "the official mjml is needed: tests/install-deps.sh"
+    );
+    let out = std::process::Command::new("node")
+        .arg(js.join("to_html.mjs"))
+        .arg(file)
+        .current_dir(&js)
+        .output()
+        .expect("node must be installed (tests/install-deps.sh)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Renders `tests/fixtures/parity/NAME.mjml` both ways and compares the screenshots.
+fn parity(name: &str) {
+    let file = repo().join(format!("tests/fixtures/parity/{name}.mjml"));
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("parity-{name}-"))
+        .tempdir()
+        .unwrap();
+    let (ours, theirs) = (
+        dir.path().join("mailshot.html"),
+        dir.path().join("mjml.html"),
+    );
+    std::fs::write(&ours, mailshot_html(&file)).unwrap();
+    std::fs::write(&theirs, mjml_html(&file)).unwrap();
+    let browser = repo().join("tests/support/browser");
+    let out = std::process::Command::new("node")
+        .arg(browser.join("parity.mjs"))
+        .args([&ours, &theirs, &dir.path().to_path_buf()])
+        .args(WIDTHS.map(|w| w.to_string()))
+        .current_dir(&browser)
+        .output()
+        .expect("node must be installed (tests/install-deps.sh)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shots: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shots.len(), WIDTHS.len());
+    let mut failures = Vec::new();
+    for s in &shots {
+        let n = |k: &str| s[k].as_f64().unwrap();
+        let (h_ours, h_theirs) = (n("ours_height"), n("theirs_height"));
+        let share = n("differing") / n("pixels");
+        let heights = (h_ours - h_theirs).abs() / h_theirs;
+        eprintln!(
+            "{name} at {} px: {:.3}% of pixels differ, heights {h_ours} (mailshot) and {h_theirs} (mjml)",
+            s["width"],
+            share * 100.0
+        );
+        if share > MAX_DIFF || heights > MAX_DIFF {
+            failures.push(format!(
+                "at {} px {:.2}% of pixels differ, heights {h_ours} and {h_theirs} px",
+                s["width"],
+                share * 100.0
+            ));
+        }
+    }
+    if !failures.is_empty() {
+        let kept = dir.keep();
+        panic!(
+            "`{name}.mjml` does not render as mjml does: {}; screenshots kept in {}",
+            failures.join("; "),
+            kept.display()
+        );
+    }
+}
+
+macro_rules! parity {
+    ($($test:ident => $fixture:literal,)*) => {
+        $(
+            #[test]
+            fn $test() {
+                parity($fixture);
+            }
+        )*
+    };
+}
+
+parity! {
+    hero => "hero",
+    navbar => "navbar",
+    social => "social",
+    table => "table",
+    accordion => "accordion",
+    columns_in_percent => "columns",
+    group => "group",
+    wrapper => "wrapper",
+    mj_attributes_and_mj_class => "attributes",
+    mj_raw => "raw",
+    mj_style_inline_and_not => "style",
+}
+
+// Not yet as mjml renders them (issue 16); each comes back into the list above once fixed:
+// - "include", "include-mjml": a body partial loses the body width; `<mjml><mj-body>` in a
+//   partial is refused.
+// - "carousel": `@media screen, yahoo` shows no arrows and every image.
+// - "padding-zero": a unitless `0` in a padding shorthand is left out of widths.
+// - "thirds": fractional pixel widths (`199.98`) where mjml writes whole ones.
+// - "accordion-font": `mj-all`'s font-family wins over the accordion's.
