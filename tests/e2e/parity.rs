@@ -127,14 +127,14 @@ parity! {
     columns_in_percent => "columns",
     group => "group",
     wrapper => "wrapper",
+    include_of_a_body_partial => "include",
+    include_of_a_whole_mjml_partial => "include-mjml",
     mj_attributes_and_mj_class => "attributes",
     mj_raw => "raw",
     mj_style_inline_and_not => "style",
 }
 
 // Not yet as mjml renders them (issue 16); each comes back into the list above once fixed:
-// - "include", "include-mjml": a body partial loses the body width; `<mjml><mj-body>` in a
-//   partial is refused.
 // - "carousel": `@media screen, yahoo` shows no arrows and every image.
 // - "padding-zero": a unitless `0` in a padding shorthand is left out of widths.
 // - "thirds": fractional pixel widths (`199.98`) where mjml writes whole ones.

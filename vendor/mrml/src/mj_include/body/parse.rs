@@ -272,6 +272,55 @@ impl AsyncParseChildren<Vec<MjIncludeBodyChild>> for AsyncMrmlParser {
     }
 }
 
+/// The body of a partial written as a whole document, `<mjml><mj-body>...</mj-body></mjml>`
+/// (the form mjml documents for partials): mjml renders the children of its `mj-body` in
+/// place of the `mj-include`. Any other partial comes back as it is. The `mjml` and `mj-body`
+/// tags are blanked out rather than cut, so that positions in errors stay those of the file;
+/// an `mj-head` in the partial is left in, and refused by the parser as before.
+fn unwrap_document(source: &str) -> std::borrow::Cow<'_, str> {
+    let is_tag = |at: usize, name: &str| {
+        source[at..].starts_with(name)
+            && source[at + name.len()..]
+                .chars()
+                .next()
+                .is_some_and(|c| c == '>' || c == '/' || c.is_whitespace())
+    };
+    let start = source.len() - source.trim_start().len();
+    if !is_tag(start, "<mjml") {
+        return source.into();
+    }
+    let tag_end = |from: usize| source[from..].find('>').map(|i| from + i + 1);
+    let Some(mjml_end) = tag_end(start) else {
+        return source.into();
+    };
+    let Some(body) = source[mjml_end..]
+        .match_indices("<mj-body")
+        .map(|(i, _)| mjml_end + i)
+        .find(|&i| is_tag(i, "<mj-body"))
+    else {
+        return source.into();
+    };
+    let Some(body_end) = tag_end(body) else {
+        return source.into();
+    };
+    let mut blank = vec![start..mjml_end, body..body_end];
+    if !source[..body_end].ends_with("/>") {
+        match source.rfind("</mj-body>") {
+            Some(close) if close >= body_end => blank.push(close..close + "</mj-body>".len()),
+            _ => return source.into(),
+        }
+    }
+    match source.rfind("</mjml>") {
+        Some(close) if close >= body_end => blank.push(close..close + "</mjml>".len()),
+        _ => return source.into(),
+    }
+    let mut out = source.to_string();
+    for range in blank {
+        out.replace_range(range.clone(), &" ".repeat(range.len()));
+    }
+    out.into()
+}
+
 impl ParseElement<MjIncludeBody> for MrmlParser<'_> {
     fn parse<'a>(
         &self,
@@ -313,6 +362,10 @@ impl ParseElement<MjIncludeBody> for MrmlParser<'_> {
                     ))]
                 }
                 MjIncludeBodyKind::Mjml => {
+                    let wrapped = format!(
+                        "{FRAGMENT_OPEN}{}{FRAGMENT_CLOSE}",
+                        unwrap_document(&child)
+                    );
                     let mut sub = cursor.new_child(&attributes.path, wrapped.as_str());
                     sub.set_source_offset(offset);
                     sub.assert_element_start().map_err(&with_position)?;
@@ -380,6 +433,10 @@ impl crate::prelude::parser::AsyncParseElement<MjIncludeBody> for AsyncMrmlParse
                     ))]
                 }
                 MjIncludeBodyKind::Mjml => {
+                    let wrapped = format!(
+                        "{FRAGMENT_OPEN}{}{FRAGMENT_CLOSE}",
+                        unwrap_document(&child)
+                    );
                     let mut sub = cursor.new_child(&attributes.path, wrapped.as_str());
                     sub.set_source_offset(offset);
                     sub.assert_element_start().map_err(&with_position)?;

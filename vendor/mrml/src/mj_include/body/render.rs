@@ -1,4 +1,5 @@
 use super::{MjIncludeBody, MjIncludeBodyChild};
+use crate::helper::size::Pixel;
 use crate::prelude::render::*;
 
 impl MjIncludeBodyChild {
@@ -55,9 +56,16 @@ impl<'root> Render<'root> for Renderer<'root, MjIncludeBody, ()> {
         self.context
     }
 
+    // The included elements stand where the `mj-include` stands: they get the width of its
+    // container, as they would written in place (mjml renders them in place).
+    fn set_container_width(&mut self, width: Option<Pixel>) {
+        self.container_width = width;
+    }
+
     fn render(&self, cursor: &mut RenderCursor) -> Result<(), Error> {
         for (index, child) in self.element.0.children.iter().enumerate() {
             let mut renderer = child.renderer(self.context());
+            renderer.set_container_width(self.container_width.clone());
             renderer.set_index(index);
             renderer.set_siblings(self.element.0.children.len());
             renderer.render(cursor)?;
