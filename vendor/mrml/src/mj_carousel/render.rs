@@ -396,9 +396,12 @@ impl<'root> Renderer<'root, MjCarousel, MjCarouselExtra> {
         style.push(".mj-carousel noinput .mj-carousel-arrows, .mj-carousel noinput .mj-carousel-thumbnails { display: none !important; }".into());
         style.push("[owa] .mj-carousel-thumbnail { display: none !important; }".into());
 
+        // `screen yahoo` (no comma) is mjml's own query: invalid, so browsers drop the rule
+        // and the arrows show; only Yahoo Mail, which rewrites it, hides them. With a comma
+        // it matched every screen and the carousel had no arrows anywhere.
         style.push(format!(
             r#"
-        @media screen, yahoo {{
+        @media screen yahoo {{
             .mj-carousel-{}-icons-cell,
             .mj-carousel-previous-icons,
             .mj-carousel-next-icons {{
