@@ -6,12 +6,12 @@
 use mrml::prelude::parser::memory_loader::MemoryIncludeLoader;
 use mrml::prelude::parser::ParserOptions;
 
-const PARTIAL: &str = r#"<mj-section background-color="#1d3557">
+const PARTIAL: &str = r##"<mj-section background-color="#1d3557">
   <mj-column><mj-text>Masthead</mj-text></mj-column>
 </mj-section>
 <mj-wrapper padding="10px">
   <mj-section><mj-column><mj-text>Wrapped</mj-text></mj-column></mj-section>
-</mj-wrapper>"#;
+</mj-wrapper>"##;
 
 fn document(body: &str) -> String {
     format!(r#"<mjml><mj-body width="600px">{body}</mj-body></mjml>"#)
@@ -37,10 +37,27 @@ fn included_sections_get_the_body_width() {
     assert_eq!(included, in_place);
 }
 
+/// `html` without the whitespace between tags (the partial's indentation comes through as
+/// text, as it does from any partial).
+fn tags_only(html: &str) -> String {
+    let mut out = String::new();
+    for piece in html.split('<') {
+        if !out.is_empty() || !piece.is_empty() {
+            out.push('<');
+        }
+        match piece.find('>') {
+            Some(end) if piece[end + 1..].trim().is_empty() => out.push_str(&piece[..=end]),
+            _ => out.push_str(piece),
+        }
+    }
+    out
+}
+
 #[test]
 fn a_partial_written_as_a_whole_document_is_rendered_in_place() {
     let whole = format!("<mjml>\n  <mj-body>\n{PARTIAL}\n  </mj-body>\n</mjml>\n");
     let included = render(&document(r#"<mj-include path="part.mjml" />"#), &whole);
     let in_place = render(&document(PARTIAL), "");
-    assert_eq!(included, in_place);
+    assert!(included.contains(r#"width="600""#), "{included}");
+    assert_eq!(tags_only(&included), tags_only(&in_place));
 }
