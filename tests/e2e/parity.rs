@@ -125,6 +125,7 @@ parity! {
     table => "table",
     accordion => "accordion",
     columns_in_percent => "columns",
+    unitless_zero_in_padding => "padding-zero",
     carousel => "carousel",
     group => "group",
     wrapper => "wrapper",
@@ -136,6 +137,5 @@ parity! {
 }
 
 // Not yet as mjml renders them (issue 16); each comes back into the list above once fixed:
-// - "padding-zero": a unitless `0` in a padding shorthand is left out of widths.
-// - "thirds": fractional pixel widths (`199.98`) where mjml writes whole ones.
 // - "accordion-font": `mj-all`'s font-family wins over the accordion's.
+// - "thirds": fractional pixel widths (`199.98`) where mjml writes whole ones.

@@ -111,31 +111,38 @@ impl std::fmt::Display for Spacing {
     }
 }
 
+/// One side of a spacing shorthand: pixels, or a unitless `0` (valid CSS, and what mjml reads
+/// as 0; refusing it left the whole shorthand out of width calculations).
+fn side(value: &str) -> Result<Pixel, SizeParserError> {
+    if value == "0" {
+        Ok(Pixel::new(0.0))
+    } else {
+        Pixel::try_from(value)
+    }
+}
+
 impl TryFrom<&str> for Spacing {
     type Error = SpacingParserError;
 
     fn try_from(input: &str) -> Result<Self, Self::Error> {
-        let mut sections = input.split(' ');
+        // Any run of whitespace between the values, as mjml's shorthand parser allows.
+        let mut sections = input.split_whitespace();
         match (
             sections.next(),
             sections.next(),
             sections.next(),
             sections.next(),
         ) {
-            (Some(first), None, None, None) => Ok(Self::Single(Pixel::try_from(first)?)),
-            (Some(first), Some(second), None, None) => {
-                Ok(Self::Two(Pixel::try_from(first)?, Pixel::try_from(second)?))
+            (Some(first), None, None, None) => Ok(Self::Single(side(first)?)),
+            (Some(first), Some(second), None, None) => Ok(Self::Two(side(first)?, side(second)?)),
+            (Some(first), Some(second), Some(third), None) => {
+                Ok(Self::Three(side(first)?, side(second)?, side(third)?))
             }
-            (Some(first), Some(second), Some(third), None) => Ok(Self::Three(
-                Pixel::try_from(first)?,
-                Pixel::try_from(second)?,
-                Pixel::try_from(third)?,
-            )),
             (Some(first), Some(second), Some(third), Some(four)) => Ok(Self::Four(
-                Pixel::try_from(first)?,
-                Pixel::try_from(second)?,
-                Pixel::try_from(third)?,
-                Pixel::try_from(four)?,
+                side(first)?,
+                side(second)?,
+                side(third)?,
+                side(four)?,
             )),
             _ => Err(SpacingParserError::Empty),
         }
