@@ -125,6 +125,7 @@ parity! {
     table => "table",
     accordion => "accordion",
     columns_in_percent => "columns",
+    columns_in_thirds => "thirds",
     unitless_zero_in_padding => "padding-zero",
     carousel => "carousel",
     group => "group",
@@ -138,4 +139,3 @@ parity! {
 
 // Not yet as mjml renders them (issue 16); each comes back into the list above once fixed:
 // - "accordion-font": `mj-all`'s font-family wins over the accordion's.
-// - "thirds": fractional pixel widths (`199.98`) where mjml writes whole ones.

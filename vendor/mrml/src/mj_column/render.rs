@@ -86,9 +86,13 @@ impl<'root> Renderer<'root, MjColumn, MjColumnExtra<'root>> {
         if let Some(ref container_width) = self.container_width {
             let parsed_width = self.get_parsed_width();
             match parsed_width {
+                // Whole pixels, rounded, as mjml writes them (`normalizePxValue`): 33.33% of
+                // 600 px is 200px, not 199.98px.
                 Size::Percent(value) => {
-                    Pixel::new(container_width.value() * value.value() / 100.0).to_string()
+                    Pixel::new((container_width.value() * value.value() / 100.0).round())
+                        .to_string()
                 }
+                Size::Pixel(value) => Pixel::new(value.value().round()).to_string(),
                 _ => parsed_width.to_string(),
             }
         } else {

@@ -17,7 +17,9 @@ impl<'root> Renderer<'root, MjImage, ()> {
         self.container_width.as_ref().map(|width| {
             let hborder = self.get_border_horizontal();
             let hpadding = self.get_padding_horizontal();
-            Pixel::new(width.value() - hborder.value() - hpadding.value())
+            // mjml reads its container's width with `parseInt` (`getBoxWidths`): whole
+            // pixels, the fraction dropped, so an image in a 199.98px column is 149 px wide.
+            Pixel::new(width.value().trunc() - hborder.value() - hpadding.value())
         })
     }
 
