@@ -124,6 +124,7 @@ parity! {
     social => "social",
     table => "table",
     accordion => "accordion",
+    accordion_font_family_over_mj_all => "accordion-font",
     columns_in_percent => "columns",
     columns_in_thirds => "thirds",
     unitless_zero_in_padding => "padding-zero",
@@ -137,5 +138,3 @@ parity! {
     mj_style_inline_and_not => "style",
 }
 
-// Not yet as mjml renders them (issue 16); each comes back into the list above once fixed:
-// - "accordion-font": `mj-all`'s font-family wins over the accordion's.

@@ -70,6 +70,11 @@ impl<'root> Render<'root> for Renderer<'root, MjAccordionElement, MjAccordionEle
     }
 
     fn raw_extra_attribute(&self, key: &str) -> Option<&'root str> {
+        // As in mjml, the font the accordion passes down is the fallback: this element's own
+        // `mj-attributes` (its class, its tag, `mj-all`) come first.
+        if key == "font-family" && self.attribute_from_head(key).is_some() {
+            return None;
+        }
         self.extra.attributes.get(key).copied()
     }
 
@@ -97,7 +102,13 @@ impl<'root> Render<'root> for Renderer<'root, MjAccordionElement, MjAccordionEle
         let label = Tag::new("label")
             .add_class("mj-accordion-element")
             .add_style("font-size", "13px")
-            .maybe_add_style("font-family", self.raw_attribute("font-family"));
+            // mjml: the element's own font or its `mj-attributes`' (`mj-all` included), never
+            // the accordion's.
+            .maybe_add_style(
+                "font-family",
+                self.raw_attribute("font-family")
+                    .or_else(|| self.attribute_from_head("font-family")),
+            );
         let td = Tag::td()
             .add_style("padding", "0px")
             .maybe_add_style("background-color", self.attribute("background-color"));

@@ -49,6 +49,11 @@ impl<'root> Render<'root> for Renderer<'root, MjAccordionText, MjAccordionTextEx
     }
 
     fn raw_extra_attribute(&self, key: &str) -> Option<&'root str> {
+        // As in mjml, the font the accordion passes down is the fallback: this element's own
+        // `mj-attributes` (its class, its tag, `mj-all`) come first.
+        if key == "font-family" && self.attribute_from_head(key).is_some() {
+            return None;
+        }
         self.extra.attributes.get(key).copied()
     }
 

@@ -208,24 +208,29 @@ pub(crate) trait Render<'root> {
         if let Some(value) = self.raw_extra_attribute(key) {
             return Some(value);
         }
+        if let Some(value) = self.attribute_from_head(key) {
+            return Some(value);
+        }
+        self.default_attribute(key)
+    }
+
+    /// The value `mj-attributes` gives `key` for this element: from its `mj-class`, its tag,
+    /// or `mj-all`, in that order.
+    fn attribute_from_head(&self, key: &str) -> Option<&'root str> {
+        let header = &self.context().header;
         if let Some(value) = self.raw_attribute("mj-class").and_then(|mj_classes| {
             mj_classes
                 .split(' ')
                 .map(|mj_class| mj_class.trim())
-                .filter_map(|mj_class| self.context().header.attribute_class(mj_class, key))
+                .filter_map(|mj_class| header.attribute_class(mj_class, key))
                 .next()
         }) {
             return Some(value);
         }
-        if let Some(tag) = self.tag() {
-            if let Some(value) = self.context().header.attribute_element(tag, key) {
-                return Some(value);
-            }
-        }
-        if let Some(value) = self.context().header.attribute_all(key) {
+        if let Some(value) = self.tag().and_then(|tag| header.attribute_element(tag, key)) {
             return Some(value);
         }
-        self.default_attribute(key)
+        header.attribute_all(key)
     }
 
     fn set_style<'a, 't>(&'a self, _name: &str, tag: Tag<'t>) -> Tag<'t>
