@@ -137,4 +137,3 @@ parity! {
     mj_raw => "raw",
     mj_style_inline_and_not => "style",
 }
-
