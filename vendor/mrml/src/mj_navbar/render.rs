@@ -207,7 +207,12 @@ impl<'root> Render<'root> for Renderer<'root, MjNavbar, MjNavbarExtra> {
         tr.render_open(&mut cursor.buffer)?;
         cursor.buffer.end_conditional_tag();
 
-        for child in self.element.children.iter() {
+        for (index, child) in self.element.children.iter().enumerate() {
+            // Whitespace between the links, as mjml writes (one per line): without it the
+            // links' text runs together ("EventsProgramme") for anything reading the text.
+            if index > 0 {
+                cursor.buffer.push('\n');
+            }
             let mut renderer = child.renderer(self.context());
             renderer.maybe_add_extra_attribute("navbar-base-url", base_url);
             renderer.render(cursor)?;
