@@ -4,7 +4,9 @@
 //! Source checks read the MJML (and every `mj-include`d file) and name file and line: unknown or
 //! misspelt MJML tags (mrml passes them silently), images without alt text, `http://` links,
 //! no unsubscribe link, an `mj-button` without `href`; warnings for links without a scheme
-//! (in the Markdown issue too) and unknown MJML attributes ([`crate::compose::attributes`]).
+//! (in the Markdown issue too) and unknown MJML attributes ([`crate::compose::attributes`]);
+//! MJML mrml does not render as mjml does (`mj-html-attributes`, an error; an HTML
+//! `mj-include`, `border` on `mj-social-element`).
 //! [`crate::compose::variables`] adds unused values and bare columns some members have
 //! empty; [`crate::compose::images`] local images that are missing, not images, over 1 MB or
 //! with no `[web] base_url` to be published at (carried in [`Preflight::images`]). Rendered checks look at one member's output: HTML of 100 KB or more
@@ -117,6 +119,14 @@ static MD_LINK: LazyLock<Regex> =
 static BUTTON: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?s)<mj-button\b([^>]*)>").expect("valid"));
 static HAS_HREF: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\bhref\s*=").expect("valid"));
+static HTML_ATTRIBUTES: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"<mj-html-attributes\b").expect("valid"));
+static HTML_INCLUDE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"<mj-include\b[^>]*\btype\s*=\s*["']html["']"#).expect("valid"));
+/// A `border` attribute (not `border-radius`) on an `mj-social-element`.
+static SOCIAL_BORDER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"<mj-social-element\b[^>]*?\s(border)\s*=\s*["']"#).expect("valid")
+});
 static FOOTNOTE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\[\d+\]: ").expect("valid"));
 /// Lines of text at the end of a message that count as its footer.
 const FOOTER_LINES: usize = 12;
@@ -375,7 +385,40 @@ fn lint_source(path: &Path, text: &str, out: &mut Vec<Finding>) -> bool {
     }
     lint_links(text, &defaults, &at, out);
     out.extend(crate::compose::attributes::lint(text, &at));
+    lint_unsupported(text, &at, out);
     UNSUBSCRIBE.is_match(text)
+}
+
+/// The MJML that mrml (our renderer) does not render as the official mjml does, and that
+/// vendor/mrml does not patch (README "MJML support"): `mj-html-attributes` is refused, an HTML
+/// `mj-include` and mjml 5's `border` on `mj-social-element` render differently or not at all.
+/// (mjml 5's `gutter` on `mj-section` is an unknown attribute to [`crate::compose::attributes`].)
+fn lint_unsupported(text: &str, at: &dyn Fn(usize) -> String, out: &mut Vec<Finding>) {
+    for m in HTML_ATTRIBUTES.find_iter(text) {
+        error(
+            out,
+            format!(
+                "{}: `<mj-html-attributes>` is not supported by mrml, which refuses the template; add the attributes with `css-class` and an `<mj-style>`",
+                at(m.start())
+            ),
+        );
+    }
+    let warn = |pos: usize, what: &str| Finding {
+        severity: Severity::Warning,
+        message: format!("{}: {what}", at(pos)),
+    };
+    for m in HTML_INCLUDE.find_iter(text) {
+        out.push(warn(
+            m.start(),
+            "`<mj-include type=\"html\">` is not rendered as mjml renders it; put the HTML in an `<mj-raw>` in an MJML partial",
+        ));
+    }
+    for c in SOCIAL_BORDER.captures_iter(text) {
+        out.push(warn(
+            c.get(1).expect("group 1").start(),
+            "`border` on `<mj-social-element>` (mjml 5) is not supported by mrml: it is ignored",
+        ));
+    }
 }
 
 /// The Markdown issue's links without a scheme (a warning), naming the issue's line.
@@ -527,6 +570,29 @@ fn lint_dkim(config: &Config, out: &mut Vec<Finding>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_mrml_does_not_render_as_mjml_is_named_by_line() {
+        let text = "<mjml>\n<mj-head><mj-html-attributes /></mj-head>\n<mj-body>\n\
+                    <mj-include path=\"x.html\" type=\"html\" />\n\
+                    <mj-social-element border-radius=\"3px\" name=\"x\" />\n\
+                    <mj-social-element name=\"x\" border=\"1px solid red\" />\n</mj-body></mjml>";
+        let mut out = Vec::new();
+        lint_unsupported(
+            text,
+            &|pos| format!("line {}", line_of(text, pos)),
+            &mut out,
+        );
+        let found: Vec<String> = out.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            found,
+            [
+                "error: line 2: `<mj-html-attributes>` is not supported by mrml, which refuses the template; add the attributes with `css-class` and an `<mj-style>`",
+                "warning: line 4: `<mj-include type=\"html\">` is not rendered as mjml renders it; put the HTML in an `<mj-raw>` in an MJML partial",
+                "warning: line 6: `border` on `<mj-social-element>` (mjml 5) is not supported by mrml: it is ignored",
+            ]
+        );
+    }
 
     #[test]
     fn misspelt_tags_get_a_suggestion() {

@@ -450,3 +450,32 @@ fn an_unclosed_tag_is_named_where_it_opens_with_line_and_column() {
         )
     );
 }
+
+#[test]
+fn mjml_that_mrml_does_not_render_as_mjml_is_a_warning_naming_the_line() {
+    let p = Project::example();
+    let t = p.edit(
+        "templates/bulletin.mjml",
+        "  </mj-body>",
+        "    <mj-section gutter=\"8px\">\n      <mj-column>\n        <mj-social>\n          <mj-social-element name=\"x\" href=\"https://example.org/x\" border=\"1px solid #000\">X</mj-social-element>\n        </mj-social>\n      </mj-column>\n    </mj-section>\n  </mj-body>",
+    );
+    let line = |needle: &str| t.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let r = p.run(&["check", "--campaign", "2023-04"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.stdout.lines().collect::<Vec<_>>(),
+        [
+            format!(
+                "warning: template `templates/bulletin.mjml` line {}: `<mj-section>` has no attribute `gutter`; mrml ignores it",
+                line("gutter")
+            ),
+            format!(
+                "warning: template `templates/bulletin.mjml` line {}: `border` on `<mj-social-element>` (mjml 5) is not supported by mrml: it is ignored",
+                line("border=")
+            ),
+            "check: 0 errors, 2 warnings".to_string(),
+        ],
+        "{}",
+        r.stdout
+    );
+}
