@@ -275,6 +275,37 @@ fn spamassassin_finds_nothing_against_the_example_month_in_markdown() {
     spamassassin_finds_nothing(&Project::with_issues(), "2023-04");
 }
 
+#[test]
+fn spamassassin_finds_nothing_against_an_mj_preview_on_a_coloured_body() {
+    // mjml and mrml 6.0.1 wrote mj-preview's hidden text white: on this grey body
+    // SpamAssassin scored it HTML_FONT_LOW_CONTRAST (+0.7).
+    let p = Project::example();
+    let preview =
+        "Programme news, the next Topical Tuesday, awards nominations and our member spotlight.";
+    let raw = p
+        .read("templates/bulletin.mjml")
+        .lines()
+        .find(|l| l.contains(preview))
+        .unwrap()
+        .to_string();
+    p.edit("templates/bulletin.mjml", &raw, "");
+    p.edit(
+        "templates/bulletin.mjml",
+        "  </mj-head>",
+        &format!("    <mj-preview>{preview}</mj-preview>\n  </mj-head>"),
+    );
+    assert!(
+        p.read("templates/bulletin.mjml")
+            .contains("background-color=\"#eef2f4\"")
+    );
+    spamassassin_finds_nothing(&p, "c");
+    let eml = p.read("outbox/c/zoe.hartley@medtech.example.org.eml");
+    assert!(
+        eml.contains("Programme news, the next Topical"),
+        "the preview is sent"
+    );
+}
+
 fn spamassassin_finds_nothing(p: &Project, campaign: &str) {
     assert_eq!(p.run(&["send", "--campaign", campaign, "--yes"]).code, 0);
     // Allowed: HTML_MESSAGE (0.001: any HTML mail) and NO_RECEIVED/NO_RELAYS (-0.001: the file

@@ -134,6 +134,7 @@ parity! {
     include_of_a_body_partial => "include",
     include_of_a_whole_mjml_partial => "include-mjml",
     mj_attributes_and_mj_class => "attributes",
+    mj_preview_stays_hidden => "preview",
     mj_raw => "raw",
     mj_style_inline_and_not => "style",
 }

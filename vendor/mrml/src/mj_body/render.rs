@@ -34,7 +34,10 @@ impl<'root> Renderer<'root, MjBody, ()> {
 
     fn render_preview(&self, buf: &mut RenderBuffer) {
         if let Some(value) = self.context.header.preview() {
-            buf.push_str(r#"<div style="display:none;font-size:1px;color:#ffffff;line-height:1px;max-height:0px;max-width:0px;opacity:0;overflow:hidden;">"#);
+            // Hidden without a colour: mjml's white text on a non-white body is "font colour
+            // similar to background" to SpamAssassin (HTML_FONT_LOW_CONTRAST, +0.7), and so
+            // is any colour equal to the background. `mso-hide:all` hides it in Outlook.
+            buf.push_str(r#"<div style="display:none;font-size:1px;line-height:1px;max-height:0px;max-width:0px;opacity:0;overflow:hidden;mso-hide:all;">"#);
             buf.push_str(value);
             buf.push_str("</div>");
         }
