@@ -21,6 +21,14 @@ fn mj_all_comes_before_the_accordion_font() {
         .render(&Default::default())
         .expect("should render");
     // The accordion's table keeps its own font; title and text take mj-all's.
-    assert_eq!(html.matches("font-family:Courier New, monospace").count(), 1, "{html}");
-    assert_eq!(html.matches("font-family:Georgia, serif").count(), 3, "{html}");
+    assert_eq!(
+        html.matches("font-family:Courier New, monospace").count(),
+        1,
+        "{html}"
+    );
+    assert_eq!(
+        html.matches("font-family:Georgia, serif").count(),
+        3,
+        "{html}"
+    );
 }

@@ -61,3 +61,19 @@ fn a_partial_written_as_a_whole_document_is_rendered_in_place() {
     assert!(included.contains(r#"width="600""#), "{included}");
     assert_eq!(tags_only(&included), tags_only(&in_place));
 }
+
+#[test]
+fn a_whole_document_partial_with_a_head_is_still_refused() {
+    // mjml merges such a head into the document's; mrml does not (yet), and says so.
+    let whole = format!(
+        "<mjml><mj-head><mj-title>x</mj-title></mj-head><mj-body>{PARTIAL}</mj-body></mjml>"
+    );
+    let opts = ParserOptions {
+        include_loader: Box::new(MemoryIncludeLoader::from(vec![(
+            "part.mjml",
+            whole.as_str(),
+        )])),
+    };
+    let template = document(r#"<mj-include path="part.mjml" />"#);
+    assert!(mrml::parse_with_options(&template, &opts).is_err());
+}

@@ -29,5 +29,9 @@ fn links_are_separated_by_whitespace() {
             _ => {}
         }
     }
-    assert!(outside.chars().any(char::is_whitespace), "{:?}", &between[end..start]);
+    assert!(
+        outside.chars().any(char::is_whitespace),
+        "{:?}",
+        &between[end..start]
+    );
 }

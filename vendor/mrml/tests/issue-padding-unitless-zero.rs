@@ -29,5 +29,8 @@ fn section_padding_with_a_unitless_zero() {
         r#"<mj-section padding="0px 12px"><mj-column><mj-image src="https://example.org/a.png" /></mj-column></mj-section>"#,
     );
     assert!(zero_px.contains(r#"width="526""#), "{zero_px}");
-    assert_eq!(zero.replace(r#"padding:0 12px"#, "padding:0px 12px"), zero_px);
+    assert_eq!(
+        zero.replace(r#"padding:0 12px"#, "padding:0px 12px"),
+        zero_px
+    );
 }

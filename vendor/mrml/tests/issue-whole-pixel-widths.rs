@@ -5,7 +5,8 @@
 
 #[test]
 fn thirds_of_600_px() {
-    let column = r#"<mj-column width="33.33%"><mj-image src="https://example.org/a.png" /></mj-column>"#;
+    let column =
+        r#"<mj-column width="33.33%"><mj-image src="https://example.org/a.png" /></mj-column>"#;
     let template = format!(
         r#"<mjml><mj-body width="600px"><mj-section>{column}{column}{column}</mj-section></mj-body></mjml>"#
     );

@@ -362,10 +362,8 @@ impl ParseElement<MjIncludeBody> for MrmlParser<'_> {
                     ))]
                 }
                 MjIncludeBodyKind::Mjml => {
-                    let wrapped = format!(
-                        "{FRAGMENT_OPEN}{}{FRAGMENT_CLOSE}",
-                        unwrap_document(&child)
-                    );
+                    let wrapped =
+                        format!("{FRAGMENT_OPEN}{}{FRAGMENT_CLOSE}", unwrap_document(&child));
                     let mut sub = cursor.new_child(&attributes.path, wrapped.as_str());
                     sub.set_source_offset(offset);
                     sub.assert_element_start().map_err(&with_position)?;
@@ -433,10 +431,8 @@ impl crate::prelude::parser::AsyncParseElement<MjIncludeBody> for AsyncMrmlParse
                     ))]
                 }
                 MjIncludeBodyKind::Mjml => {
-                    let wrapped = format!(
-                        "{FRAGMENT_OPEN}{}{FRAGMENT_CLOSE}",
-                        unwrap_document(&child)
-                    );
+                    let wrapped =
+                        format!("{FRAGMENT_OPEN}{}{FRAGMENT_CLOSE}", unwrap_document(&child));
                     let mut sub = cursor.new_child(&attributes.path, wrapped.as_str());
                     sub.set_source_offset(offset);
                     sub.assert_element_start().map_err(&with_position)?;

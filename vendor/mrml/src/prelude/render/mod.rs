@@ -227,7 +227,10 @@ pub(crate) trait Render<'root> {
         }) {
             return Some(value);
         }
-        if let Some(value) = self.tag().and_then(|tag| header.attribute_element(tag, key)) {
+        if let Some(value) = self
+            .tag()
+            .and_then(|tag| header.attribute_element(tag, key))
+        {
             return Some(value);
         }
         header.attribute_all(key)
