@@ -6,7 +6,8 @@
 //! no unsubscribe link, an `mj-button` without `href`; warnings for links without a scheme
 //! (in the Markdown issue too) and unknown MJML attributes ([`crate::compose::attributes`]);
 //! MJML mrml does not render as mjml does (`mj-html-attributes`, an error; an HTML
-//! `mj-include`, `border` on `mj-social-element`).
+//! `mj-include`, `border` on `mj-social-element`) and accordion or carousel icons left on
+//! i.imgur.com (mjml's defaults, which SpamAssassin scores).
 //! [`crate::compose::variables`] adds unused values and bare columns some members have
 //! empty; [`crate::compose::images`] local images that are missing, not images, over 1 MB or
 //! with no `[web] base_url` to be published at (carried in [`Preflight::images`]). Rendered checks look at one member's output: HTML of 100 KB or more
@@ -413,6 +414,27 @@ fn lint_unsupported(text: &str, at: &dyn Fn(usize) -> String, out: &mut Vec<Find
             "`<mj-include type=\"html\">` is not rendered as mjml renders it; put the HTML in an `<mj-raw>` in an MJML partial",
         ));
     }
+    // mjml's (and mrml's) default icons are on i.imgur.com: SpamAssassin scores two or
+    // more such images HOSTED_IMG_MULTI_PUB_01 (+1).
+    for (tag, icons) in [
+        ("<mj-accordion", ["icon-wrapped-url", "icon-unwrapped-url"]),
+        ("<mj-carousel", ["left-icon", "right-icon"]),
+    ] {
+        let first = text
+            .match_indices(tag)
+            .find(|(i, _)| !text[i + tag.len()..].starts_with('-'));
+        if let Some((at_tag, _)) = first
+            && icons.iter().any(|icon| !text.contains(&format!("{icon}=")))
+        {
+            out.push(warn(
+                at_tag,
+                &format!(
+                    "`{tag}>` uses mjml's default icons, hosted on i.imgur.com, which SpamAssassin scores (HOSTED_IMG_MULTI_PUB_01, +1): set `{}` and `{}` to images on your own site",
+                    icons[0], icons[1]
+                ),
+            ));
+        }
+    }
     for c in SOCIAL_BORDER.captures_iter(text) {
         out.push(warn(
             c.get(1).expect("group 1").start(),
@@ -576,7 +598,10 @@ mod tests {
         let text = "<mjml>\n<mj-head><mj-html-attributes /></mj-head>\n<mj-body>\n\
                     <mj-include path=\"x.html\" type=\"html\" />\n\
                     <mj-social-element border-radius=\"3px\" name=\"x\" />\n\
-                    <mj-social-element name=\"x\" border=\"1px solid red\" />\n</mj-body></mjml>";
+                    <mj-social-element name=\"x\" border=\"1px solid red\" />\n\
+                    <mj-accordion><mj-accordion-element /></mj-accordion>\n\
+                    <mj-carousel left-icon=\"https://example.org/l.png\" right-icon=\"https://example.org/r.png\" />\n\
+                    </mj-body></mjml>";
         let mut out = Vec::new();
         lint_unsupported(
             text,
@@ -589,6 +614,7 @@ mod tests {
             [
                 "error: line 2: `<mj-html-attributes>` is not supported by mrml, which refuses the template; add the attributes with `css-class` and an `<mj-style>`",
                 "warning: line 4: `<mj-include type=\"html\">` is not rendered as mjml renders it; put the HTML in an `<mj-raw>` in an MJML partial",
+                "warning: line 7: `<mj-accordion>` uses mjml's default icons, hosted on i.imgur.com, which SpamAssassin scores (HOSTED_IMG_MULTI_PUB_01, +1): set `icon-wrapped-url` and `icon-unwrapped-url` to images on your own site",
                 "warning: line 6: `border` on `<mj-social-element>` (mjml 5) is not supported by mrml: it is ignored",
             ]
         );
