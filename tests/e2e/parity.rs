@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use mailshot::compose::render::Bulletin;
+use mailshot::compose::render::{Bulletin, Rendered};
 use mailshot::list::{Rows, read_header};
 
 use crate::support::repo;
@@ -17,8 +17,8 @@ const WIDTHS: [u32; 2] = [375, 640];
 /// The share of pixels that may differ, and of page height.
 const MAX_DIFF: f64 = 0.01;
 
-/// The HTML mailshot sends for `file`, for one member.
-fn mailshot_html(file: &Path) -> String {
+/// What mailshot sends for `file`, for one member.
+fn mailshot_render(file: &Path) -> Rendered {
     let b = Bulletin::compile(file, None, "https://example.org/u?t={{ token }}").unwrap();
     let csv = "email,first_name\nparity@example.org,Pat\n";
     let (cols, rows) = read_header(Path::new("parity.csv"), csv.as_bytes()).unwrap();
@@ -26,7 +26,7 @@ fn mailshot_html(file: &Path) -> String {
     let ctx = b
         .context(&BTreeMap::new(), &member, "parity", &[("token", "T")])
         .unwrap();
-    b.render(&ctx).unwrap().html
+    b.render(&ctx).unwrap()
 }
 
 /// The HTML the official mjml writes for `file` (includes followed).
@@ -61,7 +61,7 @@ fn parity(name: &str) {
         dir.path().join("mailshot.html"),
         dir.path().join("mjml.html"),
     );
-    std::fs::write(&ours, mailshot_html(&file)).unwrap();
+    std::fs::write(&ours, mailshot_render(&file).html).unwrap();
     std::fs::write(&theirs, mjml_html(&file)).unwrap();
     let browser = repo().join("tests/support/browser");
     let out = std::process::Command::new("node")
@@ -137,4 +137,14 @@ parity! {
     mj_preview_stays_hidden => "preview",
     mj_raw => "raw",
     mj_style_inline_and_not => "style",
+}
+
+#[test]
+fn navbar_links_are_separate_words_in_the_text_part() {
+    // mrml 6.0.1 wrote the links back to back: "EventsProgrammeMembersContact".
+    let text = mailshot_render(&repo().join("tests/fixtures/parity/navbar.mjml")).text;
+    assert!(
+        text.contains("[Events][1] [Programme][2] [Members][3] [Contact][4]\n"),
+        "{text:?}"
+    );
 }
