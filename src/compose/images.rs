@@ -268,24 +268,38 @@ pub fn published_name(path: &str, sha256: &str, ext: &str) -> String {
     format!("{stem}-{}.{ext}", &sha256[..10])
 }
 
+/// Images over this many bytes are refused unread (10 MB): a mistyped path naming a device
+/// or a huge file must not eat the memory of `check` or the preview.
+pub const MAX_BYTES: u64 = 10 * 1024 * 1024;
+
+/// Why an image outside the project is refused: one message whatever is there (or not), so
+/// a path cannot be used to learn what exists outside the project.
+const OUTSIDE: &str = "is outside the project folder: keep published images in it";
+
 /// Reads the local image `rel` under `base` (the project folder). `Err`: why not, for
-/// people (after `image `rel``).
+/// people (after `image `rel``). Nothing is opened before the path is known to be a regular
+/// file inside the project of at most [`MAX_BYTES`]: a FIFO would block the read forever and
+/// `/dev/zero` would never end.
 pub fn load(base: &Path, rel: &str) -> std::result::Result<Image, String> {
-    let full = base.join(rel);
-    let bytes = std::fs::read(&full).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => {
-            "not found (a local image's path is relative to the folder holding the config file)"
-                .to_string()
-        }
-        _ => format!("cannot be read: {e}"),
-    })?;
-    let inside = match (full.canonicalize(), base.canonicalize()) {
-        (Ok(f), Ok(b)) => f.starts_with(b),
-        _ => false,
-    };
-    if !inside {
-        return Err("is outside the project folder: keep published images in it".into());
+    let full = inside(base, &base.join(rel))?;
+    let meta = std::fs::metadata(&full).map_err(|e| format!("cannot be read: {e}"))?;
+    if !meta.is_file() {
+        return Err("is not a file".into());
     }
+    if meta.len() > MAX_BYTES {
+        return Err(format!(
+            "is {}, over the {} limit for an image",
+            megabytes(meta.len() as usize),
+            megabytes(MAX_BYTES as usize)
+        ));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // `take`: the file may have grown since its size was read.
+    std::fs::File::open(&full)
+        .and_then(|f| {
+            std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_BYTES), &mut bytes)
+        })
+        .map_err(|e| format!("cannot be read: {e}"))?;
     let (content_type, ext) =
         kind(&bytes).ok_or_else(|| "is not a PNG, JPEG, GIF or WebP image".to_string())?;
     let size =
@@ -303,6 +317,29 @@ pub fn load(base: &Path, rel: &str) -> std::result::Result<Image, String> {
         height: size.height,
         bytes: Arc::new(bytes),
     })
+}
+
+/// The canonical form of `full` if it is inside the folder `base`; `Err`: [`OUTSIDE`] when
+/// it is outside (whether or not anything is there), else why it cannot be found. A path
+/// that does not resolve is judged by its nearest ancestor that does.
+fn inside(base: &Path, full: &Path) -> std::result::Result<PathBuf, String> {
+    let base = base
+        .canonicalize()
+        .map_err(|e| format!("cannot be read: the project folder: {e}"))?;
+    if let Ok(f) = full.canonicalize() {
+        return match f.starts_with(&base) {
+            true => Ok(f),
+            false => Err(OUTSIDE.into()),
+        };
+    }
+    let resolved = full.ancestors().skip(1).find_map(|a| a.canonicalize().ok());
+    match resolved {
+        Some(a) if a.starts_with(&base) => Err(
+            "not found (a local image's path is relative to the folder holding the config file)"
+                .into(),
+        ),
+        _ => Err(OUTSIDE.into()),
+    }
 }
 
 /// How a size reads: `1.4 MB`.
@@ -679,9 +716,63 @@ mod tests {
     fn an_image_outside_the_project_folder_is_refused() {
         let outer = project(&[("secret.png", &png(1, 1))]);
         std::fs::create_dir(outer.path().join("p")).unwrap();
+        // Whether there is a file, nothing, or a folder outside: the same words.
+        for rel in ["../secret.png", "../none.png", "../", "../gone/none.png"] {
+            assert_eq!(
+                load(&outer.path().join("p"), rel).unwrap_err(),
+                "is outside the project folder: keep published images in it",
+                "{rel}"
+            );
+        }
+    }
+
+    /// Regression: `![x](../../dev/zero)` ate memory and a FIFO hung `check` forever, as
+    /// the file was read before its place was checked.
+    #[cfg(unix)]
+    #[test]
+    fn a_device_or_fifo_is_refused_unread() {
+        let dir = project(&[]);
+        let up = "../".repeat(dir.path().components().count());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let base = dir.path().to_path_buf();
+        let fifo = base.join("pipe.png");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        std::thread::spawn(move || {
+            // The FIFO first: before the fix it blocked here, never reaching `/dev/zero`.
+            let said = [
+                load(&base, "pipe.png"),
+                load(&base, "."),
+                load(&base, &format!("{up}dev/zero")),
+            ];
+            tx.send(said.map(|r| r.unwrap_err())).unwrap();
+        });
+        let said = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("load returned");
         assert_eq!(
-            load(&outer.path().join("p"), "../secret.png").unwrap_err(),
-            "is outside the project folder: keep published images in it"
+            said,
+            [
+                "is not a file",
+                "is not a file",
+                "is outside the project folder: keep published images in it",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_image_over_the_cap_is_refused_unread() {
+        let mut huge = png(10, 10);
+        huge.resize(MAX_BYTES as usize + 1, 0);
+        let dir = project(&[("huge.png", &huge)]);
+        assert_eq!(
+            load(dir.path(), "huge.png").unwrap_err(),
+            "is 10.0 MB, over the 10.0 MB limit for an image"
         );
     }
 }
