@@ -25,10 +25,11 @@ pub fn exec(config: &Config, args: PublishArgs) -> Result<i32> {
     for page in &pages {
         write(&args.out, &page.path, &page.body)?;
     }
-    // The local images the issues publish (see `compose::images`), by content-hashed name:
-    // the same bytes `serve` answers at /bulletins/images/<name>.
+    // The local images the sent issues publish (see `compose::images`), by content-hashed
+    // name: the same bytes `serve` answers at /bulletins/images/<name>. Not those only a
+    // `--test-to` copy stored: an unsent issue's images stay off the public host.
     let images = match &store {
-        Some(s) => s.images()?,
+        Some(s) => s.published_images()?,
         None => Vec::new(),
     };
     for image in &images {

@@ -460,7 +460,7 @@ impl Send<'_> {
         };
         let sources = self.sources_to_record(store)?;
         // Before its members are recorded: a reader who opens the message finds its images.
-        store.put_images(&self.campaign.images.images)?;
+        store.put_images(Some(self.id()), &self.campaign.images.images)?;
         // What it is sent as goes with the sources it is rendered from.
         let master = match sources {
             Some(_) => Some(self.master()?),
@@ -589,7 +589,7 @@ impl Send<'_> {
         let member = self.proof_member(as_member)?;
         // Stored now, so the copy's images resolve once `mailshot serve` runs.
         if !self.campaign.images.images.is_empty() {
-            Store::open(&self.config.store)?.put_images(&self.campaign.images.images)?;
+            Store::open(&self.config.store)?.put_images(None, &self.campaign.images.images)?;
         }
         let spec = match &self.spec {
             TransportSpec::File { dir } => TransportSpec::File {

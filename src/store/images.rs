@@ -1,6 +1,10 @@
 //! Published images: the bytes of each local image a campaign uses, under its content-hashed
 //! name (see [`crate::compose::images`]), kept for `mailshot serve` and a static publisher.
 //! A name is its content's hash, so storing one again changes nothing.
+//!
+//! Who sees which: `serve` answers any stored image (a `--test-to` copy's too: the chair's
+//! copy shows its images), `publish` writes only the images of campaigns with a web edition
+//! (sent), recorded in `campaign_images` by the send that stored them.
 
 use rusqlite::{OptionalExtension, named_params};
 
@@ -18,8 +22,13 @@ pub struct StoredImage {
 }
 
 impl Store {
-    /// Stores each image not stored yet (by name), in one transaction.
-    pub fn put_images(&mut self, images: &[crate::compose::images::Image]) -> Result<()> {
+    /// Stores each image not stored yet (by name), in one transaction; with `campaign` (a
+    /// send, not a test copy), records them as that campaign's, to be published.
+    pub fn put_images(
+        &mut self,
+        campaign: Option<&str>,
+        images: &[crate::compose::images::Image],
+    ) -> Result<()> {
         if images.is_empty() {
             return Ok(());
         }
@@ -29,6 +38,10 @@ impl Store {
                 "INSERT INTO images (name, content_type, bytes, stored_at)
                  VALUES (:name, :content_type, :bytes, :at) ON CONFLICT(name) DO NOTHING",
             )?;
+            let mut uses = tx.prepare(
+                "INSERT INTO campaign_images (campaign, name) VALUES (?1, ?2)
+                 ON CONFLICT DO NOTHING",
+            )?;
             let at = now();
             for i in images {
                 ins.execute(named_params![
@@ -37,6 +50,9 @@ impl Store {
                     ":bytes": i.bytes.as_slice(),
                     ":at": at,
                 ])?;
+                if let Some(c) = campaign {
+                    uses.execute(rusqlite::params![c, i.name])?;
+                }
             }
         }
         tx.commit()?;
@@ -55,11 +71,15 @@ impl Store {
             .optional()?)
     }
 
-    /// Every stored image, by name (for writing them all out).
-    pub fn images(&self) -> Result<Vec<StoredImage>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT name, content_type, bytes FROM images ORDER BY name")?;
+    /// The images of every campaign with a web edition (sent), by name: what `publish`
+    /// writes. Those only a `--test-to` copy stored are left out.
+    pub fn published_images(&self) -> Result<Vec<StoredImage>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT name, content_type, bytes FROM images WHERE name IN
+                 (SELECT u.name FROM campaign_images u JOIN campaign_masters m
+                  ON m.campaign = u.campaign WHERE m.web_html IS NOT NULL)
+             ORDER BY name",
+        )?;
         let rows = stmt.query_map([], |r| {
             Ok(StoredImage {
                 name: r.get(0)?,
@@ -88,22 +108,24 @@ mod tests {
             height: 1,
             bytes: std::sync::Arc::new(bytes.to_vec()),
         };
-        store.put_images(&[image("x-1.png", b"one")]).unwrap();
+        store.put_images(None, &[image("x-1.png", b"one")]).unwrap();
         // Again under the same name: the first bytes stay (a name is its content's hash).
         store
-            .put_images(&[image("x-1.png", b"other"), image("y-2.png", b"two")])
+            .put_images(
+                Some("c"),
+                &[image("x-1.png", b"other"), image("y-2.png", b"two")],
+            )
             .unwrap();
         assert_eq!(
             store.image("x-1.png").unwrap(),
             Some(("image/png".to_string(), b"one".to_vec()))
         );
         assert_eq!(store.image("nope.png").unwrap(), None);
-        let names: Vec<_> = store
-            .images()
-            .unwrap()
-            .into_iter()
-            .map(|i| i.name)
-            .collect();
-        assert_eq!(names, ["x-1.png", "y-2.png"]);
+        assert_eq!(
+            store.image("y-2.png").unwrap(),
+            Some(("image/png".to_string(), b"two".to_vec()))
+        );
+        // Campaign `c` has no web edition (not sent): nothing of it is published.
+        assert_eq!(store.published_images().unwrap(), []);
     }
 }

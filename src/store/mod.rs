@@ -19,7 +19,8 @@
 //!   recovering after a crash, counts and the log;
 //! - `editions.rs`: what each campaign was sent as ([`Master`]: the once-per-campaign HTML,
 //!   subject template, preview text, web edition), and the archive's list of web editions;
-//! - `images.rs`: published images ([`Store::put_images`], [`Store::image`], [`Store::images`]);
+//! - `images.rs`: published images ([`Store::put_images`], [`Store::image`],
+//!   [`Store::published_images`]);
 //! - `suppressions.rs`: the suppression list, and applying it to a campaign;
 //! - `bounces.rs`: the reports `mailshot bounces` read, and the late bounces and complaints
 //!   (`late_events`) that `log` shows beside a delivery;
@@ -223,6 +224,14 @@ CREATE TABLE IF NOT EXISTS images (
     content_type TEXT NOT NULL,
     bytes BLOB NOT NULL,
     stored_at TEXT NOT NULL
+);
+-- Which images each campaign's send published (see `store::images`): `publish` writes only
+-- those of campaigns with a web edition, so an image a `--test-to` copy stored stays off
+-- the public host until its campaign goes.
+CREATE TABLE IF NOT EXISTS campaign_images (
+    campaign TEXT NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY (campaign, name)
 );
 -- What each campaign was sent as (see `editions`), by the revision of its sources.
 CREATE TABLE IF NOT EXISTS campaign_masters (

@@ -364,24 +364,10 @@ fn an_unsent_campaign_is_not_found_and_a_missing_slash_redirects() {
 fn publish_writes_the_bytes_serve_answers() {
     let p = sent();
     // And May's Markdown issue, with its local banner image.
-    let may = crate::support::repo().join("issues/2023-05.md");
-    p.write("issues/2023-05.md", &std::fs::read_to_string(may).unwrap());
-    let r = p.run(&["send", "--campaign", "2023-05", "--yes"]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    send_may(&p, &["--yes"]);
     let banner = std::fs::read(p.path("images/topical-tuesday-banner.png")).unwrap();
-    let html =
-        std::fs::read_to_string(p.path("outbox/2023-05/hannah.obi@example.org.eml")).unwrap();
-    let name = regex::Regex::new(r"bulletins/images/(topical-tuesday-banner-[0-9a-f]{10}\.png)")
-        .unwrap()
-        .captures(&html)
-        .expect("the banner's published address in the message")[1]
-        .to_string();
-    let r = p.run(&["publish", "--out", "site"]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(
-        r.stdout,
-        "published 2 issues and 1 image to `site/bulletins` (with `bulletins/index.html` and `bulletins/feed.atom`), for https://example.org/bulletins/\n"
-    );
+    let name = banner_in(&p, "outbox/2023-05/hannah.obi@example.org.eml");
+    assert_eq!(publish(&p), "2 issues and 1 image");
     assert_eq!(
         std::fs::read(p.path(&format!("site/bulletins/images/{name}"))).unwrap(),
         banner
@@ -422,6 +408,55 @@ fn publish_writes_the_bytes_serve_answers() {
     assert_eq!(
         std::fs::read(p.path("site/bulletins/index.html")).unwrap(),
         before
+    );
+}
+
+/// May's Markdown issue (with its local banner image) added to `p` and sent with `args`.
+fn send_may(p: &Project, args: &[&str]) {
+    let may = crate::support::repo().join("issues/2023-05.md");
+    p.write("issues/2023-05.md", &std::fs::read_to_string(may).unwrap());
+    let r = p.run(&[&["send", "--campaign", "2023-05"], args].concat());
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+}
+
+/// `mailshot publish --out site`, which must succeed: what it says it published (`2 issues
+/// and 1 image`).
+fn publish(p: &Project) -> String {
+    let r = p.run(&["publish", "--out", "site"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.stdout
+        .strip_prefix("published ")
+        .and_then(|s| s.strip_suffix(" to `site/bulletins` (with `bulletins/index.html` and `bulletins/feed.atom`), for https://example.org/bulletins/\n"))
+        .unwrap_or_else(|| panic!("{}", r.stdout))
+        .to_string()
+}
+
+/// The published name of May's banner as the message in `rel` (under the project) names it.
+fn banner_in(p: &Project, rel: &str) -> String {
+    let eml = std::fs::read_to_string(p.path(rel)).unwrap();
+    regex::Regex::new(r"bulletins/images/(topical-tuesday-banner-[0-9a-f]{10}\.png)")
+        .unwrap()
+        .captures(&eml)
+        .expect("the banner's published address in the message")[1]
+        .to_string()
+}
+
+/// Regression: a `--test-to` copy stored its images and `publish` wrote every stored image,
+/// so an unsent issue's (embargoed) banner reached the public host before the send. `serve`
+/// still answers it: the chair's test copy shows its images.
+#[test]
+fn publish_leaves_out_the_images_of_a_campaign_only_tested() {
+    let p = sent();
+    send_may(&p, &["--test-to", "chair@example.org"]);
+    let name = banner_in(&p, "outbox/2023-05/test/chair@example.org.eml");
+    assert_eq!(publish(&p), "1 issue and 0 images");
+    assert!(!p.path("site/bulletins/images").exists());
+    let s = Served::start(&p);
+    let got = s.get(&format!("/bulletins/images/{name}"));
+    assert_eq!(got.status, 200);
+    assert_eq!(
+        got.body,
+        std::fs::read(p.path("images/topical-tuesday-banner.png")).unwrap()
     );
 }
 
