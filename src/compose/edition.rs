@@ -95,17 +95,24 @@ pub fn finding(campaign: &Campaign, columns: &Arc<[String]>, found: &[Finding]) 
 }
 
 /// The variables of a member of a list with `columns` whose every value is empty, with no
-/// address and no token, the unsubscribe link `unsubscribe_url`.
+/// address and no token, the unsubscribe link `unsubscribe_url`. A column that is also a
+/// campaign value (`[vars]`, front matter, `--var`) is left out: a member's column overrides
+/// the campaign's value, and an empty one would blank it in the web edition.
 fn anonymous_context(
     campaign: &Campaign,
     columns: &Arc<[String]>,
     unsubscribe_url: &str,
 ) -> std::result::Result<Value, String> {
+    let columns: Arc<[String]> = columns
+        .iter()
+        .filter(|c| !campaign.vars.contains_key(c.as_str()))
+        .cloned()
+        .collect();
     let nobody = Member {
         line: 0,
         email: String::new(),
-        columns: columns.clone(),
         values: vec![String::new(); columns.len()],
+        columns,
     };
     let ctx = campaign.context_with(&nobody, "")?;
     let mut map = ctx

@@ -411,6 +411,32 @@ fn publish_writes_the_bytes_serve_answers() {
     );
 }
 
+/// Regression: the web edition's anonymous member has every list column empty, and columns
+/// override campaign values: a list column `cluster_name` blanked the `[vars]` one there.
+#[test]
+fn a_list_column_named_like_a_campaign_value_leaves_it_in_the_web_edition() {
+    let p = Project::example();
+    let list = std::fs::read_to_string(p.path("lists/members.csv")).unwrap();
+    let list: String = list
+        .lines()
+        .enumerate()
+        .map(|(i, l)| match (i, l.is_empty()) {
+            (_, true) => "\n".to_string(),
+            (0, _) => format!("{l},cluster_name\n"),
+            _ => format!("{l},Northvale\n"),
+        })
+        .collect();
+    p.write("lists/members.csv", &list);
+    let r = p.run(&["send", "--campaign", "2023-04", "--yes"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let s = Served::start(&p);
+    let got = s.get("/bulletins/2023-04/");
+    assert_eq!(got.status, 200);
+    let text = visible(&got.body);
+    let shown = "is a member of Northvale Health Technology Cluster and your address";
+    assert!(text.contains(shown), "`{shown}` not in {text}");
+}
+
 /// May's Markdown issue (with its local banner image) added to `p` and sent with `args`.
 fn send_may(p: &Project, args: &[&str]) {
     let may = crate::support::repo().join("issues/2023-05.md");
