@@ -65,7 +65,7 @@ pub fn master(campaign: &Campaign, columns: &Arc<[String]>) -> std::result::Resu
                 })?;
             Some(WebEdition {
                 subject: r.subject,
-                html: r.html,
+                html: linked_images(campaign, archive, r.html),
             })
         }
         None => None,
@@ -92,6 +92,18 @@ pub fn finding(campaign: &Campaign, columns: &Arc<[String]>, found: &[Finding]) 
         severity: Severity::Error,
         message,
     })
+}
+
+/// `html` with each inline image's `cid:` reference (`[web] inline_images`: the image
+/// travels in the message) replaced by its published address under `archive`
+/// (`{base_url}/bulletins/`): a web page has no parts to refer to. The images are stored
+/// and published with the campaign either way.
+fn linked_images(campaign: &Campaign, archive: &str, mut html: String) -> String {
+    for image in &campaign.images.images {
+        let cid = format!("cid:{}", crate::compose::images::content_id(&image.name));
+        html = html.replace(&cid, &format!("{archive}images/{}", image.name));
+    }
+    html
 }
 
 /// The variables of a member of a list with `columns` whose every value is empty, with no

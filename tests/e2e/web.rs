@@ -437,6 +437,36 @@ fn a_list_column_named_like_a_campaign_value_leaves_it_in_the_web_edition() {
     assert!(text.contains(shown), "`{shown}` not in {text}");
 }
 
+/// Regression: with `[web] inline_images` the web edition kept the messages' `cid:`
+/// references, which mean nothing on a web page: its images were broken.
+#[test]
+fn with_inline_images_the_web_edition_links_its_images_and_publish_writes_them() {
+    let p = Project::example();
+    p.edit(
+        "config.toml",
+        "\nbase_url = \"https://example.org\"\n",
+        "\nbase_url = \"https://example.org\"\ninline_images = true\n",
+    );
+    send_may(&p, &["--yes"]);
+    let eml = std::fs::read_to_string(p.path("outbox/2023-05/hannah.obi@example.org.eml")).unwrap();
+    let name = regex::Regex::new(r"cid:(topical-tuesday-banner-[0-9a-f]{10}\.png)@mailshot")
+        .unwrap()
+        .captures(&eml)
+        .expect("the message references its inline banner")[1]
+        .to_string();
+    let s = Served::start(&p);
+    let html = s.get("/bulletins/2023-05/").text();
+    assert!(!html.contains("cid:"), "{html}");
+    assert!(html.contains(&format!(
+        "src=\"https://example.org/bulletins/images/{name}\""
+    )));
+    assert_eq!(publish(&p), "1 issue and 1 image");
+    assert_eq!(
+        std::fs::read(p.path(&format!("site/bulletins/images/{name}"))).unwrap(),
+        std::fs::read(p.path("images/topical-tuesday-banner.png")).unwrap()
+    );
+}
+
 /// May's Markdown issue (with its local banner image) added to `p` and sent with `args`.
 fn send_may(p: &Project, args: &[&str]) {
     let may = crate::support::repo().join("issues/2023-05.md");
