@@ -211,15 +211,21 @@ pub fn findings(config: &Config, pre: &Preflight) -> Vec<Finding> {
 /// What `mailshot check` prints for a prepared campaign: every member preflighted, then
 /// [`findings`], with `sent_from_other_sources` (a campaign already sent from other sources:
 /// the refusal `send` would give) first and the campaign's `warnings` last. Also run by
-/// `mailshot preview` on every reload.
+/// `mailshot preview` on every reload. `stop` is asked before each member: once it says
+/// true the check ends with an error (the preview's check of a load a newer one replaced:
+/// on a big list it would run on for nothing).
 pub fn check_campaign(
     config: &Config,
     campaign: &Campaign,
     list: &MemberList,
     warnings: Vec<String>,
     sent_from_other_sources: Option<String>,
+    stop: &dyn Fn() -> bool,
 ) -> crate::error::Result<(Preflight, Vec<Finding>)> {
-    let pre = preflight(campaign, list, |_| Ok(true))?;
+    let pre = preflight(campaign, list, |_| match stop() {
+        true => Err(crate::error::Error::runtime("the check was stopped")),
+        false => Ok(true),
+    })?;
     let mut found = findings(config, &pre);
     found.extend(crate::compose::edition::finding(
         campaign,

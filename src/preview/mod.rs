@@ -27,6 +27,7 @@ pub mod watch;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -91,7 +92,7 @@ pub fn run(
         // once shows everything.
         let first = reload(options.clone(), 1).await.0;
         let findings = match &first {
-            Ok(ready) => Some(check(ready.clone()).await),
+            Ok(ready) => check(ready.clone(), Arc::default()).await,
             Err(_) => None,
         };
         let closing = latest::Sender::new(false);
@@ -161,20 +162,28 @@ async fn reload(options: Arc<Options>, load: u64) -> (Loaded, Option<Watch>) {
     .unwrap_or_else(|e| (Err(format!("the preview's loader failed: {e}")), None))
 }
 
-/// `check`'s findings on `ready`, on a blocking thread.
-async fn check(ready: Arc<state::Ready>) -> Arc<Vec<lint::Finding>> {
-    let found = tokio::task::spawn_blocking(move || ready.check()).await;
-    Arc::new(found.unwrap_or_else(|e| {
-        vec![lint::Finding {
+/// `check`'s findings on `ready`, on a blocking thread; `None` when `stop` was set first.
+async fn check(ready: Arc<state::Ready>, stop: Arc<AtomicBool>) -> Option<Arc<Vec<lint::Finding>>> {
+    let found = tokio::task::spawn_blocking(move || ready.check(&stop)).await;
+    let found = found.unwrap_or_else(|e| {
+        Some(vec![lint::Finding {
             severity: lint::Severity::Error,
             message: format!("the check failed: {e}"),
-        }]
-    }))
+        }])
+    });
+    found.map(Arc::new)
 }
 
-/// Publishes `check`'s findings on `ready`, if it is still the latest load.
-async fn findings_of(ready: Arc<state::Ready>, publish: latest::Sender<Arc<Snapshot>>) {
-    let found = check(ready.clone()).await;
+/// Publishes `check`'s findings on `ready`, if it is still the latest load (`stop` is set
+/// when it is not: the check ends early).
+async fn findings_of(
+    ready: Arc<state::Ready>,
+    publish: latest::Sender<Arc<Snapshot>>,
+    stop: Arc<AtomicBool>,
+) {
+    let Some(found) = check(ready.clone(), stop).await else {
+        return;
+    };
     publish.send_if_modified(|s| {
         let current = matches!(&s.loaded, Ok(r) if Arc::ptr_eq(r, &ready));
         if current {
@@ -204,6 +213,9 @@ impl Reloads {
         let mut debounce = Debounce::default();
         let mut load = 1;
         let mut checking = tokio::task::JoinSet::new();
+        // Set when a newer load replaces the one being checked: aborting the task leaves its
+        // `spawn_blocking` work running, and on a big list checks would pile up.
+        let mut stop = Arc::new(AtomicBool::new(false));
         loop {
             let due = debounce.due();
             tokio::select! {
@@ -226,8 +238,10 @@ impl Reloads {
                     });
                     // An older load's findings would never be shown: not waited for.
                     checking.abort_all();
+                    stop.store(true, Ordering::Relaxed);
+                    stop = Arc::new(AtomicBool::new(false));
                     if let Ok(ready) = loaded {
-                        checking.spawn(findings_of(ready, self.publish.clone()));
+                        checking.spawn(findings_of(ready, self.publish.clone(), stop.clone()));
                     }
                     self.rewatch(watching);
                 }

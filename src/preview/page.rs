@@ -291,7 +291,7 @@ mod tests {
         let csv = "email,first_name,last_name\nann@example.org,<img src=x onerror=alert(1)>,\"O\"\"Neil & co\"\n";
         let (_dir, config) = crate::compose::campaign::scratch(body, csv);
         let ready = super::super::state::ready(config, "c", None, 3).unwrap();
-        let found = ready.check();
+        let found = ready.check(&Default::default()).unwrap();
         let snapshot = Snapshot {
             generation: 4,
             loaded: Ok(std::sync::Arc::new(ready)),

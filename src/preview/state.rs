@@ -2,6 +2,7 @@
 //! opens it, `check`'s findings, the first members of the list; or the error that stopped it.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::compose::campaign::Campaign;
@@ -239,15 +240,27 @@ impl Ready {
 
     /// What `mailshot check` prints for this campaign: every member rendered, the inbox
     /// rules, errors first (an error reading the list is one).
-    pub fn check(&self) -> Vec<Finding> {
+    /// `None` when `stop` was set before the check ended: it stops within a member of that
+    /// (a newer load replaced this one; `spawn_blocking` work cannot be aborted).
+    pub fn check(&self, stop: &AtomicBool) -> Option<Vec<Finding>> {
         let changed = sent_from_other_sources(&self.config.store, &self.campaign);
         let warnings = self.warnings.clone();
-        match lint::check_campaign(&self.config, &self.campaign, &self.list, warnings, changed) {
-            Ok((_, found)) => found,
-            Err(e) => vec![Finding {
+        let stopped = || stop.load(Ordering::Relaxed);
+        let found = lint::check_campaign(
+            &self.config,
+            &self.campaign,
+            &self.list,
+            warnings,
+            changed,
+            &stopped,
+        );
+        match found {
+            _ if stopped() => None,
+            Ok((_, found)) => Some(found),
+            Err(e) => Some(vec![Finding {
                 severity: Severity::Error,
                 message: e.to_string(),
-            }],
+            }]),
         }
     }
 }
@@ -368,6 +381,42 @@ mod tests {
                 .unwrap()
                 .text
                 .contains("Dear colleague")
+        );
+    }
+
+    /// Regression: a check of a load a newer one replaced ran to the end of the list (its
+    /// task was aborted, not its blocking work): on a big list they piled up.
+    #[test]
+    fn a_check_stops_within_a_member_once_told_to() {
+        let body = "<mj-section><mj-column><mj-text>Dear {{ first_name }}</mj-text></mj-column></mj-section>";
+        let mut csv = String::from("email,first_name\n");
+        for i in 0..2000 {
+            csv.push_str(&format!("m{i}@example.org,Name{i}\n"));
+        }
+        let (_dir, config) = crate::compose::campaign::scratch(body, &csv);
+        let ready = Arc::new(ready(config, "c", None, 1).unwrap());
+        assert!(ready.check(&AtomicBool::new(false)).is_some());
+        // Told to stop while it runs: it ends long before its 2000 members are done.
+        let stop = Arc::new(AtomicBool::new(false));
+        let whole = {
+            let t = std::time::Instant::now();
+            ready.check(&AtomicBool::new(false));
+            t.elapsed()
+        };
+        let worker = std::thread::spawn({
+            let (ready, stop) = (ready.clone(), stop.clone());
+            move || {
+                let t = std::time::Instant::now();
+                (ready.check(&stop), t.elapsed())
+            }
+        });
+        std::thread::sleep(whole / 10);
+        stop.store(true, Ordering::Relaxed);
+        let (found, took) = worker.join().unwrap();
+        assert_eq!(found, None);
+        assert!(
+            took < whole / 2,
+            "stopped after {took:?}; the whole check takes {whole:?}"
         );
     }
 
