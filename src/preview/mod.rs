@@ -90,7 +90,7 @@ pub fn run(
         let watcher = watching.start(events.clone())?;
         // The first load is checked too before the address is printed: a page opened at
         // once shows everything.
-        let first = reload(options.clone(), 1).await.0;
+        let (first, first_watching) = reload(options.clone(), 1).await;
         let findings = match &first {
             Ok(ready) => check(ready.clone(), Arc::default()).await,
             Err(_) => None,
@@ -112,13 +112,14 @@ pub fn run(
             poll: POLL.min(limits.idle_timeout / 2),
             closing: closing.subscribe(),
         });
-        let reloads = Reloads {
+        let mut reloads = Reloads {
             options,
             watching,
             watcher,
             events,
             publish,
         };
+        reloads.rewatch(first_watching);
         let reloader = tokio::spawn(reloads.run(on_event));
         on_listening(bound);
         let router = Router::new().fallback(handle).with_state(app);
@@ -156,7 +157,13 @@ async fn reload(options: Arc<Options>, load: u64) -> (Loaded, Option<Watch>) {
     tokio::task::spawn_blocking(move || {
         let config = options.config();
         let watching = config.as_ref().ok().map(Watch::of);
-        (state::load(&options, config, load).map(Arc::new), watching)
+        let loaded = state::load(&options, config, load).map(Arc::new);
+        // The images are known once read: their folders are watched from then on.
+        let watching = watching.map(|w| match &loaded {
+            Ok(r) => w.with_images(r.campaign.images.images.iter().map(|i| i.path.as_str())),
+            Err(_) => w,
+        });
+        (loaded, watching)
     })
     .await
     .unwrap_or_else(|e| (Err(format!("the preview's loader failed: {e}")), None))

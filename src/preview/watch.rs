@@ -3,9 +3,14 @@
 //! The folders are watched, not the files: editors save by writing a new file and renaming it
 //! over the old one, which a watch on the old file would miss. [`Watch::relevant`] then keeps
 //! the events that touch the campaign's files: `config.toml`, the member list, the Markdown
-//! issues and everything in the template's and layout's folders (partials included), and drops
-//! the rest of those folders (the delivery log beside the config, say). [`Debounce`] is the
-//! decision when to reload, with an explicit `now`; the shell around it is in `super`.
+//! issues, everything in the template's and layout's folders (partials included) and the
+//! campaign's local images ([`Watch::with_images`], known once a load has read them), and
+//! drops the rest of those folders. The store (`mailshot.db` and its `-wal`, `-shm`,
+//! `.unsubscribes` companions) and the outbox never count, even inside a watched folder (a
+//! template in the project folder watches it all). A folder missing at the start is armed
+//! by watching its nearest existing parent for it to appear (then the reload watches it).
+//! [`Debounce`] is the decision when to reload, with an explicit `now`; the shell around it
+//! is in `super`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -76,6 +81,13 @@ struct Rule {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Watch {
     rules: Vec<Rule>,
+    /// The project folder (local images' paths are relative to it).
+    base: PathBuf,
+    /// The store: its folder (canonical) and file name; any file of that folder whose name
+    /// starts with it is the store's (`-wal`, `-shm`, `-journal`, `.unsubscribes`).
+    store: Option<(PathBuf, std::ffi::OsString)>,
+    /// The outbox (its parent canonical): nothing under it counts.
+    outbox: Option<PathBuf>,
 }
 
 /// The canonical form of `dir` (or of the current folder for an empty one); `None` if it
@@ -89,31 +101,73 @@ fn canonical(dir: &Path) -> Option<PathBuf> {
     std::fs::canonicalize(dir).ok()
 }
 
+/// `path` with its parent folder canonical (the path itself may not exist yet).
+fn canonical_parent(path: &Path) -> Option<PathBuf> {
+    Some(canonical(path.parent()?)?.join(path.file_name()?))
+}
+
+/// The rule that notices `dir` (which does not exist) appear: its nearest existing
+/// ancestor, watched for the name of the folder on the way down.
+fn arming(dir: &Path) -> Option<Rule> {
+    let dir = std::path::absolute(dir).ok()?;
+    let mut child = dir.as_path();
+    for ancestor in dir.ancestors().skip(1) {
+        if let Some(found) = canonical(ancestor) {
+            return Some(Rule {
+                dir: found,
+                recursive: false,
+                names: vec![child.file_name()?.to_owned()],
+                ext: None,
+            });
+        }
+        child = ancestor;
+    }
+    None
+}
+
+/// Adds `rule` to `rules` unless it is there; a names rule joins one on the same folder.
+fn add(rules: &mut Vec<Rule>, rule: Rule) {
+    if !rule.names.is_empty()
+        && let Some(r) = rules
+            .iter_mut()
+            .find(|r| r.dir == rule.dir && !r.names.is_empty() && !r.recursive)
+    {
+        for n in rule.names {
+            if !r.names.contains(&n) {
+                r.names.push(n);
+            }
+        }
+        return;
+    }
+    if !rules.contains(&rule) {
+        rules.push(rule);
+    }
+}
+
+/// The rule for the file `path` by name, or for its folder to appear.
+fn file_rule(path: &Path) -> Option<Rule> {
+    let parent = path.parent()?;
+    match canonical(parent) {
+        Some(dir) => Some(Rule {
+            dir,
+            recursive: false,
+            names: vec![path.file_name()?.to_owned()],
+            ext: None,
+        }),
+        None => arming(parent),
+    }
+}
+
 impl Watch {
     /// What to watch for `config`: the config file and the member list by name, the issues
     /// folder's `.md` files, and the template's and layout's folders with their subfolders.
     pub fn of(config: &Config) -> Watch {
         let mut rules: Vec<Rule> = Vec::new();
-        let mut file = |path: &Path| {
-            let (Some(dir), Some(name)) = (path.parent().and_then(canonical), path.file_name())
-            else {
-                return;
-            };
-            match rules
-                .iter_mut()
-                .find(|r| r.dir == dir && !r.names.is_empty())
-            {
-                Some(r) => r.names.push(name.to_owned()),
-                None => rules.push(Rule {
-                    dir,
-                    recursive: false,
-                    names: vec![name.to_owned()],
-                    ext: None,
-                }),
+        for path in [&config.path, &config.list] {
+            if let Some(rule) = file_rule(path) {
+                add(&mut rules, rule);
             }
-        };
-        file(&config.path);
-        file(&config.list);
+        }
         let folders = [
             (config.issues.as_path(), false, Some("md")),
             (
@@ -124,19 +178,46 @@ impl Watch {
             (config.layout.parent().unwrap_or(Path::new("")), true, None),
         ];
         for (dir, recursive, ext) in folders {
-            if let Some(dir) = canonical(dir) {
-                let rule = Rule {
+            let rule = match canonical(dir) {
+                Some(dir) => Some(Rule {
                     dir,
                     recursive,
                     names: Vec::new(),
                     ext,
-                };
-                if !rules.contains(&rule) {
-                    rules.push(rule);
-                }
+                }),
+                None => arming(dir),
+            };
+            if let Some(rule) = rule {
+                add(&mut rules, rule);
             }
         }
-        Watch { rules }
+        let store = canonical_parent(&config.store)
+            .and_then(|p| Some((p.parent()?.to_path_buf(), p.file_name()?.to_owned())));
+        Watch {
+            rules,
+            base: crate::compose::images::project_folder(&config.path),
+            store,
+            outbox: canonical_parent(&config.file.outbox),
+        }
+    }
+
+    /// This watch and the campaign's local `images` (paths relative to the project folder),
+    /// each by name in its folder.
+    pub fn with_images<'i>(mut self, images: impl IntoIterator<Item = &'i str>) -> Watch {
+        for image in images {
+            if let Some(rule) = file_rule(&self.base.join(image)) {
+                add(&mut self.rules, rule);
+            }
+        }
+        self
+    }
+
+    /// Whether `path` is the store's or the outbox's: written by mailshot, never a source.
+    fn written(&self, path: &Path, parent: &Path, name: &std::ffi::OsStr) -> bool {
+        let store = self.store.as_ref().is_some_and(|(dir, file)| {
+            parent == dir && name.as_encoded_bytes().starts_with(file.as_encoded_bytes())
+        });
+        store || self.outbox.as_ref().is_some_and(|o| path.starts_with(o))
     }
 
     /// Whether an event on `path` (canonical, as the watcher gives it) means a reload.
@@ -144,6 +225,9 @@ impl Watch {
         let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
             return false;
         };
+        if self.written(path, parent, name) {
+            return false;
+        }
         let shown = name.to_string_lossy();
         self.rules.iter().any(|r| {
             let inside = match r.recursive {
@@ -247,7 +331,7 @@ mod tests {
     }
 
     fn config_in(dir: &Path) -> Config {
-        for d in ["templates/partials", "issues", "lists"] {
+        for d in ["templates/partials", "issues", "lists", "images"] {
             std::fs::create_dir_all(dir.join(d)).unwrap();
         }
         Config::parse(
@@ -284,9 +368,10 @@ mod tests {
     fn only_the_campaigns_files_count() {
         let tmp = tempfile::tempdir().unwrap();
         let config = config_in(tmp.path());
-        let w = Watch::of(&config);
+        let w = Watch::of(&config).with_images(["images/banner.png"]);
         let root = std::fs::canonicalize(tmp.path()).unwrap();
         for yes in [
+            "images/banner.png",
             "config.toml",
             "lists/members.csv",
             "issues/2023-05.md",
@@ -299,6 +384,7 @@ mod tests {
             "mailshot.db",
             "mailshot.db-wal",
             "lists/other.csv",
+            "images/other.png",
             "issues/notes.txt",
             "issues/.2023-05.md.swp",
             "templates/layout.mjml~",
@@ -306,5 +392,48 @@ mod tests {
         ] {
             assert!(!w.relevant(&root.join(no)), "{no}");
         }
+    }
+
+    /// Regression: with the template in the project folder the whole folder is watched, and
+    /// the store's writes (`mailshot.db-wal`) and the outbox's `.eml` files reloaded the
+    /// preview; the images folder was not watched at all.
+    #[test]
+    fn the_store_and_the_outbox_never_count_and_the_images_do() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("images")).unwrap();
+        let config = Config::parse(
+            &tmp.path().join("config.toml"),
+            "template = \"bulletin.mjml\"\nlist = \"members.csv\"\n\
+             [sender]\nfrom = \"News <news@example.org>\"\nlist_id = \"news.example.org\"\n\
+             [unsubscribe]\nurl = \"https://example.org/u/{{ token }}\"\n",
+        )
+        .unwrap();
+        let w = Watch::of(&config).with_images(["images/banner.png"]);
+        let root = std::fs::canonicalize(tmp.path()).unwrap();
+        for yes in ["bulletin.mjml", "partials/footer.mjml", "images/banner.png"] {
+            assert!(w.relevant(&root.join(yes)), "{yes}");
+        }
+        for no in [
+            "mailshot.db",
+            "mailshot.db-wal",
+            "mailshot.db-shm",
+            "mailshot.db-journal",
+            "mailshot.db.unsubscribes",
+            "outbox/c/a@example.org.eml",
+        ] {
+            assert!(!w.relevant(&root.join(no)), "{no}");
+        }
+    }
+
+    #[test]
+    fn a_folder_missing_at_the_start_is_watched_for_from_its_parent() {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = config_in(tmp.path());
+        std::fs::remove_dir(tmp.path().join("issues")).unwrap();
+        let w = Watch::of(&config);
+        let root = std::fs::canonicalize(tmp.path()).unwrap();
+        // `issues` appearing is a reload, which then watches it.
+        assert!(w.relevant(&root.join("issues")));
+        assert!(!w.relevant(&root.join("notes")));
     }
 }

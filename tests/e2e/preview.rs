@@ -273,6 +273,36 @@ fn the_page_shows_the_bulletin_and_follows_the_files_as_they_are_saved() {
     b.ask(json!({"op": "search", "value": "Hannah.Obi@example.org"}));
     b.wait("Dear Hannah,", "frames");
 
+    // The banner rewritten (bytes added after its end): the page shows it under its new
+    // content-hashed name. Regression: the images' folder was not watched.
+    let banner_path = |s: &Value| -> Vec<String> {
+        s["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|f| f["localImages"].as_array().unwrap().clone())
+            .map(|i| i["path"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let before = banner_path(&b.ask(json!({"op": "state"})));
+    assert_eq!(before.len(), 2, "{before:?}");
+    let mut banner = std::fs::read(p.path("images/topical-tuesday-banner.png")).unwrap();
+    banner.extend(b"rewritten");
+    std::fs::write(p.path("images/topical-tuesday-banner.png"), &banner).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let now = banner_path(&b.ask(json!({"op": "state"})));
+        if now.len() == 2 && now.iter().all(|p| !before.contains(p)) {
+            assert!(now[0].starts_with("/bulletins/images/topical-tuesday-banner-"));
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the rewritten banner never showed: still {now:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
     // It wrote nothing: no delivery log, no outbox.
     assert!(!p.path("mailshot.db").exists());
     assert!(!p.path("outbox").exists());
