@@ -3,7 +3,7 @@
 //! content's hash: a changed image has another name). Anything else under it: 404.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -13,31 +13,21 @@ use axum::routing::get;
 
 use crate::store::Store;
 
-/// The route, with its own state: merged into `serve`'s router with `.merge(router(..))`.
+/// The route, with its own state (the store's path): merged into `serve`'s router with
+/// `.merge(router(..))`.
 pub fn router<S: Clone + Send + Sync + 'static>(store: PathBuf) -> Router<S> {
-    let state = Arc::new(Images {
-        path: store,
-        open: Mutex::new(None),
-    });
     Router::new()
         .route("/bulletins/images/{name}", get(image))
-        .with_state(state)
+        .with_state(Arc::new(store))
 }
 
-/// The store, opened on the first request and kept (reopened after an error).
-struct Images {
-    path: PathBuf,
-    open: Mutex<Option<Store>>,
-}
-
-impl Images {
-    fn lookup(&self, name: &str) -> crate::error::Result<Option<(String, Vec<u8>)>> {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        if open.is_none() {
-            *open = Some(Store::connect(&self.path)?);
-        }
-        let found = open.as_ref().map(|s| s.image(name)).transpose()?.flatten();
-        Ok(found)
+/// The image `name` in the store at `path`, opened read-only for this request like the
+/// other read paths: a store replaced since the last request (restored from a backup) is
+/// the one read. No store yet: no image.
+fn lookup(path: &std::path::Path, name: &str) -> crate::error::Result<Option<(String, Vec<u8>)>> {
+    match Store::open_read_only(path)? {
+        Some(store) => store.image(name),
+        None => Ok(None),
     }
 }
 
@@ -51,22 +41,11 @@ pub(crate) fn plausible(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-async fn image(State(images): State<Arc<Images>>, Path(name): Path<String>) -> Response {
+async fn image(State(store): State<Arc<PathBuf>>, Path(name): Path<String>) -> Response {
     if !plausible(&name) {
         return not_found();
     }
-    let found = tokio::task::spawn_blocking({
-        let images = images.clone();
-        move || {
-            let r = images.lookup(&name);
-            if r.is_err() {
-                // A store replaced or gone: open it afresh next time.
-                *images.open.lock().unwrap_or_else(|p| p.into_inner()) = None;
-            }
-            r
-        }
-    })
-    .await;
+    let found = tokio::task::spawn_blocking(move || lookup(&store, &name)).await;
     match found {
         Ok(Ok(Some((content_type, bytes)))) => {
             let mut r = bytes.into_response();

@@ -274,6 +274,34 @@ fn serve_answers_a_sent_or_test_copys_image_with_its_bytes_and_type() {
     assert_eq!(body, image);
 }
 
+/// Regression: `serve` read images through one connection opened at the first request and
+/// kept: a store put in its place since (restored from a backup, say) was never seen.
+#[test]
+fn serve_reads_images_from_the_store_as_it_is_now() {
+    let test_copy = |image: &[u8]| {
+        let p = project(image);
+        let r = p.run(&["send", "--campaign", "c", "--test-to", "chair@example.org"]);
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        p
+    };
+    let (first, second) = (png(16, 8, [0, 128, 255]), png(16, 8, [255, 0, 0]));
+    let p = test_copy(&first);
+    let service = Service::start(&p);
+    let url = |image: &[u8]| {
+        let name = published("x", "png", image);
+        format!("{}/bulletins/images/{name}", service.base)
+    };
+    assert!(get(&url(&first)).0.starts_with("HTTP/1.1 200 OK\r\n"));
+    // Another store, holding only the second image, renamed over this one.
+    let other = test_copy(&second);
+    std::fs::copy(other.path("mailshot.db"), p.path("replacement.db")).unwrap();
+    std::fs::rename(p.path("replacement.db"), p.path("mailshot.db")).unwrap();
+    let (head, body) = get(&url(&second));
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert_eq!(body, second);
+    assert!(get(&url(&first)).0.starts_with("HTTP/1.1 404"));
+}
+
 /// Every image of `html` as headless Chromium shows it at each of `widths` (see
 /// tests/support/browser/images.mjs).
 fn shown_in_chromium(p: &Project, html: &str, widths: &[&str]) -> serde_json::Value {
