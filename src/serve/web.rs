@@ -87,13 +87,10 @@ async fn answer(web: Arc<Web>, want: Want) -> Response {
 }
 
 fn build(web: &Web, base: &str, want: Want) -> crate::error::Result<Option<Page>> {
-    // Only read: `Store::open` would also fold in waiting unsubscribes (a write, and a wait
-    // when the store is busy), which the service's own fold loop does.
-    let path = &web.config.store;
-    let store = match path.exists() {
-        true => Some(Store::connect(path)?),
-        false => None,
-    };
+    // Only read, in SQLite's read-only mode: `Store::open` would also fold in waiting
+    // unsubscribes (a write, and a wait when the store is busy), which the service's own fold
+    // loop does, and `Store::connect` makes folders and tables.
+    let store = Store::open_read_only(&web.config.store)?;
     Ok(match want {
         Want::Index => Some(Site::load(&web.config, base, store.as_ref())?.index()),
         Want::Feed => Some(Site::load(&web.config, base, store.as_ref())?.feed()),
@@ -106,8 +103,12 @@ fn build(web: &Web, base: &str, want: Want) -> crate::error::Result<Option<Page>
     })
 }
 
-/// A page's bytes with its content type; browsers and caches check again each time (a
-/// campaign's accepted changes replace its web edition).
+/// What a page may run: nothing. A web edition is a bulletin (an email needs no script), and
+/// a script in one (a `<script>` in an `mj-raw`) is not run on the public host.
+const POLICY: &str = "script-src 'none'; object-src 'none'; base-uri 'none'";
+
+/// A page's bytes with its content type and [`POLICY`]; browsers and caches check again each
+/// time (a campaign's accepted changes replace its web edition).
 fn respond(page: Page) -> Response {
     let mut r = (StatusCode::OK, page.body).into_response();
     let h = r.headers_mut();
@@ -116,6 +117,10 @@ fn respond(page: Page) -> Response {
         HeaderValue::from_static(page.content_type),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(POLICY),
+    );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

@@ -157,6 +157,10 @@ fn the_web_edition_shows_the_bulletin_with_no_member_data() {
     let got = s.get("/bulletins/2023-04/");
     assert_eq!(got.status, 200);
     assert_eq!(got.header("content-type"), Some("text/html; charset=utf-8"));
+    assert_eq!(
+        got.header("content-security-policy"),
+        Some("script-src 'none'; object-src 'none'; base-uri 'none'")
+    );
     let html = got.text();
     let text = visible(&got.body);
     for shown in [
