@@ -143,11 +143,13 @@ pub fn preview_of(html: &str) -> String {
     let Some(start) = html.find("style=\"display:none") else {
         return String::new();
     };
-    let rest = &html[start..];
-    let Some(open_end) = rest.find('>') else {
+    let Some(open_end) = html[start..].find('>') else {
         return String::new();
     };
-    let inner = &rest[open_end + 1..rest.find("</div>").unwrap_or(rest.len())];
+    // The element's end is looked for after its tag: a `</div>` inside the attribute would
+    // end before it begins.
+    let rest = &html[start + open_end + 1..];
+    let inner = &rest[..rest.find("</div>").unwrap_or(rest.len())];
     let mut text = String::new();
     let mut in_tag = false;
     for c in inner.chars() {
@@ -215,6 +217,12 @@ mod tests {
         let html = "<body><div\r\nstyle=\"display:none;font-size:1px\">Awards &amp; <b>more</b>\r\n  caf&#233; &#x2019;</div><div>Body</div>";
         assert_eq!(preview_of(html), "Awards & more caf\u{e9} \u{2019}");
         assert_eq!(preview_of("<div>No preview</div>"), "");
+        // What `preview` shows too: references decoded after tags are dropped, so an escaped
+        // `<news>` stays; an unknown name stays as written.
+        let html = "<html><head><style>div{}</style></head><body style=\"x\">\r\n<div\r\nstyle=\"display:none;font-size:1px\">Awards\r\n&amp; more &#x2f; &lt;news&gt; &#233;t&eacute;</div><div>Body</div></body></html>";
+        assert_eq!(preview_of(html), "Awards & more / <news> \u{e9}t&eacute;");
+        // Regression: a `</div>` before the tag's end sliced backwards (a panic).
+        assert_eq!(preview_of("<div style=\"display:none</div>"), "");
         // An unknown or unterminated reference stays as written.
         assert_eq!(
             decode_entities("a &bogus; b & c &#99999999;"),

@@ -5,7 +5,8 @@
 use crate::compose::lint::{Finding, Severity};
 use crate::serve::escape;
 
-use super::state::{EMPTY, LISTED, Ready, Snapshot, preview_text};
+use super::state::{EMPTY, LISTED, Ready, Snapshot};
+use crate::compose::edition::preview_of;
 
 /// The bulletin's widths shown side by side, in CSS pixels: a desktop mail client's reading
 /// pane, and a phone.
@@ -74,7 +75,7 @@ fn ready_panel(ready: &Ready, who: Option<&str>) -> String {
                  </section>",
                 escape(&ready.from),
                 escape(&r.subject),
-                escape(&preview_text(&r.html))
+                escape(&preview_of(&r.html))
             ));
             out.push_str("<section id=\"frames\" class=\"frames\">");
             for w in WIDTHS {

@@ -281,69 +281,6 @@ pub fn check_as(config: &Config, who: &str) -> Result<()> {
     }
 }
 
-/// The preview text an inbox shows after the subject: the hidden block that opens the body
-/// (`mj-preview`'s, or the layout's `{{ preview }}`), as text; empty when there is none.
-pub fn preview_text(html: &str) -> String {
-    let Some(body) = html.find("<body").map(|i| &html[i..]) else {
-        return String::new();
-    };
-    // The wire-ready HTML breaks lines at spaces: `<div` and `style` may be lines apart.
-    let Some(start) = body.find("style=\"display:none") else {
-        return String::new();
-    };
-    let div = &body[start..];
-    let (Some(open), Some(close)) = (div.find('>'), div.find("</div>")) else {
-        return String::new();
-    };
-    if close < open {
-        return String::new();
-    }
-    unescape(div[open + 1..close].trim())
-}
-
-/// Undoes HTML escaping of text (the entities mrml and our escaping write).
-fn unescape(s: &str) -> String {
-    let s = s.replace("\r\n", " ").replace('\n', " ");
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s.as_str();
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        rest = &rest[i..];
-        let Some(end) = rest.find(';').filter(|&e| e < 10) else {
-            out.push('&');
-            rest = &rest[1..];
-            continue;
-        };
-        let entity = &rest[1..end];
-        let c = match entity {
-            "amp" => Some('&'),
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            "quot" => Some('"'),
-            "apos" => Some('\''),
-            "nbsp" => Some('\u{a0}'),
-            _ => entity
-                .strip_prefix("#x")
-                .or_else(|| entity.strip_prefix("#X"))
-                .and_then(|h| u32::from_str_radix(h, 16).ok())
-                .or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
-                .and_then(char::from_u32),
-        };
-        match c {
-            Some(c) => {
-                out.push(c);
-                rest = &rest[end + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -418,13 +355,5 @@ mod tests {
             took < whole / 2,
             "stopped after {took:?}; the whole check takes {whole:?}"
         );
-    }
-
-    #[test]
-    fn the_preview_text_is_the_hidden_block_opening_the_body() {
-        let html = "<html><head><style>div{}</style></head><body style=\"x\">\r\n<div\r\nstyle=\"display:none;font-size:1px\">Awards\r\n&amp; more &#x2f; &lt;news&gt; &#233;t&eacute;</div><div>Body</div></body></html>";
-        assert_eq!(preview_text(html), "Awards & more / <news> ét&eacute;");
-        assert_eq!(preview_text("<body><div>none</div></body>"), "");
-        assert_eq!(preview_text("no body"), "");
     }
 }
