@@ -3,7 +3,7 @@
 //! it from `/render`, where it is served as the message carries it.
 
 use crate::compose::lint::{Finding, Severity};
-use crate::serve::escape;
+use crate::web::escape;
 
 use super::state::{EMPTY, LISTED, Ready, Snapshot};
 use crate::compose::edition::preview_of;

@@ -56,21 +56,13 @@ use crate::error::{Error, Result};
 use crate::list::check_address;
 use crate::store::Store;
 use crate::store::unsubscribes::{self, Entry, Folded};
+use crate::web::escape;
 
 struct App {
     /// Hands each unsubscribe to [`write_loop`], with where to say it is on disk.
     records: mpsc::Sender<(Entry, oneshot::Sender<std::result::Result<(), String>>)>,
     tokens: Tokens,
     list_name: String,
-}
-
-/// Escapes text for HTML, in content and in quoted attributes.
-pub(crate) fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
