@@ -53,44 +53,56 @@ pub fn exec(config: &Config, args: StatusArgs) -> Result<i32> {
     )
     .map_err(Error::stdout)?;
     for c in campaigns {
-        // A run that died may have left its last events in its journal; a run sending now
-        // folds its own every second.
-        let running = match crate::store::journal::settle(&mut store, &config.store, &c.id) {
-            Ok(running) => running,
-            // One campaign's journal must not hide the others.
-            Err(e) => {
-                eprintln!("warning: campaign `{}`: {e}", c.id);
-                None
-            }
-        };
-        let n = store.counts(&c.id)?;
-        let finished = match (running, &c.finished_at) {
-            (Some(pid), _) => format!("sending now (process {pid})"),
-            (None, Some(at)) => at.clone(),
-            (None, None) => "-".to_string(),
-        };
-        writeln!(
-            out,
-            "{:<16} {:>8} {:>8} {:>8} {:>8} {:>10} {:>9} {:>8} {:>8} {:>10}  {:<24} {:<24}",
-            c.id,
-            n.members,
-            n.accepted,
-            n.deferred,
-            n.failed,
-            n.suppressed,
-            n.uncertain,
-            n.pending,
-            n.bounced,
-            n.complained,
-            c.started_at,
-            finished
-        )
-        .map_err(Error::stdout)?;
+        row(&mut out, &mut store, config, &c)?;
         if one {
             sent_as(&mut out, &store, config, &c)?;
         }
     }
     Ok(EXIT_OK)
+}
+
+/// Campaign `c`'s line of the table: its counts (its journal folded in first) and when it
+/// started and finished (or that it is sending now).
+fn row(
+    out: &mut impl Write,
+    store: &mut Store,
+    config: &Config,
+    c: &crate::store::CampaignInfo,
+) -> Result<()> {
+    // A run that died may have left its last events in its journal; a run sending now
+    // folds its own every second.
+    let running = match crate::store::journal::settle(store, &config.store, &c.id) {
+        Ok(running) => running,
+        // One campaign's journal must not hide the others.
+        Err(e) => {
+            eprintln!("warning: campaign `{}`: {e}", c.id);
+            None
+        }
+    };
+    let n = store.counts(&c.id)?;
+    let finished = match (running, &c.finished_at) {
+        (Some(pid), _) => format!("sending now (process {pid})"),
+        (None, Some(at)) => at.clone(),
+        (None, None) => "-".to_string(),
+    };
+    writeln!(
+        out,
+        "{:<16} {:>8} {:>8} {:>8} {:>8} {:>10} {:>9} {:>8} {:>8} {:>10}  {:<24} {:<24}",
+        c.id,
+        n.members,
+        n.accepted,
+        n.deferred,
+        n.failed,
+        n.suppressed,
+        n.uncertain,
+        n.pending,
+        n.bounced,
+        n.complained,
+        c.started_at,
+        finished
+    )
+    .map_err(Error::stdout)?;
+    Ok(())
 }
 
 /// One campaign's `status`: what it was sent as, from the store (never today's files): the
