@@ -131,7 +131,8 @@
 //!   `deliveries` (campaigns, deliveries and attempts, counts, the log; a campaign's sources,
 //!   `campaign_sources`, by revision), `editions` (what it was sent as, `campaign_masters`,
 //!   by the same revision; the archive's list), `images` (published local images, by hashed
-//!   name), `suppressions`, `clicks` (tracked links followed, the automated told apart, also
+//!   name; `campaign_images` says which a send published, what `publish` writes),
+//!   `suppressions`, `clicks` (tracked links followed, the automated told apart, also
 //!   by timing against `deliveries`; [`store::Store::clicks_by_link`] for a report),
 //!   `skip` (which members a run leaves out), `lock` (the campaign lock);
 //!   [`store::journal`]: the run's append-only event file,
