@@ -423,7 +423,6 @@ struct Compiled {
 /// layout: its front matter's subject (unless `subject`) and values (over the config's
 /// `[vars]`, under `--var`); else the config's template and `[vars]`.
 fn compile(config: &Config, id: &str, subject: Option<&str>) -> Result<Compiled> {
-    let url = &config.unsubscribe.url;
     let issue = match config.use_issues {
         true => markdown::issue_path(&config.issues, id),
         false => None,
@@ -443,31 +442,54 @@ fn compile(config: &Config, id: &str, subject: Option<&str>) -> Result<Compiled>
     if let Some(c) = clicks {
         sources.0.insert("tracking".into(), c.describe());
     }
-    let Some(path) = issue else {
-        let name = show(&config.template);
-        let source = std::fs::read_to_string(&config.template)
-            .map_err(|e| Error::input(format!("failed to read template `{name}`: {e}")))?;
-        let partials =
-            sources.template(base, &config.template, &source, &root_of(&config.template));
-        let place = |n: usize| format!("template `{name}` line {n}");
-        let (source, partials, images) =
-            with_images(config, &source, &place, partials, &mut sources, clicks);
-        let mut bulletin =
-            Bulletin::with_partials(&config.template, source, partials, subject, url)?;
-        bulletin
-            .warnings
-            .extend(clicks.map(clicks::Rewriter::reminder));
-        sources.values(&config.vars, &bulletin.subject_template());
-        return Ok(Compiled {
-            bulletin,
-            vars: config.vars.clone(),
-            template: config.template.clone(),
-            issue: None,
-            lines: None,
-            sources,
-            images,
-        });
-    };
+    match issue {
+        None => compile_template(config, subject, base, sources, clicks),
+        Some(path) => compile_issue(config, subject, base, sources, clicks, path),
+    }
+}
+
+/// [`compile`] for a plain MJML template (the config's `template`).
+fn compile_template(
+    config: &Config,
+    subject: Option<&str>,
+    base: &std::path::Path,
+    mut sources: Sources,
+    clicks: Option<&clicks::Rewriter>,
+) -> Result<Compiled> {
+    let url = &config.unsubscribe.url;
+    let name = show(&config.template);
+    let source = std::fs::read_to_string(&config.template)
+        .map_err(|e| Error::input(format!("failed to read template `{name}`: {e}")))?;
+    let partials = sources.template(base, &config.template, &source, &root_of(&config.template));
+    let place = |n: usize| format!("template `{name}` line {n}");
+    let (source, partials, images) =
+        with_images(config, &source, &place, partials, &mut sources, clicks);
+    let mut bulletin = Bulletin::with_partials(&config.template, source, partials, subject, url)?;
+    bulletin
+        .warnings
+        .extend(clicks.map(clicks::Rewriter::reminder));
+    sources.values(&config.vars, &bulletin.subject_template());
+    Ok(Compiled {
+        bulletin,
+        vars: config.vars.clone(),
+        template: config.template.clone(),
+        issue: None,
+        lines: None,
+        sources,
+        images,
+    })
+}
+
+/// [`compile`] for the Markdown issue at `path`, in the config's `layout`.
+fn compile_issue(
+    config: &Config,
+    subject: Option<&str>,
+    base: &std::path::Path,
+    mut sources: Sources,
+    clicks: Option<&clicks::Rewriter>,
+    path: PathBuf,
+) -> Result<Compiled> {
+    let url = &config.unsubscribe.url;
     let issue = markdown::load(&path)?;
     // Read again for the record: `load` keeps only what it parsed.
     if let Ok(text) = std::fs::read_to_string(&path) {

@@ -68,6 +68,20 @@ pub(super) fn describe_jinja(err: &minijinja::Error) -> String {
 }
 
 /// Describes an mrml parse error with the file and line it points at.
+/// `template `name` line N` for byte `pos` of the root template or of an included file.
+fn located(origin: &Origin, pos: usize, root_name: &str, root_src: &str, root: &Path) -> String {
+    match origin {
+        Origin::Root => format!("template `{root_name}` line {}", line_of(root_src, pos)),
+        Origin::Include { path } => {
+            let p = root.join(path.trim_start_matches("file://"));
+            let line = std::fs::read_to_string(&p)
+                .map(|s| line_of(&s, pos))
+                .unwrap_or(0);
+            format!("template `{}` line {line}", show(&p))
+        }
+    }
+}
+
 pub(super) fn describe_mrml(
     err: &mrml::prelude::parser::Error,
     root_name: &str,
@@ -84,18 +98,7 @@ pub(super) fn describe_mrml(
     if let Some(found) = unbalanced_in(err, root_name, root_src, root) {
         return found;
     }
-    let located = |origin: &Origin, pos: usize| -> String {
-        match origin {
-            Origin::Root => format!("template `{root_name}` line {}", line_of(root_src, pos)),
-            Origin::Include { path } => {
-                let p = root.join(path.trim_start_matches("file://"));
-                let line = std::fs::read_to_string(&p)
-                    .map(|s| line_of(&s, pos))
-                    .unwrap_or(0);
-                format!("template `{}` line {line}", show(&p))
-            }
-        }
-    };
+    let located = |origin: &Origin, pos: usize| located(origin, pos, root_name, root_src, root);
     match err {
         E::UnexpectedElement { origin, position } => {
             format!("{}: unexpected element", located(origin, position.start))

@@ -79,30 +79,8 @@ impl Fill {
             }
             let body_start = i + 2;
             let end = body_start + memchr::memmem::find(&bytes[body_start..], b"}}")?;
-            let body = &source[body_start..end];
-            let (name, escape) = match body.split_once('|') {
-                None => (
-                    body.trim(),
-                    if auto_html {
-                        Escape::Html
-                    } else {
-                        Escape::None
-                    },
-                ),
-                Some((name, f)) => (name.trim(), filter(f.trim())?),
-            };
-            // `escape_by_context` writes `{{ (expr) | filter }}`.
-            let name = name
-                .strip_prefix('(')
-                .and_then(|n| n.strip_suffix(')'))
-                .map_or(name, str::trim);
-            let (name, fallback) = match name.split_once(" or ") {
-                Some((name, lit)) => (name.trim(), Some(literal(source, lit)?)),
-                None => (name, None),
-            };
-            if !is_name(name) || LITERALS.contains(&name) {
-                return None;
-            }
+            let (name, escape, fallback) =
+                slot(source, &source[body_start..end], auto_html, &filter)?;
             if i > start {
                 pieces.push(Piece::Text(start, i));
                 fixed += i - start;
@@ -170,6 +148,44 @@ impl Fill {
 
 /// Where the text of `lit` (a slice of `source`), a string literal in single or double
 /// quotes with no escapes in it, lies in `source`; `None` for anything else.
+/// A range of the template's source.
+type Span = (usize, usize);
+
+/// A tag's `body` (between `{{` and `}}`) as a slot: its variable's name, its escaping and
+/// its fallback's range in `source`; `None` when it is anything but a name, an escaping
+/// filter and a quoted fallback.
+fn slot<'a>(
+    source: &str,
+    body: &'a str,
+    auto_html: bool,
+    filter: &impl Fn(&str) -> Option<Escape>,
+) -> Option<(&'a str, Escape, Option<Span>)> {
+    let (name, escape) = match body.split_once('|') {
+        None => (
+            body.trim(),
+            if auto_html {
+                Escape::Html
+            } else {
+                Escape::None
+            },
+        ),
+        Some((name, f)) => (name.trim(), filter(f.trim())?),
+    };
+    // `escape_by_context` writes `{{ (expr) | filter }}`.
+    let name = name
+        .strip_prefix('(')
+        .and_then(|n| n.strip_suffix(')'))
+        .map_or(name, str::trim);
+    let (name, fallback) = match name.split_once(" or ") {
+        Some((name, lit)) => (name.trim(), Some(literal(source, lit)?)),
+        None => (name, None),
+    };
+    if !is_name(name) || LITERALS.contains(&name) {
+        return None;
+    }
+    Some((name, escape, fallback))
+}
+
 fn literal(source: &str, lit: &str) -> Option<(usize, usize)> {
     let lit = lit.trim();
     let q = lit.chars().next().filter(|c| matches!(c, '"' | '\''))?;
