@@ -491,9 +491,10 @@ fn compile_issue(
 ) -> Result<Compiled> {
     let url = &config.unsubscribe.url;
     let issue = markdown::load(&path)?;
-    // Read again for the record: `load` keeps only what it parsed.
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        sources.file(base, &path, &text);
+    // Read again for the record and the placeholders left: `load` keeps only what it parsed.
+    let text = std::fs::read_to_string(&path).ok();
+    if let Some(text) = &text {
+        sources.file(base, &path, text);
     }
     let layout = show(&config.layout);
     let source = std::fs::read_to_string(&config.layout)
@@ -515,8 +516,8 @@ fn compile_issue(
     bulletin
         .warnings
         .extend(clicks.map(clicks::Rewriter::reminder));
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        let left = crate::compose::next_issue::leftover_warnings(&show(&path), &text);
+    if let Some(text) = &text {
+        let left = crate::compose::next_issue::leftover_warnings(&show(&path), text);
         bulletin.warnings.extend(left);
     }
     let mut vars = config.vars.clone();

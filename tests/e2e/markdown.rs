@@ -177,31 +177,9 @@ fn the_issues_folder_is_configurable_and_template_wins_over_it() {
     assert_eq!(subject(&p, &with_var), "«Cluster News – June 2023»");
 }
 
-/// The visible text of `html`, as Python's html.parser reads it.
-fn visible_text(dir: &std::path::Path, name: &str, html: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, html).unwrap();
-    let out = std::process::Command::new("python3")
-        .arg(repo().join("tests/support/visible_text.py"))
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 #[test]
 fn the_official_mjml_shows_the_same_text_as_mrml_for_the_markdown_issue() {
     use mailshot::compose::markdown;
-    let js = repo().join("bench/mjml-js");
-    assert!(
-        js.join("node_modules/mjml").is_dir(),
-        "the official mjml is needed: (cd bench/mjml-js && npm ci --no-audit --no-fund)"
-    );
     // The issue in the layout, the footer partial inlined: one self-contained MJML for both.
     let templates = repo().join("templates");
     let issue = markdown::load(&repo().join("issues/2023-05.md")).unwrap();
@@ -220,21 +198,10 @@ fn the_official_mjml_shows_the_same_text_as_mrml_for_the_markdown_issue() {
         .element
         .render(&Default::default())
         .unwrap();
-    let out = std::process::Command::new("node")
-        .arg(js.join("to_html.mjs"))
-        .arg(&file)
-        .current_dir(&js)
-        .output()
-        .expect("node must be installed (tests/install-deps.sh)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let theirs = String::from_utf8(out.stdout).unwrap();
+    let theirs = crate::support::official_mjml(&file);
 
-    let ours = visible_text(dir.path(), "mrml.html", &ours);
-    let theirs = visible_text(dir.path(), "mjml.html", &theirs);
+    let ours = crate::support::visible_text(ours.as_bytes());
+    let theirs = crate::support::visible_text(theirs.as_bytes());
     assert_eq!(ours, theirs);
     // And it is the issue's text, placeholders and all (filled per member later).
     for want in [

@@ -29,27 +29,6 @@ fn mailshot_render(file: &Path) -> Rendered {
     b.render(&ctx).unwrap()
 }
 
-/// The HTML the official mjml writes for `file` (includes followed).
-fn mjml_html(file: &Path) -> String {
-    let js = repo().join("bench/mjml-js");
-    assert!(
-        js.join("node_modules/mjml").is_dir(),
-        "the official mjml is needed: tests/install-deps.sh"
-    );
-    let out = std::process::Command::new("node")
-        .arg(js.join("to_html.mjs"))
-        .arg(file)
-        .current_dir(&js)
-        .output()
-        .expect("node must be installed (tests/install-deps.sh)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 /// Renders `tests/fixtures/parity/NAME.mjml` both ways and compares the screenshots.
 fn parity(name: &str) {
     let file = repo().join(format!("tests/fixtures/parity/{name}.mjml"));
@@ -62,7 +41,7 @@ fn parity(name: &str) {
         dir.path().join("mjml.html"),
     );
     std::fs::write(&ours, mailshot_render(&file).html).unwrap();
-    std::fs::write(&theirs, mjml_html(&file)).unwrap();
+    std::fs::write(&theirs, crate::support::official_mjml(&file)).unwrap();
     let browser = repo().join("tests/support/browser");
     let out = std::process::Command::new("node")
         .arg(browser.join("parity.mjs"))

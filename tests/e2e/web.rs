@@ -94,20 +94,6 @@ fn sent() -> Project {
     p
 }
 
-/// What a reader sees of an HTML page: tests/support/visible_text.py on it.
-fn visible(html: &[u8]) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("page.html");
-    std::fs::write(&file, html).unwrap();
-    let out = Command::new("python3")
-        .arg(crate::support::repo().join("tests/support/visible_text.py"))
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap()
-}
-
 /// Every member of the example list: address, first name and organisation.
 fn members(p: &Project) -> Vec<Vec<String>> {
     p.read("lists/members.csv")
@@ -162,7 +148,7 @@ fn the_web_edition_shows_the_bulletin_with_no_member_data() {
         Some("script-src 'none'; object-src 'none'; base-uri 'none'")
     );
     let html = got.text();
-    let text = visible(&got.body);
+    let text = crate::support::visible_text(&got.body);
     for shown in [
         "Cluster News – April 2023",
         "Dear colleague,",
@@ -290,7 +276,7 @@ fn the_archive_and_the_atom_feed_list_the_sent_issue() {
         .find("<a href=\"https://example.org/bulletins/2023-04/\">Cluster News – April 2023</a>")
         .expect("the first issue");
     assert!(first < second, "newest first");
-    let text = visible(&index.body);
+    let text = crate::support::visible_text(&index.body);
     assert!(
         text.contains("Northvale Cluster News: past issues"),
         "{text}"
@@ -352,7 +338,9 @@ fn an_unsent_campaign_is_not_found_and_a_missing_slash_redirects() {
     for path in ["/bulletins/2023-06/", "/bulletins/nothing-here/"] {
         let got = s.get(path);
         assert_eq!(got.status, 404, "{path}");
-        assert!(visible(&got.body).contains("There is no issue at this address"));
+        assert!(
+            crate::support::visible_text(&got.body).contains("There is no issue at this address")
+        );
     }
     let got = s.get("/bulletins/2023-04");
     assert_eq!(got.status, 308);
@@ -436,7 +424,7 @@ fn a_list_column_named_like_a_campaign_value_leaves_it_in_the_web_edition() {
     let s = Served::start(&p);
     let got = s.get("/bulletins/2023-04/");
     assert_eq!(got.status, 200);
-    let text = visible(&got.body);
+    let text = crate::support::visible_text(&got.body);
     let shown = "is a member of Northvale Health Technology Cluster and your address";
     assert!(text.contains(shown), "`{shown}` not in {text}");
 }
@@ -581,7 +569,7 @@ fn publish_a_check_and_a_send_need_base_url() {
     );
     let s = Served::start(&p);
     assert_eq!(s.get("/bulletins/2023-04/").status, 404);
-    assert!(visible(&s.get("/bulletins/").body).contains("No issues yet."));
+    assert!(crate::support::visible_text(&s.get("/bulletins/").body).contains("No issues yet."));
 }
 
 #[test]
@@ -591,7 +579,7 @@ fn a_template_changed_after_the_send_leaves_the_web_edition_as_sent() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let s = Served::start(&p);
     let was = s.get("/bulletins/2023-04/").body;
-    assert!(visible(&was).contains("Dear colleague,"));
+    assert!(crate::support::visible_text(&was).contains("Dear colleague,"));
     p.edit("templates/bulletin.mjml", "Dear {{", "Hello {{");
     p.edit(
         "templates/bulletin.mjml",
@@ -619,7 +607,7 @@ fn a_template_changed_after_the_send_leaves_the_web_edition_as_sent() {
     let r = p.run(&["send", "--campaign", "2023-04", "--yes", "--accept-changes"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let now = s.get("/bulletins/2023-04/").text();
-    assert!(visible(now.as_bytes()).contains("Hello colleague,"));
+    assert!(crate::support::visible_text(now.as_bytes()).contains("Hello colleague,"));
     assert!(now.contains("<title>Renamed &#8211; April 2023</title>"));
     let status = p.run(&["status", "--campaign", "2023-04"]);
     assert!(

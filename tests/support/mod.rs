@@ -521,3 +521,43 @@ pub fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
         dir.join("key.pem"),
     )
 }
+
+/// What a reader sees of an HTML page: its visible text as Python's html.parser reads it
+/// (tests/support/visible_text.py).
+pub fn visible_text(html: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("page.html");
+    std::fs::write(&file, html).unwrap();
+    let out = Command::new("python3")
+        .arg(repo().join("tests/support/visible_text.py"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The HTML the official mjml (bench/mjml-js) writes for the MJML `file`, includes followed.
+pub fn official_mjml(file: &Path) -> String {
+    let js = repo().join("bench/mjml-js");
+    assert!(
+        js.join("node_modules/mjml").is_dir(),
+        "the official mjml is needed: tests/install-deps.sh"
+    );
+    let out = Command::new("node")
+        .arg(js.join("to_html.mjs"))
+        .arg(file)
+        .current_dir(&js)
+        .output()
+        .expect("node must be installed (tests/install-deps.sh)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
