@@ -145,7 +145,8 @@ impl WebConfig {
     }
 }
 
-/// `[tracking]`: click counting, off by default (consent: see the README's "Click tracking").
+/// `[tracking]`: click and open counting, off by default (consent: see the README's "Click
+/// tracking" and "Open tracking").
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrackingConfig {
@@ -153,11 +154,13 @@ pub struct TrackingConfig {
     /// which counts the click and redirects. Needs `[web] base_url`. Default false.
     #[serde(default)]
     pub clicks: bool,
-    /// Each member's links also name the member (one more HMAC per member at send time).
-    /// Only with `clicks`. Default false.
+    /// Each member's tracked links and open pixel also name the member (one more HMAC per
+    /// member and kind at send time). Only with `clicks` or `opens`. Default false.
     #[serde(default)]
     pub per_member: bool,
-    /// Open-tracking pixels: not supported (refused by the config check). Default false.
+    /// Each member's copy carries a 1x1 image, `{base_url}/o/<token>.gif`, which `mailshot
+    /// serve` answers and counts as an open. Unreliable (README, "Open tracking") and needs
+    /// consent. Needs `[web] base_url`. Default false.
     #[serde(default)]
     pub opens: bool,
 }
@@ -644,19 +647,19 @@ impl Place<'_> {
         })
     }
 
-    /// `[tracking]`: clicks need `[web] base_url` (the redirect lives there), `per_member`
-    /// needs clicks, and open pixels are not supported.
+    /// `[tracking]`: clicks and opens need `[web] base_url` (the redirect and the pixel live
+    /// there), `per_member` needs one of them.
     fn check_tracking(&self, t: &TrackingConfig, web: &WebConfig) -> Result<()> {
-        if t.opens {
-            return Err(self.at(
-                "tracking.opens",
-                "open tracking is not supported: a pixel is unreliable (Apple Mail Privacy Protection fetches every image) and needs consent under PECR; set `opens = false`".into(),
-            ));
-        }
-        if t.per_member && !t.clicks {
+        if t.per_member && !t.clicks && !t.opens {
             return Err(self.at(
                 "tracking.per_member",
-                "needs `clicks = true`: without click tracking there is nothing to name the member in".into(),
+                "needs `clicks = true` or `opens = true`: without tracking there is nothing to name the member in".into(),
+            ));
+        }
+        if t.opens && web.base_url.is_none() {
+            return Err(self.at(
+                "tracking.opens",
+                "needs `[web] base_url`: the open pixel is `{base_url}/o/<token>.gif`, answered by `mailshot serve` there".into(),
             ));
         }
         if t.clicks && web.base_url.is_none() {
@@ -921,7 +924,7 @@ mod tests {
     }
 
     #[test]
-    fn click_tracking_is_off_by_default_and_needs_a_base_url_and_opens_are_refused() {
+    fn tracking_is_off_by_default_and_needs_a_base_url() {
         let parse = |more: &str| Config::parse(Path::new("config.toml"), &format!("{BASE}{more}"));
         let t = parse("").unwrap().tracking;
         assert!(!t.clicks && !t.per_member && !t.opens);
@@ -942,10 +945,14 @@ mod tests {
             err.contains("line 7: tracking.per_member: needs `clicks = true`"),
             "{err}"
         );
-        let err = parse("[tracking]\nopens = true\n").unwrap_err().to_string();
-        assert!(
-            err.contains("line 7: tracking.opens: open tracking is not supported"),
-            "{err}"
+        assert_eq!(
+            parse("[tracking]\nopens = true\n").unwrap_err().to_string(),
+            "invalid config `config.toml`: line 7: tracking.opens: needs `[web] base_url`: the open pixel is `{base_url}/o/<token>.gif`, answered by `mailshot serve` there"
         );
+        let opens = parse(
+            "[web]\nbase_url = \"https://x.org\"\n[tracking]\nopens = true\nper_member = true\n",
+        );
+        let t = opens.unwrap().tracking;
+        assert!(t.opens && t.per_member && !t.clicks);
     }
 }

@@ -25,7 +25,9 @@
 //!        |   sources at its first send (later runs with other sources refused); deliver
 //!        |   (one pass)
 //!   compose::message::build --> Outgoing (multipart/alternative with the HTML as 7bit, List-*
-//!        |              headers, Message-ID; compose::dkim::Signer signs the finished bytes)
+//!        |              headers, Message-ID; compose::dkim::Signer signs the finished bytes;
+//!        |              with [tracking] opens, Campaign::build first puts the member's open
+//!        |              pixel before `</body>`)
 //!   deliver::deliver (the shell; decisions: deliver::coordinator::Coordinator)
 //!        |   -> bounded channel -> N workers (deliver::worker, one connection each)
 //!        |   worker: pacer.acquire() -> Event::Starting -> coordinator asks the skip set
@@ -98,6 +100,9 @@
 //!   bounce addresses, and signed tracked links; [`compose::clicks`]: with `[tracking]
 //!   clicks` (off by default), the MJML's written-out http(s) links rewritten once per
 //!   campaign to `{base_url}/c/<token>` (beside the images' rewrite, before the render);
+//!   [`compose::opens`]: with `[tracking] opens` (off by default), the open pixel put into
+//!   each member's own finished HTML by `Campaign::build` (never a test copy or the web
+//!   edition);
 //!   [`compose::lint`]: `mailshot check`'s rules (also run by `send`);
 //!   [`compose::sources`]: what a campaign is rendered from (template or layout, partials,
 //!   Markdown issue, values, subject), stored at its first send (`begin`) and compared by
@@ -133,7 +138,8 @@
 //!   by the same revision; the archive's list), `images` (published local images, by hashed
 //!   name; `campaign_images` says which a send published, what `publish` writes),
 //!   `suppressions`, `clicks` (tracked links followed, the automated told apart, also
-//!   by timing against `deliveries`; [`store::Store::clicks_by_link`] for a report),
+//!   by timing against `deliveries`; [`store::Store::clicks_by_link`] for a report), `opens`
+//!   (open pixels loaded, likewise; [`store::Store::open_counts`]),
 //!   `skip` (which members a run leaves out), `lock` (the campaign lock);
 //!   [`store::journal`]: the run's append-only event file,
 //!   folded into the store every second and replayed after a crash;
@@ -148,15 +154,16 @@
 //!   the `bounced`/`complained` rows `log` shows; suppressions).
 //! - [`serve`]: the one-click unsubscribe HTTP service (axum on hyper: timeouts, a connection
 //!   cap), the published images from the store (`serve::images`), (`serve::web`) the
-//!   public pages at `/bulletins/`, and (`serve::clicks`) tracked links, `/c/<token>`: 302 to
-//!   the signed URL, the click queued (bounded, never waited for) to a writer task.
+//!   public pages at `/bulletins/`, (`serve::clicks`) tracked links, `/c/<token>`: 302 to
+//!   the signed URL, and (`serve::opens`) open pixels, `/o/<token>.gif`: a 1x1 GIF; each
+//!   click or open queued (bounded, never waited for) to a writer task (`serve::counter`).
 //! - [`web`]: the public side as pages (path, content type, bytes) built from the store: each
 //!   web edition, the archive and its Atom feed; `serve` answers them, `publish` writes them
 //!   as files, the same bytes.
 //! - [`report`]: `mailshot report`, one campaign's self-contained HTML page for the board
 //!   and its one-line summary: [`report::Report::gather`] reads the store once (counts,
 //!   acceptance times, replies by code, attempts per member, late events reduced to domains,
-//!   unsubscribes in the 14 days after), then `report::sections` makes each section of the
+//!   unsubscribes and opens in the 14 days after), then `report::sections` makes each section of the
 //!   page as one function of that data and `report::charts` draws its charts as inline SVG
 //!   (plotters, no fonts read, no script).
 //! - [`preview`]: `mailshot preview`, a local page (127.0.0.1) showing the campaign as

@@ -19,6 +19,7 @@ use crate::compose::clicks;
 use crate::compose::images::{self, Published};
 use crate::compose::markdown;
 use crate::compose::message::{self, Outgoing, PerMember, Sender};
+use crate::compose::opens::Pixel;
 use crate::compose::render::{Bulletin, Mode, Partials, Rendered};
 use crate::compose::sources::Sources;
 use crate::compose::tokens::Tokens;
@@ -92,6 +93,8 @@ pub struct Campaign {
     pub archive_url: Option<String>,
     /// `[tracking] clicks` and `per_member`: each member's links carry `{{ click_member }}`.
     per_member_clicks: bool,
+    /// `[tracking] opens`: each member's own copy carries this open pixel.
+    pixel: Option<Pixel>,
 }
 
 impl Campaign {
@@ -167,6 +170,12 @@ impl Campaign {
         let mut warnings = bulletin.warnings.clone();
         let (tokens, warning) = Tokens::from_config(config, true)?;
         warnings.extend(warning);
+        let t = &config.tracking;
+        let pixel = match (t.opens, &config.web.base_url) {
+            (true, Some(base)) => Some(Pixel::new(base, id, &tokens, t.per_member)),
+            _ => None,
+        };
+        warnings.extend(pixel.as_ref().map(|p| p.reminder(t.per_member)));
         let dkim = match &config.dkim {
             Some(d) => Some(Arc::new(crate::compose::dkim::Signer::load(d)?)),
             None => None,
@@ -211,6 +220,7 @@ impl Campaign {
             web_url: config.web.web_url(id),
             archive_url: config.web.archive_url(),
             per_member_clicks: config.tracking.clicks && config.tracking.per_member,
+            pixel,
         };
         Ok((campaign, warnings))
     }
@@ -378,7 +388,12 @@ impl Campaign {
                 self.tokens.token(&member.email)
             }
         };
-        let (rendered, url) = self.render_with_url(member, &token)?;
+        let (mut rendered, url) = self.render_with_url(member, &token)?;
+        // A member's own copy only: a test copy's open would be the chair's.
+        if let (Some(pixel), None) = (&self.pixel, test_to) {
+            let src = pixel.url(&self.tokens, &self.id, &member.email);
+            Pixel::insert(&mut rendered.html, &src);
+        }
         let test_subject = test_to.map(|_| format!("[TEST] {}", rendered.subject));
         let per = PerMember {
             to: test_to.unwrap_or(&member.email),
@@ -438,14 +453,31 @@ fn compile(config: &Config, id: &str, subject: Option<&str>) -> Result<Compiled>
         .zip(config.web.base_url.as_deref())
         .map(|(t, base)| clicks::Rewriter::new(base, id, t, config.tracking.per_member));
     let clicks = clicks.as_ref();
-    // Links tracked or not are part of what members get: a later run may not change it.
-    if let Some(c) = clicks {
-        sources.0.insert("tracking".into(), c.describe());
+    // Links tracked or not, and the pixel, are part of what members get: a later run may
+    // not change them.
+    if let Some(tracking) = tracked(&config.tracking) {
+        sources.0.insert("tracking".into(), tracking);
     }
     match issue {
         None => compile_template(config, subject, base, sources, clicks),
         Some(path) => compile_issue(config, subject, base, sources, clicks, path),
     }
+}
+
+/// What a campaign's sources record of `[tracking]`: `clicks`, `opens`, `clicks and opens`,
+/// each with ` per member` when so; `None` when nothing is tracked (as campaigns recorded
+/// before open tracking say `clicks` or `clicks per member`).
+fn tracked(t: &crate::config::TrackingConfig) -> Option<String> {
+    let what = match (t.clicks, t.opens) {
+        (true, true) => "clicks and opens",
+        (true, false) => "clicks",
+        (false, true) => "opens",
+        (false, false) => return None,
+    };
+    Some(match t.per_member {
+        true => format!("{what} per member"),
+        false => what.to_string(),
+    })
 }
 
 /// [`compile`] for a plain MJML template (the config's `template`).

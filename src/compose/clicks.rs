@@ -45,14 +45,6 @@ impl<'a> Rewriter<'a> {
         }
     }
 
-    /// The campaign's tracking as its sources record it: `clicks` or `clicks per member`.
-    pub fn describe(&self) -> String {
-        match self.per_member {
-            true => "clicks per member".into(),
-            false => "clicks".into(),
-        }
-    }
-
     /// The consent reminder `check` and `send` show, with how many links were rewritten.
     pub fn reminder(&self) -> String {
         format!(

@@ -2,7 +2,8 @@
 //! prepared once so every path renders alike, and preflight), [`markdown`] (a month's issue in
 //! Markdown made MJML blocks for the layout), [`images`] (local image files published under
 //! content-hashed names, their references made absolute), [`clicks`] (links rewritten through
-//! the click counter, when `[tracking] clicks` is on), [`render`] (MJML once per campaign, then each
+//! the click counter, when `[tracking] clicks` is on), [`opens`] (the open pixel put into each
+//! member's own copy, when `[tracking] opens` is on), [`render`] (MJML once per campaign, then each
 //! member's variables), [`message`] (MIME and the list headers), [`dkim`] (the signature over
 //! the finished bytes), [`tokens`] (unsubscribe and bounce tokens), [`lint`] (the inbox
 //! rules `check` and `send` apply before anything goes; [`variables`] and [`attributes`]
@@ -21,6 +22,7 @@ pub mod lint;
 pub mod markdown;
 pub mod message;
 pub mod next_issue;
+pub mod opens;
 pub mod render;
 pub mod sources;
 pub mod tokens;

@@ -20,8 +20,8 @@ const MAX_PARTIALS: usize = 64;
 /// A campaign's sources by name: `file <path>` (its text; the path relative to the config's
 /// folder, so a run from elsewhere names it alike), `image <path>` (a local image's SHA-256,
 /// hex), `value <name>` (its value as resolved), `subject` (the subject template) and,
-/// with `[tracking] clicks`, `tracking` (`clicks` or `clicks per member`: see
-/// [`crate::compose::clicks`]).
+/// with `[tracking] clicks` or `opens`, `tracking` (`clicks`, `opens` or `clicks and opens`,
+/// each maybe ` per member`: see [`crate::compose::clicks`] and [`crate::compose::opens`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sources(pub BTreeMap<String, String>);
 

@@ -149,6 +149,20 @@ impl Tokens {
         self.verify_signed("click member", part)
     }
 
+    /// The token of a member's open pixel (`{base_url}/o/<token>.gif`, see
+    /// [`crate::compose::opens`]): campaign and the member's address key (`email`, with
+    /// `[tracking] per_member`; else empty, one token for the whole campaign) and a MAC over
+    /// both under its own domain.
+    pub fn open_token(&self, campaign: &str, email: Option<&str>) -> String {
+        let key = email.map(crate::address::key).unwrap_or_default();
+        self.signed("open", campaign, &key)
+    }
+
+    /// The campaign and member key (empty: nobody named) of a genuine open token.
+    pub fn verify_open(&self, token: &str) -> Option<(String, String)> {
+        self.verify_signed("open", token)
+    }
+
     /// `<base64url of campaign and value>.<mac>`, the MAC over the list, campaign and value
     /// under `domain`.
     fn signed(&self, domain: &str, campaign: &str, value: &str) -> String {
@@ -288,5 +302,28 @@ mod tests {
             Some(("2023-04".to_string(), "ann@example.org".to_string()))
         );
         assert_eq!(t.verify_click(&member), None);
+    }
+
+    #[test]
+    fn an_open_token_names_its_campaign_and_member_and_nothing_else_verifies_as_one() {
+        let t = Tokens::new(b"0123456789abcdef-secret", "news.example.org");
+        let anyone = t.open_token("2023-04", None);
+        let ann = t.open_token("2023-04", Some("Ann@Example.org"));
+        assert_eq!(
+            t.verify_open(&anyone),
+            Some(("2023-04".to_string(), String::new()))
+        );
+        assert_eq!(
+            t.verify_open(&ann),
+            Some(("2023-04".to_string(), "ann@example.org".to_string()))
+        );
+        // Ann's MAC on Bob's key, a cut, a click member part: refused.
+        let (_, tag) = ann.split_once('.').unwrap();
+        let bob = URL_SAFE_NO_PAD.encode("2023-04\nbob@example.org");
+        assert_eq!(t.verify_open(&format!("{bob}.{tag}")), None);
+        assert_eq!(t.verify_open(&ann[..ann.len() - 1]), None);
+        let member = t.click_member("2023-04", "ann@example.org");
+        assert_eq!(t.verify_open(&member), None);
+        assert_eq!(t.verify_click_member(&ann), None);
     }
 }

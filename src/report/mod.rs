@@ -14,8 +14,9 @@ use chrono::{DateTime, Duration, Utc};
 use crate::error::{Error, Result, show};
 use crate::store::{Counts, ReplyCount, Store};
 
-/// How many days after a campaign starts its unsubscribes are counted, one bar a day.
-pub const UNSUBSCRIBE_DAYS: usize = 14;
+/// How many days after a campaign starts its unsubscribes and opens are counted, one bar a
+/// day.
+pub const DAYS_AFTER: usize = 14;
 
 /// What a late bounce or complaint means for the member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -72,12 +73,46 @@ pub struct Report {
     pub late: Vec<Late>,
     /// Members of the campaign unsubscribed on each day after it started (day 1 is its
     /// first 24 hours).
-    pub unsubscribes: [u64; UNSUBSCRIBE_DAYS],
+    pub unsubscribes: [u64; DAYS_AFTER],
     /// Clicks on each tracked link (`[tracking] clicks`), the automated-looking counted apart;
     /// empty when the campaign's links were not tracked.
     pub clicks: Vec<crate::store::LinkClicks>,
+    /// Open pixels loaded (`[tracking] opens`).
+    pub opens: Opens,
     /// When the report was made (RFC 3339, UTC).
     pub made_at: String,
+}
+
+/// A campaign's opens as the report shows them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Opens {
+    /// Loads that look like a person's.
+    pub people: u64,
+    /// Loads that look automated (privacy proxies, scanners, on arrival), counted apart.
+    pub automated: u64,
+    /// Members with a person-like open; only with `per_member` (else 0).
+    pub members: u64,
+    /// Person-like opens on each day after the campaign started (day 1: its first 24 hours).
+    pub per_day: [u64; DAYS_AFTER],
+}
+
+/// How many of `times` (RFC 3339) fall on each day after `started`, for [`DAYS_AFTER`] days.
+fn per_day(
+    store_path: &std::path::Path,
+    started: DateTime<Utc>,
+    times: &[String],
+) -> Result<[u64; DAYS_AFTER]> {
+    let mut days = [0; DAYS_AFTER];
+    for at in times {
+        let since = time(store_path, at)? - started;
+        let day = usize::try_from(since.num_hours() / 24).ok();
+        if since >= Duration::zero()
+            && let Some(n) = day.and_then(|d| days.get_mut(d))
+        {
+            *n += 1;
+        }
+    }
+    Ok(days)
 }
 
 /// An RFC 3339 time from the store, or an error naming it.
@@ -119,19 +154,16 @@ impl Report {
             .iter()
             .map(|at| Ok((time(path, at)? - first).num_milliseconds().max(0) as f64 / 1000.0))
             .collect::<Result<_>>()?;
-        let day = Duration::hours(24);
-        let end = started + day * UNSUBSCRIBE_DAYS as i32;
-        let mut unsubscribes = [0; UNSUBSCRIBE_DAYS];
+        let end = started + Duration::hours(24) * DAYS_AFTER as i32;
         let fmt = crate::clock::format;
-        for at in store.unsubscribed_between(campaign, &fmt(started), &fmt(end))? {
-            let days = (time(path, &at)? - started).num_hours() / 24;
-            if let Some(n) = usize::try_from(days)
-                .ok()
-                .and_then(|d| unsubscribes.get_mut(d))
-            {
-                *n += 1;
-            }
-        }
+        let unsubscribed = store.unsubscribed_between(campaign, &fmt(started), &fmt(end))?;
+        let opened = store.open_counts(campaign)?;
+        let opens = Opens {
+            people: opened.opens,
+            automated: opened.automated,
+            members: opened.members,
+            per_day: per_day(path, started, &opened.times)?,
+        };
         Ok(Report {
             campaign: info.id,
             subject,
@@ -144,8 +176,9 @@ impl Report {
             attempts: store.attempts_per_member(campaign)?,
             replies: store.reply_counts(campaign)?,
             late: late(store.late_rows(campaign)?),
-            unsubscribes,
+            unsubscribes: per_day(path, started, &unsubscribed)?,
             clicks: store.clicks_by_link(campaign)?,
+            opens,
             made_at: crate::store::now(),
         })
     }
@@ -165,11 +198,21 @@ impl Report {
         self.unsubscribes.iter().sum()
     }
 
-    /// The terminal's one line (without where the page was written).
+    /// The terminal's one line (without where the page was written); opens only when any
+    /// were recorded.
     pub fn summary(&self) -> String {
         let c = &self.counts;
+        let opens = match &self.opens {
+            o if o.people + o.automated == 0 => String::new(),
+            o if o.members > 0 => format!(
+                "; {} by {} (unreliable)",
+                plural(o.people, "open", "opens"),
+                plural(o.members, "member", "members")
+            ),
+            o => format!("; {} (unreliable)", plural(o.people, "open", "opens")),
+        };
         format!(
-            "campaign {} «{}»: {}, {} accepted ({}), {} failed, {} deferred, {} uncertain; {}, {}, {} unsubscribed since",
+            "campaign {} «{}»: {}, {} accepted ({}), {} failed, {} deferred, {} uncertain; {}, {}, {} unsubscribed since{}",
             self.campaign,
             self.subject,
             plural(c.members, "member", "members"),
@@ -189,6 +232,7 @@ impl Report {
                 "complaints"
             ),
             self.unsubscribed(),
+            opens,
         )
     }
 

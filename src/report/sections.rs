@@ -3,7 +3,7 @@
 //!
 //! A section is added by writing its function and listing it in [`SECTIONS`].
 
-use super::{LateKind, Report, UNSUBSCRIBE_DAYS, charts, percent, plural};
+use super::{DAYS_AFTER, LateKind, Report, charts, percent, plural};
 use crate::error::Result;
 use crate::store::{ReplyCount, Status};
 use crate::web::escape;
@@ -20,6 +20,7 @@ const SECTIONS: &[Section] = &[
     late,
     unsubscribes,
     clicks,
+    opens,
 ];
 
 /// Inline, so the page needs nothing else; print-friendly.
@@ -342,7 +343,7 @@ fn unsubscribes(r: &Report) -> Result<String> {
     let svg = charts::bars("unsubscribes", ("day after the start", "members"), &data)?;
     let caption = format!(
         "Members of this campaign unsubscribed on each day after it started (day 1 is its first \
-24 hours), {} in all over {UNSUBSCRIBE_DAYS} days.",
+24 hours), {} in all over {DAYS_AFTER} days.",
         r.unsubscribed()
     );
     Ok(section(
@@ -387,6 +388,54 @@ fn clicks(r: &Report) -> Result<String> {
     Ok(section("clicks", "Clicks per link", &content))
 }
 
+/// Opens (`[tracking] opens`): people's, the automated apart, the members who opened (with
+/// `per_member`), and people's opens per day; said plainly to be a weak signal.
+fn opens(r: &Report) -> Result<String> {
+    let o = &r.opens;
+    if o.people + o.automated == 0 {
+        return Ok(section(
+            "opens",
+            "Opens",
+            &none(
+                "No opens recorded: open tracking is off (`[tracking] opens`), or no member's copy has loaded its images yet.",
+            ),
+        ));
+    }
+    let mut rows = vec![vec![
+        "loads that look like a person's".to_string(),
+        o.people.to_string(),
+    ]];
+    if o.members > 0 {
+        rows.push(vec![
+            format!(
+                "members who opened ({} of those accepted)",
+                percent(o.members, r.counts.accepted)
+            ),
+            o.members.to_string(),
+        ]);
+    }
+    rows.push(vec![
+        "automated (privacy proxies, scanners, on arrival; counted apart)".to_string(),
+        o.automated.to_string(),
+    ]);
+    let data: Vec<(String, u64)> = o
+        .per_day
+        .iter()
+        .zip(1..)
+        .map(|(n, day)| (day.to_string(), *n))
+        .collect();
+    let svg = charts::bars("opens", ("day after the start", "opens"), &data)?;
+    let caption = format!(
+        "Opens that look like a person's on each day after the campaign started, over {DAYS_AFTER} days. An open is a weak signal: clients that block images show none, and Apple Mail Privacy Protection loads the images of every message, read or not."
+    );
+    let content = format!(
+        "{}{}",
+        table(&["", "#count"], &rows),
+        figure("chart-opens", &svg, &caption)
+    );
+    Ok(section("opens", "Opens", &content))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -411,8 +460,9 @@ mod tests {
             attempts: Vec::new(),
             replies: Vec::new(),
             late: Vec::new(),
-            unsubscribes: [0; UNSUBSCRIBE_DAYS],
+            unsubscribes: [0; DAYS_AFTER],
             clicks: Vec::new(),
+            opens: Default::default(),
             made_at: "2023-04-03T09:00:00.000Z".into(),
         }
     }
@@ -439,6 +489,36 @@ mod tests {
         assert!(
             html.contains("<td class=\"n\">5</td><td class=\"n\">0</td>"),
             "{html}"
+        );
+    }
+
+    #[test]
+    fn opens_are_counted_with_members_only_when_named_and_said_to_be_unreliable() {
+        let mut r = empty(10);
+        r.counts.accepted = 8;
+        r.opens = crate::report::Opens {
+            people: 7,
+            automated: 3,
+            members: 4,
+            per_day: [5, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        };
+        let html = opens(&r).unwrap();
+        for row in [
+            "<tr><td>loads that look like a person's</td><td class=\"n\">7</td></tr>",
+            "<tr><td>members who opened (50.0% of those accepted)</td><td class=\"n\">4</td></tr>",
+            "<tr><td>automated (privacy proxies, scanners, on arrival; counted apart)</td><td class=\"n\">3</td></tr>",
+        ] {
+            assert!(html.contains(row), "{row} in {html}");
+        }
+        assert!(html.contains("id=\"chart-opens\"><svg"));
+        assert!(html.contains("Apple Mail Privacy Protection"));
+        assert!(r.summary().ends_with("; 7 opens by 4 members (unreliable)"));
+        // Without per_member nobody is named: no members row.
+        r.opens.members = 0;
+        assert!(!opens(&r).unwrap().contains("members who opened"));
+        assert!(
+            r.summary()
+                .ends_with("unsubscribed since; 7 opens (unreliable)")
         );
     }
 
@@ -487,6 +567,7 @@ mod tests {
         assert!(html.contains("No bounce or complaint has been read for this campaign"));
         assert!(!html.contains("NaN") && !html.contains("inf"), "{html}");
         assert!(html.contains("started 2023-04-03 08:00 UTC, not finished"));
+        assert!(html.contains("No opens recorded: open tracking is off"));
         // The unsubscribes chart is drawn all the same, with its 14 empty days.
         assert!(html.contains("id=\"chart-unsubscribes\"><svg"));
         assert_eq!(

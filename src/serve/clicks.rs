@@ -3,22 +3,15 @@
 //! and `Referrer-Policy: no-referrer`, and the click is counted; a forged, altered or cut
 //! token gets a 403 page and no `Location`: never a redirect to anywhere else.
 //!
-//! Counting never delays or breaks the redirect: each click is handed to a bounded queue
-//! ([`CLICKS_QUEUED`]) without waiting, and one writer task ([`record_loop`]) puts what is
-//! waiting into the store in one transaction. The trade-off, chosen for counts rather than
-//! promises: what is queued is lost if the service dies, and while the store stays busy and
-//! the queue is full, clicks are redirected but not counted (said on stderr, with how many).
-//! Unsubscribes, which are promises, are written to disk before their answer instead.
+//! Counting never delays or breaks the redirect: each click is handed to the counter's
+//! bounded queue without waiting (see `serve::counter` for the writer and its trade-off).
 //!
 //! A click looks automated ([`automated`]) when it is a HEAD request (a person's browser
 //! sends GET) or its user agent names a known link scanner or bot ([`SCANNERS`]); the store
 //! adds what timing tells (see [`crate::store::Click`]'s module). Automated clicks are still
 //! redirected (a scanner must see the real target) and counted apart.
 
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -27,16 +20,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::sync::mpsc;
 
+use super::counter::Counter;
 use crate::compose::tokens::Tokens;
-use crate::store::{Click, Store};
-
-/// Clicks waiting for the writer, at most; beyond, a click is redirected but not counted.
-pub const CLICKS_QUEUED: usize = 4096;
-
-/// How long the writer waits before trying a busy store again, and how many tries a batch
-/// gets before its counts are given up (said on stderr).
-const RETRY: Duration = Duration::from_secs(1);
-const TRIES: u32 = 30;
+use crate::store::Click;
 
 /// Lowercase pieces of user agents that mark a request as a scanner's or a program's, not a
 /// person's. `bingpreview` is Microsoft's link-preview agent (Outlook, Safe Links);
@@ -70,21 +56,16 @@ pub fn automated(method: &Method, user_agent: Option<&str>) -> Option<&'static s
 
 struct Clicks {
     tokens: Tokens,
-    queue: mpsc::Sender<Click>,
-    /// Clicks not counted because the queue was full.
-    dropped: AtomicU64,
+    counter: Counter<Click>,
 }
 
-/// The route, with its own state, and the queue's receiving end for [`record_loop`].
+/// The route, with its own state, and the queue's receiving end for
+/// [`super::counter::record_loop`] (with [`crate::store::Store::record_clicks`]).
 pub fn router<S: Clone + Send + Sync + 'static>(
     tokens: Tokens,
 ) -> (Router<S>, mpsc::Receiver<Click>) {
-    let (queue, receiver) = mpsc::channel(CLICKS_QUEUED);
-    let state = Arc::new(Clicks {
-        tokens,
-        queue,
-        dropped: AtomicU64::new(0),
-    });
+    let (counter, receiver) = Counter::new("clicks redirected");
+    let state = Arc::new(Clicks { tokens, counter });
     let router = Router::new()
         .route("/c/{token}", get(follow))
         .with_state(state);
@@ -134,12 +115,7 @@ async fn follow(
         at: crate::store::now(),
         automated: automated(&method, ua).map(String::from),
     };
-    if clicks.queue.try_send(click).is_err() {
-        let n = clicks.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-        if n == 1 || n.is_multiple_of(1000) {
-            eprintln!("warning: {n} clicks redirected but not counted: the store is busy");
-        }
-    }
+    clicks.counter.count(click);
     let mut r = StatusCode::FOUND.into_response();
     let h = r.headers_mut();
     h.insert(header::LOCATION, location);
@@ -162,47 +138,6 @@ fn percent_encode(url: &str) -> String {
         }
     }
     out
-}
-
-/// Writes the queued clicks into the store at `path`, what is waiting in one transaction;
-/// ends when every sender is gone and the queue is empty.
-pub async fn record_loop(path: PathBuf, mut queue: mpsc::Receiver<Click>) {
-    let mut store: Option<Store> = None;
-    let mut batch = Vec::new();
-    while queue.recv_many(&mut batch, CLICKS_QUEUED).await > 0 {
-        let mut clicks = std::mem::take(&mut batch);
-        for tried in 1..=TRIES {
-            let path = path.clone();
-            let mut open = store.take();
-            let done = tokio::task::spawn_blocking(move || {
-                let written = match &mut open {
-                    Some(s) => s.record_clicks(&clicks),
-                    None => Store::connect(&path).and_then(|mut s| {
-                        let r = s.record_clicks(&clicks);
-                        open = Some(s);
-                        r
-                    }),
-                };
-                (written, open, clicks)
-            })
-            .await;
-            let Ok((written, open, back)) = done else {
-                eprintln!("warning: clicks not counted: the writer failed");
-                break;
-            };
-            clicks = back;
-            match written {
-                Ok(()) => {
-                    store = open;
-                    break;
-                }
-                Err(e) if tried == TRIES => {
-                    eprintln!("warning: {} clicks not counted: {e}", clicks.len());
-                }
-                Err(_) => tokio::time::sleep(RETRY).await,
-            }
-        }
-    }
 }
 
 #[cfg(test)]

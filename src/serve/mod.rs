@@ -16,6 +16,9 @@
 //! - `GET /bulletins/images/<name>`: a published image from the store (`images.rs`).
 //! - `GET /c/<token>`: a tracked link (`[tracking] clicks`): counted, and redirected to the
 //!   URL its token signs (`clicks.rs`).
+//! - `GET /o/<token>.gif`: a member's open pixel (`[tracking] opens`): counted, and answered
+//!   with a 1x1 GIF (`opens.rs`). Both count through `counter.rs`: a bounded queue that never
+//!   makes the answer wait, and one writer.
 //!
 //! [`serve`] takes a bound listener and a shutdown future (tests bind `127.0.0.1:0`): at most
 //! `max_connections` at once (a semaphore taken before each accept, so the rest wait in the
@@ -24,6 +27,8 @@
 //! `idle_timeout_secs`.
 
 mod clicks;
+mod counter;
+mod opens;
 mod web;
 
 use std::collections::HashMap;
@@ -242,6 +247,7 @@ pub fn run(config: &Config, listen: &str, on_listening: impl FnOnce(SocketAddr))
     }
     let (tokens, _) = Tokens::from_config(config, false)?;
     let click_tokens = tokens.clone();
+    let open_tokens = tokens.clone();
     // Opening folds in what an earlier run left waiting, and shows the store is usable.
     drop(Store::open(&config.store)?);
     let (records, to_write) = mpsc::channel(RECORDS_QUEUED);
@@ -270,18 +276,33 @@ pub fn run(config: &Config, listen: &str, on_listening: impl FnOnce(SocketAddr))
         let writer = tokio::spawn(write_loop(config.store.clone(), to_write, wake.clone()));
         let folder = tokio::spawn(fold_loop(config.store.clone(), wake));
         let (clicks, counted) = clicks::router(click_tokens);
-        let counter = tokio::spawn(clicks::record_loop(config.store.clone(), counted));
+        let store = config.store.clone();
+        let click_counter = tokio::spawn(counter::record_loop(
+            store.clone(),
+            counted,
+            Store::record_clicks,
+            "clicks",
+        ));
+        let (opens, counted) = opens::router(open_tokens);
+        let open_counter = tokio::spawn(counter::record_loop(
+            store,
+            counted,
+            Store::record_opens,
+            "opens",
+        ));
         let router = Router::new()
             .merge(images::router(config.store.clone()))
             .merge(clicks)
+            .merge(opens)
             .fallback(handle)
             .with_state(app)
             .merge(web::routes(config));
         serve(listener, router, limits, shutdown()).await;
         // Every request is answered, so every unsubscribe is on disk: the writer ends.
         let _ = writer.await;
-        // The router is gone with the server: the counter writes what is queued and ends.
-        let _ = counter.await;
+        // The router is gone with the server: the counters write what is queued and end.
+        let _ = click_counter.await;
+        let _ = open_counter.await;
         folder.abort();
         // A last try; what the store cannot take now waits on disk for the next command.
         let path = config.store.clone();

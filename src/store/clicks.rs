@@ -92,21 +92,7 @@ fn member_pattern(
     c: &Click,
     member: &str,
 ) -> rusqlite::Result<Option<String>> {
-    let soon: Option<i64> = tx
-        .query_row(
-            "SELECT 1 FROM deliveries WHERE campaign = :campaign AND status = 'accepted'
-               AND address_key(email) = :member
-               AND (julianday(:at) - julianday(last_attempt_at)) * 86400 BETWEEN 0 AND :soon",
-            named_params![
-                ":campaign": c.campaign,
-                ":member": member,
-                ":at": c.at,
-                ":soon": SOON_AFTER_DELIVERY,
-            ],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if soon.is_some() {
+    if accepted_within(tx, &c.campaign, member, &c.at, SOON_AFTER_DELIVERY)? {
         return Ok(Some("soon after delivery".into()));
     }
     let burst = tx.execute(
@@ -123,6 +109,49 @@ fn member_pattern(
         ],
     )?;
     Ok((burst > 0).then(|| "burst".into()))
+}
+
+/// Whether `member`'s message of `campaign` was accepted at most `secs` seconds before `at`
+/// (RFC 3339): what a request right on arrival looks like.
+pub(super) fn accepted_within(
+    tx: &rusqlite::Transaction,
+    campaign: &str,
+    member: &str,
+    at: &str,
+    secs: f64,
+) -> rusqlite::Result<bool> {
+    let soon: Option<i64> = tx
+        .query_row(
+            "SELECT 1 FROM deliveries WHERE campaign = :campaign AND status = 'accepted'
+               AND address_key(email) = :member
+               AND (julianday(:at) - julianday(last_attempt_at)) * 86400 BETWEEN 0 AND :secs",
+            named_params![
+                ":campaign": campaign,
+                ":member": member,
+                ":at": at,
+                ":secs": secs,
+            ],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(soon.is_some())
+}
+
+/// A store with campaign `2023-04` begun and Ann's message accepted at 10:00:00 on
+/// 2026-01-01, for the click and open tests.
+#[cfg(test)]
+pub(super) fn store_with_ann(dir: &std::path::Path) -> Store {
+    let store = Store::open(&dir.join("m.db")).unwrap();
+    store
+        .conn
+        .execute_batch(
+            "INSERT INTO campaigns (id, template, list, subject, transport, started_at)
+             VALUES ('2023-04', 't', 'l', 's', 'file', '2026-01-01T09:00:00.000Z');
+             INSERT INTO deliveries (campaign, email, status, last_attempt_at)
+             VALUES ('2023-04', 'Ann@Example.org', 'accepted', '2026-01-01T10:00:00.000Z');",
+        )
+        .unwrap();
+    store
 }
 
 #[cfg(test)]
@@ -142,16 +171,7 @@ mod tests {
     #[test]
     fn clicks_are_counted_per_link_with_the_automated_apart() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("m.db")).unwrap();
-        store
-            .conn
-            .execute_batch(
-                "INSERT INTO campaigns (id, template, list, subject, transport, started_at)
-                 VALUES ('2023-04', 't', 'l', 's', 'file', '2026-01-01T09:00:00.000Z');
-                 INSERT INTO deliveries (campaign, email, status, last_attempt_at)
-                 VALUES ('2023-04', 'Ann@Example.org', 'accepted', '2026-01-01T10:00:00.000Z');",
-            )
-            .unwrap();
+        let mut store = store_with_ann(dir.path());
         let (a, b) = ("https://example.org/a", "https://example.org/b");
         store
             .record_clicks(&[

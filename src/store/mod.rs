@@ -8,8 +8,8 @@
 //! (one row per member of a campaign: status, attempts, last reply), `attempts` (one row per
 //! try), `images` (the bytes of published local images, by content-hashed name),
 //! `suppressions` (addresses never to mail, by [`crate::address::key`]), `bounce_messages`
-//! and `late_events` (what `mailshot bounces` read), `clicks` (tracked links followed) and
-//! `journal_folds` (how much of each campaign's journal file is in; see
+//! and `late_events` (what `mailshot bounces` read), `clicks` (tracked links followed), `opens`
+//! (open pixels loaded) and `journal_folds` (how much of each campaign's journal file is in; see
 //! [`crate::store::journal`]). Addresses compare case-insensitively.
 //!
 //! The files, one concept each; their items are re-exported here, as `store::Skip` etc.:
@@ -28,6 +28,8 @@
 //!   by code, attempts per member, late events, the unsubscribes that followed);
 //! - `clicks.rs`: clicks on tracked links ([`Store::record_clicks`], classified as automated
 //!   or not, and [`Store::clicks_by_link`]);
+//! - `opens.rs`: open pixels loaded ([`Store::record_opens`], classified likewise, and
+//!   [`Store::open_counts`]);
 //! - `skip.rs`: [`Skip`], the addresses a run must not send to;
 //! - `lock.rs`: [`CampaignLock`], one sender per campaign;
 //! - [`journal`]: the file a run records its attempts in before they are folded in;
@@ -40,6 +42,7 @@ mod editions;
 mod images;
 pub mod journal;
 mod lock;
+mod opens;
 mod report;
 mod skip;
 mod suppressions;
@@ -51,6 +54,7 @@ pub use deliveries::{CampaignInfo, Counts, Frozen, LogRow};
 pub use editions::{Edition, Master, WebEdition};
 pub use images::StoredImage;
 pub use lock::CampaignLock;
+pub use opens::{Open, OpenCounts};
 pub use report::{LateRow, ReplyCount};
 pub use skip::{SKIP_IN_MEMORY, Skip};
 pub use suppressions::Suppression;
@@ -283,6 +287,15 @@ CREATE TABLE IF NOT EXISTS clicks (
     automated TEXT
 );
 CREATE INDEX IF NOT EXISTS clicks_by_member ON clicks (campaign, member);
+-- Requests for open pixels (`[tracking] opens`, see `opens`); `member` only with
+-- `per_member`; `automated` says why one looks automated (NULL: it does not).
+CREATE TABLE IF NOT EXISTS opens (
+    campaign TEXT NOT NULL,
+    member TEXT,
+    at TEXT NOT NULL,
+    automated TEXT
+);
+CREATE INDEX IF NOT EXISTS opens_by_campaign ON opens (campaign, at);
 ";
 
 /// How long a write waits for another process's transaction before it fails as busy.

@@ -221,7 +221,7 @@ fn without_tracking_the_links_are_left_alone() {
 }
 
 #[test]
-fn clicks_without_a_base_url_and_opens_are_config_errors() {
+fn clicks_or_opens_without_a_base_url_are_config_errors() {
     let p = Project::example();
     p.edit("config.toml", "clicks = false", "clicks = true");
     p.edit("config.toml", "base_url = \"https://example.org\"", "");
@@ -241,11 +241,13 @@ fn clicks_without_a_base_url_and_opens_are_config_errors() {
     );
     let p = Project::example();
     p.edit("config.toml", "opens = false", "opens = true");
+    p.edit("config.toml", "base_url = \"https://example.org\"", "");
     let r = p.run(&["send", "--campaign", "2023-04", "--yes"]);
     assert_eq!(r.code, 2);
     assert!(
-        r.stderr
-            .contains("tracking.opens: open tracking is not supported"),
+        r.stderr.contains(
+            "tracking.opens: needs `[web] base_url`: the open pixel is `{base_url}/o/<token>.gif`, answered by `mailshot serve` there\n"
+        ),
         "{}",
         r.stderr
     );

@@ -83,7 +83,7 @@ fn project(image: &[u8]) -> Project {
     p
 }
 
-fn html_of(p: &Project, rel: &str) -> String {
+pub(crate) fn html_of(p: &Project, rel: &str) -> String {
     let eml = std::fs::read(p.path(rel)).unwrap();
     let m = MessageParser::default().parse(&eml).unwrap();
     m.body_html(0).unwrap().into_owned()
@@ -304,7 +304,7 @@ fn serve_reads_images_from_the_store_as_it_is_now() {
 
 /// Every image of `html` as headless Chromium shows it at each of `widths` (see
 /// tests/support/browser/images.mjs).
-fn shown_in_chromium(p: &Project, html: &str, widths: &[&str]) -> serde_json::Value {
+pub(crate) fn shown_in_chromium(p: &Project, html: &str, widths: &[&str]) -> serde_json::Value {
     let file = p.path("message.html");
     std::fs::write(&file, html).unwrap();
     let out = Command::new("node")

@@ -271,6 +271,22 @@ fn spamassassin_finds_nothing_against_the_example_bulletin() {
 }
 
 #[test]
+fn spamassassin_finds_nothing_against_the_example_with_clicks_and_opens_tracked_per_member() {
+    // Tracked links and the 1x1 open pixel are what bulk-mail filters look hard at.
+    let p = Project::example();
+    for key in ["clicks", "opens", "per_member"] {
+        p.edit(
+            "config.toml",
+            &format!("\n{key} = false\n"),
+            &format!("\n{key} = true\n"),
+        );
+    }
+    spamassassin_finds_nothing(&p, "c");
+    let eml = p.read("outbox/c/hannah.obi@example.org.eml");
+    assert!(eml.contains("https://example.org/o/") && eml.contains("https://example.org/c/"));
+}
+
+#[test]
 fn spamassassin_finds_nothing_against_the_example_month_in_markdown() {
     spamassassin_finds_nothing(&Project::with_issues(), "2023-04");
 }

@@ -11,6 +11,7 @@ mod images;
 mod import;
 mod inbox;
 mod markdown;
+mod opens;
 mod parity;
 mod preview;
 mod render;
