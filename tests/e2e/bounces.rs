@@ -499,6 +499,79 @@ fn watch_reads_bounces_as_they_arrive_connects_again_after_a_drop_and_stops_on_s
 }
 
 #[test]
+fn watch_renews_its_idle_every_idle_secs_on_one_connection_and_still_reads_what_arrives() {
+    // Servers may end an IDLE after 30 minutes (RFC 2177): the watch ends it with DONE and
+    // starts another every `idle_secs`. Here 1 s, so that a few renewals pass in the test.
+    let d = Dovecot::start();
+    let (p, server, m) = project(1);
+    let sent = send(&p, &server, "2023-04");
+    imap_config(&p, &d);
+    p.edit(
+        "config.toml",
+        "\"TEST_IMAP_PASSWORD\"\n",
+        "\"TEST_IMAP_PASSWORD\"\nidle_secs = 1\n",
+    );
+    let child = std::process::Command::new(crate::support::BIN)
+        .args(["bounces", "--watch"])
+        .current_dir(p.dir.path())
+        .env("TEST_IMAP_PASSWORD", dovecot::PASSWORD)
+        .env(crate::support::SECRET_ENV, crate::support::SECRET)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(4500));
+    d.deliver(
+        "1.bounce",
+        fixture("postfix-hard.eml", &m[0], &sent[&m[0]], "1").as_bytes(),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while suppressions(&p).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(suppressions(&p), vec![(m[0].clone(), "hard-bounce".into())]);
+    std::process::Command::new("kill")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(stderr, "", "no reconnection, no warning");
+    assert!(
+        stdout.ends_with("bounces: 1 read: 1 hard (suppressed)\n"),
+        "{stdout}"
+    );
+    // One session, as its client wrote it (Dovecot's rawlog): IDLE, DONE a second later,
+    // a look for new mail, IDLE again..., at least four before the bounce came.
+    let sessions = d.client_sessions();
+    assert_eq!(sessions.len(), 1, "one connection: {sessions:?}");
+    let lines: Vec<(f64, &str)> = sessions[0]
+        .lines()
+        .map(|l| {
+            let (at, line) = l.split_once(' ').unwrap();
+            (at.parse().unwrap(), line)
+        })
+        .collect();
+    let idles: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].1.ends_with(" IDLE"))
+        .collect();
+    assert!(idles.len() >= 5, "{lines:#?}");
+    for &i in &idles[..4] {
+        let (start, _) = lines[i];
+        let (end, done) = lines[i + 1];
+        assert_eq!(done, "DONE", "{lines:#?}");
+        assert!((0.9..2.0).contains(&(end - start)), "{lines:#?}");
+        assert!(
+            lines[i + 2].1.ends_with(" UID SEARCH UNDELETED"),
+            "{lines:#?}"
+        );
+    }
+    assert!(lines.last().unwrap().1.ends_with(" LOGOUT"), "{lines:#?}");
+}
+
+#[test]
 fn tls_and_starttls_reach_the_mailbox_through_a_private_ca_and_an_unknown_ca_is_refused() {
     let certs = tempfile::tempdir().unwrap();
     let (ca, cert, key) = crate::support::make_certs(certs.path());

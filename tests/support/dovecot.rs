@@ -86,6 +86,7 @@ impl Dovecot {
             "home/Maildir/new",
             "home/Maildir/cur",
             "home/Maildir/tmp",
+            "home/rawlog",
         ] {
             std::fs::create_dir_all(root.join(sub)).unwrap();
         }
@@ -126,6 +127,9 @@ service imap-login {{
 }}
 service anvil {{
   chroot =
+}}
+protocol imap {{
+  rawlog_dir = {r}/home/rawlog
 }}
 {extra}
 service stats {{
@@ -208,6 +212,22 @@ service stats {{
         std::fs::write(&tmp, bytes).unwrap();
         std::os::unix::fs::chown(&tmp, Some(self.uid), Some(self.gid)).unwrap();
         std::fs::rename(&tmp, self.maildir().join("new").join(name)).unwrap();
+    }
+
+    /// What each IMAP session's client sent after its login, in order of the sessions' start
+    /// (Dovecot's rawlog: one `.in` file a session, each line `<unix time> <line>`).
+    pub fn client_sessions(&self) -> Vec<String> {
+        let dir = self.dir.path().join("home/rawlog");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "in"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|f| std::fs::read_to_string(f).unwrap())
+            .collect()
     }
 
     /// The messages (file contents) in `folder` (`""` for INBOX), new and cur.
