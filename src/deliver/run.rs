@@ -472,6 +472,7 @@ impl Send<'_> {
             master.as_ref(),
             self.list.rows()?.flatten().map(|m| m.email),
         )?;
+        store.set_campaign_rate(self.id(), self.config.rate.messages_per_second)?;
         store.apply_suppressions(self.id())?;
         Ok(())
     }

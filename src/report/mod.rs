@@ -65,8 +65,10 @@ pub struct Report {
     pub counts: Counts,
     /// Seconds from the campaign's first attempt to each acceptance, in order.
     pub accepted_after: Vec<f64>,
-    /// `[rate] messages_per_second` as configured now; 0 is no limit.
+    /// `[rate] messages_per_second` of the campaign's last run as the store recorded it, or
+    /// (`rate_recorded` false: sent by an older build) as configured now; 0 is no limit.
     pub rate: f64,
+    pub rate_recorded: bool,
     /// Members by number of attempts: (attempts, members), for the members attempted.
     pub attempts: Vec<(u32, u64)>,
     pub replies: Vec<ReplyCount>,
@@ -158,6 +160,7 @@ impl Report {
         let fmt = crate::clock::format;
         let unsubscribed = store.unsubscribed_between(campaign, &fmt(started), &fmt(end))?;
         let opened = store.open_counts(campaign)?;
+        let recorded_rate = store.campaign_rate(campaign)?;
         let opens = Opens {
             people: opened.opens,
             automated: opened.automated,
@@ -172,7 +175,8 @@ impl Report {
             web_url,
             counts: store.counts(campaign)?,
             accepted_after,
-            rate: config.rate.messages_per_second,
+            rate: recorded_rate.unwrap_or(config.rate.messages_per_second),
+            rate_recorded: recorded_rate.is_some(),
             attempts: store.attempts_per_member(campaign)?,
             replies: store.reply_counts(campaign)?,
             late: late(store.late_rows(campaign)?),

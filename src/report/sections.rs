@@ -158,9 +158,16 @@ fn acceptances(r: &Report) -> Result<String> {
     if r.accepted_after.is_empty() {
         out.push_str(&none("No message has been accepted yet."));
     } else {
-        let rate = match r.rate {
-            0.0 => "no rate limit is configured".to_string(),
-            rate => format!("the grey line is the configured rate, {rate} a second"),
+        let unknown = "(the log does not say what it was sent at)";
+        let rate = match (r.rate, r.rate_recorded) {
+            (0.0, true) => "its last run was sent with no rate limit".to_string(),
+            (0.0, false) => format!("no rate limit is configured now {unknown}"),
+            (rate, true) => {
+                format!("the grey line is the rate its last run was sent at, {rate} a second")
+            }
+            (rate, false) => {
+                format!("the grey line is the rate configured now, {rate} a second {unknown}")
+            }
         };
         let caption = format!("Messages accepted since the first attempt; {rate}.");
         let svg = charts::acceptances(&r.accepted_after, r.rate)?;
@@ -457,6 +464,7 @@ mod tests {
             },
             accepted_after: Vec::new(),
             rate: 0.0,
+            rate_recorded: true,
             attempts: Vec::new(),
             replies: Vec::new(),
             late: Vec::new(),
@@ -550,6 +558,34 @@ mod tests {
         assert!(html.contains("href=\"https://example.org/bulletins/x/?a=1&amp;b=&quot;2&quot;\""));
         assert!(html.contains("<td>550 &lt;5.1.1&gt;</td><td>failed: hard-bounce &lt;x&gt;</td>"));
         assert!(html.contains("<td>&lt;img src=x&gt;.example</td>"));
+    }
+
+    #[test]
+    fn the_rate_line_says_whether_the_log_recorded_it_or_it_is_todays_config() {
+        let mut r = empty(2);
+        r.accepted_after = vec![0.5, 1.0];
+        r.rate = 5.0;
+        assert!(
+            acceptances(&r)
+                .unwrap()
+                .contains("the grey line is the rate its last run was sent at, 5 a second.")
+        );
+        r.rate_recorded = false;
+        assert!(acceptances(&r).unwrap().contains(
+            "the grey line is the rate configured now, 5 a second (the log does not say what it was sent at)."
+        ));
+        r.rate = 0.0;
+        assert!(
+            acceptances(&r)
+                .unwrap()
+                .contains("no rate limit is configured now")
+        );
+        r.rate_recorded = true;
+        assert!(
+            acceptances(&r)
+                .unwrap()
+                .contains("its last run was sent with no rate limit.")
+        );
     }
 
     #[test]

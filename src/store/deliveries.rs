@@ -100,6 +100,30 @@ impl Store {
         self.begin_campaign_frozen(info, None, None, members)
     }
 
+    /// Records the `[rate] messages_per_second` a run of `campaign` is sent at (0: no
+    /// limit), over the previous run's, for the report's acceptance chart.
+    pub fn set_campaign_rate(&mut self, campaign: &str, rate: f64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE campaigns SET rate = ?2 WHERE id = ?1",
+            rusqlite::params![campaign, rate],
+        )?;
+        Ok(())
+    }
+
+    /// The rate `campaign`'s last run was sent at; `None` for a campaign sent before the
+    /// store recorded it (or not at all).
+    pub fn campaign_rate(&self, campaign: &str) -> Result<Option<f64>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT rate FROM campaigns WHERE id = ?1",
+                [campaign],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
     /// The sources `campaign` was last recorded with (the highest revision), and their
     /// digest; `None` for a campaign begun without them (before the store kept them).
     pub fn campaign_sources(&self, campaign: &str) -> Result<Option<Frozen>> {

@@ -330,7 +330,7 @@ fn add_functions(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// The store's format version (`PRAGMA user_version`) this build writes.
-const VERSION: i64 = 2;
+const VERSION: i64 = 3;
 
 /// The store's journal mode, tables and migrations, each safe to run again.
 fn initialise(conn: &Connection) -> rusqlite::Result<()> {
@@ -348,6 +348,8 @@ fn initialise(conn: &Connection) -> rusqlite::Result<()> {
 ///   share a key the earliest is kept.
 /// - 2: `campaigns.sources_digest`, the digest of the sources in `campaign_sources` (the
 ///   table is in [`SCHEMA`]); campaigns begun before it have none, and are not compared.
+/// - 3: `campaigns.rate`, the `[rate] messages_per_second` of its last run (for the report);
+///   campaigns sent before it have none.
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version >= VERSION {
@@ -361,6 +363,9 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     }
     if version < 2 {
         tx.execute_batch("ALTER TABLE campaigns ADD COLUMN sources_digest TEXT")?;
+    }
+    if version < 3 {
+        tx.execute_batch("ALTER TABLE campaigns ADD COLUMN rate REAL")?;
     }
     tx.pragma_update(None, "user_version", VERSION)?;
     tx.commit()

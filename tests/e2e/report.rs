@@ -94,6 +94,12 @@ fn in_chromium(page: &std::path::Path, shots: &std::path::Path) -> (serde_json::
 #[test]
 fn the_report_shows_counts_replies_bounces_by_domain_and_unsubscribes_in_chromium() {
     let (p, _server) = sent_with_variety();
+    // The rate changed since: the chart's line is the one the campaign was sent at.
+    p.edit(
+        "config.toml",
+        "messages_per_second = 50",
+        "messages_per_second = 7",
+    );
     let r = p.run(&["report", "--campaign", "2023-04"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert_eq!(
@@ -116,6 +122,7 @@ fn the_report_shows_counts_replies_bounces_by_domain_and_unsubscribes_in_chromiu
         "<tr><td>medtech.example.org</td><td class=\"n\">1</td><td class=\"n\">0</td><td class=\"n\">0</td><td class=\"n\">0</td></tr>",
         "<tr><td class=\"n\">2</td><td class=\"n\">2</td></tr>",
         "<p id=\"retries\">2 members needed more than one attempt (2 retries in all).</p>",
+        "Messages accepted since the first attempt; the grey line is the rate its last run was sent at, 50 a second.",
     ] {
         assert!(html.contains(row), "missing {row}\n{html}");
     }
