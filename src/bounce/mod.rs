@@ -22,6 +22,13 @@ use std::collections::HashMap;
 /// with large attachments is cut, never held whole.
 pub const MAX_MESSAGE_BYTES: usize = 4 << 20;
 
+/// A report matched by its recipient's address alone (no token, no Message-ID of ours) is
+/// about the latest message sent to that address in the last this many days; older sends
+/// are not matched (it is left in place, said so). A bounce comes within days (servers give
+/// up after 4-5), and an address names nobody in particular, so a stray report about a
+/// member mailed months ago must not suppress them.
+pub const RECIPIENT_MATCH_DAYS: i64 = 7;
+
 use crate::compose::tokens::Tokens;
 use crate::config::Config;
 use crate::error::Result;
@@ -258,8 +265,12 @@ impl Reader {
                 return Ok(Some((c, e, "message-id")));
             }
         }
+        // An address names nobody in particular: only a message sent to it lately, while a
+        // bounce about it can still come (servers give up after 4-5 days, RFC 5321 4.5.4.1).
+        let since = crate::clock::now() - chrono::Duration::days(RECIPIENT_MATCH_DAYS);
+        let since = crate::clock::format(since);
         for a in &addresses {
-            if let Some((c, e)) = store.latest_delivery_to(a)? {
+            if let Some((c, e)) = store.latest_delivery_to(a, &since)? {
                 return Ok(Some((c, e, "recipient")));
             }
         }

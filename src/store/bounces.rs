@@ -73,15 +73,21 @@ impl Store {
             .optional()?)
     }
 
-    /// The latest campaign that `address` (any spelling of it) was sent in.
-    pub fn latest_delivery_to(&self, address: &str) -> Result<Option<(String, String)>> {
+    /// The latest campaign that `address` (any spelling of it) was sent in, if it was sent
+    /// at or after `since` (RFC 3339).
+    pub fn latest_delivery_to(
+        &self,
+        address: &str,
+        since: &str,
+    ) -> Result<Option<(String, String)>> {
         Ok(self
             .conn
             .query_row(
                 "SELECT campaign, email FROM deliveries
                  WHERE address_key(email) = ?1 AND message_id IS NOT NULL
+                   AND julianday(last_attempt_at) >= julianday(?2)
                  ORDER BY last_attempt_at DESC LIMIT 1",
-                [crate::address::key(address)],
+                [crate::address::key(address), since.to_string()],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?)
@@ -291,11 +297,26 @@ mod tests {
             store.delivery_of_message_id("<id1@example.org>").unwrap(),
             Some(("c".to_string(), "bob@example.org".to_string()))
         );
+        let week_before = "2026-11-17T00:00:01.000Z";
         assert_eq!(
-            store.latest_delivery_to("BOB@example.org").unwrap(),
+            store
+                .latest_delivery_to("BOB@example.org", week_before)
+                .unwrap(),
             Some(("c".to_string(), "bob@example.org".to_string()))
         );
-        assert_eq!(store.latest_delivery_to("carl@example.org").unwrap(), None);
+        assert_eq!(
+            store
+                .latest_delivery_to("carl@example.org", week_before)
+                .unwrap(),
+            None
+        );
+        // Sent before `since` (a bounce naming only an address, weeks on): not this one.
+        assert_eq!(
+            store
+                .latest_delivery_to("bob@example.org", "2026-11-24T00:00:02.000Z")
+                .unwrap(),
+            None
+        );
     }
 
     #[test]

@@ -34,8 +34,22 @@ fn project(n: usize) -> (Project, SmtpServer, Vec<String>) {
 
 /// Sends `campaign`; each member's envelope sender and Message-ID as the server got them.
 fn send(p: &Project, server: &SmtpServer, campaign: &str) -> HashMap<String, Sent> {
+    send_at(p, server, campaign, None)
+}
+
+/// [`send`], with the test build's clock started at `now` (RFC 3339) when given.
+fn send_at(
+    p: &Project,
+    server: &SmtpServer,
+    campaign: &str,
+    now: Option<&str>,
+) -> HashMap<String, Sent> {
     let before = server.received().len();
-    let r = p.run(&["send", "--campaign", campaign, "--yes"]);
+    let args = ["send", "--campaign", campaign, "--yes"];
+    let r = match now {
+        Some(now) => p.run_hooked(&args, &[("MAILSHOT_FAKE_NOW", now)]),
+        None => p.run(&args),
+    };
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     server
         .received()
@@ -432,6 +446,44 @@ fn a_forged_token_matches_nobody_and_the_report_stays() {
     assert_eq!(suppressions(&p), vec![]);
     assert_eq!(rows(&p, "2023-04", ann).len(), 1);
     let _ = sent;
+}
+
+#[test]
+fn a_bounce_naming_only_an_address_matches_a_message_sent_this_week_not_one_from_weeks_ago() {
+    let (p, server, m) = project(1);
+    let weeks_ago = mailshot::clock::format(chrono::Utc::now() - chrono::Duration::days(20));
+    let old = send_at(&p, &server, "2023-04", Some(&weeks_ago));
+    // No token and no Message-ID of ours: the recipient's address is all it has.
+    let stranger = Sent {
+        verp: "news@example.org".into(),
+        message_id: "not-ours@elsewhere.example".into(),
+    };
+    let report = fixture("postfix-hard.eml", &m[0], &stranger, "1");
+    assert!(!report.contains(&old[&m[0]].message_id));
+    let dir = p.path("box");
+    std::fs::create_dir_all(dir.join("new")).unwrap();
+    std::fs::write(dir.join("new/1.eml"), &report).unwrap();
+    let r = p.run(&["bounces", "--from", "box"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains(
+            ": left in place: no campaign member matches its token, Message-ID or recipient\n"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(suppressions(&p), vec![]);
+    // Sent again today: the same report is about today's message.
+    send(&p, &server, "2023-05");
+    let r = p.run(&["bounces", "--from", "box", "--verbose"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("in campaign `2023-05`, matched by recipient: suppressed"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(suppressions(&p), vec![(m[0].clone(), "hard-bounce".into())]);
 }
 
 #[test]
