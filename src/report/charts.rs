@@ -73,7 +73,7 @@ pub fn acceptances(after: &[f64], rate: f64) -> Result<String> {
                     REFERENCE.stroke_width(2),
                 ))
                 .map_err(err)?
-                .label(format!("configured rate, {rate} a second"))
+                .label(format!("rate limit, {rate} a second"))
                 .legend(|(x, y)| {
                     PathElement::new([(x, y), (x + 16, y)], REFERENCE.stroke_width(2))
                 });
@@ -154,7 +154,7 @@ mod tests {
         let svg = acceptances(&[0.5, 1.0, 2.5], 2.0).unwrap();
         assert!(svg.starts_with("<svg"), "{}", &svg[..80]);
         assert!(svg.contains("<polyline"), "{svg}");
-        assert!(svg.contains("configured rate, 2 a second"));
+        assert!(svg.contains("rate limit, 2 a second"));
         assert!(!svg.contains("<script"));
         let bars = bars(
             "codes",
@@ -176,7 +176,7 @@ mod tests {
     #[test]
     fn empty_data_still_draws_axes() {
         let svg = acceptances(&[], 0.0).unwrap();
-        assert!(!svg.contains("configured rate"));
+        assert!(!svg.contains("rate limit"));
         assert!(
             bars("none", ("day", "members"), &[])
                 .unwrap()

@@ -152,7 +152,7 @@ fn counts(r: &Report) -> Result<String> {
     ))
 }
 
-/// Cumulative acceptances against the configured rate, and the retries.
+/// Cumulative acceptances against the rate limit they were sent at, and the retries.
 fn acceptances(r: &Report) -> Result<String> {
     let mut out = String::new();
     if r.accepted_after.is_empty() {

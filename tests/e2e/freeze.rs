@@ -196,7 +196,14 @@ fn a_store_from_before_sources_migrates_and_its_campaign_is_not_refused() {
     let version: i64 = db
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
+    // Version 3: the rate this run was sent at, for the report.
+    let rate: Option<f64> = db
+        .query_row("SELECT rate FROM campaigns WHERE id = 'c'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(rate, Some(10.0));
     // Not frozen afterwards either: these are not the sources it was first sent from.
     let digest: Option<String> = db
         .query_row(
