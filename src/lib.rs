@@ -53,7 +53,7 @@
 //! # Modules
 //! The directories are the pipeline's stages; dependencies run one way:
 //! `commands` -> `list`, `compose`, `deliver`, `store`, `web`, `preview`, `bounce`, `report`;
-//! `report` -> `store` (read), `config` (the rate), `web` (its escaping), `transport`'s atomic
+//! `report` -> `store` (read), `config` (the rate, for a campaign sent before the store recorded it), `web` (its escaping), `transport`'s atomic
 //! write;
 //! `preview` -> `compose`, `list`, `deliver` (`check`'s sources comparison), `store`
 //! (read-only), `serve` (its HTTP shell); `bounce` -> `store`, `compose::tokens` (to verify
@@ -156,14 +156,15 @@
 //!   cap), the published images from the store (`serve::images`), (`serve::web`) the
 //!   public pages at `/bulletins/`, (`serve::clicks`) tracked links, `/c/<token>`: 302 to
 //!   the signed URL, and (`serve::opens`) open pixels, `/o/<token>.gif`: a 1x1 GIF; each
-//!   click or open queued (bounded, never waited for) to a writer task (`serve::counter`).
+//!   click or open queued (bounded, never waited for) to its kind's writer task
+//!   (`serve::counter`).
 //! - [`web`]: the public side as pages (path, content type, bytes) built from the store: each
 //!   web edition, the archive and its Atom feed; `serve` answers them, `publish` writes them
 //!   as files, the same bytes.
 //! - [`report`]: `mailshot report`, one campaign's self-contained HTML page for the board
 //!   and its one-line summary: [`report::Report::gather`] reads the store once (counts,
 //!   acceptance times, replies by code, attempts per member, late events reduced to domains,
-//!   unsubscribes and opens in the 14 days after), then `report::sections` makes each section of the
+//!   unsubscribes in the 14 days after, opens judged against the log), then `report::sections` makes each section of the
 //!   page as one function of that data and `report::charts` draws its charts as inline SVG
 //!   (plotters, no fonts read, no script).
 //! - [`preview`]: `mailshot preview`, a local page (127.0.0.1) showing the campaign as

@@ -23,10 +23,12 @@ use std::collections::HashMap;
 pub const MAX_MESSAGE_BYTES: usize = 4 << 20;
 
 /// A report matched by its recipient's address alone (no token, no Message-ID of ours) is
-/// about the latest message sent to that address in the last this many days; older sends
-/// are not matched (it is left in place, said so). A bounce comes within days (servers give
-/// up after 4-5), and an address names nobody in particular, so a stray report about a
-/// member mailed months ago must not suppress them.
+/// about the latest message sent to that address in the this many days before the report
+/// was written (its `Date:`; now, when it has none or one in the future); older sends are
+/// not matched (it is left in place, said so). A bounce comes within days (servers give up
+/// after 4-5), and an address names nobody in particular, so a stray report about a member
+/// mailed months before must not suppress them; reading the mailbox weeks later changes
+/// nothing, as the report's own date is what counts.
 pub const RECIPIENT_MATCH_DAYS: i64 = 7;
 
 use crate::compose::tokens::Tokens;
@@ -265,12 +267,12 @@ impl Reader {
                 return Ok(Some((c, e, "message-id")));
             }
         }
-        // An address names nobody in particular: only a message sent to it lately, while a
-        // bounce about it can still come (servers give up after 4-5 days, RFC 5321 4.5.4.1).
-        let since = crate::clock::now() - chrono::Duration::days(RECIPIENT_MATCH_DAYS);
-        let since = crate::clock::format(since);
+        // An address names nobody in particular: only a message sent to it in the days
+        // before the report, while a bounce about it could still come (servers give up after
+        // 4-5 days, RFC 5321 4.5.4.1).
+        let (since, until) = recipient_window(report.date, crate::clock::now());
         for a in &addresses {
-            if let Some((c, e)) = store.latest_delivery_to(a, &since)? {
+            if let Some((c, e)) = store.latest_delivery_to(a, &since, &until)? {
                 return Ok(Some((c, e, "recipient")));
             }
         }
@@ -294,6 +296,22 @@ impl Reader {
         }
         Ok(self.verp.get_or_insert_with(HashMap::new))
     }
+}
+
+/// The times (RFC 3339) between which a message matched by its recipient alone must have
+/// been sent: [`RECIPIENT_MATCH_DAYS`] before the report was written (`date`, seconds since
+/// 1970; `now` when it has none or says a time after `now`), up to an hour after it (the
+/// clocks of two machines).
+fn recipient_window(date: Option<i64>, now: chrono::DateTime<chrono::Utc>) -> (String, String) {
+    let written = date
+        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .filter(|t| *t <= now)
+        .unwrap_or(now);
+    let fmt = crate::clock::format;
+    (
+        fmt(written - chrono::Duration::days(RECIPIENT_MATCH_DAYS)),
+        fmt(written + chrono::Duration::hours(1)),
+    )
 }
 
 fn kind_name(kind: &Kind) -> &'static str {
@@ -436,5 +454,37 @@ pub fn describe(outcome: &Outcome) -> Vec<String> {
         Outcome::AlreadyRead { id } => vec![format!("<{id}>: already read: nothing changed")],
         Outcome::Unmatched { id, why } => vec![format!("<{id}>: left in place: {why}")],
         Outcome::Unparseable { why } => vec![format!("left in place: {why}")],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_recipient_window_is_the_week_before_the_report_was_written() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-01T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        // Written on 3 November (read weeks later): the week before it.
+        let written = chrono::DateTime::parse_from_rfc3339("2026-11-03T09:00:00Z")
+            .unwrap()
+            .timestamp();
+        assert_eq!(
+            recipient_window(Some(written), now),
+            (
+                "2026-10-27T09:00:00.000Z".to_string(),
+                "2026-11-03T10:00:00.000Z".to_string()
+            )
+        );
+        // No date, or one in the future: the week before now.
+        let week = (
+            "2026-11-24T12:00:00.000Z".to_string(),
+            "2026-12-01T13:00:00.000Z".to_string(),
+        );
+        assert_eq!(recipient_window(None, now), week);
+        assert_eq!(recipient_window(Some(now.timestamp() + 86_400), now), week);
+        // Nonsense that no calendar holds: now.
+        assert_eq!(recipient_window(Some(i64::MAX), now), week);
     }
 }

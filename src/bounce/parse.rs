@@ -37,6 +37,8 @@ pub struct Report {
     pub message_ids: Vec<String>,
     /// The failed recipients (a DSN's groups; ARF's Original-Rcpt-To; an unsubscribe's From).
     pub recipients: Vec<Recipient>,
+    /// When it was written (its `Date:`, as seconds since 1970), if it says.
+    pub date: Option<i64>,
 }
 
 /// What [`parse`] needs to know of the list.
@@ -78,6 +80,7 @@ pub fn parse(raw: &[u8], ctx: &Context) -> Result<Report, String> {
         tokens: tokens(&String::from_utf8_lossy(raw), ctx),
         message_ids: Vec::new(),
         recipients: Vec::new(),
+        date: msg.date().map(|d| d.to_timestamp()),
     };
     if let Some(from) = unsubscribe_reply(&msg, ctx) {
         report.kind = Kind::Unsubscribe;
@@ -314,6 +317,7 @@ mod tests {
             .replace("{{RCPT_LOCAL}}", "ann")
             .replace("{{MSGID}}", MSGID)
             .replace("{{ID}}", "1")
+            .replace("{{DATE}}", "Mon, 03 Apr 2023 08:01:59 +0000")
             .into_bytes()
     }
 

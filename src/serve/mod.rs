@@ -17,8 +17,8 @@
 //! - `GET /c/<token>`: a tracked link (`[tracking] clicks`): counted, and redirected to the
 //!   URL its token signs (`clicks.rs`).
 //! - `GET /o/<token>.gif`: a member's open pixel (`[tracking] opens`): counted, and answered
-//!   with a 1x1 GIF (`opens.rs`). Both count through `counter.rs`: a bounded queue that never
-//!   makes the answer wait, and one writer.
+//!   with a 1x1 GIF (`opens.rs`). Each counts through its own `counter.rs` queue (bounded,
+//!   never making the answer wait) and writer task.
 //!
 //! [`serve`] takes a bound listener and a shutdown future (tests bind `127.0.0.1:0`): at most
 //! `max_connections` at once (a semaphore taken before each accept, so the rest wait in the

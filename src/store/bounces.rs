@@ -73,21 +73,26 @@ impl Store {
             .optional()?)
     }
 
-    /// The latest campaign that `address` (any spelling of it) was sent in, if it was sent
-    /// at or after `since` (RFC 3339).
+    /// The latest campaign that `address` (any spelling of it) was sent in, of those sent
+    /// between `since` and `until` (RFC 3339).
     pub fn latest_delivery_to(
         &self,
         address: &str,
         since: &str,
+        until: &str,
     ) -> Result<Option<(String, String)>> {
         Ok(self
             .conn
             .query_row(
                 "SELECT campaign, email FROM deliveries
                  WHERE address_key(email) = ?1 AND message_id IS NOT NULL
-                   AND julianday(last_attempt_at) >= julianday(?2)
+                   AND julianday(last_attempt_at) BETWEEN julianday(?2) AND julianday(?3)
                  ORDER BY last_attempt_at DESC LIMIT 1",
-                [crate::address::key(address), since.to_string()],
+                [
+                    crate::address::key(address),
+                    since.to_string(),
+                    until.to_string(),
+                ],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?)
@@ -297,26 +302,21 @@ mod tests {
             store.delivery_of_message_id("<id1@example.org>").unwrap(),
             Some(("c".to_string(), "bob@example.org".to_string()))
         );
-        let week_before = "2026-11-17T00:00:01.000Z";
+        let (week_before, after) = ("2026-11-17T00:00:01.000Z", "2026-11-24T01:00:00.000Z");
+        let latest = |address: &str, (since, until): (&str, &str)| {
+            store.latest_delivery_to(address, since, until).unwrap()
+        };
         assert_eq!(
-            store
-                .latest_delivery_to("BOB@example.org", week_before)
-                .unwrap(),
+            latest("BOB@example.org", (week_before, after)),
             Some(("c".to_string(), "bob@example.org".to_string()))
         );
-        assert_eq!(
-            store
-                .latest_delivery_to("carl@example.org", week_before)
-                .unwrap(),
-            None
-        );
-        // Sent before `since` (a bounce naming only an address, weeks on): not this one.
-        assert_eq!(
-            store
-                .latest_delivery_to("bob@example.org", "2026-11-24T00:00:02.000Z")
-                .unwrap(),
-            None
-        );
+        assert_eq!(latest("carl@example.org", (week_before, after)), None);
+        // Sent before `since` (a report written weeks on) or after `until` (a report about
+        // an earlier message): not this one.
+        let later = ("2026-11-24T00:00:02.000Z", "2026-12-24T00:00:00.000Z");
+        assert_eq!(latest("bob@example.org", later), None);
+        let earlier = ("2026-11-01T00:00:00.000Z", "2026-11-23T00:00:00.000Z");
+        assert_eq!(latest("bob@example.org", earlier), None);
     }
 
     #[test]

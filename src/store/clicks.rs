@@ -113,7 +113,7 @@ fn member_pattern(
 
 /// Whether `member`'s message of `campaign` was accepted at most `secs` seconds before `at`
 /// (RFC 3339): what a request right on arrival looks like.
-pub(super) fn accepted_within(
+fn accepted_within(
     tx: &rusqlite::Transaction,
     campaign: &str,
     member: &str,

@@ -1,18 +1,23 @@
 //! Opens (`[tracking] opens`, see [`crate::compose::opens`]): one row per request for a
 //! member's open pixel that `mailshot serve` answered, with the campaign, the member's key
-//! (only with `per_member`), when, and why it looks automated, if it does.
+//! (only with `per_member`), when, and why `serve` thought it automated, if it did (`head`,
+//! `scanner`, `proxy`).
 //!
-//! `serve` marks a HEAD request and a known scanner's or privacy proxy's user agent
-//! (`serve::opens`). The store adds what only the delivery log can tell, for opens that name
-//! a member: one within [`SOON_AFTER_DELIVERY`] of the member's message being accepted (a
-//! mail system fetching the images on arrival, as Apple Mail Privacy Protection and
-//! security scanners do). Without `per_member` an open names nobody, so that cannot be told,
+//! What only the delivery log can tell is judged when the opens are read
+//! ([`Store::open_counts`]), not when they are written: an open that names a member and
+//! came before their message was accepted or within [`SOON_AFTER_DELIVERY`] after (a mail
+//! system fetching the images on arrival, as Apple Mail Privacy Protection and security
+//! scanners do) is automated. Judged then, the log is complete (a send folds its journal in
+//! every second; an open may be written first), and writing an open is one insert, however
+//! many come at once. Without `per_member` an open names nobody, so that cannot be told,
 //! and nobody can be counted once.
 
-use rusqlite::named_params;
+use std::collections::HashSet;
+
+use chrono::DateTime;
+use rusqlite::{OptionalExtension, named_params};
 
 use super::Store;
-use super::clicks::accepted_within;
 use crate::error::Result;
 
 /// Seconds after a member's message was accepted within which their open counts as
@@ -47,66 +52,89 @@ pub struct OpenCounts {
 }
 
 impl Store {
-    /// Records `opens` in one transaction, each member's open classified against the delivery
-    /// log (see the module's doc).
+    /// Records `opens` as `serve` saw them, in one transaction.
     pub fn record_opens(&mut self, opens: &[Open]) -> Result<()> {
         let tx = self.conn.transaction()?;
-        for o in opens {
-            let automated = match (&o.automated, &o.member) {
-                (Some(why), _) => Some(why.clone()),
-                (None, Some(member)) => on_arrival(&tx, o, member)?,
-                (None, None) => None,
-            };
-            tx.execute(
+        {
+            let mut insert = tx.prepare_cached(
                 "INSERT INTO opens (campaign, member, at, automated)
                  VALUES (:campaign, :member, :at, :automated)",
-                named_params![
+            )?;
+            for o in opens {
+                insert.execute(named_params![
                     ":campaign": o.campaign,
                     ":member": o.member,
                     ":at": o.at,
-                    ":automated": automated,
-                ],
-            )?;
+                    ":automated": o.automated,
+                ])?;
+            }
         }
         tx.commit()?;
         Ok(())
     }
 
-    /// `campaign`'s opens, people's and the automated apart.
+    /// `campaign`'s opens, people's and the automated apart (see the module's doc).
     pub fn open_counts(&self, campaign: &str) -> Result<OpenCounts> {
-        let (opens, automated, members): (i64, i64, i64) = self.conn.query_row(
-            "SELECT count(*) FILTER (WHERE automated IS NULL),
-                    count(*) FILTER (WHERE automated IS NOT NULL),
-                    count(DISTINCT member) FILTER (WHERE automated IS NULL)
-             FROM opens WHERE campaign = ?1",
-            [campaign],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?;
+        // The member's delivery by its key: the primary key finds an ASCII address's (the
+        // key is its lowercase, and `email` compares without ASCII case); others are looked
+        // up one by one below.
         let mut stmt = self.conn.prepare(
-            "SELECT at FROM opens WHERE campaign = ?1 AND automated IS NULL ORDER BY at",
+            "SELECT o.member, o.at, o.automated IS NOT NULL, d.last_attempt_at
+             FROM opens o LEFT JOIN deliveries d
+               ON d.campaign = o.campaign AND d.email = o.member AND d.status = 'accepted'
+             WHERE o.campaign = ?1 ORDER BY o.at",
         )?;
-        let times = stmt
-            .query_map([campaign], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        let n = |v: i64| u64::try_from(v).unwrap_or(0);
-        Ok(OpenCounts {
-            opens: n(opens),
-            automated: n(automated),
-            members: n(members),
-            times,
-        })
+        let mut rows = stmt.query([campaign])?;
+        let mut counts = OpenCounts::default();
+        let mut members = HashSet::new();
+        while let Some(r) = rows.next()? {
+            let (member, at): (Option<String>, String) = (r.get(0)?, r.get(1)?);
+            let mut accepted: Option<String> = r.get(3)?;
+            if let Some(m) = member
+                .as_deref()
+                .filter(|m| accepted.is_none() && !m.is_ascii())
+            {
+                accepted = self.accepted_at(campaign, m)?;
+            }
+            let on_arrival = accepted.is_some_and(|a| before_or_soon_after(&at, &a));
+            if r.get::<_, bool>(2)? || on_arrival {
+                counts.automated += 1;
+                continue;
+            }
+            counts.opens += 1;
+            members.extend(member);
+            counts.times.push(at);
+        }
+        counts.members = members.len() as u64;
+        Ok(counts)
+    }
+
+    /// When `campaign`'s message to the member keyed `member` was accepted, if it was.
+    fn accepted_at(&self, campaign: &str, member: &str) -> rusqlite::Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT last_attempt_at FROM deliveries WHERE campaign = ?1
+                   AND status = 'accepted' AND address_key(email) = ?2",
+                [campaign, member],
+                |r| r.get(0),
+            )
+            .optional()
+            .map(Option::flatten)
     }
 }
 
-/// `on arrival` when a member's open came within [`SOON_AFTER_DELIVERY`] of their message's
-/// acceptance.
-fn on_arrival(
-    tx: &rusqlite::Transaction,
-    o: &Open,
-    member: &str,
-) -> rusqlite::Result<Option<String>> {
-    let soon = accepted_within(tx, &o.campaign, member, &o.at, SOON_AFTER_DELIVERY)?;
-    Ok(soon.then(|| "on arrival".into()))
+/// Whether an open at `at` came before the message was accepted at `accepted`, or within
+/// [`SOON_AFTER_DELIVERY`] after (both RFC 3339); false when either is not a time.
+fn before_or_soon_after(at: &str, accepted: &str) -> bool {
+    match (
+        DateTime::parse_from_rfc3339(at),
+        DateTime::parse_from_rfc3339(accepted),
+    ) {
+        (Ok(at), Ok(accepted)) => {
+            (at - accepted).num_milliseconds() as f64 / 1000.0 <= SOON_AFTER_DELIVERY
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -159,5 +187,36 @@ mod tests {
             }
         );
         assert_eq!(store.open_counts("2023-05").unwrap(), OpenCounts::default());
+    }
+
+    #[test]
+    fn on_arrival_is_judged_against_the_log_as_it_is_when_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = super::super::clicks::store_with_ann(dir.path());
+        // Written while the send's journal still held these members' acceptances: a gateway
+        // fetching Cat's images before it answered 250, Ünal's proxy 2 s after, Dan later.
+        store
+            .record_opens(&[
+                open(Some("cat@example.org"), "2026-01-01T10:59:58.000Z", None),
+                open(Some("ünal@example.org"), "2026-01-01T11:00:02.000Z", None),
+                open(Some("dan@example.org"), "2026-01-01T11:05:00.000Z", None),
+            ])
+            .unwrap();
+        store
+            .conn
+            .execute_batch(
+                "INSERT INTO deliveries (campaign, email, status, last_attempt_at) VALUES
+                 ('2023-04', 'Cat@Example.org', 'accepted', '2026-01-01T11:00:00.000Z'),
+                 ('2023-04', 'Ünal@Example.org', 'accepted', '2026-01-01T11:00:00.000Z'),
+                 ('2023-04', 'dan@example.org', 'accepted', '2026-01-01T11:00:00.000Z');",
+            )
+            .unwrap();
+        let counts = store.open_counts("2023-04").unwrap();
+        assert_eq!(
+            (counts.opens, counts.automated, counts.members),
+            (1, 2, 1),
+            "{counts:?}"
+        );
+        assert_eq!(counts.times, ["2026-01-01T11:05:00.000Z"]);
     }
 }

@@ -184,10 +184,23 @@ fn per_member_opens_name_the_member_and_images_loaded_on_arrival_are_counted_apa
         pixel("hannah.obi@example.org"),
     );
     assert_ne!(zoe, hannah, "each member's own token");
-    let service = Service::start(&p);
+    // The service's clock starts a second after Hannah's message was accepted: her copy is
+    // fetched on arrival (a mail system, not Hannah), an hour after Zoë's.
+    let accepted = p.log_row("2023-04", "hannah.obi@example.org")["last_attempt_at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let accepted = chrono::DateTime::parse_from_rfc3339(&accepted).unwrap();
+    let start = mailshot::clock::format((accepted + chrono::Duration::seconds(1)).to_utc());
+    let service = Service::start_with(
+        &p,
+        crate::support::HOOKS_BIN,
+        &[("MAILSHOT_FAKE_NOW", &start)],
+    );
     let local = |url: &str| url.replace("https://example.org", &service.base);
-    // Zoë reads it twice; Hannah's copy is fetched on arrival (a mail system, not Hannah).
-    for url in [&zoe, &zoe, &hannah] {
+    // Hannah's first, a second after her acceptance by the service's clock (inside the
+    // 10 s unless the test stalls for nine); then Zoë reads hers twice.
+    for url in [&hannah, &zoe, &zoe] {
         assert_eq!(fetch(&local(url), &["-A", FIREFOX]).status, 200, "{url}");
     }
     // Zoë's MAC on Hannah's name: refused.
@@ -216,6 +229,24 @@ fn per_member_opens_name_the_member_and_images_loaded_on_arrival_are_counted_apa
     assert!(page.contains(
         "<tr><td>automated (privacy proxies, scanners, on arrival; counted apart)</td><td class=\"n\">1</td></tr>"
     ));
+    // In Chromium: the section reads as it should and its chart has its bar (day 1).
+    let shots = tempfile::tempdir().unwrap();
+    let (shown, shot) = crate::report::in_chromium(
+        &p.path("report.html"),
+        shots.path(),
+        &["chart-opens=#2a8c6e"],
+    );
+    let text = shown["text"].as_str().unwrap();
+    for seen in [
+        "Opens",
+        "members who opened",
+        "Apple Mail Privacy Protection",
+    ] {
+        assert!(text.contains(seen), "{seen} not shown ({shot})\n{shown:#}");
+    }
+    let chart = &shown["charts"][0];
+    assert!(chart["size"][0].as_f64().unwrap() > 300.0, "{shown:#}");
+    assert!(chart["marks"].as_u64().unwrap() > 200, "no bar\n{shown:#}");
 }
 
 #[test]

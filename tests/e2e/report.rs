@@ -55,7 +55,8 @@ fn sent_with_variety() -> (Project, SmtpServer) {
     .unwrap()
     .replace("{{VERP}}", &zoe.mail_from)
     .replace("{{RCPT}}", BOUNCED)
-    .replace("{{MSGID}}", id);
+    .replace("{{MSGID}}", id)
+    .replace("{{DATE}}", &chrono::Utc::now().to_rfc2822());
     p.write("bounce-box/new/1.eml", &dsn);
     for sub in ["cur", "tmp"] {
         std::fs::create_dir_all(p.path("bounce-box").join(sub)).unwrap();
@@ -67,19 +68,19 @@ fn sent_with_variety() -> (Project, SmtpServer) {
     (p, server)
 }
 
-/// What headless Chromium made of the page (tests/support/browser/report.mjs), and the
-/// screenshot's path (kept in `shots`).
-fn in_chromium(page: &std::path::Path, shots: &std::path::Path) -> (serde_json::Value, String) {
+/// What headless Chromium made of the page (tests/support/browser/report.mjs), its
+/// `charts` (`id=#colour`) counted, and the screenshot's path (kept in `shots`).
+pub(crate) fn in_chromium(
+    page: &std::path::Path,
+    shots: &std::path::Path,
+    charts: &[&str],
+) -> (serde_json::Value, String) {
     let shot = shots.join("report.png");
     let out = Command::new("node")
         .arg(crate::support::repo().join("tests/support/browser/report.mjs"))
         .arg(page)
         .arg(&shot)
-        .args([
-            "chart-acceptances=#1f6fb4",
-            "chart-replies=#2a8c6e",
-            "chart-unsubscribes=#2a8c6e",
-        ])
+        .args(charts)
         .output()
         .expect("node must be installed (tests/install-deps.sh)");
     assert!(
@@ -141,7 +142,12 @@ fn the_report_shows_counts_replies_bounces_by_domain_and_unsubscribes_in_chromiu
         .tempdir()
         .unwrap()
         .keep();
-    let (shown, shot) = in_chromium(&p.path("report-2023-04.html"), &shots);
+    let charts = [
+        "chart-acceptances=#1f6fb4",
+        "chart-replies=#2a8c6e",
+        "chart-unsubscribes=#2a8c6e",
+    ];
+    let (shown, shot) = in_chromium(&p.path("report-2023-04.html"), &shots, &charts);
     let says = format!("screenshot: {shot}\n{shown:#}");
     assert_eq!(shown["title"], "Campaign report: 2023-04", "{says}");
     assert_eq!(shown["scripts"], 0, "{says}");

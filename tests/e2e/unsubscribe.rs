@@ -26,10 +26,16 @@ pub(crate) struct Service {
 
 impl Service {
     pub(crate) fn start(p: &Project) -> Service {
+        Service::start_with(p, BIN, &[])
+    }
+
+    /// [`Service::start`] with the binary `bin` (`HOOKS_BIN` for a fake clock) and `env`.
+    pub(crate) fn start_with(p: &Project, bin: &str, env: &[(&str, &str)]) -> Service {
         let log = p.path("serve.log");
         let (child, line) = first_line(
-            Command::new(BIN)
+            Command::new(bin)
                 .args(["serve", "--listen", "127.0.0.1:0"])
+                .envs(env.iter().copied())
                 .current_dir(p.dir.path())
                 .env("MAILSHOT_UNSUBSCRIBE_SECRET", SECRET)
                 .env(SECRET_ENV, SECRET)
