@@ -9,7 +9,7 @@
 //! [`BURST`] (a scanner following every link; each click of the burst is marked). Without
 //! `per_member` a click names nobody, so neither can be told.
 
-use rusqlite::{OptionalExtension, named_params};
+use rusqlite::named_params;
 
 use super::Store;
 use crate::error::Result;
@@ -120,21 +120,17 @@ fn accepted_within(
     at: &str,
     secs: f64,
 ) -> rusqlite::Result<bool> {
-    let soon: Option<i64> = tx
-        .query_row(
-            "SELECT 1 FROM deliveries WHERE campaign = :campaign AND status = 'accepted'
-               AND address_key(email) = :member
-               AND (julianday(:at) - julianday(last_attempt_at)) * 86400 BETWEEN 0 AND :secs",
-            named_params![
-                ":campaign": campaign,
-                ":member": member,
-                ":at": at,
-                ":secs": secs,
-            ],
-            |r| r.get(0),
-        )
-        .optional()?;
-    Ok(soon.is_some())
+    let Some(accepted) = super::deliveries::accepted_at(tx, campaign, member)? else {
+        return Ok(false);
+    };
+    let parse = chrono::DateTime::parse_from_rfc3339;
+    Ok(match (parse(at), parse(&accepted)) {
+        (Ok(at), Ok(accepted)) => {
+            let after = (at - accepted).num_milliseconds() as f64 / 1000.0;
+            (0.0..=secs).contains(&after)
+        }
+        _ => false,
+    })
 }
 
 /// A store with campaign `2023-04` begun and Ann's message accepted at 10:00:00 on

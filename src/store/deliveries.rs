@@ -429,6 +429,33 @@ const LOG_COLUMNS: &str = "email, status, attempts, smtp_code, enhanced_code, sm
                            message_id, first_attempt_at, last_attempt_at, reason";
 
 /// A row of [`LOG_COLUMNS`].
+/// When `campaign`'s message to the member keyed `member` ([`crate::address::key`]) was
+/// accepted, if it was. The primary key finds most: an ASCII address's key is the address in
+/// lowercase, which `email` (NOCASE) equals; the rest (a non-ASCII address, or one whose
+/// domain the key spells in punycode) are compared with every member's key.
+pub(super) fn accepted_at(
+    conn: &rusqlite::Connection,
+    campaign: &str,
+    member: &str,
+) -> rusqlite::Result<Option<String>> {
+    let find = |member_is: &str| {
+        conn.query_row(
+            &format!(
+                "SELECT last_attempt_at FROM deliveries
+                 WHERE campaign = ?1 AND status = 'accepted' AND {member_is}"
+            ),
+            [campaign, member],
+            |r| r.get::<_, Option<String>>(0),
+        )
+        .optional()
+        .map(Option::flatten)
+    };
+    match find("email = ?2")? {
+        Some(at) => Ok(Some(at)),
+        None => find("address_key(email) = ?2"),
+    }
+}
+
 fn log_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LogRow> {
     Ok(LogRow {
         email: r.get(0)?,

@@ -15,7 +15,7 @@
 use std::collections::HashSet;
 
 use chrono::DateTime;
-use rusqlite::{OptionalExtension, named_params};
+use rusqlite::named_params;
 
 use super::Store;
 use crate::error::Result;
@@ -75,9 +75,9 @@ impl Store {
 
     /// `campaign`'s opens, people's and the automated apart (see the module's doc).
     pub fn open_counts(&self, campaign: &str) -> Result<OpenCounts> {
-        // The member's delivery by its key: the primary key finds an ASCII address's (the
-        // key is its lowercase, and `email` compares without ASCII case); others are looked
-        // up one by one below.
+        // The member's delivery by its key: the primary key finds most (an ASCII address's
+        // key is its lowercase, and `email` compares without ASCII case); the rest are
+        // looked up one by one below.
         let mut stmt = self.conn.prepare(
             "SELECT o.member, o.at, o.automated IS NOT NULL, d.last_attempt_at
              FROM opens o LEFT JOIN deliveries d
@@ -90,11 +90,8 @@ impl Store {
         while let Some(r) = rows.next()? {
             let (member, at): (Option<String>, String) = (r.get(0)?, r.get(1)?);
             let mut accepted: Option<String> = r.get(3)?;
-            if let Some(m) = member
-                .as_deref()
-                .filter(|m| accepted.is_none() && !m.is_ascii())
-            {
-                accepted = self.accepted_at(campaign, m)?;
+            if let Some(m) = member.as_deref().filter(|_| accepted.is_none()) {
+                accepted = super::deliveries::accepted_at(&self.conn, campaign, m)?;
             }
             let on_arrival = accepted.is_some_and(|a| before_or_soon_after(&at, &a));
             if r.get::<_, bool>(2)? || on_arrival {
@@ -107,19 +104,6 @@ impl Store {
         }
         counts.members = members.len() as u64;
         Ok(counts)
-    }
-
-    /// When `campaign`'s message to the member keyed `member` was accepted, if it was.
-    fn accepted_at(&self, campaign: &str, member: &str) -> rusqlite::Result<Option<String>> {
-        self.conn
-            .query_row(
-                "SELECT last_attempt_at FROM deliveries WHERE campaign = ?1
-                   AND status = 'accepted' AND address_key(email) = ?2",
-                [campaign, member],
-                |r| r.get(0),
-            )
-            .optional()
-            .map(Option::flatten)
     }
 }
 
@@ -194,11 +178,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = super::super::clicks::store_with_ann(dir.path());
         // Written while the send's journal still held these members' acceptances: a gateway
-        // fetching Cat's images before it answered 250, Ünal's proxy 2 s after, Dan later.
+        // fetching Cat's images before it answered 250, Ünal's and Eve's (her domain's key is
+        // in punycode) proxies 2 s after, Dan later.
+        let eve = crate::address::key("eve@bücher.example");
+        assert!(eve.is_ascii());
         store
             .record_opens(&[
                 open(Some("cat@example.org"), "2026-01-01T10:59:58.000Z", None),
                 open(Some("ünal@example.org"), "2026-01-01T11:00:02.000Z", None),
+                open(Some(&eve), "2026-01-01T11:00:02.000Z", None),
                 open(Some("dan@example.org"), "2026-01-01T11:05:00.000Z", None),
             ])
             .unwrap();
@@ -208,13 +196,14 @@ mod tests {
                 "INSERT INTO deliveries (campaign, email, status, last_attempt_at) VALUES
                  ('2023-04', 'Cat@Example.org', 'accepted', '2026-01-01T11:00:00.000Z'),
                  ('2023-04', 'Ünal@Example.org', 'accepted', '2026-01-01T11:00:00.000Z'),
+                 ('2023-04', 'Eve@Bücher.example', 'accepted', '2026-01-01T11:00:00.000Z'),
                  ('2023-04', 'dan@example.org', 'accepted', '2026-01-01T11:00:00.000Z');",
             )
             .unwrap();
         let counts = store.open_counts("2023-04").unwrap();
         assert_eq!(
             (counts.opens, counts.automated, counts.members),
-            (1, 2, 1),
+            (1, 3, 1),
             "{counts:?}"
         );
         assert_eq!(counts.times, ["2026-01-01T11:05:00.000Z"]);

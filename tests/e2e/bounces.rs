@@ -498,7 +498,9 @@ fn a_bounce_naming_only_an_address_matches_a_message_sent_the_week_before_it_was
         r.stdout.contains(&format!(
             "{} hard-bounce (5.1.1) in campaign `2023-04`, matched by recipient: suppressed",
             m[1]
-        )) && r.stdout.ends_with("bounces: 2 read: 1 hard (suppressed), 1 unmatched left in box\n"),
+        )) && r
+            .stdout
+            .ends_with("bounces: 2 read: 1 hard (suppressed), 1 unmatched left in box\n"),
         "{}",
         r.stdout
     );
