@@ -3,7 +3,8 @@
 //! - render: one member's HTML + text + subject, pre-rendered (the default) against a full
 //!   MJML render per member (the reference the shortcut must equal).
 //! - mime: building one member's multipart/alternative message, against the same message made
-//!   by lettre's builder (the reference).
+//!   by lettre's builder (the reference); and what checking its headers and putting its open
+//!   pixel in add beside it.
 //! - dkim: signing one finished message, RSA-2048 and Ed25519, against mail-auth's signer.
 //! - journal: recording one attempt and its reply: a SQLite commit per batch (the reference)
 //!   against the journal file and one fold (what a run does).
@@ -16,7 +17,9 @@ use std::path::Path;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use mailshot::compose::dkim::Signer;
 use mailshot::compose::message::{self, PerMember, Sender};
+use mailshot::compose::opens::Pixel;
 use mailshot::compose::render::{Bulletin, Rendered};
+use mailshot::compose::tokens::Tokens;
 use mailshot::list::{Member, Rows, read_header};
 use mailshot::outcome::Reply;
 use mailshot::store::journal::Journal;
@@ -175,6 +178,20 @@ fn mime_and_dkim(c: &mut Criterion) {
     // What preflight adds per member to check its headers (beside `render/pre-rendered`).
     g.bench_function("headers checked (per member, preflight)", |bch| {
         bch.iter(|| black_box(message::check_headers(&plain, &per, &rendered)).unwrap())
+    });
+    // What `[tracking] opens` adds to a member's build (beside `mime`): the member's pixel
+    // token (per member: one HMAC) and the pixel put into their own copy of the HTML.
+    let tokens = Tokens::new(b"0123456789abcdef-bench-secret", "cluster-news.example.org");
+    let pixel = Pixel::new("https://example.org", "bench", &tokens, true);
+    g.bench_function("open pixel (per member, per_member on)", |bch| {
+        bch.iter_batched(
+            || rendered.html.clone(),
+            |mut html| {
+                Pixel::insert(&mut html, &pixel.url(&tokens, "bench", &m.email));
+                black_box(html)
+            },
+            BatchSize::SmallInput,
+        )
     });
     g.finish();
 

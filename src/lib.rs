@@ -137,9 +137,10 @@
 //!   `campaign_sources`, by revision), `editions` (what it was sent as, `campaign_masters`,
 //!   by the same revision; the archive's list), `images` (published local images, by hashed
 //!   name; `campaign_images` says which a send published, what `publish` writes),
-//!   `suppressions`, `clicks` (tracked links followed, the automated told apart, also
-//!   by timing against `deliveries`; [`store::Store::clicks_by_link`] for a report), `opens`
-//!   (open pixels loaded, likewise; [`store::Store::open_counts`]),
+//!   `suppressions`, `clicks` (tracked links followed, written as `serve` saw them; the
+//!   automated told apart when read, also by timing against `deliveries`:
+//!   [`store::Store::clicks_by_link`]), `opens` (open pixels loaded, likewise:
+//!   [`store::Store::open_counts`]),
 //!   `skip` (which members a run leaves out), `lock` (the campaign lock);
 //!   [`store::journal`]: the run's append-only event file,
 //!   folded into the store every second and replayed after a crash;

@@ -1,17 +1,22 @@
 //! Clicks on tracked links (`[tracking] clicks`, see [`crate::compose::clicks`]): one row per
 //! request `mailshot serve` redirected, with the campaign, the URL, the member's key (only
-//! with `per_member`), when, and why it looks automated, if it does.
+//! with `per_member`), when, and why `serve` thought it automated, if it did.
 //!
-//! `serve` marks a HEAD request and a known link scanner's user agent (`serve::clicks`). The
-//! store adds what only the delivery log can tell, for clicks that name a member: a click
-//! within [`SOON_AFTER_DELIVERY`] of the member's message being accepted (a mail system
-//! scanning it on arrival), and clicks on several different links by one member within
-//! [`BURST`] (a scanner following every link; each click of the burst is marked). Without
-//! `per_member` a click names nobody, so neither can be told.
+//! `serve` marks a HEAD request and a known link scanner's user agent (`serve::clicks`).
+//! What only the delivery log and the member's other clicks can tell is judged when the
+//! clicks are read ([`Store::clicks_by_link`]), against the log as it is then (a send folds
+//! its journal in every second; a click may be written first): for clicks that name a
+//! member, one before their message was accepted or within [`SOON_AFTER_DELIVERY`] after (a
+//! mail system scanning it on arrival), and clicks on two or more different links by one
+//! member within [`BURST`] of each other (a scanner following every link; each click of the
+//! burst counts). Without `per_member` a click names nobody, so neither can be told.
+
+use std::collections::{BTreeMap, HashMap};
 
 use rusqlite::named_params;
 
 use super::Store;
+use super::deliveries::{accepted_at, arrived_within};
 use crate::error::Result;
 
 /// Seconds after a member's message was accepted within which their click counts as
@@ -41,96 +46,132 @@ pub struct LinkClicks {
     pub automated: u64,
 }
 
+/// One stored click as [`Store::clicks_by_link`] judges it.
+struct Row {
+    url: String,
+    member: Option<String>,
+    /// Seconds since 1970 (`None`: not a time; never judged by timing).
+    at: Option<f64>,
+    automated: bool,
+}
+
 impl Store {
-    /// Records `clicks` in one transaction, each member's click classified against the
-    /// delivery log and the member's other clicks (see the module's doc).
+    /// Records `clicks` as `serve` saw them, in one transaction.
     pub fn record_clicks(&mut self, clicks: &[Click]) -> Result<()> {
         let tx = self.conn.transaction()?;
-        for c in clicks {
-            let automated = match (&c.automated, &c.member) {
-                (Some(why), _) => Some(why.clone()),
-                (None, Some(member)) => member_pattern(&tx, c, member)?,
-                (None, None) => None,
-            };
-            tx.execute(
+        {
+            let mut insert = tx.prepare_cached(
                 "INSERT INTO clicks (campaign, url, member, at, automated)
                  VALUES (:campaign, :url, :member, :at, :automated)",
-                named_params![
+            )?;
+            for c in clicks {
+                insert.execute(named_params![
                     ":campaign": c.campaign,
                     ":url": c.url,
                     ":member": c.member,
                     ":at": c.at,
-                    ":automated": automated,
-                ],
-            )?;
+                    ":automated": c.automated,
+                ])?;
+            }
         }
         tx.commit()?;
         Ok(())
     }
 
-    /// Each link's clicks in `campaign`, the most clicked first (then by URL).
+    /// Each link's clicks in `campaign`, people's and the automated apart (see the module's
+    /// doc), the most clicked by people first (then by URL).
     pub fn clicks_by_link(&self, campaign: &str) -> Result<Vec<LinkClicks>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT url, SUM(automated IS NULL), SUM(automated IS NOT NULL) FROM clicks
-             WHERE campaign = ?1 GROUP BY url ORDER BY 2 DESC, url",
-        )?;
-        let rows = stmt.query_map([campaign], |r| {
-            Ok(LinkClicks {
-                url: r.get(0)?,
-                clicks: r.get::<_, i64>(1)?.try_into().unwrap_or(0),
-                automated: r.get::<_, i64>(2)?.try_into().unwrap_or(0),
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-}
-
-/// Why a member's click looks automated by its timing, if it does: `soon after delivery` or
-/// `burst` (then the burst's earlier clicks are marked too).
-fn member_pattern(
-    tx: &rusqlite::Transaction,
-    c: &Click,
-    member: &str,
-) -> rusqlite::Result<Option<String>> {
-    if accepted_within(tx, &c.campaign, member, &c.at, SOON_AFTER_DELIVERY)? {
-        return Ok(Some("soon after delivery".into()));
-    }
-    let burst = tx.execute(
-        "UPDATE clicks SET automated = 'burst'
-         WHERE campaign = :campaign AND member = :member AND url <> :url
-           AND abs(julianday(:at) - julianday(at)) * 86400 <= :burst
-           AND (automated IS NULL OR automated = 'burst')",
-        named_params![
-            ":campaign": c.campaign,
-            ":member": member,
-            ":url": c.url,
-            ":at": c.at,
-            ":burst": BURST,
-        ],
-    )?;
-    Ok((burst > 0).then(|| "burst".into()))
-}
-
-/// Whether `member`'s message of `campaign` was accepted at most `secs` seconds before `at`
-/// (RFC 3339): what a request right on arrival looks like.
-fn accepted_within(
-    tx: &rusqlite::Transaction,
-    campaign: &str,
-    member: &str,
-    at: &str,
-    secs: f64,
-) -> rusqlite::Result<bool> {
-    let Some(accepted) = super::deliveries::accepted_at(tx, campaign, member)? else {
-        return Ok(false);
-    };
-    let parse = chrono::DateTime::parse_from_rfc3339;
-    Ok(match (parse(at), parse(&accepted)) {
-        (Ok(at), Ok(accepted)) => {
-            let after = (at - accepted).num_milliseconds() as f64 / 1000.0;
-            (0.0..=secs).contains(&after)
+        let mut rows = self.click_rows(campaign)?;
+        mark_bursts(&mut rows);
+        let mut links: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+        for r in &rows {
+            let n = links.entry(&r.url).or_default();
+            match r.automated {
+                true => n.1 += 1,
+                false => n.0 += 1,
+            }
         }
-        _ => false,
-    })
+        let mut out: Vec<LinkClicks> = links
+            .into_iter()
+            .map(|(url, (clicks, automated))| LinkClicks {
+                url: url.to_string(),
+                clicks,
+                automated,
+            })
+            .collect();
+        out.sort_by(|a, b| b.clicks.cmp(&a.clicks).then_with(|| a.url.cmp(&b.url)));
+        Ok(out)
+    }
+
+    /// `campaign`'s clicks, each marked automated when `serve` said so or it came on its
+    /// member's message's arrival.
+    fn click_rows(&self, campaign: &str) -> Result<Vec<Row>> {
+        // The member's delivery: by primary key for most, one by one for the rest (see
+        // `accepted_at`).
+        let mut stmt = self.conn.prepare(
+            "SELECT c.url, c.member, c.at, c.automated IS NOT NULL, d.last_attempt_at
+             FROM clicks c LEFT JOIN deliveries d
+               ON d.campaign = c.campaign AND d.email = c.member AND d.status = 'accepted'
+             WHERE c.campaign = ?1 ORDER BY c.at",
+        )?;
+        let mut found = stmt.query([campaign])?;
+        let mut looked_up: HashMap<String, Option<String>> = HashMap::new();
+        let mut rows = Vec::new();
+        while let Some(r) = found.next()? {
+            let (member, at): (Option<String>, String) = (r.get(1)?, r.get(2)?);
+            let mut accepted: Option<String> = r.get(4)?;
+            if let Some(m) = member.as_deref().filter(|_| accepted.is_none()) {
+                accepted = match looked_up.get(m) {
+                    Some(a) => a.clone(),
+                    None => {
+                        let a = accepted_at(&self.conn, campaign, m)?;
+                        looked_up.insert(m.to_string(), a.clone());
+                        a
+                    }
+                };
+            }
+            let on_arrival = member.is_some()
+                && accepted.is_some_and(|a| arrived_within(&at, &a, SOON_AFTER_DELIVERY));
+            rows.push(Row {
+                url: r.get(0)?,
+                at: chrono::DateTime::parse_from_rfc3339(&at)
+                    .ok()
+                    .map(|t| t.timestamp_millis() as f64 / 1000.0),
+                member,
+                automated: r.get::<_, bool>(3)? || on_arrival,
+            });
+        }
+        Ok(rows)
+    }
+}
+
+/// Marks automated every click (of `rows`, oldest first) that has a click by the same member
+/// on another link within [`BURST`] seconds, before or after it.
+fn mark_bursts(rows: &mut [Row]) {
+    let mut by_member: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, r) in rows.iter().enumerate() {
+        if let (Some(m), Some(_)) = (&r.member, r.at) {
+            by_member.entry(m.as_str()).or_default().push(i);
+        }
+    }
+    let mut burst = vec![false; rows.len()];
+    for clicks in by_member.values() {
+        for (n, &i) in clicks.iter().enumerate() {
+            let at = rows[i].at.unwrap_or_default();
+            for &j in &clicks[n + 1..] {
+                if rows[j].at.unwrap_or_default() - at > BURST {
+                    break;
+                }
+                if rows[j].url != rows[i].url {
+                    burst[i] = true;
+                    burst[j] = true;
+                }
+            }
+        }
+    }
+    for (r, b) in rows.iter_mut().zip(burst) {
+        r.automated |= b;
+    }
 }
 
 /// A store with campaign `2023-04` begun and Ann's message accepted at 10:00:00 on
@@ -200,5 +241,37 @@ mod tests {
             ]
         );
         assert_eq!(store.clicks_by_link("2023-05").unwrap(), []);
+    }
+
+    #[test]
+    fn a_click_is_judged_against_the_log_as_it_is_when_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = store_with_ann(dir.path());
+        let a = "https://example.org/a";
+        // Written before the send's journal reached the store: Cat's gateway following the
+        // link before it answered 250, and 4 s after; Dan, half an hour on.
+        store
+            .record_clicks(&[
+                click(a, Some("cat@example.org"), "2026-01-01T10:59:59.000Z", None),
+                click(a, Some("cat@example.org"), "2026-01-01T11:00:04.000Z", None),
+                click(a, Some("dan@example.org"), "2026-01-01T11:30:00.000Z", None),
+            ])
+            .unwrap();
+        store
+            .conn
+            .execute_batch(
+                "INSERT INTO deliveries (campaign, email, status, last_attempt_at) VALUES
+                 ('2023-04', 'cat@example.org', 'accepted', '2026-01-01T11:00:00.000Z'),
+                 ('2023-04', 'Dan@Example.org', 'accepted', '2026-01-01T11:00:00.000Z');",
+            )
+            .unwrap();
+        assert_eq!(
+            store.clicks_by_link("2023-04").unwrap(),
+            [LinkClicks {
+                url: a.into(),
+                clicks: 1,
+                automated: 2
+            }]
+        );
     }
 }

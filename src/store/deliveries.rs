@@ -456,6 +456,17 @@ pub(super) fn accepted_at(
     }
 }
 
+/// Whether a request at `at` came before a message was accepted at `accepted`, or at most
+/// `secs` seconds after (both RFC 3339): what a mail system fetching on arrival does, and a
+/// person cannot (a message not yet delivered is not read). False when either is not a time.
+pub(super) fn arrived_within(at: &str, accepted: &str, secs: f64) -> bool {
+    let parse = chrono::DateTime::parse_from_rfc3339;
+    match (parse(at), parse(accepted)) {
+        (Ok(at), Ok(accepted)) => (at - accepted).num_milliseconds() as f64 / 1000.0 <= secs,
+        _ => false,
+    }
+}
+
 fn log_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LogRow> {
     Ok(LogRow {
         email: r.get(0)?,

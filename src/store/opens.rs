@@ -14,10 +14,10 @@
 
 use std::collections::HashSet;
 
-use chrono::DateTime;
 use rusqlite::named_params;
 
 use super::Store;
+use super::deliveries::{accepted_at, arrived_within};
 use crate::error::Result;
 
 /// Seconds after a member's message was accepted within which their open counts as
@@ -91,9 +91,9 @@ impl Store {
             let (member, at): (Option<String>, String) = (r.get(0)?, r.get(1)?);
             let mut accepted: Option<String> = r.get(3)?;
             if let Some(m) = member.as_deref().filter(|_| accepted.is_none()) {
-                accepted = super::deliveries::accepted_at(&self.conn, campaign, m)?;
+                accepted = accepted_at(&self.conn, campaign, m)?;
             }
-            let on_arrival = accepted.is_some_and(|a| before_or_soon_after(&at, &a));
+            let on_arrival = accepted.is_some_and(|a| arrived_within(&at, &a, SOON_AFTER_DELIVERY));
             if r.get::<_, bool>(2)? || on_arrival {
                 counts.automated += 1;
                 continue;
@@ -104,20 +104,6 @@ impl Store {
         }
         counts.members = members.len() as u64;
         Ok(counts)
-    }
-}
-
-/// Whether an open at `at` came before the message was accepted at `accepted`, or within
-/// [`SOON_AFTER_DELIVERY`] after (both RFC 3339); false when either is not a time.
-fn before_or_soon_after(at: &str, accepted: &str) -> bool {
-    match (
-        DateTime::parse_from_rfc3339(at),
-        DateTime::parse_from_rfc3339(accepted),
-    ) {
-        (Ok(at), Ok(accepted)) => {
-            (at - accepted).num_milliseconds() as f64 / 1000.0 <= SOON_AFTER_DELIVERY
-        }
-        _ => false,
     }
 }
 
