@@ -296,6 +296,7 @@ impl Campaign {
             unsubscribe_url: &url,
             subject: None,
             envelope_from: None,
+            pixel: None,
         };
         message::check_headers(&self.sender, &per, &rendered)?;
         Ok(rendered)
@@ -388,12 +389,12 @@ impl Campaign {
                 self.tokens.token(&member.email)
             }
         };
-        let (mut rendered, url) = self.render_with_url(member, &token)?;
+        let (rendered, url) = self.render_with_url(member, &token)?;
         // A member's own copy only: a test copy's open would be the chair's.
-        if let (Some(pixel), None) = (&self.pixel, test_to) {
-            let src = pixel.url(&self.tokens, &self.id, &member.email);
-            Pixel::insert(&mut rendered.html, &src);
-        }
+        let pixel = match (&self.pixel, test_to) {
+            (Some(pixel), None) => Some(pixel.url(&self.tokens, &self.id, &member.email)),
+            _ => None,
+        };
         let test_subject = test_to.map(|_| format!("[TEST] {}", rendered.subject));
         let per = PerMember {
             to: test_to.unwrap_or(&member.email),
@@ -410,6 +411,7 @@ impl Campaign {
             } else {
                 self.envelope_from(member)
             },
+            pixel: pixel.as_deref(),
         };
         message::build(&self.sender, &per, &rendered)
     }

@@ -19,6 +19,7 @@ use lettre::message::Mailbox;
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 
 use crate::compose::dkim;
+use crate::compose::opens::Pixel;
 use crate::compose::render::Rendered;
 
 /// What the message is sent as, shared by every member of a campaign.
@@ -107,6 +108,9 @@ pub struct PerMember<'a> {
     pub subject: Option<&'a str>,
     /// Envelope sender for bounce matching.
     pub envelope_from: Option<Address>,
+    /// With `[tracking] opens`, the address of the member's open pixel, written into the
+    /// HTML just before `</body>` (see [`crate::compose::opens`]).
+    pub pixel: Option<&'a str>,
 }
 
 /// A fresh `<campaign.random@domain>` Message-ID.
@@ -317,7 +321,26 @@ pub fn build(
     let boundary = new_boundary();
     let headers = headers(sender, m, rendered, &to_addr, &boundary);
     let text = part(TEXT_PLAIN, &rendered.text);
-    let html = part(TEXT_HTML, &rendered.html);
+    let pixeled;
+    let html = match m.pixel {
+        None => part(TEXT_HTML, &rendered.html),
+        Some(url) => {
+            let mut html = part(TEXT_HTML, &rendered.html);
+            if html.encoding == "7bit" {
+                // Written in as the part is copied into the message: no copy of the HTML.
+                let (at, break_first) = Pixel::position(&html.body);
+                html.insert = Some((at, Pixel::line(url, break_first).into_bytes()));
+                html
+            } else {
+                pixeled = {
+                    let mut with = rendered.html.clone();
+                    Pixel::insert(&mut with, url);
+                    with
+                };
+                part(TEXT_HTML, &pixeled)
+            }
+        }
+    };
     let images: usize = sender.inline.iter().map(|i| i.base64.len() + 200).sum();
     let mut bytes = Vec::with_capacity(
         headers.len() + text.len() + html.len() + images + 4 * boundary.len() + 256,
@@ -444,11 +467,14 @@ struct Part<'a> {
     content_type: &'static str,
     encoding: &'static str,
     body: std::borrow::Cow<'a, [u8]>,
+    /// Bytes written into `body` at an offset as it is copied (the open pixel, into 7bit
+    /// HTML).
+    insert: Option<(usize, Vec<u8>)>,
 }
 
 impl Part<'_> {
     fn len(&self) -> usize {
-        self.body.len() + 100
+        self.body.len() + self.insert.as_ref().map_or(0, |(_, b)| b.len()) + 100
     }
 
     fn write(&self, out: &mut Vec<u8>) {
@@ -457,7 +483,14 @@ impl Part<'_> {
         out.extend_from_slice(b"\r\nContent-Transfer-Encoding: ");
         out.extend_from_slice(self.encoding.as_bytes());
         out.extend_from_slice(b"\r\n\r\n");
-        out.extend_from_slice(&self.body);
+        match &self.insert {
+            None => out.extend_from_slice(&self.body),
+            Some((at, bytes)) => {
+                out.extend_from_slice(&self.body[..*at]);
+                out.extend_from_slice(bytes);
+                out.extend_from_slice(&self.body[*at..]);
+            }
+        }
     }
 }
 
@@ -482,11 +515,13 @@ fn part<'a>(content_type: &'static str, text: &'a str) -> Part<'a> {
             content_type,
             encoding: "7bit",
             body,
+            insert: None,
         },
         None => Part {
             content_type,
             encoding: "quoted-printable",
             body: Cow::Owned(quoted_printable(text.as_bytes())),
+            insert: None,
         },
     }
 }
@@ -613,23 +648,53 @@ mod tests {
         String::from_utf8(built_with(html, Arc::from([]))).unwrap()
     }
 
-    /// Ann's message with `html` (and the text `Hi`), carrying `inline`.
-    fn built_with(html: &str, inline: Arc<[Inline]>) -> Vec<u8> {
-        let sender = Sender { inline, ..sender() };
-        let per = PerMember {
+    /// What differs for Ann, with the open pixel at `pixel` if given.
+    fn ann(pixel: Option<&str>) -> PerMember<'_> {
+        PerMember {
             to: "ann@example.org",
             name: None,
             message_id: "<c.1@example.org>",
             unsubscribe_url: "https://example.org/u/1",
             subject: None,
             envelope_from: None,
-        };
+            pixel,
+        }
+    }
+
+    /// Ann's message with `html` (and the text `Hi`), carrying `inline`.
+    fn built_with(html: &str, inline: Arc<[Inline]>) -> Vec<u8> {
+        let sender = Sender { inline, ..sender() };
+        let per = ann(None);
         let rendered = Rendered {
             subject: "Hi".into(),
             html: html.into(),
             text: "Hi".into(),
         };
         build(&sender, &per, &rendered).unwrap().bytes
+    }
+
+    #[test]
+    fn the_open_pixel_is_written_before_the_body_ends_in_7bit_and_quoted_printable_html() {
+        let sender = sender();
+        let per = ann(Some("https://x.org/o/t.gif"));
+        let with = |html: &str| {
+            let rendered = Rendered {
+                subject: "Hi".into(),
+                html: html.into(),
+                text: "Hi".into(),
+            };
+            let bytes = build(&sender, &per, &rendered).unwrap().bytes;
+            let m = mail_parser::MessageParser::default().parse(&bytes).unwrap();
+            m.body_html(0).unwrap().into_owned()
+        };
+        let img = Pixel::img("https://x.org/o/t.gif");
+        assert_eq!(
+            with("<body>\r\n<p>a</p>\r\n</body>\r\n</html>\r\n"),
+            format!("<body>\r\n<p>a</p>\r\n{img}</body>\r\n</html>\r\n")
+        );
+        // Not ASCII: quoted-printable, the pixel in it all the same.
+        let html = with("<body><p>\u{e9}t\u{e9}</p></body>");
+        assert_eq!(html, format!("<body><p>\u{e9}t\u{e9}</p>\r\n{img}</body>"));
     }
 
     #[test]
@@ -694,6 +759,7 @@ mod tests {
             unsubscribe_url: url,
             subject: None,
             envelope_from: None,
+            pixel: None,
         };
         let ok = |to, name, url, subject: &str| {
             check_headers(&sender(), &per(to, name, url), &rendered(subject))
@@ -840,6 +906,7 @@ mod tests {
                 unsubscribe_url: "https://example.org/u/1",
                 subject: None,
                 envelope_from: None,
+                pixel: None,
             };
             let bytes = build(&sender, &per, &rendered).unwrap().bytes;
             let head = String::from_utf8_lossy(&bytes);
@@ -871,6 +938,7 @@ mod tests {
             unsubscribe_url: "https://example.org/u/1",
             subject: None,
             envelope_from: None,
+            pixel: None,
         };
         let rendered = Rendered {
             subject: "Hi \u{2013} there".into(),

@@ -2,8 +2,9 @@
 //! 1x1 transparent image, `{base_url}/o/<token>.gif`, which `mailshot serve` answers and
 //! counts (`serve::opens`).
 //!
-//! The pixel is put into the finished HTML of a member's own message, just before
-//! `</body>`, when the message is built ([`Pixel::insert`]): never into the web edition
+//! The pixel is put into the HTML of a member's own message, just before `</body>`, as the
+//! message is built (`compose::message` writes it in while copying the HTML into the
+//! message, so the HTML is never copied for it): never into the web edition
 //! (a web reader is not a member opening their mail), a `--test-to` copy (the chair's test
 //! would count), the preview, or the text part (it is made from the bulletin before, and an
 //! image with an empty `alt` has no text anyway). It is not MJML, so the once-per-campaign
@@ -51,24 +52,39 @@ impl Pixel {
         )
     }
 
-    /// Puts the pixel for `url` into `html` (wire HTML: CRLF lines), on a line of its own
-    /// just before the last `</body>`, or at the end when there is none.
-    pub fn insert(html: &mut String, url: &str) {
-        let img = format!(
+    /// The pixel for `url` as a line of its own (CRLF-ended): what [`Pixel::position`] says
+    /// where to put.
+    pub fn img(url: &str) -> String {
+        format!(
             "<img src=\"{url}\" width=\"1\" height=\"1\" alt=\"\" style=\"display:block;width:1px;height:1px;border:0;margin:0;padding:0;\" />\r\n"
-        );
+        )
+    }
+
+    /// Where in `html` the pixel goes: just before the last `</body>` (any case), or at the
+    /// end when there is none; and whether a line break must come first (the place is not
+    /// at a line's start).
+    pub fn position(html: &[u8]) -> (usize, bool) {
         let at = html
-            .as_bytes()
             .windows(7)
             .rposition(|w| w.eq_ignore_ascii_case(b"</body>"))
             .unwrap_or(html.len());
-        let line_start = at == 0 || html.as_bytes()[at - 1] == b'\n';
-        let img = if line_start {
-            img
-        } else {
-            format!("\r\n{img}")
-        };
-        html.insert_str(at, &img);
+        (at, at > 0 && html[at - 1] != b'\n')
+    }
+
+    /// `img` with the line break [`Pixel::position`] asked for.
+    pub fn line(url: &str, break_first: bool) -> String {
+        match break_first {
+            true => format!("\r\n{}", Pixel::img(url)),
+            false => Pixel::img(url),
+        }
+    }
+
+    /// Puts the pixel for `url` into `html` (wire HTML: CRLF lines), on a line of its own
+    /// just before the last `</body>`, or at the end when there is none. (A message being
+    /// built writes it in as it copies the HTML instead: `compose::message`.)
+    pub fn insert(html: &mut String, url: &str) {
+        let (at, break_first) = Pixel::position(html.as_bytes());
+        html.insert_str(at, &Pixel::line(url, break_first));
     }
 }
 
