@@ -26,8 +26,8 @@
 //!        |   (one pass)
 //!   compose::message::build --> Outgoing (multipart/alternative with the HTML as 7bit, List-*
 //!        |              headers, Message-ID; compose::dkim::Signer signs the finished bytes;
-//!        |              with [tracking] opens, Campaign::build first puts the member's open
-//!        |              pixel before `</body>`)
+//!        |              with [tracking] opens, the member's open pixel written in before
+//!        |              `</body>` as the HTML is copied into the message)
 //!   deliver::deliver (the shell; decisions: deliver::coordinator::Coordinator)
 //!        |   -> bounded channel -> N workers (deliver::worker, one connection each)
 //!        |   worker: pacer.acquire() -> Event::Starting -> coordinator asks the skip set
@@ -100,9 +100,9 @@
 //!   bounce addresses, and signed tracked links; [`compose::clicks`]: with `[tracking]
 //!   clicks` (off by default), the MJML's written-out http(s) links rewritten once per
 //!   campaign to `{base_url}/c/<token>` (beside the images' rewrite, before the render);
-//!   [`compose::opens`]: with `[tracking] opens` (off by default), the open pixel put into
-//!   each member's own finished HTML by `Campaign::build` (never a test copy or the web
-//!   edition);
+//!   [`compose::opens`]: with `[tracking] opens` (off by default), each member's open pixel
+//!   (its token, its `<img>` line, where it goes), which `Campaign::build` hands to
+//!   `compose::message` for a member's own copy only (never a test copy or the web edition);
 //!   [`compose::lint`]: `mailshot check`'s rules (also run by `send`);
 //!   [`compose::sources`]: what a campaign is rendered from (template or layout, partials,
 //!   Markdown issue, values, subject), stored at its first send (`begin`) and compared by
