@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use rusqlite::named_params;
 
 use super::Store;
-use super::deliveries::{accepted_at, arrived_within};
+use super::deliveries::{Acceptances, arrived_within};
 use crate::error::Result;
 
 /// Seconds after a member's message was accepted within which their click counts as
@@ -115,23 +115,15 @@ impl Store {
              WHERE c.campaign = ?1 ORDER BY c.at",
         )?;
         let mut found = stmt.query([campaign])?;
-        let mut looked_up: HashMap<String, Option<String>> = HashMap::new();
+        let mut acceptances = Acceptances::new(&self.conn, campaign);
         let mut rows = Vec::new();
         while let Some(r) = found.next()? {
             let (member, at): (Option<String>, String) = (r.get(1)?, r.get(2)?);
-            let mut accepted: Option<String> = r.get(4)?;
-            if let Some(m) = member.as_deref().filter(|_| accepted.is_none()) {
-                accepted = match looked_up.get(m) {
-                    Some(a) => a.clone(),
-                    None => {
-                        let a = accepted_at(&self.conn, campaign, m)?;
-                        looked_up.insert(m.to_string(), a.clone());
-                        a
-                    }
-                };
-            }
-            let on_arrival = member.is_some()
-                && accepted.is_some_and(|a| arrived_within(&at, &a, SOON_AFTER_DELIVERY));
+            let accepted = match &member {
+                Some(m) => acceptances.of(m, r.get(4)?)?,
+                None => None,
+            };
+            let on_arrival = accepted.is_some_and(|a| arrived_within(&at, &a, SOON_AFTER_DELIVERY));
             rows.push(Row {
                 url: r.get(0)?,
                 at: chrono::DateTime::parse_from_rfc3339(&at)

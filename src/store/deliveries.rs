@@ -429,11 +429,47 @@ const LOG_COLUMNS: &str = "email, status, attempts, smtp_code, enhanced_code, sm
                            message_id, first_attempt_at, last_attempt_at, reason";
 
 /// A row of [`LOG_COLUMNS`].
+/// [`accepted_at`] for the members of one campaign's clicks or opens, each looked up by its
+/// key once (a member's many requests, when the primary key did not find them).
+pub(super) struct Acceptances<'a> {
+    conn: &'a rusqlite::Connection,
+    campaign: &'a str,
+    looked_up: std::collections::HashMap<String, Option<String>>,
+}
+
+impl<'a> Acceptances<'a> {
+    pub(super) fn new(conn: &'a rusqlite::Connection, campaign: &'a str) -> Self {
+        Acceptances {
+            conn,
+            campaign,
+            looked_up: Default::default(),
+        }
+    }
+
+    /// When `member`'s message was accepted: `joined` (what a join on the primary key
+    /// found) or, without it, [`accepted_at`]'s answer, remembered.
+    pub(super) fn of(
+        &mut self,
+        member: &str,
+        joined: Option<String>,
+    ) -> rusqlite::Result<Option<String>> {
+        if joined.is_some() {
+            return Ok(joined);
+        }
+        if let Some(at) = self.looked_up.get(member) {
+            return Ok(at.clone());
+        }
+        let at = accepted_at(self.conn, self.campaign, member)?;
+        self.looked_up.insert(member.to_string(), at.clone());
+        Ok(at)
+    }
+}
+
 /// When `campaign`'s message to the member keyed `member` ([`crate::address::key`]) was
 /// accepted, if it was. The primary key finds most: an ASCII address's key is the address in
 /// lowercase, which `email` (NOCASE) equals; the rest (a non-ASCII address, or one whose
 /// domain the key spells in punycode) are compared with every member's key.
-pub(super) fn accepted_at(
+fn accepted_at(
     conn: &rusqlite::Connection,
     campaign: &str,
     member: &str,

@@ -17,7 +17,7 @@ use std::collections::HashSet;
 use rusqlite::named_params;
 
 use super::Store;
-use super::deliveries::{accepted_at, arrived_within};
+use super::deliveries::{Acceptances, arrived_within};
 use crate::error::Result;
 
 /// Seconds after a member's message was accepted within which their open counts as
@@ -87,12 +87,13 @@ impl Store {
         let mut rows = stmt.query([campaign])?;
         let mut counts = OpenCounts::default();
         let mut members = HashSet::new();
+        let mut acceptances = Acceptances::new(&self.conn, campaign);
         while let Some(r) = rows.next()? {
             let (member, at): (Option<String>, String) = (r.get(0)?, r.get(1)?);
-            let mut accepted: Option<String> = r.get(3)?;
-            if let Some(m) = member.as_deref().filter(|_| accepted.is_none()) {
-                accepted = accepted_at(&self.conn, campaign, m)?;
-            }
+            let accepted = match &member {
+                Some(m) => acceptances.of(m, r.get(3)?)?,
+                None => None,
+            };
             let on_arrival = accepted.is_some_and(|a| arrived_within(&at, &a, SOON_AFTER_DELIVERY));
             if r.get::<_, bool>(2)? || on_arrival {
                 counts.automated += 1;
