@@ -6,7 +6,8 @@
 // writes the issue with a new word in its first paragraph, and times until both frames'
 // documents show it. Prints each time, the median and the 95th percentile, and the part of
 // it until the server announced the new load (its answer to the page's long poll on
-// `/changes`): the rest is the page fetching the new panel and the frames their bulletin.
+// `/changes`), until the new panel arrived (`/panel`), and until the second frame's bulletin
+// arrived (`/render`): the rest is Chromium laying out the two frames.
 //
 // Usage: node bench/preview_latency.mjs [MAILSHOT_BINARY] [N]
 //   (default target/debug/mailshot, 20 edits; build it first: cargo build)
@@ -51,6 +52,10 @@ const browser = await chromium.launch({
 });
 const times = [];
 const announced = [];
+const panels = [];
+const renders = [];
+let panel = null;
+let rendered = [];
 let saved = 0;
 let heard = null;
 try {
@@ -58,7 +63,10 @@ try {
   // The bulletin's remote images: not part of what is measured.
   await page.route((u) => !u.hostname.startsWith("127.0.0.1"), (route) => route.abort());
   page.on("response", (r) => {
-    if (heard === null && new URL(r.url()).pathname === "/changes") heard = performance.now() - saved;
+    const path = new URL(r.url()).pathname;
+    if (heard === null && path === "/changes") heard = performance.now() - saved;
+    if (panel === null && path === "/panel") panel = performance.now() - saved;
+    if (path === "/render") rendered.push(performance.now() - saved);
   });
   await page.goto(url);
   const shows = (word) => {
@@ -71,11 +79,15 @@ try {
     const word = `edit${i}x${Date.now() % 100000}`;
     const text = original.replace(anchor, `${anchor} ${word}`);
     heard = null;
+    panel = null;
+    rendered = [];
     saved = performance.now();
     writeFileSync(issue, text);
     await page.waitForFunction(shows, word, { polling: 1, timeout: 10000 });
     times.push(performance.now() - saved);
     announced.push(heard);
+    panels.push(panel);
+    renders.push(rendered.length === 2 ? Math.max(...rendered) : NaN);
     // Let the editor's burst and the page settle before the next save.
     await new Promise((done) => setTimeout(done, 300));
   }
@@ -93,4 +105,5 @@ console.log(`binary: ${binary}`);
 console.log(`save -> new rendering in both frames, ${times.length} edits (ms): ${ms(times)}`);
 console.log(`  of which save -> new load announced (ms): ${ms(announced)}`);
 console.log(`median ${quantile(times, 0.5).toFixed(1)} ms, p95 ${quantile(times, 0.95).toFixed(1)} ms ` +
-  `(announced: median ${quantile(announced, 0.5).toFixed(1)} ms)`);
+  `(announced: median ${quantile(announced, 0.5).toFixed(1)} ms; new panel in: ` +
+  `${quantile(panels, 0.5).toFixed(1)} ms; both frames' bulletins in: ${quantile(renders, 0.5).toFixed(1)} ms)`);
