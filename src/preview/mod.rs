@@ -323,17 +323,12 @@ fn image(snapshot: &Snapshot, name: &str) -> Response {
         Err(_) => None,
     };
     match found {
-        Some((content_type, bytes)) => {
-            let mut r = bytes.as_ref().clone().into_response();
-            let h = r.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            h.insert(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            );
-            r
-        }
+        Some((content_type, bytes)) => crate::serve::typed(
+            bytes.as_ref().clone().into_response(),
+            Some(HeaderValue::from_static(content_type)),
+            "no-store",
+            None,
+        ),
         None => plain(StatusCode::NOT_FOUND, "not found\n".into()),
     }
 }
@@ -399,17 +394,7 @@ fn plain(status: StatusCode, body: String) -> Response {
     with_headers(r, "text/plain; charset=utf-8", "default-src 'none'")
 }
 
-fn with_headers(mut r: Response, content_type: &'static str, policy: &'static str) -> Response {
-    let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(policy),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    r
+fn with_headers(r: Response, content_type: &'static str, policy: &'static str) -> Response {
+    let content_type = Some(HeaderValue::from_static(content_type));
+    crate::serve::typed(r, content_type, "no-store", Some(policy))
 }

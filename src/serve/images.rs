@@ -48,20 +48,9 @@ async fn image(State(store): State<Arc<PathBuf>>, Path(name): Path<String>) -> R
     let found = tokio::task::spawn_blocking(move || lookup(&store, &name)).await;
     match found {
         Ok(Ok(Some((content_type, bytes)))) => {
-            let mut r = bytes.into_response();
-            let h = r.headers_mut();
-            if let Ok(v) = HeaderValue::from_str(&content_type) {
-                h.insert(header::CONTENT_TYPE, v);
-            }
-            h.insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=31536000, immutable"),
-            );
-            h.insert(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            );
-            r
+            let content_type = HeaderValue::from_str(&content_type).ok();
+            let immutable = "public, max-age=31536000, immutable";
+            super::typed(bytes.into_response(), content_type, immutable, None)
         }
         Ok(Ok(None)) => not_found(),
         Ok(Err(e)) => {

@@ -97,6 +97,33 @@ pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
     r
 }
 
+/// `r` with its content type (when there is one), `Cache-Control: cache`,
+/// `X-Content-Type-Options: nosniff` and, when given, its `Content-Security-Policy`: what the
+/// files and pages served here (and by the preview) carry.
+pub(crate) fn typed(
+    mut r: Response,
+    content_type: Option<HeaderValue>,
+    cache: &'static str,
+    policy: Option<&'static str>,
+) -> Response {
+    let h = r.headers_mut();
+    if let Some(t) = content_type {
+        h.insert(header::CONTENT_TYPE, t);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    if let Some(policy) = policy {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(policy),
+        );
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
 /// What a genuine link stands for.
 enum Link {
     /// A member's address.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
@@ -110,22 +110,9 @@ const POLICY: &str = "script-src 'none'; object-src 'none'; base-uri 'none'";
 /// A page's bytes with its content type and [`POLICY`]; browsers and caches check again each
 /// time (a campaign's accepted changes replace its web edition).
 fn respond(page: Page) -> Response {
-    let mut r = (StatusCode::OK, page.body).into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(page.content_type),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(POLICY),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    r
+    let content_type = HeaderValue::from_static(page.content_type);
+    let r = (StatusCode::OK, page.body).into_response();
+    super::typed(r, Some(content_type), "no-cache", Some(POLICY))
 }
 
 fn not_found() -> Response {

@@ -526,25 +526,14 @@ fn watch_reads_bounces_as_they_arrive_connects_again_after_a_drop_and_stops_on_s
     let (p, server, m) = project(2);
     let sent = send(&p, &server, "2023-04");
     imap_config(&p, &d);
-    let child = std::process::Command::new(crate::support::BIN)
-        .args(["bounces", "--watch", "--verbose"])
-        .current_dir(p.dir.path())
-        .env("TEST_IMAP_PASSWORD", dovecot::PASSWORD)
-        .env(crate::support::SECRET_ENV, crate::support::SECRET)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = watch(&p, &["--verbose"]);
     // Connected and idle before the bounce arrives.
     std::thread::sleep(std::time::Duration::from_millis(1500));
     d.deliver(
         "1.bounce",
         fixture("exim-hard.eml", &m[1], &sent[&m[1]], "1").as_bytes(),
     );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while suppressions(&p).is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    until_suppressed(&p, 1);
     assert_eq!(suppressions(&p), vec![(m[1].clone(), "hard-bounce".into())]);
     // The connection is dropped under it: the watch connects again and reads on.
     d.kick();
@@ -552,16 +541,9 @@ fn watch_reads_bounces_as_they_arrive_connects_again_after_a_drop_and_stops_on_s
         "2.bounce",
         fixture("postfix-hard.eml", &m[0], &sent[&m[0]], "2").as_bytes(),
     );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while suppressions(&p).len() < 2 && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    until_suppressed(&p, 2);
     assert_eq!(suppressions(&p).len(), 2);
-    std::process::Command::new("kill")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = terminate(child);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
@@ -597,15 +579,7 @@ fn watch_renews_its_idle_every_idle_secs_on_one_connection_and_still_reads_what_
         "\"TEST_IMAP_PASSWORD\"\n",
         "\"TEST_IMAP_PASSWORD\"\nidle_secs = 1\n",
     );
-    let mut child = std::process::Command::new(crate::support::BIN)
-        .args(["bounces", "--watch"])
-        .current_dir(p.dir.path())
-        .env("TEST_IMAP_PASSWORD", dovecot::PASSWORD)
-        .env(crate::support::SECRET_ENV, crate::support::SECRET)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = watch(&p, &[]);
     // Connected (it says so), then left idle for five renewals' worth before the bounce.
     let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut said = String::new();
@@ -617,16 +591,9 @@ fn watch_renews_its_idle_every_idle_secs_on_one_connection_and_still_reads_what_
         "1.bounce",
         fixture("postfix-hard.eml", &m[0], &sent[&m[0]], "1").as_bytes(),
     );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while suppressions(&p).is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    until_suppressed(&p, 1);
     assert_eq!(suppressions(&p), vec![(m[0].clone(), "hard-bounce".into())]);
-    std::process::Command::new("kill")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = terminate(child);
     std::io::Read::read_to_string(&mut stdout, &mut said).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{said}{stderr}");
@@ -657,6 +624,37 @@ fn watch_renews_its_idle_every_idle_secs_on_one_connection_and_still_reads_what_
             "{lines:#?}"
         );
     }
+}
+
+/// `mailshot bounces --watch` with `extra` arguments, in `p`, its output piped.
+fn watch(p: &Project, extra: &[&str]) -> std::process::Child {
+    std::process::Command::new(crate::support::BIN)
+        .args(["bounces", "--watch"])
+        .args(extra)
+        .current_dir(p.dir.path())
+        .env("TEST_IMAP_PASSWORD", dovecot::PASSWORD)
+        .env(crate::support::SECRET_ENV, crate::support::SECRET)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits (up to 20 s) until `p`'s store has `n` suppressions.
+fn until_suppressed(p: &Project, n: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while suppressions(p).len() < n && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Stops a watch with SIGTERM, as a service manager would: what it left.
+fn terminate(child: std::process::Child) -> std::process::Output {
+    std::process::Command::new("kill")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    child.wait_with_output().unwrap()
 }
 
 /// Seconds since 1970, as Dovecot's rawlog writes them.

@@ -307,18 +307,9 @@ fn serve_reads_images_from_the_store_as_it_is_now() {
 pub(crate) fn shown_in_chromium(p: &Project, html: &str, widths: &[&str]) -> serde_json::Value {
     let file = p.path("message.html");
     std::fs::write(&file, html).unwrap();
-    let out = Command::new("node")
-        .arg(crate::support::repo().join("tests/support/browser/images.mjs"))
-        .arg(&file)
-        .args(widths)
-        .output()
-        .expect("node must be installed (tests/install-deps.sh)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let mut args = vec![file.display().to_string()];
+    args.extend(widths.iter().map(|w| w.to_string()));
+    crate::support::in_browser("images.mjs", &args)
 }
 
 #[test]

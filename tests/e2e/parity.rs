@@ -42,20 +42,13 @@ fn parity(name: &str) {
     );
     std::fs::write(&ours, mailshot_render(&file).html).unwrap();
     std::fs::write(&theirs, crate::support::official_mjml(&file)).unwrap();
-    let browser = repo().join("tests/support/browser");
-    let out = std::process::Command::new("node")
-        .arg(browser.join("parity.mjs"))
-        .args([&ours, &theirs, &dir.path().to_path_buf()])
-        .args(WIDTHS.map(|w| w.to_string()))
-        .current_dir(&browser)
-        .output()
-        .expect("node must be installed (tests/install-deps.sh)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let shots: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let mut args: Vec<String> = [&ours, &theirs, &dir.path().to_path_buf()]
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    args.extend(WIDTHS.map(|w| w.to_string()));
+    let shots: Vec<serde_json::Value> =
+        serde_json::from_value(crate::support::in_browser("parity.mjs", &args)).unwrap();
     assert_eq!(shots.len(), WIDTHS.len());
     let mut failures = Vec::new();
     for s in &shots {

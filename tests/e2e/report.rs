@@ -2,8 +2,6 @@
 //! retries, a late bounce read by `mailshot bounces`, an unsubscribe; then the page as a
 //! browser shows it (headless Chromium: every chart drawn, nothing fetched) and the summary.
 
-use std::process::Command;
-
 use crate::support::{Project, SmtpServer};
 
 const FAILED: &str = "ngozi.adeyemi@carepath.example.org";
@@ -75,21 +73,10 @@ pub(crate) fn in_chromium(
     shots: &std::path::Path,
     charts: &[&str],
 ) -> (serde_json::Value, String) {
-    let shot = shots.join("report.png");
-    let out = Command::new("node")
-        .arg(crate::support::repo().join("tests/support/browser/report.mjs"))
-        .arg(page)
-        .arg(&shot)
-        .args(charts)
-        .output()
-        .expect("node must be installed (tests/install-deps.sh)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let shown = serde_json::from_slice(&out.stdout).unwrap();
-    (shown, shot.display().to_string())
+    let shot = shots.join("report.png").display().to_string();
+    let mut args = vec![page.display().to_string(), shot.clone()];
+    args.extend(charts.iter().map(|c| c.to_string()));
+    (crate::support::in_browser("report.mjs", &args), shot)
 }
 
 #[test]

@@ -317,18 +317,7 @@ fn the_confirmation_page_works_in_a_real_browser() {
     let s = Service::start(&p);
     let url = link(&p, "zoe.hartley@medtech.example.org", &s);
     let shot = p.path("confirm.png");
-    let out = Command::new("node")
-        .arg(crate::support::repo().join("tests/support/browser/click.mjs"))
-        .arg(&url)
-        .arg(&shot)
-        .output()
-        .expect("node must be installed (tests/install-deps.sh)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = crate::support::in_browser("click.mjs", &[url.as_str(), &shot.display().to_string()]);
     assert_eq!(
         v["before"],
         "Unsubscribe?\n\nStop sending Northvale Cluster News to zoe.hartley@medtech.example.org?\n\nUnsubscribe"

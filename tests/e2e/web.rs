@@ -631,18 +631,8 @@ fn a_template_changed_after_the_send_leaves_the_web_edition_as_sent() {
 fn the_web_edition_reads_in_a_real_browser() {
     let p = sent();
     let s = Served::start(&p);
-    let out = Command::new("node")
-        .arg(crate::support::repo().join("tests/support/browser/text.mjs"))
-        .arg(format!("{}/bulletins/2023-04/", s.base))
-        .arg("375")
-        .output()
-        .expect("node must be installed (tests/install-deps.sh)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let edition = format!("{}/bulletins/2023-04/", s.base);
+    let v = crate::support::in_browser("text.mjs", &[edition.as_str(), "375"]);
     assert_eq!(v["status"], 200);
     let text = v["text"].as_str().unwrap();
     for shown in [

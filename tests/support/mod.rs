@@ -542,6 +542,24 @@ pub fn visible_text(html: &[u8]) -> String {
 }
 
 /// The HTML the official mjml (bench/mjml-js) writes for the MJML `file`, includes followed.
+/// Runs `tests/support/browser/<script>` (headless Chromium through playwright-core) with
+/// `args`, and reads the JSON it prints.
+pub fn in_browser<S: AsRef<std::ffi::OsStr>>(script: &str, args: &[S]) -> serde_json::Value {
+    let browser = repo().join("tests/support/browser");
+    let out = Command::new("node")
+        .arg(browser.join(script))
+        .args(args)
+        .current_dir(&browser)
+        .output()
+        .expect("node must be installed (tests/install-deps.sh)");
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 pub fn official_mjml(file: &Path) -> String {
     let js = repo().join("bench/mjml-js");
     assert!(
